@@ -1,0 +1,47 @@
+"""Softmax tabular policies: probabilities and their directional derivatives.
+
+Parameters `theta` are an `(S, A)` table; flattening is row-major, so `theta[s, a]` is
+coordinate `s * A + a` of every flat vector and every `(S*A, S*A)` matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_policy(theta: np.ndarray) -> np.ndarray:
+    """π(a|s) = exp θ[s,a] / Σ_b exp θ[s,b], row-wise and numerically stable.
+
+    Args:
+      theta: `(..., S, A)` logits; leading axes are batch axes (one policy each).
+    Returns:
+      `(..., S, A)` probabilities, rows summing to one.
+    """
+    shifted = theta - theta.max(axis=-1, keepdims=True)
+    weights = np.exp(shifted)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def policy_tangent(policy: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Directional derivative of the softmax: dπ[s,a] = π[s,a] (u[s,a] - Σ_b π[s,b] u[s,b]).
+
+    Args:
+      policy: `(S, A)` probabilities π.
+      direction: `(..., S, A)` tangent directions u of θ (leading axes are directions).
+    Returns:
+      `(..., S, A)` derivative of π along each direction.
+    """
+    centred = direction - (policy * direction).sum(axis=-1, keepdims=True)
+    return policy * centred
+
+
+def log_policy_hessian_vector_product(policy: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """(∇² log π(a|s)) v restricted to row s: -(diag π_s - π_s π_sᵀ) v_s (same for all a).
+
+    Args:
+      policy: `(..., A)` rows π_s.
+      vector: `(..., A)` rows v_s of the direction (broadcast against `policy`).
+    Returns:
+      `(..., A)` the product, i.e. `-policy_tangent(π_s, v_s)`.
+    """
+    centred = vector - (policy * vector).sum(axis=-1, keepdims=True)
+    return -policy * centred

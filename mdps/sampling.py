@@ -1,0 +1,91 @@
+"""Vectorized trajectory sampling for a stack of softmax policies at once.
+
+One call draws `N` trajectories of length `T` for each of `R` policies (one per
+repetition, each possibly adapted differently), with a Python loop over time steps only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mdps.tabular import TabularMDP
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """A batch of rollouts; leading axes are (repetition R, trajectory N), then time T.
+
+    Attributes:
+      states: `(R, N, T)` int, s_t.
+      actions: `(R, N, T)` int, a_t.
+      rewards: `(R, N, T)` float, r(s_t, a_t).
+      final_states: `(R, N)` int, s_T (the state a truncated rollout bootstraps from).
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    final_states: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(R, N, T)."""
+        return self.states.shape
+
+
+def sample_categorical(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draw per row: the index of the first cumulative entry above u.
+
+    Args:
+      cumulative: `(..., K)` cumulative probabilities, last entry 1.
+      uniforms: `(...)` U[0, 1) draws, one per row.
+    Returns:
+      `(...)` int indices in [0, K).
+    """
+    index = (cumulative <= uniforms[..., None]).sum(axis=-1)
+    return np.minimum(index, cumulative.shape[-1] - 1)
+
+
+def sample_trajectories(mdp: TabularMDP, policy: np.ndarray, n_trajectories: int, length: int,
+                        rng: np.random.Generator, *, rewards: np.ndarray | None = None) -> Trajectories:
+    """Roll out `n_trajectories` episodes of `length` steps from ρ under each policy.
+
+    For a finite-horizon MDP pass `length = mdp.horizon` for exact rollouts; a shorter or
+    infinite-horizon rollout is truncated and the caller bootstraps from `final_states`.
+
+    Args:
+      mdp: the environment (dynamics P, start law ρ, rewards r).
+      policy: `(R, S, A)` action probabilities, one policy per repetition (or `(S, A)`,
+        treated as R = 1).
+      n_trajectories: N trajectories per policy.
+      length: T steps per trajectory.
+      rng: the only source of randomness.
+      rewards: optional `(S, A)` reward table used instead of `mdp.rewards`.
+    Returns:
+      `Trajectories` with arrays of shape `(R, N, T)` and `(R, N)`.
+    """
+    policy = np.asarray(policy, dtype=float)
+    if policy.ndim == 2:
+        policy = policy[None]
+    if policy.shape[1:] != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"policy: expected shape (R, {mdp.n_states}, {mdp.n_actions}), got {policy.shape}")
+    if n_trajectories < 1 or length < 1:
+        raise ValueError(f"n_trajectories and length: expected positive integers, got {n_trajectories}, {length}")
+    reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
+    n_policies = policy.shape[0]
+    cumulative_policy = np.cumsum(policy, axis=-1)
+    cumulative_policy[..., -1] = 1.0
+    cumulative_initial = np.cumsum(mdp.initial)
+    cumulative_initial[-1] = 1.0
+    shape = (n_policies, n_trajectories, length)
+    states = np.empty(shape, dtype=np.intp)
+    actions = np.empty(shape, dtype=np.intp)
+    repetition = np.arange(n_policies)[:, None]
+    state = sample_categorical(cumulative_initial, rng.random(shape[:2]))
+    for t in range(length):
+        uniforms = rng.random((2, *shape[:2]))
+        action = sample_categorical(cumulative_policy[repetition, state], uniforms[0])
+        states[..., t], actions[..., t] = state, action
+        state = sample_categorical(mdp.cumulative_transitions[state, action], uniforms[1])
+    return Trajectories(states, actions, reward_table[states, actions], state)
