@@ -1,0 +1,99 @@
+"""What an estimator is given: a tabular meta-learning problem or the Gaussian toy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from mdps import GaussianToy, TabularMDP, intrinsic_meta_gradient, meta_gradient
+
+MetaParameter = Literal["init", "intrinsic"]
+Critic = Literal["none", "exact", "noisy"]
+
+
+@dataclass(frozen=True, eq=False)
+class MetaProblem:
+    """K inner policy-gradient steps of size α on a tabular MDP, differentiated w.r.t. φ.
+
+    `init` (MAML): φ = θ_0, inner and outer objective V_r.
+    `intrinsic` (LIRPG): φ = η, θ_0 fixed, inner objective V_{r+η}, outer objective V_r.
+
+    Attributes:
+      mdp: the environment, with the extrinsic reward r (the outer objective).
+      theta0: `(S, A)` initial policy logits θ_0.
+      steps: K >= 1 inner steps.
+      lr: inner learning rate α.
+      meta_parameter: `init` or `intrinsic`.
+      intrinsic: `(S, A)` η for `intrinsic` (zeros when None).
+      rollout_length: T; rollouts shorter than a finite horizon, or of an infinite-horizon
+        MDP, are truncated and bootstrapped with the critic (zero for critic `none`).
+      critic: `none` (no baseline, no bootstrap), `exact` (V of the current policy) or
+        `noisy` (V + noise·ε·‖V‖₂/S, ε ~ N(0, I_S) once per batch; Liu et al.).
+      critic_noise: the noise scale of the `noisy` critic.
+    """
+
+    mdp: TabularMDP
+    theta0: np.ndarray
+    steps: int
+    lr: float
+    meta_parameter: MetaParameter = "init"
+    intrinsic: np.ndarray | None = None
+    rollout_length: int = 20
+    critic: Critic = "noisy"
+    critic_noise: float = 1.0
+
+    def __post_init__(self):
+        shape = (self.mdp.n_states, self.mdp.n_actions)
+        if np.shape(self.theta0) != shape:
+            raise ValueError(f"theta0: expected shape {shape}, got {np.shape(self.theta0)}")
+        if self.meta_parameter not in ("init", "intrinsic"):
+            raise ValueError(f"meta_parameter: expected 'init' or 'intrinsic', got {self.meta_parameter!r}")
+        if self.intrinsic is not None and np.shape(self.intrinsic) != shape:
+            raise ValueError(f"intrinsic: expected shape {shape}, got {np.shape(self.intrinsic)}")
+        if self.critic not in ("none", "exact", "noisy"):
+            raise ValueError(f"critic: expected 'none', 'exact' or 'noisy', got {self.critic!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
+            raise ValueError(f"steps: expected a positive integer, got {self.steps!r}")
+        if not isinstance(self.rollout_length, (int, np.integer)) or self.rollout_length < 1:
+            raise ValueError(f"rollout_length: expected a positive integer, got {self.rollout_length!r}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(S, A), the shape of θ and of φ."""
+        return self.mdp.n_states, self.mdp.n_actions
+
+    @property
+    def eta(self) -> np.ndarray:
+        """η `(S, A)`: the intrinsic reward (zeros for `init`)."""
+        return np.zeros(self.shape) if self.intrinsic is None else np.asarray(self.intrinsic, float)
+
+    @property
+    def inner_mdp(self) -> TabularMDP:
+        """The MDP whose value the inner loop ascends (reward r + η for `intrinsic`)."""
+        if self.meta_parameter == "intrinsic":
+            return self.mdp.with_rewards(self.mdp.rewards + self.eta)
+        return self.mdp
+
+    def exact_meta_gradient(self) -> np.ndarray:
+        """The ideal target `(S, A)`: ∇_φ V_r(θ_K) with exact inner gradient steps."""
+        if self.meta_parameter == "intrinsic":
+            return intrinsic_meta_gradient(self.mdp, self.theta0, self.eta, steps=self.steps, lr=self.lr)
+        return meta_gradient(self.mdp, self.theta0, steps=self.steps, lr=self.lr)
+
+
+@dataclass(frozen=True)
+class ToyProblem:
+    """The Gaussian N-sample toy at a point θ: estimate ∇_θ E[f(X̄_N)] = -2(θ - c)."""
+
+    toy: GaussianToy = field(default_factory=GaussianToy)
+    theta: float = 0.0
+    n_samples: int = 16
+
+    def __post_init__(self):
+        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
+            raise ValueError(f"N: expected a positive integer, got {self.n_samples!r}")
+
+    def exact_gradient(self) -> np.ndarray:
+        """`(1,)` the exact gradient (the same for both targets on the toy)."""
+        return np.array([self.toy.gradient(self.theta)])
