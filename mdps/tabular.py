@@ -133,6 +133,41 @@ class TabularMDP:
         advantages = solution.q_values - solution.values[:, :, None]
         return (solution.visits[:, :, None] * solution.policy * advantages).sum(axis=0)
 
+    def batch_values_and_gradients(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """V, the state values and ∇V for a stack of P policies at once (stacked solves).
+
+        Args:
+          thetas: `(P, S, A)` logits.
+        Returns:
+          `(P,)` values V(θ_p), `(P, S)` state values V_p(s) (from t = 0), `(P, S, A)` gradients.
+        """
+        thetas = np.asarray(thetas, dtype=float)
+        if thetas.ndim != 3 or thetas.shape[1:] != (self.n_states, self.n_actions):
+            raise ValueError(f"thetas: expected shape (P, {self.n_states}, {self.n_actions}), got {thetas.shape}")
+        policy = softmax_policy(thetas)
+        if self.horizon is None:
+            system = np.eye(self.n_states) - self.gamma * np.einsum("psa,sat->pst", policy, self.transitions)
+            state_values = np.linalg.solve(system, (policy * self.rewards).sum(axis=-1)[..., None])[..., 0]
+            q_values = self.rewards + self.gamma * np.einsum("sat,pt->psa", self.transitions, state_values)
+            visits = np.linalg.solve(np.swapaxes(system, 1, 2), np.broadcast_to(self.initial, state_values.shape)[..., None])[..., 0]
+            gradients = visits[..., None] * policy * (q_values - state_values[..., None])
+            return state_values @ self.initial, state_values, gradients
+        next_values = np.zeros(thetas.shape[:2])
+        q_by_time, values_by_time = [], []
+        for _ in range(self.horizon):
+            q_values = self.rewards + self.gamma * np.einsum("sat,pt->psa", self.transitions, next_values)
+            next_values = (policy * q_values).sum(axis=-1)
+            q_by_time.append(q_values)
+            values_by_time.append(next_values)
+        visits = np.broadcast_to(self.initial, next_values.shape)
+        gradients = np.zeros_like(thetas)
+        for t in range(self.horizon):  # q_by_time[-1 - t] is Q_t (H - t steps to go)
+            q_values, state_values = q_by_time[-1 - t], values_by_time[-1 - t]
+            gradients += visits[..., None] * policy * (q_values - state_values[..., None])
+            visits = self.gamma * np.einsum("ps,psa,sat->pt", visits, policy, self.transitions)
+        state_values = values_by_time[-1]
+        return state_values @ self.initial, state_values, gradients
+
     # ------------------------------------------------------------------ second order
     def tangents(self, theta: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Forward-mode derivatives of ∇V(θ) and of the occupancy along directions.

@@ -219,3 +219,14 @@ def test_gaussian_toy_closed_forms():
     assert toy.gradient(0.2) == pytest.approx(central_difference(lambda t: toy.objective(t[0], 8), np.array([0.2]))[0])
     with pytest.raises(ValueError, match="sigma: expected a positive number"):
         mdps.GaussianToy(sigma=0.0)
+
+
+@pytest.mark.parametrize("horizon", HORIZONS)
+def test_batched_values_and_gradients_equal_the_single_policy_ones(horizon):
+    mdp, _ = instance(horizon)
+    thetas = np.random.default_rng(4).normal(size=(5, mdp.n_states, mdp.n_actions))
+    values, state_values, gradients = mdp.batch_values_and_gradients(thetas)
+    for p, theta in enumerate(thetas):
+        assert np.isclose(values[p], mdp.value(theta), rtol=1e-12)
+        np.testing.assert_allclose(state_values[p], mdp.state_values(theta), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(gradients[p], mdp.gradient(theta), rtol=1e-10, atol=1e-13)
