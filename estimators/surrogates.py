@@ -1,0 +1,477 @@
+"""Per-trajectory closed forms of the tabular surrogate losses, vectorized over R x N x T.
+
+A batch holds, for each of R repetitions (each with its own policy logits θ_r), N
+rollouts of T steps. Each estimator family is a surrogate `L(θ; batch)` whose gradient
+at the sampling point is the policy-gradient estimate ĝ and whose Hessian is Ĥ; the Box
+operator `[]x = exp(x - stop(x))` equals 1 there. With, on row s_t only,
+
+  z_t   = ∇ log π(a_t|s_t)      = e_{a_t} - π(·|s_t),
+  h_t v = ∇² log π(a_t|s_t) v   = -π_s ⊙ (v_s - π_s·v_s),
+
+every family's gradient is a score sum `ĝ = Σ_k ω_k z_k` and every Hessian-vector
+product is `Ĥv = Σ_k ω_k h_k v + Σ_k u_k(v) z_k` with per-step weights (R, N, T):
+
+| family        | ω_k                              | u_k(v)                                   |
+|---------------|----------------------------------|------------------------------------------|
+| `dice`        | Σ_{t≥k} γᵗ r_t                   | Σ_{t≥k} γᵗ r_t (G_t·v)                   |
+| `loaded` (λ)  | Σ_{t≥k} λ^{t-k} d_t              | Σ_{t≥k} λ^{t-k} d_t (W_t·v)              |
+| `lvc`         | γᵏ A_k                           | γᵏ A_k (z_k·v)                           |
+| `maml`        | γᵏ A_k                           | 0                                        |
+| `first_order` | γᵏ A_k                           | Ĥ = 0                                    |
+
+where G_t = Σ_{k≤t} z_k, W_t = Σ_{k≤t} λ^{t-k} z_k, d_t = γᵗA_t - γ^{t+1}A_{t+1}
+(A_T = 0). A product therefore costs O(T·A) per trajectory: one gather of v at
+(s_t, a_t), (discounted) cumulative sums over t, one `np.bincount` scatter over the
+flattened (r, s, a) indices; never an `S·A x S·A` matrix.
+
+References: Foerster et al. (2018) DiCE; Farquhar et al. (2019) Loaded DiCE;
+Rothfuss et al. (2019) ProMP (LVC); Liu et al. (2022), arXiv 2112.15400.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+from scipy.signal import lfilter
+
+from estimators.problem import Critic, MetaProblem
+from mdps import TabularMDP, sample_trajectories, softmax_policy
+
+Family = Literal["dice", "loaded", "lvc", "maml", "first_order"]
+FAMILIES: tuple[str, ...] = ("dice", "loaded", "lvc", "maml", "first_order")
+CRITICS: tuple[str, ...] = ("none", "exact", "noisy")
+
+
+# ---------------------------------------------------------------------------- critic
+def stacked_time_values(mdp: TabularMDP, policy: np.ndarray, rewards: np.ndarray | None = None) -> np.ndarray:
+    """Exact state values of a stack of R policies, as a function of time when H is finite.
+
+    Infinite horizon: V_r = (I - γP_{π_r})⁻¹ r_{π_r}, one stacked `np.linalg.solve`.
+    Finite horizon: V_{r,t} = Σ_a π_r (r + γ P V_{r,t+1}), V_{r,H} = 0 (backward recursion).
+
+    Args:
+      mdp: the dynamics P, γ and horizon H.
+      policy: `(R, S, A)` action probabilities.
+      rewards: `(S, A)` reward table (defaults to `mdp.rewards`).
+    Returns:
+      `(R, 1, S)` for infinite horizon; `(R, H + 1, S)` for finite H (V_t has H - t steps to
+      go, the last row is the zero terminal value).
+    """
+    reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
+    n_policies, n_states = policy.shape[0], mdp.n_states
+    if mdp.horizon is None:
+        system = np.eye(n_states) - mdp.gamma * np.einsum("rsa,sat->rst", policy, mdp.transitions)
+        values = np.linalg.solve(system, (policy * reward_table).sum(axis=-1)[..., None])[..., 0]
+        return values[:, None]
+    values = np.zeros((n_policies, mdp.horizon + 1, n_states))
+    for t in range(mdp.horizon - 1, -1, -1):
+        q_values = reward_table + mdp.gamma * np.einsum("sat,rt->rsa", mdp.transitions, values[:, t + 1])
+        values[:, t] = (policy * q_values).sum(axis=-1)
+    return values
+
+
+def critic_values(mdp: TabularMDP, policy: np.ndarray, critic: Critic, *, rewards: np.ndarray | None = None,
+                  noise_scale: float = 1.0, noise_draw: np.ndarray | None = None) -> np.ndarray | None:
+    """The critic V̂ of a stack of policies: none, exact V, or V + noise·ε·‖V‖₂/S (Liu et al.).
+
+    Args:
+      mdp, policy `(R, S, A)`, rewards: as in `stacked_time_values`.
+      critic: `none` (returns None), `exact` or `noisy`.
+      noise_scale: the `noise` factor of the noisy critic.
+      noise_draw: `(R, S)` ε ~ N(0, I_S), one per repetition (required for `noisy`); for a
+        finite horizon the same ε serves every time index, scaled by ‖V_t‖₂.
+    Returns:
+      `(R, L, S)` with L = 1 (infinite H) or H + 1 (finite H), or None for `none`.
+    """
+    if critic == "none":
+        return None
+    values = stacked_time_values(mdp, policy, rewards)
+    if critic == "exact":
+        return values
+    if critic != "noisy":
+        raise ValueError(f"critic: expected one of {CRITICS}, got {critic!r}")
+    if noise_draw is None:
+        raise ValueError("noise_draw: required for the noisy critic")
+    norms = np.linalg.norm(values, axis=-1, keepdims=True)                        # (R, L, 1)
+    return values + noise_scale * noise_draw[:, None, :] * norms / mdp.n_states
+
+
+# ---------------------------------------------------------------------------- batch
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """N rollouts of T steps for each of R policies, with returns and baselines.
+
+    Attributes:
+      states: `(R, N, T)` int s_t.
+      actions: `(R, N, T)` int a_t.
+      rewards: `(R, N, T)` r_t (from the reward table the batch was drawn with).
+      final_states: `(R, N)` int s_T.
+      policy: `(R, S, A)` the sampling policy π_r (the point where Box = 1).
+      discounts: `(T,)` γᵗ.
+      returns: `(R, N, T)` R_t = Σ_{j≥t} γ^{j-t} r_j + γ^{T-t} V̂(s_T).
+      baselines: `(R, N, T)` b_t = V̂_t(s_t) (0 for critic `none`).
+      bootstrap: `(R, N)` V̂_T(s_T) used in the returns (0 unless truncated with a critic).
+      gamma: γ.
+      critic: `none`, `exact` or `noisy`.
+      noise_scale: the noisy critic's `noise` factor.
+      noise_draw: `(R, S)` the critic's ε (zeros unless `noisy`).
+      truncated: whether the rollouts stop before the end of the episode (infinite
+        horizon, or T < H) and are bootstrapped.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    final_states: np.ndarray
+    policy: np.ndarray
+    discounts: np.ndarray
+    returns: np.ndarray
+    baselines: np.ndarray
+    bootstrap: np.ndarray
+    gamma: float
+    critic: str
+    noise_scale: float
+    noise_draw: np.ndarray
+    truncated: bool
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(R, N, T)."""
+        return self.states.shape
+
+    @property
+    def n_states(self) -> int:
+        return self.policy.shape[1]
+
+    @property
+    def n_actions(self) -> int:
+        return self.policy.shape[2]
+
+    @cached_property
+    def advantages(self) -> np.ndarray:
+        """`(R, N, T)` A_t = R_t - b_t."""
+        return self.returns - self.baselines
+
+    @cached_property
+    def flat_states(self) -> np.ndarray:
+        """`(R, N, T)` index r·S + s_t into a flattened `(R, S)` array."""
+        n_policies = self.shape[0]
+        return np.arange(n_policies)[:, None, None] * self.n_states + self.states
+
+    @cached_property
+    def flat_state_actions(self) -> np.ndarray:
+        """`(R, N, T)` index (r·S + s_t)·A + a_t into a flattened `(R, S, A)` array."""
+        return self.flat_states * self.n_actions + self.actions
+
+
+def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_trajectories: int,
+                 rng: np.random.Generator, *, rewards: np.ndarray | None = None, length: int | None = None,
+                 critic: Critic | None = None, critic_noise: float | None = None) -> Batch:
+    """Draw N rollouts per policy π_r = softmax(θ_r) and attach returns and baselines.
+
+    R_t = Σ_{j≥t} γ^{j-t} r_j + γ^{T-t} V̂_T(s_T) (bootstrap only when truncated, zero for
+    critic `none`); b_t = V̂_t(s_t); V̂ = V or V + noise·ε·‖V‖₂/S with ε ~ N(0, I_S) drawn
+    once per batch and repetition (after the rollouts). For a finite horizon V̂_t is the
+    time-dependent value (H - t steps to go) and T is capped at H.
+
+    Args:
+      source: a `MetaProblem` (its MDP, `rollout_length`, `critic`, `critic_noise` are the
+        defaults) or a `TabularMDP` (defaults: T = H, critic `none`, noise 1).
+      thetas: `(R, S, A)` logits, one policy per repetition.
+      n_trajectories: N.
+      rng: the only source of randomness.
+      rewards: `(S, A)` reward table of the returns and critic (default: the MDP's r; pass
+        r + η for the inner loop of LIRPG).
+      length, critic, critic_noise: override the defaults of `source`.
+    Returns:
+      The `Batch`.
+    """
+    if isinstance(source, MetaProblem):
+        mdp = source.mdp
+        length = source.rollout_length if length is None else length
+        critic = source.critic if critic is None else critic
+        critic_noise = source.critic_noise if critic_noise is None else critic_noise
+    elif isinstance(source, TabularMDP):
+        mdp = source
+        if length is None:
+            if mdp.horizon is None:
+                raise ValueError("length: required for an infinite-horizon MDP")
+            length = mdp.horizon
+        critic = "none" if critic is None else critic
+        critic_noise = 1.0 if critic_noise is None else critic_noise
+    else:
+        raise TypeError(f"source: expected a MetaProblem or a TabularMDP, got {type(source).__name__}")
+    if critic not in CRITICS:
+        raise ValueError(f"critic: expected one of {CRITICS}, got {critic!r}")
+    thetas = np.asarray(thetas, dtype=float)
+    if thetas.ndim != 3 or thetas.shape[1:] != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"thetas: expected shape (R, {mdp.n_states}, {mdp.n_actions}), got {thetas.shape}")
+    if isinstance(n_trajectories, bool) or not isinstance(n_trajectories, (int, np.integer)) or n_trajectories < 1:
+        raise ValueError(f"n_trajectories: expected a positive integer, got {n_trajectories!r}")
+    length = int(length) if mdp.horizon is None else min(int(length), mdp.horizon)
+    truncated = mdp.horizon is None or length < mdp.horizon
+    reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
+    policy = softmax_policy(thetas)
+    rollouts = sample_trajectories(mdp, policy, n_trajectories, length, rng, rewards=reward_table)
+    n_policies = thetas.shape[0]
+    noise_draw = (rng.standard_normal((n_policies, mdp.n_states)) if critic == "noisy"
+                  else np.zeros((n_policies, mdp.n_states)))
+    values = critic_values(mdp, policy, critic, rewards=reward_table, noise_scale=critic_noise,
+                           noise_draw=noise_draw)
+    baselines, bootstrap = _baselines_and_bootstrap(values, rollouts.states, rollouts.final_states, truncated)
+    discounts = mdp.gamma ** np.arange(length)
+    return Batch(rollouts.states, rollouts.actions, rollouts.rewards, rollouts.final_states, policy, discounts,
+                 discounted_returns(rollouts.rewards, bootstrap, mdp.gamma), baselines, bootstrap, mdp.gamma,
+                 critic, float(critic_noise), noise_draw, truncated)
+
+
+def _baselines_and_bootstrap(values: np.ndarray | None, states: np.ndarray, final_states: np.ndarray,
+                             truncated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """b_t = V̂_t(s_t) `(R, N, T)` and V̂_T(s_T) `(R, N)` (zero when not truncated) from `(R, L, S)`."""
+    n_policies, _, length = states.shape
+    if values is None:
+        return np.zeros(states.shape), np.zeros(final_states.shape)
+    repetition = np.arange(n_policies)[:, None, None]
+    time = np.arange(length) if values.shape[1] > 1 else np.zeros(length, dtype=np.intp)
+    baselines = values[repetition, time, states]
+    if not truncated:
+        return baselines, np.zeros(final_states.shape)
+    final_time = length if values.shape[1] > 1 else 0
+    return baselines, values[np.arange(n_policies)[:, None], final_time, final_states]
+
+
+def discounted_returns(rewards: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
+    """R_t = r_t + γ R_{t+1}, R_T = bootstrap.
+
+    Args:
+      rewards: `(..., T)` r_t.
+      bootstrap: `(...)` the value at s_T.
+      gamma: γ.
+    Returns:
+      `(..., T)` returns-to-go.
+    """
+    returns = np.empty_like(rewards, dtype=float)
+    running = np.asarray(bootstrap, dtype=float)
+    for t in range(rewards.shape[-1] - 1, -1, -1):
+        running = rewards[..., t] + gamma * running
+        returns[..., t] = running
+    return returns
+
+
+# ---------------------------------------------------------------------------- kernels
+def trace(values: np.ndarray, decay: float) -> np.ndarray:
+    """Forward decayed cumulative sum y_t = x_t + λ y_{t-1} along the last axis (T).
+
+    λ = 1 gives G_t·v = Σ_{k≤t} z_k·v, λ = 0 the identity.
+    """
+    if decay == 1.0:
+        return np.cumsum(values, axis=-1)
+    if decay == 0.0:
+        return values
+    return lfilter([1.0], [1.0, -decay], values, axis=-1)
+
+
+def reverse_trace(values: np.ndarray, decay: float) -> np.ndarray:
+    """Reverse decayed cumulative sum y_k = x_k + λ y_{k+1} = Σ_{t≥k} λ^{t-k} x_t (last axis)."""
+    if decay == 1.0:
+        return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
+    if decay == 0.0:
+        return values
+    return lfilter([1.0], [1.0, -decay], values[..., ::-1], axis=-1)[..., ::-1]
+
+
+def scatter_scores(batch: Batch, weights: np.ndarray) -> np.ndarray:
+    """Batch mean of Σ_t w_t z_t: (1/N) Σ_{n,t} w_{n,t} (e_{s_t,a_t} - π(·|s_t) on row s_t).
+
+    One `np.bincount` over the flat (r, s, a) indices; the π part is the per-state total
+    (the sum over actions of the same scatter) times π_s.
+
+    Args:
+      batch: the batch (indices and policy).
+      weights: `(R, N, T)` w_t.
+    Returns:
+      `(R, S, A)`.
+    """
+    n_policies, n_trajectories, _ = batch.shape
+    sizes = (n_policies, batch.n_states, batch.n_actions)
+    totals = np.bincount(batch.flat_state_actions.ravel(), weights=weights.ravel(),
+                         minlength=int(np.prod(sizes))).reshape(sizes)
+    return (totals - totals.sum(axis=-1, keepdims=True) * batch.policy) / n_trajectories
+
+
+def scatter_indicators(batch: Batch, weights: np.ndarray) -> np.ndarray:
+    """Batch mean of Σ_t w_t e_{(s_t, a_t)}, shape `(R, S, A)` (a gradient w.r.t. a reward table)."""
+    n_policies, n_trajectories, _ = batch.shape
+    sizes = (n_policies, batch.n_states, batch.n_actions)
+    totals = np.bincount(batch.flat_state_actions.ravel(), weights=weights.ravel(),
+                         minlength=int(np.prod(sizes))).reshape(sizes)
+    return totals / n_trajectories
+
+
+def scores_dot(batch: Batch, vectors: np.ndarray) -> np.ndarray:
+    """z_t·v_r = v_r[s_t, a_t] - π_r(·|s_t)·v_r[s_t], shape `(R, N, T)`, for v `(R, S, A)`."""
+    policy_dot = (batch.policy * vectors).sum(axis=-1)                    # (R, S)
+    return vectors.reshape(-1)[batch.flat_state_actions] - policy_dot.reshape(-1)[batch.flat_states]
+
+
+def log_policy_curvature(batch: Batch, state_weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Σ_t ω_t h_t v = -Ω_s π_s ⊙ (v_s - π_s·v_s), with Ω_s = Σ_{t: s_t = s} ω_t / N.
+
+    Args:
+      batch: the batch (policy).
+      state_weights: `(R, S)` Ω, already divided by N.
+      vectors: `(R, S, A)` v.
+    Returns:
+      `(R, S, A)`.
+    """
+    policy = batch.policy
+    centred = vectors - (policy * vectors).sum(axis=-1, keepdims=True)
+    return -state_weights[..., None] * policy * centred
+
+
+# ---------------------------------------------------------------------------- surrogates
+class Surrogate:
+    """One family's surrogate on one batch: ĝ, Ĥv and the LIRPG mixed term, at the sampling point.
+
+    The per-step weights ω_k (and the state totals Ω of ω used by the ∇²log π terms) are
+    computed once, so several products with the same batch cost one gather, one
+    cumulative sum and one scatter each.
+
+    Surrogates (batch mean over N; c_t = γᵗ A_t, A_t = R_t - b_t):
+      dice:        L = Σ_t γᵗ r_t [](Σ_{k≤t} log π_k)        (no baseline, no bootstrap)
+      loaded(λ):   L = Σ_t c_t ([](w_t) - [](w_{t-1})),  w_t = Σ_{k≤t} λ^{t-k} log π_k, [](w_{-1}) = 1
+      lvc:         L = Σ_t c_t π_t / stop(π_t)
+      maml:        L = Σ_t c_t log π_t
+      first_order: ĝ of maml, Ĥ = 0.
+
+    Args:
+      batch: the `Batch`.
+      family: one of `FAMILIES`.
+      lambda_: λ of `loaded` (ignored otherwise).
+    """
+
+    def __init__(self, batch: Batch, family: Family, *, lambda_: float = 1.0):
+        if family not in FAMILIES:
+            raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
+        if family == "loaded" and not 0.0 <= float(lambda_) <= 1.0:
+            raise ValueError(f"lambda_: expected a number in [0, 1], got {lambda_!r}")
+        self.batch, self.family, self.lambda_ = batch, family, float(lambda_)
+        if family == "dice":
+            # β_t = γᵗ r_t, traced with λ = 1: ω_k = Σ_{t≥k} γᵗ r_t
+            self._outer_weights, self._decay = batch.discounts * batch.rewards, 1.0
+        elif family == "loaded":
+            weighted = batch.discounts * batch.advantages                   # c_t
+            differences = weighted.copy()
+            differences[..., :-1] -= weighted[..., 1:]                      # d_t = c_t - c_{t+1}
+            self._outer_weights, self._decay = differences, self.lambda_
+        else:
+            self._outer_weights, self._decay = batch.discounts * batch.advantages, 0.0
+        self.step_weights = reverse_trace(self._outer_weights, self._decay)     # ω (R, N, T)
+        # LIRPG: ∂ĝ/∂η traces the score with λ for loaded, with 1 (G_t) otherwise
+        self._mixed_decay = self.lambda_ if family == "loaded" else 1.0
+
+    @cached_property
+    def state_weights(self) -> np.ndarray:
+        """`(R, S)` Ω_s = (1/N) Σ_{n,t: s_t = s} ω_t (multiplies ∇² log π)."""
+        batch = self.batch
+        n_policies, n_trajectories, _ = batch.shape
+        return np.bincount(batch.flat_states.ravel(), weights=self.step_weights.ravel(),
+                           minlength=n_policies * batch.n_states).reshape(n_policies, batch.n_states) / n_trajectories
+
+    def gradient(self) -> np.ndarray:
+        """ĝ = (1/N) Σ_{n,k} ω_k z_k, shape `(R, S, A)`."""
+        return scatter_scores(self.batch, self.step_weights)
+
+    def hessian_vector_product(self, vectors: np.ndarray) -> np.ndarray:
+        """Ĥv = (1/N) Σ_{n,k} [ω_k h_k v + u_k(v) z_k], shape `(R, S, A)`.
+
+        u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) with W_t·v = Σ_{j≤t} μ^{t-j} z_j·v, where
+        (β, μ) = (γᵗ r_t, 1) for dice, (d_t, λ) for loaded, (γᵗ A_t, 0) for lvc; u = 0
+        for maml; Ĥ = 0 for first_order.
+
+        Args:
+          vectors: `(R, S, A)` v_r, one per repetition.
+        """
+        vectors = self._check_vectors(vectors)
+        if self.family == "first_order":
+            return np.zeros_like(vectors)
+        curvature = log_policy_curvature(self.batch, self.state_weights, vectors)
+        if self.family == "maml":
+            return curvature
+        score_products = trace(scores_dot(self.batch, vectors), self._decay)          # W_t·v
+        outer = reverse_trace(self._outer_weights * score_products, self._decay)       # u_k
+        return curvature + scatter_scores(self.batch, outer)
+
+    def mixed_vector_product(self, vectors: np.ndarray) -> np.ndarray:
+        """∂_η (ĝ·v) for rewards r + η inside the returns (critic fixed), shape `(R, S, A)`.
+
+        Since ∂A_t/∂η = Σ_{j≥t} γ^{j-t} e_{(s_j,a_j)} (and ∂r_t/∂η = e_{(s_t,a_t)} for dice):
+          ∂_η (ĝ·v) = (1/N) Σ_{n,j} γʲ (W_j·v) e_{(s_j, a_j)},
+        with W_j = Σ_{k≤j} λ^{j-k} z_k for loaded(λ) and W_j = G_j otherwise (first_order
+        included: it drops Ĥ, not this first-order-in-θ term).
+
+        Args:
+          vectors: `(R, S, A)` v_r.
+        """
+        vectors = self._check_vectors(vectors)
+        score_products = trace(scores_dot(self.batch, vectors), self._mixed_decay)
+        return scatter_indicators(self.batch, self.batch.discounts * score_products)
+
+    def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=float)
+        if vectors.shape != self.batch.policy.shape:
+            raise ValueError(f"vectors: expected shape {self.batch.policy.shape}, got {vectors.shape}")
+        return vectors
+
+
+def surrogate_gradient(batch: Batch, family: Family, *, lambda_: float = 1.0) -> np.ndarray:
+    """ĝ `(R, S, A)` of `family` on `batch` (see `Surrogate`)."""
+    return Surrogate(batch, family, lambda_=lambda_).gradient()
+
+
+def surrogate_hessian_vector_product(batch: Batch, family: Family, vectors: np.ndarray, *,
+                                     lambda_: float = 1.0) -> np.ndarray:
+    """Ĥv `(R, S, A)` of `family` on `batch` for v `(R, S, A)` (see `Surrogate`)."""
+    return Surrogate(batch, family, lambda_=lambda_).hessian_vector_product(vectors)
+
+
+def surrogate_mixed_vector_product(batch: Batch, family: Family, vectors: np.ndarray, *,
+                                   lambda_: float = 1.0) -> np.ndarray:
+    """∂_η (ĝ·v) `(R, S, A)` of `family` on `batch` (LIRPG mixed term, see `Surrogate`)."""
+    return Surrogate(batch, family, lambda_=lambda_).mixed_vector_product(vectors)
+
+
+# ---------------------------------------------------------------------------- off-policy
+def importance_weighted_gradient(batch: Batch, thetas: np.ndarray, *, values: np.ndarray | None,
+                                 rho_bar: float | None = None) -> np.ndarray:
+    """Per-decision importance-sampled policy gradient of π_θ from a batch drawn under μ.
+
+    With ρ_{0:t} = Π_{i≤t} π_θ(a_i|s_i)/μ(a_i|s_i) (optionally min(ρ_{0:t}, ρ̄)) and the
+    scores z_k of π_θ:
+      ĝ = (1/N) Σ_{n,k} z_k [Σ_{j≥k} γʲ ρ_{0:j} r_j + γᵀ ρ_{0:T-1} V̂_T(s_T) - γᵏ ρ_{0:k} V̂_k(s_k)],
+    the bootstrap only when the batch is truncated. For ρ ≡ 1 this is Σ_k γᵏ A_k z_k, the
+    on-policy gradient of maml / lvc / loaded(1) (of dice when `values` is None). Unbiased
+    for the truncated-return gradient of π_θ without truncation of ρ (Precup et al. 2000).
+
+    Args:
+      batch: rollouts of the behaviour policies μ_r = `batch.policy`.
+      thetas: `(R, S, A)` logits of the target policies π_r.
+      values: `(R, L, S)` critic of the target policies (see `critic_values`), or None for
+        no baseline and no bootstrap.
+      rho_bar: truncation level ρ̄ of the cumulative ratios (None: no truncation).
+    Returns:
+      `(R, S, A)`.
+    """
+    target = softmax_policy(np.asarray(thetas, dtype=float))
+    flat = batch.flat_state_actions
+    log_ratios = np.log(target.reshape(-1)[flat]) - np.log(batch.policy.reshape(-1)[flat])
+    ratios = np.exp(np.cumsum(log_ratios, axis=-1))                                  # ρ_{0:t}
+    if rho_bar is not None:
+        ratios = np.minimum(ratios, rho_bar)
+    weights = reverse_trace(batch.discounts * ratios * batch.rewards, 1.0)
+    baselines, bootstrap = _baselines_and_bootstrap(values, batch.states, batch.final_states, batch.truncated)
+    final_discount = batch.gamma ** batch.shape[2]
+    weights = weights + (final_discount * ratios[..., -1] * bootstrap)[..., None] - batch.discounts * ratios * baselines
+    return scatter_scores(replace(batch, policy=target), weights)
