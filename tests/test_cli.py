@@ -1,0 +1,109 @@
+"""`mgbench`: one-line errors with exit code 2, `list`, `sweep` (resume, refusal, --quick),
+and subcommand registration."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark import cli
+from benchmark.cli import main
+from tests.conftest import toy_sweep_text
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, start: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"mgbench: error: {start}"), lines[0]
+
+
+BAD_INPUTS = [
+    ("empty axis", toy_sweep_text().replace("N = [1, 4, 16]", "N = []"), [], "grid.N: expected a non-empty list"),
+    ("unknown key", toy_sweep_text().replace("seed = 0", "sed = 0"), [], "sed: unknown key"),
+    ("unknown estimator", toy_sweep_text().replace('"pw"', '"dice"'), [], "grid.estimator: unknown"),
+    ("bad --jobs", toy_sweep_text(), ["--jobs", "0"], "argument --jobs: expected a positive integer"),
+    ("bad --backend", toy_sweep_text(), ["--backend", "ray"], "argument --backend"),
+    ("scheduler without dask", toy_sweep_text(), ["--scheduler", "tcp://x:1"], "scheduler:"),
+    ("missing plug-in", toy_sweep_text(), ["--plugin", "no_such_module_xyz"], "estimator module:"),
+]
+
+
+@pytest.mark.parametrize("description, text, options, start", BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_is_one_line_on_stderr_and_exit_code_2(capsys, write_sweep, tmp_path, description, text,
+                                                         options, start):
+    code, out, err = run(capsys, "sweep", str(write_sweep(text)), "--out", str(tmp_path / "out"), "--quiet",
+                         *options)
+    assert_one_line_error(code, err, start)
+    assert "Traceback" not in err
+
+
+def test_unknown_preset_and_unknown_command(capsys):
+    assert_one_line_error(*run(capsys, "sweep", "no-such-preset")[::2], "sweep: expected a TOML file or a preset")
+    assert_one_line_error(*run(capsys, "frobnicate")[::2], "argument COMMAND: invalid choice")
+
+
+def test_the_console_entry_point_exits_2_without_traceback(write_sweep, tmp_path):
+    path = write_sweep(toy_sweep_text().replace("repetitions = 500", "repetitions = 1"))
+    process = subprocess.run([sys.executable, "-m", "benchmark", "sweep", str(path), "--out", str(tmp_path)],
+                             capture_output=True, text=True, cwd=REPOSITORY, timeout=60)
+    assert process.returncode == 2
+    assert process.stderr.strip() == "mgbench: error: repetitions: expected an integer >= 2, got 1"
+
+
+def test_list_shows_estimators_with_parameters_and_presets(capsys):
+    code, out, err = run(capsys, "list")
+    assert code == 0 and not err
+    assert "Estimators for gaussian_toy problems:" in out and "Estimators for tabular problems:" in out
+    assert "test_noisy_toy" in out and "scale=1.0, offset=0.0, bad=False" in out
+    assert "Preset sweeps" in out
+    for preset in ("default", "tang-toy"):
+        assert any(line.split()[:1] == [preset] and len(line.split()) > 1 for line in out.splitlines()), preset
+
+
+def test_sweep_runs_resumes_and_refuses_a_changed_sweep(capsys, write_sweep, tmp_path):
+    path = write_sweep(toy_sweep_text("cli"))
+    out_dir = str(tmp_path / "out")
+    code, out, err = run(capsys, "sweep", str(path), "--out", out_dir, "--jobs", "1", "--quiet")
+    assert code == 0 and "cli: 9 cells (9 computed, 0 already stored, 0 failed)" in out
+    assert f"results: {Path(out_dir) / 'cli' / 'results.csv'}" in out
+    code, out, err = run(capsys, "sweep", str(path), "--out", out_dir, "--jobs", "1", "--quiet")
+    assert code == 0 and "(0 computed, 9 already stored" in out
+    path.write_text(toy_sweep_text("cli", seed=1))
+    code, out, err = run(capsys, "sweep", str(path), "--out", out_dir, "--quiet")
+    assert_one_line_error(code, err, "name: ")
+    assert "--overwrite" in err
+    code, out, err = run(capsys, "sweep", str(path), "--out", out_dir, "--jobs", "1", "--quiet", "--overwrite")
+    assert code == 0 and "(9 computed, 0 already stored" in out
+
+
+def test_quick_preset_and_default(capsys, tmp_path):
+    code, out, err = run(capsys, "sweep", "tang-toy", "--quick", "--out", str(tmp_path), "--jobs", "1", "--quiet")
+    assert code == 0 and "tang-toy-quick: 9 cells" in out
+    code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "1", "--quiet")
+    assert code == 0 and out.startswith("default: ") and (tmp_path / "default" / "results.csv").exists()
+
+
+def test_a_subcommand_is_one_registered_function(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))
+
+    def arguments(parser):
+        parser.add_argument("word")
+
+    @cli.subcommand("echo", help="print a word", arguments=arguments)
+    def echo(args) -> int:
+        print(args.word)
+        return 0
+
+    assert run(capsys, "echo", "hello")[:2] == (0, "hello\n")
+    assert {"sweep", "list", "echo"} <= set(cli.SUBCOMMANDS)
