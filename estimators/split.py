@@ -1,0 +1,300 @@
+"""Liu et al.'s split of the meta-gradient into inner, Hessian and outer parts (eee ... lll).
+
+K inner steps θ_{k+1} = θ_k + α ĝ_k from θ_0; the meta-gradient w.r.t. φ is accumulated
+in reverse with one vector per repetition:
+
+  init (MAML, φ = θ_0):       v_K = ĝ_out(θ_K);  v_k = v_{k+1} + α Ĥ_k v_{k+1};  ∇_φ = v_0
+  intrinsic (LIRPG, φ = η):   as above, and ∇_η = Σ_k α ∂_η(ĝ_k · v_{k+1})  (mixed term)
+
+Each part is exact (`e`) or sampled (`l`) with the estimator's surrogate family; the three
+letters of `split` are, in order, the inner gradient ĝ_k (batch `n_inner` at θ_k, reward
+r + η for `intrinsic`), the Jacobian I + α Ĥ_k with the mixed term (batch `n_hessian` at
+θ_k, reward r + η) and the outer gradient (batch `n_outer` at θ_K, reward r). Batches are
+independent unless `shared` (then the Hessian batch of step k is its inner batch: the
+semantics of differentiating through one sampled loss with autodiff). Every repetition
+has its own batches, so its iterates θ_k diverge from the others once a step is sampled.
+
+Everything is vectorized over the R repetitions; the only Python loops are over K steps
+(and over T inside the sampler). Reference: Liu et al. (2022), arXiv 2112.15400, Sec. 5.
+"""
+from __future__ import annotations
+
+from itertools import product
+from typing import Callable
+
+import numpy as np
+
+from estimators.problem import MetaProblem
+from estimators.registry import register
+from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
+from mdps import TabularMDP, inner_loop, policy_tangent, softmax_policy
+
+SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
+
+# (step k, iterates θ_k (R, S, A), the step's inner batch, its on-policy gradient) -> ĝ_k (R, S, A)
+InnerGradient = Callable[[int, np.ndarray, Batch, np.ndarray], np.ndarray]
+
+
+# ---------------------------------------------------------------------------- exact parts
+def exact_tangents(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(∇²V(θ_r)) v_r and (∂occ/∂θ(θ_r)) v_r for a stack of R policies, one vector each.
+
+    The stacked form of `TabularMDP.tangents`: forward-mode derivatives of
+    ∇V = Σ_t γᵗ d_t π (Q_t - V_t) and of the occupancy along v_r, through stacked Bellman
+    solves (infinite horizon) or the backward / forward recursions (finite horizon).
+
+    Args:
+      mdp: the MDP (its reward table defines V).
+      thetas: `(R, S, A)` logits.
+      vectors: `(R, S, A)` directions.
+    Returns:
+      `(R, S, A)` Hessian-vector products and `(R, S, A)` occupancy tangents (the mixed term
+      ∂_η ∇_θ V_{r+η} contracted with v, see `mdps.meta.intrinsic_meta_gradient`).
+    """
+    policy = softmax_policy(np.asarray(thetas, dtype=float))
+    vectors = np.asarray(vectors, dtype=float)
+    policy_tangents = policy_tangent(policy, vectors)
+    transitions, gamma = mdp.transitions, mdp.gamma
+    if mdp.horizon is None:
+        system = np.eye(mdp.n_states) - gamma * np.einsum("rsa,sat->rst", policy, transitions)
+        transposed = np.swapaxes(system, 1, 2)
+
+        def solve(matrix, right):
+            return np.linalg.solve(matrix, right[..., None])[..., 0]
+
+        values = solve(system, (policy * mdp.rewards).sum(axis=-1))                        # (R, S)
+        q_values = mdp.rewards + gamma * np.einsum("sat,rt->rsa", transitions, values)
+        visits = solve(transposed, np.broadcast_to(mdp.initial, values.shape))
+        values_t = solve(system, (policy_tangents * q_values).sum(axis=-1))
+        q_t = gamma * np.einsum("sat,rt->rsa", transitions, values_t)
+        visits_t = solve(transposed, gamma * np.einsum("rs,rsa,sat->rt", visits, policy_tangents, transitions))
+        advantages = q_values - values[..., None]
+        gradient_tangent = (visits_t[..., None] * policy * advantages
+                            + visits[..., None] * policy_tangents * advantages
+                            + visits[..., None] * policy * (q_t - values_t[..., None]))
+        occupancy_tangent = visits_t[..., None] * policy + visits[..., None] * policy_tangents
+        return gradient_tangent, occupancy_tangent
+    horizon, shape = mdp.horizon, policy.shape
+    values = np.zeros((shape[0], horizon + 1, shape[1]))
+    values_t = np.zeros_like(values)
+    q_values = np.zeros((shape[0], horizon, *shape[1:]))
+    q_t = np.zeros_like(q_values)
+    for t in range(horizon - 1, -1, -1):
+        q_values[:, t] = mdp.rewards + gamma * np.einsum("sat,rt->rsa", transitions, values[:, t + 1])
+        values[:, t] = (policy * q_values[:, t]).sum(axis=-1)
+        q_t[:, t] = gamma * np.einsum("sat,rt->rsa", transitions, values_t[:, t + 1])
+        values_t[:, t] = (policy_tangents * q_values[:, t] + policy * q_t[:, t]).sum(axis=-1)
+    visits = np.broadcast_to(mdp.initial, (shape[0], shape[1])).copy()
+    visits_t = np.zeros_like(visits)
+    gradient_tangent = np.zeros(shape)
+    occupancy_tangent = np.zeros(shape)
+    for t in range(horizon):
+        advantages = q_values[:, t] - values[:, t, :, None]
+        gradient_tangent += (visits_t[..., None] * policy * advantages
+                             + visits[..., None] * policy_tangents * advantages
+                             + visits[..., None] * policy * (q_t[:, t] - values_t[:, t, :, None]))
+        occupancy_tangent += visits_t[..., None] * policy + visits[..., None] * policy_tangents
+        flow_t = visits_t[..., None] * policy + visits[..., None] * policy_tangents
+        visits = gamma * np.einsum("rs,rsa,sat->rt", visits, policy, transitions)
+        visits_t = gamma * np.einsum("rsa,sat->rt", flow_t, transitions)
+    return gradient_tangent, occupancy_tangent
+
+
+def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, common: bool) -> np.ndarray:
+    """∇V(θ_r) `(R, S, A)`; one solve when every repetition shares θ (`common`)."""
+    if common:
+        return np.broadcast_to(mdp.gradient(thetas[0]), thetas.shape).copy()
+    return mdp.batch_values_and_gradients(thetas)[2]
+
+
+def _exact_products(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray,
+                    common: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(H v_r, ∂occ/∂θ v_r) `(R, S, A)` each; R directions at one θ when `common`."""
+    if common:
+        return mdp.tangents(thetas[0], vectors)
+    return exact_tangents(mdp, thetas, vectors)
+
+
+# ---------------------------------------------------------------------------- the split
+def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.Generator, family: Family, *,
+                        lambda_: float = 1.0, batch: int = 32, split: str = "lll", n_inner: int | None = None,
+                        n_hessian: int | None = None, n_outer: int | None = None, shared: bool = False,
+                        inner_gradient: InnerGradient | None = None) -> np.ndarray:
+    """R independent estimates of ∇_φ V_r(θ_K) with Liu et al.'s inner / Hessian / outer split.
+
+    Forward, k = 0..K-1: θ_{k+1} = θ_k + α ĝ_k (exact ∇V_{r+η}(θ_k) or the family's ĝ on the
+    inner batch drawn at θ_k). Outer: v_K = ∇V_r(θ_K) or ĝ on the outer batch at θ_K.
+    Backward, k = K-1..0: (intrinsic) ∇_η += α M_k v_{k+1}; v_k = v_{k+1} + α Ĥ_k v_{k+1},
+    with (Ĥ_k, M_k) exact at θ_k (`inner_mdp.tangents`) or the family's Hessian-vector
+    product and mixed term on the Hessian batch at θ_k.
+
+    Random draws, in order: inner batch 0, ..., inner batch K-1, outer batch, then the
+    Hessian batches K-1, ..., 0 (drawn during the backward pass, so that only one is alive
+    at a time), each with its critic noise after its rollouts.
+
+    Args:
+      problem: the `MetaProblem` (K, α, meta-parameter, rollout length, critic).
+      repetitions: R.
+      rng: the only source of randomness.
+      family: surrogate family of the sampled parts (see `estimators.surrogates`).
+      lambda_: λ of `loaded`.
+      batch: default size of every batch.
+      split: three letters in {e, l}: inner, Hessian, outer.
+      n_inner, n_hessian, n_outer: batch sizes (default `batch`).
+      shared: use the inner batch of step k as its Hessian batch (only when both parts are
+        sampled; ignored otherwise).
+      inner_gradient: optional hook replacing the sampled inner gradient (used by
+        `estimators.liu_probes.off_policy`); it receives (k, θ_k, inner batch, on-policy ĝ_k).
+    Returns:
+      `(R, S, A)` estimates of ∇_{θ_0} (init) or ∇_η (intrinsic).
+    """
+    if not isinstance(problem, MetaProblem):
+        raise TypeError(f"problem: expected a MetaProblem, got {type(problem).__name__}")
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
+    repetitions = _positive_int("repetitions", repetitions)
+    n_inner, n_hessian, n_outer = (_positive_int(name, batch if size is None else size) for name, size in
+                                   (("n_inner", n_inner), ("n_hessian", n_hessian), ("n_outer", n_outer)))
+    inner_letter, hessian_letter, outer_letter = split
+    intrinsic = problem.meta_parameter == "intrinsic"
+    inner_mdp, lr = problem.inner_mdp, float(problem.lr)
+    inner_rewards = inner_mdp.rewards
+    share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
+    needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
+
+    # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
+    theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
+    iterates, common, inner_batches = [theta], [True], []
+    if inner_letter == "e":
+        exact_iterates = inner_loop(inner_mdp, problem.theta0, steps=problem.steps, lr=lr)
+        iterates = [np.broadcast_to(step, theta.shape).copy() for step in exact_iterates]
+        common = [True] * len(iterates)
+    else:
+        for k in range(problem.steps):
+            inner_batch = sample_batch(problem, iterates[k], n_inner, rng, rewards=inner_rewards)
+            gradient = Surrogate(inner_batch, family, lambda_=lambda_).gradient()
+            if inner_gradient is not None:
+                gradient = inner_gradient(k, iterates[k], inner_batch, gradient)
+            inner_batches.append(inner_batch if share else None)
+            iterates.append(iterates[k] + lr * gradient)
+            common.append(False)
+
+    # outer gradient at θ_K (extrinsic reward r)
+    if outer_letter == "e":
+        vector = _exact_gradient(problem.mdp, iterates[-1], common[-1])
+    else:
+        outer_batch = sample_batch(problem, iterates[-1], n_outer, rng)
+        vector = Surrogate(outer_batch, family, lambda_=lambda_).gradient()
+
+    # backward: v ← v + α Ĥ_k v, and the LIRPG mixed term
+    meta = np.zeros_like(vector)
+    for k in range(problem.steps - 1, -1, -1):
+        if hessian_letter == "e":
+            hessian_vector, mixed = _exact_products(inner_mdp, iterates[k], vector, common[k])
+        elif not needs_hessian_batch:
+            hessian_vector, mixed = np.zeros_like(vector), None
+        else:
+            hessian_batch = inner_batches[k] if share else sample_batch(problem, iterates[k], n_hessian, rng,
+                                                                         rewards=inner_rewards)
+            surrogate = Surrogate(hessian_batch, family, lambda_=lambda_)
+            hessian_vector = surrogate.hessian_vector_product(vector)
+            mixed = surrogate.mixed_vector_product(vector) if intrinsic else None
+        if intrinsic:
+            meta = meta + lr * mixed
+        vector = vector + lr * hessian_vector
+    return meta if intrinsic else vector
+
+
+def inner_gradient_std(problem: MetaProblem, family: str, rng: np.random.Generator, repetitions: int = 10_000,
+                       *, lambda_: float = 1.0) -> float:
+    """σ_in = sqrt(tr Cov[ĝ]) of the one-trajectory inner-gradient estimate at θ_0.
+
+    The σ_in of Liu et al.'s compositional-bias bound O(K α^K σ_in |τ|^{-1/2}), estimated
+    from `repetitions` independent one-trajectory batches (each with its own critic noise)
+    with the inner reward (r + η for `intrinsic`); unbiased sample covariance (ddof = 1).
+
+    Args:
+      problem: the `MetaProblem`.
+      family: a surrogate family, or `exact` (σ_in = 0).
+      rng: the only source of randomness.
+      repetitions: number of one-trajectory estimates (>= 2).
+      lambda_: λ of `loaded`.
+    Returns:
+      σ_in (a float).
+    """
+    if family == "exact":
+        return 0.0
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected 'exact' or one of {FAMILIES}, got {family!r}")
+    repetitions = _positive_int("repetitions", repetitions)
+    if repetitions < 2:
+        raise ValueError(f"repetitions: expected at least 2, got {repetitions}")
+    thetas = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape))
+    one_trajectory = sample_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
+    gradients = Surrogate(one_trajectory, family, lambda_=lambda_).gradient().reshape(repetitions, -1)
+    return float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
+
+
+def _positive_int(field: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------- registered
+_SPLIT_HELP = ("split = inner/Hessian/outer letters e (exact) or l (sampled), e.g. lll, lee; "
+               "batch sizes n_inner/n_hessian/n_outer default to batch; shared reuses the inner batch for the Hessian")
+
+
+@register("dice", problem="tabular", description=f"DiCE surrogate (no critic), Liu et al.'s split; {_SPLIT_HELP}")
+def dice(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
+         n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
+         shared: bool = False) -> np.ndarray:
+    """DiCE: L = Σ_t γᵗ r_t [](Σ_{k≤t} log π_k); unbiased ĝ and Ĥ (untruncated rollouts). `(R, S, A)`."""
+    return split_meta_gradient(problem, repetitions, rng, "dice", batch=batch, split=split, n_inner=n_inner,
+                               n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+
+
+@register("loaded", problem="tabular", description=f"Loaded DiCE(lambda_) with critic baseline; {_SPLIT_HELP}")
+def loaded(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, lambda_: float = 1.0,
+           batch: int = 32, split: str = "lll", n_inner: int | None = None, n_hessian: int | None = None,
+           n_outer: int | None = None, shared: bool = False) -> np.ndarray:
+    """Loaded DiCE: L = Σ_t γᵗ A_t ([](w_t) - [](w_{t-1})), w_t = Σ_{k≤t} λ^{t-k} log π_k. `(R, S, A)`."""
+    return split_meta_gradient(problem, repetitions, rng, "loaded", lambda_=lambda_, batch=batch, split=split,
+                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+
+
+@register("lvc", problem="tabular", description=f"low-variance curvature (ProMP) surrogate; {_SPLIT_HELP}")
+def lvc(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
+        n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
+        shared: bool = False) -> np.ndarray:
+    """LVC: L = Σ_t γᵗ A_t π_t / stop(π_t). `(R, S, A)`."""
+    return split_meta_gradient(problem, repetitions, rng, "lvc", batch=batch, split=split, n_inner=n_inner,
+                               n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+
+
+@register("maml", problem="tabular", description=f"naive autodiff of Σ γ^t A_t log π_t (MAML); {_SPLIT_HELP}")
+def maml(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
+         n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
+         shared: bool = False) -> np.ndarray:
+    """MAML: L = Σ_t γᵗ A_t log π_t (Ĥ misses the score outer products: biased). `(R, S, A)`."""
+    return split_meta_gradient(problem, repetitions, rng, "maml", batch=batch, split=split, n_inner=n_inner,
+                               n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+
+
+@register("first_order", problem="tabular", description=f"first-order MAML: sampled Hessian = 0; {_SPLIT_HELP}")
+def first_order(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
+                split: str = "lll", n_inner: int | None = None, n_hessian: int | None = None,
+                n_outer: int | None = None, shared: bool = False) -> np.ndarray:
+    """First-order MAML: ĝ of maml, Ĥ = 0 (the LIRPG mixed term is kept). `(R, S, A)`."""
+    return split_meta_gradient(problem, repetitions, rng, "first_order", batch=batch, split=split,
+                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+
+
+@register("exact", problem="tabular", description="the exact (ideal-target) meta-gradient, R copies (split eee)")
+def exact(problem: MetaProblem, repetitions: int, rng: np.random.Generator) -> np.ndarray:
+    """`problem.exact_meta_gradient()` repeated R times, `(R, S, A)`; draws nothing from `rng`."""
+    repetitions = _positive_int("repetitions", repetitions)
+    return np.broadcast_to(problem.exact_meta_gradient(), (repetitions, *problem.shape)).copy()
