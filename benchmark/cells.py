@@ -6,7 +6,8 @@ the problem seed `mdp_seed`; every sampled quantity of a cell comes from
 
   ESTIMATES  block b of repetitions (index b)      the estimator's generator
   BOOTSTRAP  the bootstrap of the statistics
-  SIGMA_IN   the inner-gradient standard deviation
+
+(σ_in, shared by every cell of a problem and estimator, is keyed by those instead.)
 
 The R repetitions are drawn in blocks of a size fixed by the cell alone (`block_size`), one
 estimator call per block, each block with its own generator, and each block is one batch
@@ -24,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.schema import Cell, Sweep
+from benchmark.schema import Cell, Sweep, _hash
 from estimators import MetaProblem, ToyProblem, get_estimator
 from mdps import GaussianToy, random_mdp
 
@@ -32,7 +33,7 @@ ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 BLOCK_REPETITIONS = 64
 MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well under 2 GB
 N_BOOTSTRAP = 1000
-SIGMA_IN_REPETITIONS = 256
+SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer", "population", "reference_repetitions")
 
 Problem = MetaProblem | ToyProblem
@@ -155,9 +156,14 @@ def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target:
 
 
 def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
-    """σ_in, the standard deviation (root of the trace of the covariance) of the inner-gradient
-    estimate, via `estimators.split.inner_gradient_std`; nan for the toy, for estimators it
-    does not know, or when that function is not available."""
+    """σ_in, the standard deviation (root of the trace of the covariance) of the one-trajectory
+    inner-gradient estimate at θ_0, via `estimators.split.inner_gradient_std`; nan for the
+    toy, for estimators it does not know, or when that function is not available.
+
+    It depends on the problem instance and the surrogate family only (not on K, α or the
+    batch), so it is drawn from a generator keyed by those alone and cached per process:
+    every cell of a grid line gets the same σ_in, as a bound fit along the line needs.
+    """
     if not isinstance(problem, MetaProblem):
         return math.nan
     try:
@@ -165,14 +171,25 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     except ImportError:
         return math.nan
     accepted = inspect.signature(inner_gradient_std).parameters
-    parameters = {name: value for name, value in _all_parameters(sweep, cell).items()
-                  if name in accepted and name not in ("problem", "family", "rng", "repetitions")}
-    try:
-        value = inner_gradient_std(problem, cell.estimator, cell_generator(sweep, cell, SIGMA_IN),
-                                   repetitions=SIGMA_IN_REPETITIONS, **parameters)
-    except (ValueError, KeyError, NotImplementedError):
-        return math.nan
-    return float(value)
+    parameters = tuple(sorted((name, value) for name, value in _all_parameters(sweep, cell).items()
+                              if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
+    key = (sweep.seed, tuple(sorted(sweep.problem.canonical().items())), cell.mdp_seed, sweep.meta_parameter,
+           cell.estimator, parameters)
+    if key not in _SIGMA_CACHE:
+        seed_key = int(_hash(repr(key))[:16], 16)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
+        try:
+            value = float(inner_gradient_std(problem, cell.estimator, rng, repetitions=SIGMA_IN_REPETITIONS,
+                                             **dict(parameters)))
+        except (ValueError, KeyError, NotImplementedError):
+            value = math.nan
+        if len(_SIGMA_CACHE) > 256:
+            _SIGMA_CACHE.clear()
+        _SIGMA_CACHE[key] = value
+    return _SIGMA_CACHE[key]
+
+
+_SIGMA_CACHE: dict[tuple, float] = {}
 
 
 def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
