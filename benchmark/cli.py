@@ -126,7 +126,8 @@ def _positive_int(text: str) -> int:
 
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, metavar="FILE_OR_PRESET",
-                        help=f"a sweep TOML file or a preset name (default: {DEFAULT_SWEEP!r}; see `mgbench list`)")
+                        help=f"a sweep TOML file, a preset or a suite of presets (default: {DEFAULT_SWEEP!r}; "
+                             f"see `mgbench list`)")
     parser.add_argument("--out", default="results", metavar="DIR", help="results go to DIR/<name>/ (default: results)")
     parser.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                         help="parallel workers (default: all cores)")
@@ -147,16 +148,23 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
 def sweep_command(args: argparse.Namespace) -> int:
     """Load, optionally shrink, and run a sweep; print where the results went."""
     from benchmark.runner import run_sweep
-    from benchmark.schema import load_sweep
+    from benchmark.schema import load_sweeps
     from estimators import load_estimator
 
     for reference in args.plugin:
         load_estimator(reference)
-    sweep = load_sweep(args.sweep)
-    if args.quick:
-        sweep = sweep.quick()
-    summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                        quiet=args.quiet, overwrite=args.overwrite, plugins=tuple(args.plugin))
+    sweeps = load_sweeps(args.sweep)  # a suite runs its sweeps one after another
+    for sweep in sweeps:
+        sweep = sweep.quick() if args.quick else sweep
+        summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                            quiet=args.quiet, overwrite=args.overwrite, plugins=tuple(args.plugin))
+        _report(summary)
+        if summary.interrupted:
+            return 130
+    return 0
+
+
+def _report(summary) -> None:
     print(f"{summary.name}: {summary.total} cells ({summary.computed} computed, {summary.skipped} already stored, "
           f"{summary.failed} failed) in {summary.seconds:.1f} s")
     print(f"results: {summary.csv_path}")
@@ -165,8 +173,6 @@ def sweep_command(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print(f"{PROG}: interrupted: {summary.computed + summary.skipped} of {summary.total} cells stored in "
               f"{summary.directory}; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
 
 
 # ----------------------------------------------------------------------------- list

@@ -105,6 +105,8 @@ SPLIT_PATTERN = re.compile(r"^[el]{3}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 AXIS_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRESET_SUFFIX = ".toml"
+SUITE_KEY = "sweeps"
+SUITE_KEYS = ("name", "description", SUITE_KEY)
 
 
 # ----------------------------------------------------------------------------- records
@@ -330,17 +332,55 @@ def load_sweep(reference: str | Path, *, check_estimators: bool = True) -> Sweep
       reference: a path to a `.toml` file, or a preset name (`mgbench list` shows them).
       check_estimators: also validate against the estimator registry (`Sweep.check`).
     Raises:
-      SweepError: the file is missing, not TOML, or not a valid sweep.
+      SweepError: the file is missing, not TOML, not a valid sweep, or a suite.
     """
     path = _resolve_reference(reference)
+    data = _read_toml(path)
+    if SUITE_KEY in data:
+        raise SweepError(f"sweep: {str(reference)!r} is a suite of sweeps ({', '.join(map(str, data[SUITE_KEY]))}); "
+                         f"load it with load_sweeps")
+    sweep = sweep_from_dict(data, source=str(path))
+    if check_estimators:
+        sweep.check()
+    return sweep
+
+
+def load_sweeps(reference: str | Path, *, check_estimators: bool = True) -> list[Sweep]:
+    """The sweeps of a sweep file, a preset, or a suite.
+
+    A suite is a TOML file with only `name`, `description` and `sweeps`, a non-empty list of
+    sweep files (relative to the suite's directory) or preset names, run one after another.
+    """
+    path = _resolve_reference(reference)
+    data = _read_toml(path)
+    if SUITE_KEY not in data:
+        sweep = sweep_from_dict(data, source=str(path))
+        if check_estimators:
+            sweep.check()
+        return [sweep]
+    _refuse_unknown("", data, SUITE_KEYS)
+    members = data[SUITE_KEY]
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+        raise SweepError(f"sweeps: expected a non-empty list of sweep files or preset names, got {members!r}")
+    sweeps = []
+    for member in members:
+        local = path.parent / member
+        sweeps.append(load_sweep(local if local.is_file() else member, check_estimators=check_estimators))
+    names = [sweep.name for sweep in sweeps]
+    if len(set(names)) != len(names):
+        raise SweepError(f"sweeps: expected sweeps with distinct names, got {names}")
+    return sweeps
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"sweep: cannot read {str(path)!r} ({error.strerror or error})") from None
-    sweep = parse_sweep(text, source=str(path))
-    if check_estimators:
-        sweep.check()
-    return sweep
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SweepError(f"sweep: {path} is not valid TOML ({error})") from None
 
 
 def parse_sweep(text: str, *, source: str = "<string>") -> Sweep:
@@ -385,12 +425,16 @@ def available_presets() -> dict[str, Path]:
 
 
 def preset_description(name: str) -> str:
-    """A preset's `description` (read without validating the sweep)."""
+    """A preset's `description` (read without validating the sweep); suites name their sweeps."""
     path = available_presets()[name]
     try:
-        return str(tomllib.loads(path.read_text(encoding="utf-8")).get("description", ""))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         return f"(unreadable: {error})"
+    description = str(data.get("description", ""))
+    if isinstance(data.get(SUITE_KEY), list):
+        description += f" [suite: {', '.join(map(str, data[SUITE_KEY]))}]"
+    return description
 
 
 def _resolve_reference(reference: str | Path) -> Path:

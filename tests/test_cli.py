@@ -67,7 +67,7 @@ def test_list_shows_estimators_with_parameters_and_presets(capsys):
     assert "Estimators for gaussian_toy problems:" in out and "Estimators for tabular problems:" in out
     assert "test_noisy_toy" in out and "scale=1.0, offset=0.0, bad=False" in out
     assert "Preset sweeps" in out
-    for preset in ("default", "tang-toy"):
+    for preset in ("default", "tang-toy", "decompose", "hessian-bias"):
         assert any(line.split()[:1] == [preset] and len(line.split()) > 1 for line in out.splitlines()), preset
 
 
@@ -90,8 +90,9 @@ def test_sweep_runs_resumes_and_refuses_a_changed_sweep(capsys, write_sweep, tmp
 def test_quick_preset_and_default(capsys, tmp_path):
     code, out, err = run(capsys, "sweep", "tang-toy", "--quick", "--out", str(tmp_path), "--jobs", "1", "--quiet")
     assert code == 0 and "tang-toy-quick: 9 cells" in out
-    code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "1", "--quiet")
-    assert code == 0 and out.startswith("default: ") and (tmp_path / "default" / "results.csv").exists()
+    code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "2", "--quiet")
+    assert code == 0 and out.startswith("default-toy: 12 cells") and "default-liu2022: 32 cells" in out
+    assert (tmp_path / "default-liu2022" / "results.csv").exists()
 
 
 def test_a_subcommand_is_one_registered_function(capsys, monkeypatch):

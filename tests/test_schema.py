@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.schema import SweepError, available_presets, load_sweep, parse_sweep, preset_description
+from benchmark.schema import (SweepError, available_presets, load_sweep, load_sweeps, parse_sweep,
+                              preset_description)
 from tests.conftest import tabular_sweep_text, toy_sweep_text
 
 TOY = toy_sweep_text()
@@ -167,10 +168,11 @@ def test_quick_shrinks_every_axis():
 
 @pytest.mark.parametrize("name", sorted(available_presets()))
 def test_every_preset_parses_and_has_a_description(name):
-    sweep = load_sweep(name, check_estimators=False)
-    assert sweep.name == name
+    sweeps = load_sweeps(name, check_estimators=False)
     assert preset_description(name)
-    assert sweep.quick().repetitions <= 256
+    if len(sweeps) == 1:
+        assert sweeps[0].name == name
+    assert all(sweep.quick().repetitions <= 256 for sweep in sweeps)
 
 
 def test_presets_whose_estimators_exist_validate_fully():
@@ -179,12 +181,27 @@ def test_presets_whose_estimators_exist_validate_fully():
     registered = {(spec.problem, spec.name) for spec in available_estimators()}
     checked = 0
     for name in available_presets():
-        sweep = load_sweep(name, check_estimators=False)
-        if all((sweep.problem.kind, estimator) in registered for estimator in sweep.estimators):
-            sweep.check()
-            assert sweep.cells()
-            checked += 1
+        for sweep in load_sweeps(name, check_estimators=False):
+            if all((sweep.problem.kind, estimator) in registered for estimator in sweep.estimators):
+                sweep.check()
+                assert sweep.cells()
+                checked += 1
     assert checked >= 2  # at least the toy presets
+
+
+def test_suites_name_their_sweeps(write_sweep, tmp_path):
+    assert [sweep.name for sweep in load_sweeps("default", check_estimators=False)] == [
+        "default-toy", "default-liu2022"]
+    with pytest.raises(SweepError, match="^sweep: 'default' is a suite of sweeps"):
+        load_sweep("default")
+    write_sweep(TOY, "member.toml")
+    suite = write_sweep('name = "s"\nsweeps = ["member.toml", "tang-toy"]\n', "suite.toml")
+    assert [sweep.name for sweep in load_sweeps(suite)] == ["toy", "tang-toy"]
+    for text, message in [('name = "s"\nsweeps = []\n', "sweeps: expected a non-empty list"),
+                          ('name = "s"\nsweeps = ["nope"]\n', "sweep: expected a TOML file or a preset"),
+                          ('name = "s"\nseed = 1\nsweeps = ["member.toml"]\n', "seed: unknown key")]:
+        with pytest.raises(SweepError, match=f"^{message}"):
+            load_sweeps(write_sweep(text, "bad.toml"))
 
 
 def test_unknown_preset_or_missing_file_is_a_sweep_error():
