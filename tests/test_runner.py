@@ -63,6 +63,39 @@ def test_tabular_cells_build_the_preset_mdp_and_the_exact_target(tmp_path):
     assert result["bias_lo"] == 0.0
 
 
+PRACTICAL = """
+name = "practical"
+seed = 0
+repetitions = 3000
+target = "practical"
+
+[problem]
+kind = "tabular"
+n_states = 2
+n_actions = 2
+gamma = 0.9
+horizon = 2
+rollout_length = 2
+critic = "none"
+
+[grid]
+estimator = ["sf", "maml"]
+split = "lll"
+steps = 1
+lr = 1.0
+batch = 2
+"""
+
+
+def test_practical_target_by_enumeration_sf_unbiased_maml_not(tmp_path):
+    pytest.importorskip("estimators.practical")
+    summary = run_sweep(parse_sweep(PRACTICAL), tmp_path, jobs=1, quiet=True)
+    frame = load_results(summary.directory).set_index("estimator")
+    assert (frame.target_method == "enumeration").all() and frame.target_se.isna().all()
+    assert frame.loc["sf"].bias_lo == 0.0
+    assert frame.loc["maml"].bias_lo > 5 * frame.loc["maml"].noise_floor
+
+
 def test_non_finite_estimates_fail_the_cell_and_the_sweep_goes_on(tmp_path):
     text = toy_sweep_text("nan", estimators=("pw", "test_noisy_toy"), N=(1,)) + "bad = [false, true]\n"
     summary = run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True)
@@ -148,7 +181,7 @@ def test_csv_has_the_required_columns_and_loads_from_every_path(tmp_path):
         load_results(tmp_path / "nothing")
 
 
-# ----------------------------------------------------------------------------- resume after SIGKILL
+# ----------------------------------------------------------------------------- interruptions
 
 def stored_cells(database: Path) -> int:
     try:
@@ -184,3 +217,23 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_results(write_sweep, tm
     assert len(killed_frame) == 30 and killed_frame.cell_id.is_unique
     pd.testing.assert_frame_equal(metrics(killed_frame), metrics(load_results(uninterrupted.directory)),
                                   check_exact=True)
+
+
+def test_ctrl_c_stops_cleanly_with_the_csv_and_exit_code_130(write_sweep, tmp_path):
+    path = write_sweep(toy_sweep_text("stopped", repetitions=30_000, N=tuple(2**k for k in range(10))))
+    database = tmp_path / "stopped" / "results.sqlite"
+    process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", str(path), "--jobs", "1", "--quiet",
+                                "--out", str(tmp_path)], env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while stored_cells(database) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted:" in err and "run the same command again to resume" in err and "Traceback" not in err
+    frame = load_results(tmp_path / "stopped" / "results.csv")
+    assert 2 <= len(frame) < 30 and (frame.status == "ok").all()
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT outcome FROM provenance").fetchall() == [("interrupted",)]
