@@ -34,7 +34,7 @@ BLOCK_REPETITIONS = 64
 MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well under 2 GB
 N_BOOTSTRAP = 1000
 SIGMA_IN_REPETITIONS = 4096
-SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer", "population", "reference_repetitions")
+SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
 
 Problem = MetaProblem | ToyProblem
 
@@ -72,16 +72,23 @@ def block_size(sweep: Sweep, cell: Cell) -> int:
 
 
 def bytes_per_repetition(sweep: Sweep, cell: Cell) -> int:
-    """Rough memory of one repetition in an estimator call, from |tau| x T x (K + 1) (tabular)
-    or N (toy): a few float64 arrays of (trajectories, steps, actions) per sampled part."""
-    parameters = _all_parameters(sweep, cell)
+    """Rough peak memory of one repetition in an estimator call, with a safety factor of 2.
+
+    Tabular: the estimators hold one batch of |tau| x T transitions at a time, about
+    16 (4 + 2A) bytes each (indices, rewards, scores, products; measured ~250 B for
+    liu2022), plus K + 2 parameter-sized arrays. Toy: four float64 arrays of N samples.
+    """
     if sweep.problem.kind == "gaussian_toy":
-        return 8 * 4 * int(cell.axis("N", 1))
+        return 2 * 8 * 4 * int(cell.axis("N", 1))
+    parameters = _all_parameters(sweep, cell)
     problem = sweep.problem.values
-    trajectories = max([int(parameters[name]) for name in SAMPLE_SIZE_PARAMETERS[:5]
-                        if isinstance(parameters.get(name), int)] or [1])
-    transitions = trajectories * int(problem["rollout_length"]) * (int(cell.axis("steps", 1)) + 1) * 3
-    return 8 * (4 + 2 * int(problem["n_actions"])) * transitions
+    trajectories = max([int(parameters[name]) for name in SAMPLE_SIZE_PARAMETERS
+                        if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)]
+                       or [1])
+    transitions = trajectories * int(problem["rollout_length"])
+    dimension = int(problem["n_states"]) * int(problem["n_actions"])
+    return 2 * (16 * (4 + 2 * int(problem["n_actions"])) * transitions
+                + 8 * 4 * dimension * (int(cell.axis("steps", 1)) + 2))
 
 
 def blocks(sweep: Sweep, cell: Cell) -> list[int]:

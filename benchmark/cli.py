@@ -34,6 +34,10 @@ from typing import Callable, NoReturn, Sequence
 PROG = "mgbench"
 DEFAULT_SWEEP = "default"
 SUBCOMMAND_MODULES = ("benchmark.report", "benchmark.compare", "benchmark.figures", "benchmark.bench")
+# Subcommands whose module does not register itself: name -> (module, help, arguments, run) attributes.
+WIRED_SUBCOMMANDS = {
+    "bench": ("benchmark.bench_command", "HELP", "add_bench_arguments", "run_bench_command"),
+}
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _import_subcommand_modules() -> None:
     for module in SUBCOMMAND_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:  # not written yet: skip only that one
-            if error.name != module:
-                raise
+        _optional_module(module)
+    for name, (module_name, help_name, arguments_name, run_name) in WIRED_SUBCOMMANDS.items():
+        module = _optional_module(module_name)
+        if module is not None and name not in SUBCOMMANDS:
+            subcommand(name, help=getattr(module, help_name),
+                       arguments=getattr(module, arguments_name))(getattr(module, run_name))
+
+
+def _optional_module(name: str):
+    """The module, or None when it does not exist (yet); other import errors propagate."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
 
 
 def _print_error(message: str) -> None:

@@ -42,6 +42,9 @@ Rules:
   (`mdp_seed`, tabular only). Its `cell_id` is a hash of its canonical key (problem
   settings, target, meta-parameter, estimator, parameter values, problem seed) and so
   does not depend on the order of the grid; `repetitions` and `seed` are not part of it.
+- A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files
+  relative to it, or preset names); `load_sweeps` returns its sweeps, run one after another
+  (the `default` preset is one).
 - Parsing checks structure and types; checks that need the estimator registry (unknown
   estimator names, parameters an estimator does not take) run in `Sweep.check()`,
   called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
