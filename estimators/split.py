@@ -244,11 +244,10 @@ def _positive_int(field: str, value) -> int:
 
 
 # ---------------------------------------------------------------------------- registered
-_SPLIT_HELP = ("split = inner/Hessian/outer letters e (exact) or l (sampled), e.g. lll, lee; "
-               "batch sizes n_inner/n_hessian/n_outer default to batch; shared reuses the inner batch for the Hessian")
+_SPLIT_HELP = "split = inner/Hessian/outer letters, e exact or l sampled (Liu et al.)"
 
 
-@register("dice", problem="tabular", description=f"DiCE surrogate (no critic), Liu et al.'s split; {_SPLIT_HELP}")
+@register("dice", problem="tabular", description=f"DiCE surrogate (no critic); {_SPLIT_HELP}")
 def dice(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
          n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
          shared: bool = False) -> np.ndarray:

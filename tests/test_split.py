@@ -122,6 +122,26 @@ def test_sampled_gradients_are_unbiased_without_truncation(critic):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("critic", ["exact", "noisy"])
+def test_truncated_rollouts_estimate_the_truncated_gradient(critic):
+    """Infinite horizon, T = 4: with a critic bootstrap, E[Σ_{t<T} γᵗ A_t z_t] is
+    Σ_{t<T} γᵗ d_t π (Q - V) (the noisy critic's ε is independent of the rollouts); DiCE
+    (no bootstrap) estimates the gradient of the T-step value, i.e. of the MDP with H = T."""
+    problem = small_problem(critic=critic, horizon=None, length=4)
+    mdp, theta = problem.mdp, problem.theta0
+    solution = mdp.solve(theta)
+    policy, advantages = solution.policy, solution.q_values[0] - solution.values[0][:, None]
+    visits, truncated = mdp.initial.copy(), np.zeros(problem.shape)
+    for t in range(4):
+        truncated += mdp.gamma**t * visits[:, None] * policy * advantages
+        visits = np.einsum("s,sa,sat->t", visits, policy, mdp.transitions)
+    batch = sample_batch(problem, np.broadcast_to(theta, (REPETITIONS, 3, 2)), 1, np.random.default_rng(15))
+    assert_unbiased(Surrogate(batch, "maml").gradient(), truncated)
+    four_steps = mdps.TabularMDP(mdp.transitions, mdp.rewards, mdp.initial, mdp.gamma, horizon=4)
+    assert_unbiased(Surrogate(batch, "dice").gradient(), four_steps.gradient(theta))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("critic", ["exact", "none"])
 def test_dice_and_loaded_hessians_are_unbiased_and_maml_is_not(critic):
     problem = small_problem(critic=critic)
