@@ -1,0 +1,237 @@
+"""benchmark.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.bounds import (
+    BOUNDS,
+    VERDICTS,
+    Bound,
+    BoundCheck,
+    bound_table,
+    check_bound,
+    fit_bound_constant,
+    fit_loglog_slope,
+)
+
+BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
+
+
+def log_normal_noise(regressor, scale=0.05, seed=0):
+    """exp(ε), ε random but orthogonal to (1, log regressor): a log-log fit of y·exp(ε) has
+    exactly y's slope and a nonzero residual, so "tight" does not depend on the draw."""
+    design = np.column_stack([np.ones(np.size(regressor)), np.log(regressor)])
+    eps = np.random.default_rng(seed).standard_normal(np.size(regressor))
+    eps -= design @ np.linalg.lstsq(design, eps, rcond=None)[0]
+    return np.exp(scale * eps / eps.std())
+
+
+def compositional_columns(batch=BATCH, steps=2, lr=3.0, sigma_in=1.5):
+    return {"steps": steps, "lr": lr, "sigma_in": sigma_in, "batch": batch}
+
+
+# ----------------------------------------------------------------------------- bounds as data
+
+def test_bound_shapes_match_their_formulas():
+    K, a, s, tau, dh, n = 3.0, 0.7, 2.0, 16.0, 0.4, 25.0
+    shapes = {
+        "compositional": K * a**K * s / np.sqrt(tau),
+        "multi_step_hessian": (K - 1) * dh ** (K - 1),
+        "lsf_bias": 1 / n,
+        "lsf_bias_abstract": 1 / np.sqrt(n),
+        "lsf_variance": 1 / n,
+        "sf_variance": n,
+    }
+    columns = {"steps": K, "lr": a, "sigma_in": s, "batch": tau, "hessian_error": dh, "N": n}
+    assert set(BOUNDS) == set(shapes)
+    for name, expected in shapes.items():
+        bound = BOUNDS[name]
+        assert bound.name == name and bound.quantity in ("bias", "variance") and bound.formula and bound.source
+        np.testing.assert_allclose(bound.shape(**columns), expected, rtol=1e-14, err_msg=name)
+    assert BOUNDS["lsf_variance"].quantity == "variance" and BOUNDS["lsf_bias"].quantity == "bias"
+    with pytest.raises(KeyError):
+        BOUNDS["compositional"].shape(steps=1, lr=1.0)
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_exponents_are_the_log_derivatives_of_the_shapes(name):
+    bound: Bound = BOUNDS[name]
+    base = {"steps": 4.0, "lr": 1.7, "sigma_in": 0.8, "batch": 32.0, "hessian_error": 0.6, "N": 20.0}
+    for axis in bound.axes:
+        exponent = bound.exponent(axis, steps=base["steps"])
+        if axis == "steps":
+            assert exponent is None
+            continue
+        x = base[axis] * np.array([1.0, 1.5])
+        y = bound.shape(**{**base, axis: x})
+        np.testing.assert_allclose(np.diff(np.log(y)) / np.diff(np.log(x)), exponent, rtol=1e-12, err_msg=axis)
+
+
+def test_documented_exponents():
+    assert BOUNDS["compositional"].exponent("batch") == -0.5
+    assert BOUNDS["compositional"].exponent("lr", steps=6) == 6.0
+    assert BOUNDS["multi_step_hessian"].exponent("hessian_error", steps=3) == 2.0
+    assert [BOUNDS[name].exponent("N") for name in ("lsf_bias", "lsf_bias_abstract", "lsf_variance", "sf_variance")] \
+        == [-1.0, -0.5, -1.0, 1.0]
+    with pytest.raises(ValueError):
+        BOUNDS["compositional"].exponent("lr")  # needs K
+    with pytest.raises(ValueError):
+        BOUNDS["lsf_bias"].exponent("batch")
+
+
+# ----------------------------------------------------------------------------- slope fits
+
+def test_slope_is_recovered_exactly_from_a_power_law():
+    x = np.geomspace(1, 1000, 7)
+    fit = fit_loglog_slope(x, 2.5 * x**-0.73)
+    assert fit.n_points == 7
+    np.testing.assert_allclose([fit.slope, fit.slope_lo, fit.slope_hi], -0.73, rtol=1e-12)
+    np.testing.assert_allclose(fit.intercept, np.log(2.5), rtol=1e-12)
+
+
+def test_slope_interval_covers_the_true_slope_at_its_nominal_rate():
+    """500 noisy data sets (log-normal noise): coverage within ±3 binomial SE of 0.95."""
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1, 100, 6)
+    trials = 500
+    covered = 0
+    for _ in range(trials):
+        y = 3.0 * x**-0.5 * np.exp(0.2 * rng.standard_normal(x.size))
+        fit = fit_loglog_slope(x, y)
+        covered += fit.slope_lo <= -0.5 <= fit.slope_hi
+    se = np.sqrt(0.95 * 0.05 / trials)
+    assert abs(covered / trials - 0.95) <= 3 * se
+
+
+def test_slope_fit_edge_cases():
+    fit = fit_loglog_slope([1.0, 2.0], [1.0, 4.0])
+    assert fit.slope == pytest.approx(2.0) and np.isnan(fit.slope_lo) and np.isnan(fit.slope_hi)
+    assert np.isnan(fit_loglog_slope([3.0, 3.0, 3.0], [1.0, 2.0, 3.0]).slope)
+    with pytest.raises(ValueError):
+        fit_loglog_slope([1.0, 2.0, 3.0], [1.0, 0.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- constants
+
+def test_bound_constants():
+    rng = np.random.default_rng(1)
+    shape = np.geomspace(0.01, 10, 9)
+    y = 0.3 * shape * np.exp(0.5 * rng.standard_normal(shape.size))
+    least_squares, envelope = fit_bound_constant(shape, y)
+    assert np.all(envelope * shape >= y * (1 - 1e-15))
+    assert np.isclose(envelope * shape, y).any()  # the smallest such constant
+    np.testing.assert_allclose(least_squares, np.exp(np.mean(np.log(y / shape))), rtol=1e-12)
+    # least_squares minimises Σ (log y - log C - log shape)²
+    loss = lambda c: np.sum((np.log(y) - np.log(c) - np.log(shape)) ** 2)  # noqa: E731
+    assert loss(least_squares) < min(loss(least_squares * 1.01), loss(least_squares / 1.01))
+    np.testing.assert_allclose(fit_bound_constant(shape, 2.0 * shape), (2.0, 2.0), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+def test_faster_decay_than_the_bound_is_consistent():
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), 4.0 / BATCH)
+    assert check.verdict == "consistent" and check.exponent == -0.5
+    assert check.slope == pytest.approx(-1.0) and check.n_used == BATCH.size and check.n_excluded == 0
+
+
+def test_the_bound_rate_with_noise_is_tight():
+    y = 4.0 * BATCH**-0.5 * log_normal_noise(BATCH)
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y)
+    assert check.verdict == "tight", check
+    assert check.slope_lo < -0.5 < check.slope_hi
+    shape = BOUNDS["compositional"].shape(**compositional_columns())
+    assert np.all(check.constant_envelope * shape >= y * (1 - 1e-15))
+
+
+def test_no_decay_violates_the_bound():
+    y = 4.0 * BATCH**0.0 * log_normal_noise(BATCH)
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y)
+    assert check.verdict == "violated" and check.slope_lo > -0.5
+
+
+def test_cells_under_the_noise_floor_are_excluded():
+    y = 4.0 / BATCH
+    y_lo = np.where(np.arange(BATCH.size) < 5, 0.0, 0.5 * y)  # 5 of 8 unresolved
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y, y_lo)
+    assert check.verdict == "inconclusive" and check.n_used == 3 and check.n_excluded == 5
+    assert "noise floor" in check.note
+    # two of eight excluded: the remaining six still decide
+    y_lo = np.where(np.arange(BATCH.size) < 2, 0.0, 0.5 * y)
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y, y_lo)
+    assert check.verdict == "consistent" and check.n_used == 6 and check.n_excluded == 2
+    assert "excluded 2 of 8" in check.note
+
+
+def test_too_few_points_and_non_positive_values_are_inconclusive():
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": np.array([1.0, 2.0])}, np.array([1.0, 0.5]))
+    assert check.verdict == "inconclusive" and check.n_used == 2
+    y = np.array([1.0, -0.5, np.nan, 0.25, 0.125])
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": np.array([1.0, 2, 3, 4, 8])}, y)
+    assert check.n_excluded == 2 and check.n_used == 3 and check.verdict == "tight"
+    assert "non-positive" in check.note
+
+
+def test_tang_bounds_on_closed_form_toy_moments():
+    """LSF bias 2θ/N (θ = 0.5): tight against 1/N, consistent with 1/sqrt(N); PW variance 4/N."""
+    n = np.array([1.0, 2, 4, 8, 16, 32, 64])
+    noisy = lambda y: y * log_normal_noise(n)  # noqa: E731
+    bias = noisy(2 * 0.5 / n)
+    assert check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, bias).verdict == "tight"
+    assert check_bound(BOUNDS["lsf_bias_abstract"], "N", {"N": n}, bias).verdict == "consistent"
+    assert check_bound(BOUNDS["lsf_variance"], "N", {"N": n}, noisy(4 / n)).verdict == "tight"
+    assert check_bound(BOUNDS["sf_variance"], "N", {"N": n}, noisy(3 * n)).verdict == "tight"
+    assert check_bound(BOUNDS["sf_variance"], "N", {"N": n}, noisy(3 * n**1.5)).verdict == "violated"
+
+
+def test_learning_rate_axis_uses_the_exponent_k():
+    lr = np.array([1.0, 3, 5, 7, 9, 11, 13])
+    columns = compositional_columns(batch=32.0, steps=4, lr=lr)
+    assert check_bound(BOUNDS["compositional"], "lr", columns, 0.01 * lr**4).verdict == "tight"
+    assert check_bound(BOUNDS["compositional"], "lr", columns, 0.01 * lr**2).verdict == "consistent"
+    assert check_bound(BOUNDS["compositional"], "lr", columns, 0.01 * lr**5).verdict == "violated"
+
+
+@pytest.mark.parametrize("lr, increasing", [(3.0, True), (0.3, False)])
+def test_steps_axis_is_judged_against_the_shape(lr, increasing):
+    """K α^K increases in K for α = 3 and decreases for α = 0.3 (K = 1..6)."""
+    steps = np.arange(1.0, 7.0)
+    columns = compositional_columns(batch=32.0, steps=steps, lr=lr)
+    shape = BOUNDS["compositional"].shape(**columns)
+    assert np.all(np.diff(shape) > 0) == increasing and np.all(np.diff(shape) < 0) == (not increasing)
+    bound = BOUNDS["compositional"]
+    wiggle = log_normal_noise(shape)
+    tight = check_bound(bound, "steps", columns, 0.2 * shape * wiggle)
+    assert tight.verdict == "tight" and tight.exponent is None and "shape" in tight.note
+    # y ∝ shape^s: along the axis, s < 1 means y changes less than the bound does.
+    slower, faster = 0.2 * shape**0.5 * wiggle, 0.2 * shape**2 * wiggle
+    if increasing:  # grows slower than the bound: consistent; faster: violated
+        assert check_bound(bound, "steps", columns, slower).verdict == "consistent"
+        assert check_bound(bound, "steps", columns, faster).verdict == "violated"
+    else:  # decays faster than the bound: consistent; slower: violated
+        assert check_bound(bound, "steps", columns, faster).verdict == "consistent"
+        assert check_bound(bound, "steps", columns, slower).verdict == "violated"
+
+
+def test_multi_step_hessian_along_both_axes():
+    bound = BOUNDS["multi_step_hessian"]
+    delta = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    assert check_bound(bound, "hessian_error", {"steps": 3, "hessian_error": delta}, 5 * delta**2).verdict == "tight"
+    steps = np.arange(1.0, 7.0)
+    y = 0.5 * (steps - 1) * 0.5 ** (steps - 1)
+    check = check_bound(bound, "steps", {"steps": steps, "hessian_error": 0.5}, np.where(steps == 1, 1e-3, y))
+    assert check.n_excluded == 1 and "bound shape" in check.note  # K = 1: the bound is 0
+
+
+def test_bound_table():
+    checks = [check_bound(BOUNDS["lsf_bias"], "N", {"N": BATCH}, 1 / BATCH),
+              check_bound(BOUNDS["compositional"], "batch", compositional_columns(), 1 / BATCH)]
+    table = bound_table(checks)
+    assert list(table["bound"]) == ["lsf_bias", "compositional"]
+    assert {"verdict", "slope", "slope_lo", "slope_hi", "exponent", "constant_ls", "constant_envelope",
+            "formula", "source", "quantity", "n_used", "n_excluded", "note"} <= set(table.columns)
+    assert set(table["verdict"]) <= set(VERDICTS)
+    assert table.loc[1, "formula"] == BOUNDS["compositional"].formula
+    assert len(bound_table([])) == 0
+    assert isinstance(checks[0], BoundCheck)

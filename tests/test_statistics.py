@@ -1,0 +1,331 @@
+"""benchmark.statistics against direct numpy computations and known sampling distributions.
+
+Tolerances: point metrics are exact reformulations (float rounding only, rtol 1e-10);
+statistical checks use the standard error over independent seeds (|mean - truth| < 4 SE,
+coverage within ±3 binomial SE of the nominal level).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.statistics import (
+    SUMMARY_KEYS,
+    CellStatistics,
+    _PooledMetrics,
+    _resampling_counts,
+    bias_variance,
+    expanded_confidence,
+    pearson_with_target,
+    percentile_interval,
+)
+
+POINT_KEYS = ("count", "bias2", "bias", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum",
+              "target_norm", "noise_floor")
+RTOL = 1e-10
+
+
+def gaussian_estimates(rng, repetitions, mean, scale):
+    """g ~ N(mean, diag(scale²)), `(R, d)`."""
+    return mean + scale * rng.standard_normal((repetitions, mean.size))
+
+
+def direct_metrics(g: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """ALGORITHMS.md 4, computed on the full `(R, d)` array."""
+    repetitions = g.shape[0]
+    m = g.mean(axis=0)
+    v = float(np.trace(np.atleast_2d(np.cov(g, rowvar=False, ddof=1))))
+    bias2 = float(np.sum((m - target) ** 2) - v / repetitions)
+    corr = np.array([np.corrcoef(row, target)[0, 1] for row in g])
+    return {
+        "count": repetitions,
+        "bias2": bias2,
+        "bias": np.sqrt(max(bias2, 0.0)),
+        "rel_bias": np.sqrt(max(bias2, 0.0)) / np.linalg.norm(target),
+        "variance": v,
+        "mse": float(np.mean(np.sum((g - target) ** 2, axis=1))),
+        "cosine": float(m @ target / (np.linalg.norm(m) * np.linalg.norm(target))),
+        "corr": float(corr.mean()),
+        "std_sum": float(g.std(axis=0, ddof=1).sum()),
+        "target_norm": float(np.linalg.norm(target)),
+        "noise_floor": float(np.sqrt(v / repetitions)),
+    }
+
+
+def streamed(g, target, sizes, rng=None, **kwargs):
+    stats = CellStatistics(target, **kwargs)
+    for batch in np.split(g, np.cumsum(sizes)[:-1]):
+        stats.add_batch(batch)
+    return stats, stats.summary(rng or np.random.default_rng(0), n_bootstrap=200)
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(2024)
+    d = 6
+    target = np.linspace(-1.0, 2.0, d)
+    mean = target + np.array([0.3, -0.1, 0.0, 0.05, 0.2, -0.4])
+    scale = np.linspace(0.5, 2.0, d)
+    return gaussian_estimates(rng, 1000, mean, scale), target
+
+
+def test_summary_has_exactly_the_documented_keys(problem):
+    g, target = problem
+    out = bias_variance(g, target, np.random.default_rng(1), n_bootstrap=50)
+    assert tuple(out) == SUMMARY_KEYS
+    assert isinstance(out["count"], int) and out["count"] == 1000
+    assert all(isinstance(value, float) for key, value in out.items() if key != "count")
+
+
+def test_point_metrics_equal_direct_numpy(problem):
+    g, target = problem
+    sizes = [64] * 15 + [40]  # blocks of 64 repetitions and a short last one
+    _, out = streamed(g, target, sizes)
+    expected = direct_metrics(g, target)
+    for key in POINT_KEYS:
+        np.testing.assert_allclose(out[key], expected[key], rtol=RTOL, atol=0, err_msg=key)
+
+
+def test_point_metrics_do_not_depend_on_the_batching(problem):
+    g, target = problem
+    rng = np.random.default_rng(5)
+    cuts = np.sort(rng.choice(np.arange(1, 1000), size=30, replace=False))
+    batchings = [[1000], [100] * 10, [1] * 1000, list(np.diff(np.r_[0, cuts, 1000]))]
+    reference = streamed(g, target, batchings[0])[1]
+    for sizes in batchings[1:]:
+        out = streamed(g, target, sizes, max_batches=2000)[1]
+        for key in POINT_KEYS:
+            np.testing.assert_allclose(out[key], reference[key], rtol=RTOL, err_msg=f"{key} {len(sizes)} batches")
+
+
+def test_merging_bounds_memory_and_keeps_count_and_point_metrics(problem):
+    g, target = problem
+    reference = direct_metrics(g, target)
+    stats, out = streamed(g, target, [10] * 100, max_batches=8)
+    assert stats.count == out["count"] == 1000
+    assert stats.n_units <= 9
+    complete = [unit[0] for unit in stats._units]
+    assert len(set(complete)) == 1, "complete units must be equal-size blocks"
+    for key in POINT_KEYS:
+        np.testing.assert_allclose(out[key], reference[key], rtol=RTOL, err_msg=key)
+    assert np.isfinite(out["variance_lo"]) and out["variance_lo"] <= out["variance"] <= out["variance_hi"]
+
+
+def test_memory_does_not_grow_with_repetitions():
+    rng = np.random.default_rng(3)
+    target = np.zeros(3)
+    stats = CellStatistics(target, max_batches=16)
+    held = []
+    for _ in range(2000):
+        stats.add_batch(rng.standard_normal((5, 3)))
+        held.append(stats.n_units)
+    assert stats.count == 10_000
+    assert max(held) <= 17
+    assert min(held[100:]) >= 8  # never collapses below max_batches/2 units
+
+
+def test_centred_sums_are_stable_for_a_large_mean():
+    rng = np.random.default_rng(4)
+    g = 1e8 + rng.standard_normal((2000, 3))
+    target = np.full(3, 1e8)
+    _, out = streamed(g, target, [100] * 20)
+    np.testing.assert_allclose(out["variance"], np.sum(np.var(g - 1e8, axis=0, ddof=1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.15])
+def test_bias2_is_unbiased_and_the_naive_estimate_is_not(offset):
+    """E[bias2] = ‖μ - g*‖²; the naive ‖m - g*‖² is too large by tr(Σ)/R (= 0.096 here)."""
+    rng = np.random.default_rng(11)
+    seeds, repetitions, d = 2000, 50, 4
+    target = np.array([1.0, -1.0, 0.5, 0.0])
+    mean = target + offset
+    scale = np.array([0.5, 1.0, 1.5, 1.0])
+    truth = float(np.sum((mean - target) ** 2))
+    bias2, naive = np.empty(seeds), np.empty(seeds)
+    for seed in range(seeds):
+        stats = CellStatistics(target)
+        g = gaussian_estimates(rng, repetitions, mean, scale)
+        stats.add_batch(g)
+        bias2[seed] = stats.summary(rng)["bias2"]
+        naive[seed] = np.sum((g.mean(axis=0) - target) ** 2)
+    standard_error = bias2.std(ddof=1) / np.sqrt(seeds)
+    assert abs(bias2.mean() - truth) < 4 * standard_error
+    naive_se = naive.std(ddof=1) / np.sqrt(seeds)
+    assert naive.mean() - truth > 10 * naive_se  # the test can tell a biased estimator
+    np.testing.assert_allclose(naive.mean() - truth, np.sum(scale**2) / repetitions, atol=4 * naive_se)
+
+
+def test_bootstrap_replicates_match_resampling_the_raw_estimates():
+    """The pooled-sum formulas equal recomputing the metrics on the resampled raw estimates."""
+    rng = np.random.default_rng(8)
+    for d in (3, 12):  # d <= U uses W A directly, d > U the Gram matrix
+        target = rng.standard_normal(d)
+        batches = [target + 0.3 + rng.standard_normal((size, d)) for size in (4, 7, 5, 6, 3, 8)]
+        stats = CellStatistics(target)
+        for batch in batches:
+            stats.add_batch(batch)
+        n, means, m2, sse, _ = stats._arrays()
+        pooled = _PooledMetrics(n, means, m2, sse, (n @ means) / n.sum(), target)
+        assert pooled.direct == (d <= len(batches))
+        weights = _resampling_counts(np.random.default_rng(9), 25, len(batches))
+        replicates = pooled(weights)
+        for b, counts in enumerate(weights.astype(int)):
+            sample = np.concatenate([batch for batch, k in zip(batches, counts) for _ in range(k)])
+            expected = direct_metrics(sample, target)
+            for key in ("bias2", "variance", "mse"):
+                np.testing.assert_allclose(replicates[key][b], expected[key], rtol=1e-9, err_msg=f"{key} d={d}")
+
+
+def test_resampling_counts_are_multinomial():
+    counts = _resampling_counts(np.random.default_rng(0), 4000, 10)
+    assert counts.shape == (4000, 10)
+    np.testing.assert_array_equal(counts.sum(axis=1), 10)
+    # each count ~ Binomial(10, 1/10): mean 1, variance 0.9
+    np.testing.assert_allclose(counts.mean(), 1.0, atol=4 * np.sqrt(0.9 / counts.size))
+    np.testing.assert_allclose(counts.var(), 0.9, rtol=0.05)
+
+
+def test_bootstrap_is_seeded_and_intervals_bracket_the_estimates(problem):
+    g, target = problem
+    first = bias_variance(g, target, np.random.default_rng(7))
+    second = bias_variance(g, target, np.random.default_rng(7))
+    other = bias_variance(g, target, np.random.default_rng(8))
+    assert first == second
+    assert first["variance_lo"] != other["variance_lo"]
+    for key in ("variance", "mse", "bias"):
+        assert first[f"{key}_lo"] <= first[key] <= first[f"{key}_hi"], key
+
+
+def test_intervals_are_nan_with_fewer_than_two_batches(problem):
+    g, target = problem
+    stats = CellStatistics(target)
+    stats.add_batch(g)
+    out = stats.summary(np.random.default_rng(0))
+    assert np.isfinite(out["variance"])
+    for key in ("bias_lo", "bias_hi", "variance_lo", "variance_hi", "mse_lo", "mse_hi"):
+        assert np.isnan(out[key]), key
+
+
+def test_empty_and_single_estimate():
+    target = np.array([1.0, 2.0])
+    stats = CellStatistics(target)
+    out = stats.summary(np.random.default_rng(0))
+    assert out["count"] == 0 and np.isnan(out["mse"]) and out["target_norm"] == np.sqrt(5)
+    stats.add_batch(np.array([[2.0, 2.0]]))
+    out = stats.summary(np.random.default_rng(0))
+    assert out["mse"] == 1.0 and np.isnan(out["variance"]) and np.isnan(out["bias2"])
+
+
+def test_correlation_conventions():
+    target = np.array([0.0, 1.0, 2.0])
+    estimates = np.array([[1.0, 1.0, 1.0], [0.0, 2.0, 4.0], [2.0, 1.0, 0.0], [0.1, 0.1, 0.1]])
+    np.testing.assert_allclose(pearson_with_target(estimates, target), [0.0, 1.0, -1.0, 0.0])
+    assert np.isnan(pearson_with_target(estimates, np.ones(3))).all()
+    stats = CellStatistics(target)
+    stats.add_batch(estimates)
+    np.testing.assert_allclose(stats.summary(np.random.default_rng(0))["corr"], 0.0, atol=1e-15)
+
+
+def test_rel_bias_and_cosine_are_nan_for_a_zero_target():
+    rng = np.random.default_rng(1)
+    out = bias_variance(1.0 + rng.standard_normal((200, 2)), np.zeros(2), rng, n_bootstrap=50)
+    assert np.isnan(out["rel_bias"]) and np.isnan(out["cosine"]) and out["bias"] > 0
+
+
+def test_estimates_are_flattened_per_repetition():
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal((300, 4, 5))
+    target = rng.standard_normal((4, 5))
+    flat = bias_variance(g.reshape(300, 20), target.ravel(), np.random.default_rng(0))
+    assert bias_variance(g, target, np.random.default_rng(0)) == flat
+    with pytest.raises(ValueError):
+        CellStatistics(target).add_batch(np.ones((3, 7)))
+
+
+def test_percentile_interval_and_expanded_level():
+    samples = np.random.default_rng(0).standard_normal(10_001)
+    lo, hi = percentile_interval(samples, 0.9)
+    np.testing.assert_allclose([lo, hi], np.quantile(samples, [0.05, 0.95]))
+    assert np.isnan(percentile_interval(np.array([]), 0.9)[0])
+    assert 0.95 < expanded_confidence(0.95, 100) < 0.956  # z = sqrt(100/99) t_99 = 1.994
+    assert expanded_confidence(0.95, 10_000) == pytest.approx(0.95, abs=1e-3)
+    with pytest.raises(ValueError):
+        percentile_interval(samples, 1.0)
+
+
+# ----------------------------------------------------------------------------- coverage
+
+def coverage(draw, seeds, *, truth_bias, truth_variance, base_seed):
+    """Fraction of seeds whose intervals contain the truth, and how often bias_lo > 0."""
+    hits = {"bias": 0, "variance": 0, "mse": 0, "bias_detected": 0}
+    truth = {"bias": truth_bias, "variance": truth_variance, "mse": truth_variance + truth_bias**2}
+    for seed in range(seeds):
+        rng = np.random.default_rng([base_seed, seed])
+        estimates, target = draw(rng)
+        out = bias_variance(estimates, target, rng, n_batches=100, n_bootstrap=1000)
+        for key, value in truth.items():
+            hits[key] += out[f"{key}_lo"] <= value <= out[f"{key}_hi"]
+        hits["bias_detected"] += out["bias_lo"] > 0
+    return {key: value / seeds for key, value in hits.items()}
+
+
+def band(level, seeds, width=3.0):
+    se = np.sqrt(level * (1 - level) / seeds)
+    return level - width * se, level + width * se
+
+
+@pytest.mark.slow
+def test_coverage_on_the_gaussian_toy_pathwise_estimator():
+    """f'(X̄_N) = -2(X̄_N - c), X̄_N ~ N(θ, σ²/N): bias 0, variance = mse = 4σ²/N.
+
+    Zero bias is the boundary of bias ≥ 0, where an interval of bias can only err by
+    excluding 0: its coverage is checked one-sided (>= the band's lower end), and the
+    false-detection rate P(bias_lo > 0) must stay below the one-sided 2.5%.
+    """
+    theta, c, sigma, n = 0.5, 1.0, 1.0, 10
+    repetitions, seeds = 1000, 400
+
+    def draw(rng):
+        xbar = theta + sigma / np.sqrt(n) * rng.standard_normal((repetitions, 1))
+        return -2.0 * (xbar - c), np.array([-2.0 * (theta - c)])
+
+    result = coverage(draw, seeds, truth_bias=0.0, truth_variance=4 * sigma**2 / n, base_seed=101)
+    lo, hi = band(0.95, seeds)
+    assert lo <= result["variance"] <= hi, result
+    assert lo <= result["mse"] <= hi, result
+    assert result["bias"] >= lo, result
+    assert result["bias_detected"] <= band(0.025, seeds)[1], result
+
+
+@pytest.mark.slow
+def test_coverage_with_a_known_nonzero_bias():
+    """g ~ N(g* + b u, diag(s²)), d = 5, b = 5 noise floors: bias b, variance Σ s², mse v + b²."""
+    d, repetitions, seeds = 5, 1000, 400
+    scale = np.linspace(0.5, 2.0, d)
+    variance = float(np.sum(scale**2))
+    bias = 5.0 * np.sqrt(variance / repetitions)
+    target = np.linspace(-1.0, 1.0, d)
+    shift = bias * np.ones(d) / np.sqrt(d)
+
+    def draw(rng):
+        return target + shift + scale * rng.standard_normal((repetitions, d)), target
+
+    result = coverage(draw, seeds, truth_bias=bias, truth_variance=variance, base_seed=202)
+    lo, hi = band(0.95, seeds)
+    for key in ("bias", "variance", "mse"):
+        assert lo <= result[key] <= hi, (key, result)
+
+
+@pytest.mark.slow
+def test_unbiased_high_dimensional_estimates_are_not_reported_as_biased():
+    """d = 50, zero bias. The plain percentile interval of bias2 sits v/R too high and
+    reports bias_lo > 0 in nearly every cell; the recentred one must stay under 2.5%."""
+    d, repetitions, seeds = 50, 1000, 200
+    target = np.linspace(-1.0, 1.0, d)
+
+    def draw(rng):
+        return target + rng.standard_normal((repetitions, d)), target
+
+    result = coverage(draw, seeds, truth_bias=0.0, truth_variance=float(d), base_seed=303)
+    assert result["bias_detected"] <= band(0.025, seeds)[1], result
+    assert result["bias"] >= band(0.95, seeds)[0], result
