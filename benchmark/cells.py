@@ -154,12 +154,14 @@ _PRACTICAL_CACHE: dict[tuple, Target] = {}
 def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target: Callable) -> Target:
     """One practical target per (problem, batch, seed) and process: every estimator of a grid
     point is compared with the same reference (which may itself be an estimate)."""
-    if key not in _PRACTICAL_CACHE:
+    target = _PRACTICAL_CACHE.get(key)
+    if target is None:
         value, standard_error, method = practical_target(problem, batch=key[5], seed=key[6])
+        target = Target(np.asarray(value, dtype=float), standard_error, str(method))
         if len(_PRACTICAL_CACHE) > 64:
             _PRACTICAL_CACHE.clear()
-        _PRACTICAL_CACHE[key] = Target(np.asarray(value, dtype=float), standard_error, str(method))
-    return _PRACTICAL_CACHE[key]
+        _PRACTICAL_CACHE[key] = target
+    return target
 
 
 def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
@@ -182,7 +184,8 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
                               if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
     key = (sweep.seed, tuple(sorted(sweep.problem.canonical().items())), cell.mdp_seed, sweep.meta_parameter,
            cell.estimator, parameters)
-    if key not in _SIGMA_CACHE:
+    value = _SIGMA_CACHE.get(key)
+    if value is None:
         seed_key = int(_hash(repr(key))[:16], 16)
         rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
         try:
@@ -193,7 +196,7 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
         if len(_SIGMA_CACHE) > 256:
             _SIGMA_CACHE.clear()
         _SIGMA_CACHE[key] = value
-    return _SIGMA_CACHE[key]
+    return value
 
 
 _SIGMA_CACHE: dict[tuple, float] = {}

@@ -1,7 +1,8 @@
 """`mgbench` (also `python -m benchmark`): run sweeps and list what can be run.
 
     mgbench sweep [FILE_OR_PRESET] [--out DIR] [--jobs N] [--quick] [--quiet] [--overwrite]
-                  [--backend joblib|dask] [--scheduler ADDRESS] [--plugin MODULE[:NAME]]
+                  [--retry-failed] [--backend joblib|dask] [--scheduler ADDRESS]
+                  [--plugin MODULE[:NAME]]
     mgbench list
 
 Bad input of any kind ends with one line `mgbench: error: <field>: <what was expected>` on
@@ -150,6 +151,7 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard earlier results stored under the same name")
+    parser.add_argument("--retry-failed", action="store_true", help="evaluate again the cells stored as failed")
     parser.add_argument("--backend", choices=("joblib", "dask"), default="joblib",
                         help="joblib (local processes, default) or dask (a distributed cluster)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -172,7 +174,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     for sweep in sweeps:
         sweep = sweep.quick() if args.quick else sweep
         summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                            quiet=args.quiet, overwrite=args.overwrite, plugins=tuple(args.plugin))
+                            quiet=args.quiet, overwrite=args.overwrite, retry_failed=args.retry_failed,
+                            plugins=tuple(args.plugin))
         _report(summary)
         if summary.interrupted:
             return 130

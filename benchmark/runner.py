@@ -62,7 +62,7 @@ class RunSummary:
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, backend: str = "joblib",
               scheduler: str | None = None, quiet: bool = False, overwrite: bool = False,
-              plugins: Sequence[str] = ()) -> RunSummary:
+              retry_failed: bool = False, plugins: Sequence[str] = ()) -> RunSummary:
     """Run every cell of `sweep` not yet stored under `out_dir`, then write the CSV.
 
     Args:
@@ -73,6 +73,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
       scheduler: Dask scheduler address (backend `dask` only; default a local cluster).
       quiet: no progress bar.
       overwrite: discard results stored under the same name (needed when the sweep changed).
+      retry_failed: evaluate again the cells stored as `failed` (by default a stored cell,
+        failed or not, is done: its numbers are a function of the sweep and the code).
       plugins: `module` or `module:attribute` references of estimator modules to import in
         every worker (`estimators.load_estimator`), for estimators outside the package.
     Returns:
@@ -83,7 +85,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     cells = sweep.cells()
     store = ResultStore.open(out_dir, sweep, overwrite=overwrite)
     start = time.perf_counter()
-    done = store.finished_cell_ids()
+    done = store.finished_cell_ids(include_failed=not retry_failed)
     pending = [cell for cell in cells if cell.cell_id not in done]
     by_id = {cell.cell_id: cell for cell in pending}
     computed, failed, first_error, interrupted = 0, 0, None, False

@@ -196,6 +196,7 @@ class Sweep:
     estimator_params: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     description: str = ""
     source: str = field(default="", compare=False)
+    text: str = field(default="", compare=False, repr=False)
 
     # ------------------------------------------------------------------ views
     @property
@@ -284,7 +285,7 @@ class Sweep:
         name = self.name if self.name.endswith("-quick") else f"{self.name}-quick"
         description = f"quick version of {self.name}" + (f": {self.description}" if self.description else "")
         return replace(self, name=name, grid=grid, problem=problem, description=description,
-                       repetitions=min(self.repetitions, 256), source="")
+                       repetitions=min(self.repetitions, 256), source=f"{self.source} (--quick)", text=self.text)
 
     # ------------------------------------------------------------------ internals
     def _cell(self, index: int, estimator: str, chosen: dict[str, Any], fixed: dict[str, Any],
@@ -338,11 +339,11 @@ def load_sweep(reference: str | Path, *, check_estimators: bool = True) -> Sweep
       SweepError: the file is missing, not TOML, not a valid sweep, or a suite.
     """
     path = _resolve_reference(reference)
-    data = _read_toml(path)
+    text, data = _read_toml(path)
     if SUITE_KEY in data:
         raise SweepError(f"sweep: {str(reference)!r} is a suite of sweeps ({', '.join(map(str, data[SUITE_KEY]))}); "
                          f"load it with load_sweeps")
-    sweep = sweep_from_dict(data, source=str(path))
+    sweep = replace(sweep_from_dict(data, source=str(path)), text=text)
     if check_estimators:
         sweep.check()
     return sweep
@@ -355,12 +356,9 @@ def load_sweeps(reference: str | Path, *, check_estimators: bool = True) -> list
     sweep files (relative to the suite's directory) or preset names, run one after another.
     """
     path = _resolve_reference(reference)
-    data = _read_toml(path)
+    _, data = _read_toml(path)
     if SUITE_KEY not in data:
-        sweep = sweep_from_dict(data, source=str(path))
-        if check_estimators:
-            sweep.check()
-        return [sweep]
+        return [load_sweep(path, check_estimators=check_estimators)]
     _refuse_unknown("", data, SUITE_KEYS)
     members = data[SUITE_KEY]
     if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
@@ -375,13 +373,14 @@ def load_sweeps(reference: str | Path, *, check_estimators: bool = True) -> list
     return sweeps
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file and its parsed data."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"sweep: cannot read {str(path)!r} ({error.strerror or error})") from None
     try:
-        return tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SweepError(f"sweep: {path} is not valid TOML ({error})") from None
 
@@ -392,7 +391,7 @@ def parse_sweep(text: str, *, source: str = "<string>") -> Sweep:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SweepError(f"sweep: {source} is not valid TOML ({error})") from None
-    return sweep_from_dict(data, source=source)
+    return replace(sweep_from_dict(data, source=source), text=text)
 
 
 def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep:

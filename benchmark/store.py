@@ -3,8 +3,9 @@
 `<out>/<name>/results.sqlite` holds two tables:
 - `cells`: one row per finished cell (`cell_id` primary key, `key` JSON of the cell's
   record, `status`, one column per metric, `error`, `seconds`, `finished_at`);
-- `provenance`: one row per run of the sweep (its canonical TOML text and hash, package
-  version, git commit when known, numpy and Python versions, start and end times).
+- `provenance`: one row per run of the sweep (its canonical TOML text and hash, the file
+  it came from and that file's text, package version, git commit when known, numpy and
+  Python versions, host, backend, start and end times, cells computed, outcome).
 
 Only the parent process writes, and it commits after every cell, so a kill at any moment
 loses at most the cells in flight. `<out>/<name>/results.csv` (one row per cell, the
@@ -63,6 +64,8 @@ CREATE TABLE IF NOT EXISTS provenance (
     sweep_name TEXT NOT NULL,
     sweep_hash TEXT NOT NULL,
     sweep_toml TEXT NOT NULL,
+    sweep_source TEXT,
+    sweep_file_text TEXT,
     package_version TEXT,
     git_commit TEXT,
     numpy_version TEXT,
@@ -126,10 +129,12 @@ class ResultStore:
     def start_run(self, *, backend: str, jobs: int | None) -> None:
         """Record the provenance of a new run (committed at once)."""
         cursor = self._connection.execute(
-            "INSERT INTO provenance (sweep_name, sweep_hash, sweep_toml, package_version, git_commit, "
-            "numpy_version, python_version, host, backend, jobs, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (self.sweep.name, self.sweep.sweep_hash, self.sweep.to_toml(), _package_version(), _git_commit(),
-             np.__version__, platform.python_version(), platform.node(), backend, jobs, _now()))
+            "INSERT INTO provenance (sweep_name, sweep_hash, sweep_toml, sweep_source, sweep_file_text, "
+            "package_version, git_commit, numpy_version, python_version, host, backend, jobs, started_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self.sweep.name, self.sweep.sweep_hash, self.sweep.to_toml(), self.sweep.source, self.sweep.text,
+             _package_version(), _git_commit(), np.__version__, platform.python_version(), platform.node(),
+             backend, jobs, _now()))
         self._connection.commit()
         self._run = cursor.lastrowid
 
@@ -142,9 +147,10 @@ class ResultStore:
         self._connection.commit()
 
     # ------------------------------------------------------------------ cells
-    def finished_cell_ids(self) -> set[str]:
-        """The ids of every stored cell (finished, whether `ok` or `failed`)."""
-        return {row[0] for row in self._connection.execute("SELECT cell_id FROM cells")}
+    def finished_cell_ids(self, *, include_failed: bool = True) -> set[str]:
+        """The ids of the stored cells (`ok` ones only unless `include_failed`)."""
+        query = "SELECT cell_id FROM cells" + ("" if include_failed else " WHERE status = 'ok'")
+        return {row[0] for row in self._connection.execute(query)}
 
     def record(self, cell: Cell, result: dict[str, Any]) -> None:
         """Store one evaluated cell and commit (a cell already stored is replaced)."""

@@ -16,7 +16,7 @@ import pytest
 
 from benchmark import load_results, run_sweep
 from benchmark.cells import BLOCK_REPETITIONS, block_size, blocks, build_problem, evaluate_cell
-from benchmark.schema import SweepError, parse_sweep
+from benchmark.schema import SweepError, load_sweep, parse_sweep
 from benchmark.store import CSV_COLUMNS
 from mdps import liu2022_mdp
 from tests.conftest import PLUGIN, tabular_sweep_text, toy_sweep_text
@@ -105,6 +105,10 @@ def test_non_finite_estimates_fail_the_cell_and_the_sweep_goes_on(tmp_path):
     assert len(failed) == 1 and failed.bad.iloc[0] == True  # noqa: E712 - a numpy bool
     assert "non-finite" in failed.error.iloc[0] and np.isnan(failed.bias.iloc[0])
     assert (frame[frame.status == "ok"].bias.notna()).all()
+    assert run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True).computed == 0
+    again = run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True, retry_failed=True)
+    assert (again.computed, again.skipped, again.failed) == (1, 2, 1)
+    assert len(load_results(summary.directory)) == 3
 
 
 def test_blocks_are_fixed_by_the_cell_alone():
@@ -141,17 +145,19 @@ def test_dask_backend_gives_the_same_numbers(tmp_path):
 
 # ----------------------------------------------------------------------------- store
 
-def test_rerunning_a_finished_sweep_computes_nothing(tmp_path):
-    sweep = parse_sweep(toy_sweep_text())
+def test_rerunning_a_finished_sweep_computes_nothing(tmp_path, write_sweep):
+    sweep = load_sweep(write_sweep("# a comment kept in the provenance" + toy_sweep_text()))
     first = run_sweep(sweep, tmp_path, jobs=1, quiet=True)
     csv = (first.csv_path).read_text()
     second = run_sweep(sweep, tmp_path, jobs=1, quiet=True)
     assert (second.computed, second.skipped, second.total) == (0, 9, 9)
     assert second.csv_path.read_text() == csv
     with sqlite3.connect(first.directory / "results.sqlite") as connection:
-        runs = connection.execute("SELECT sweep_hash, cells_computed, outcome, numpy_version FROM provenance").fetchall()
+        runs = connection.execute("SELECT sweep_hash, cells_computed, outcome, numpy_version, sweep_file_text, "
+                                  "sweep_toml FROM provenance").fetchall()
     assert [run[1:3] for run in runs] == [(9, "complete"), (0, "complete")]
     assert runs[0][0] == sweep.sweep_hash and runs[0][3] == np.__version__
+    assert runs[0][4].startswith("# a comment kept") and parse_sweep(runs[0][5]).sweep_hash == sweep.sweep_hash
 
 
 def test_a_changed_sweep_under_the_same_name_is_refused_unless_overwritten(tmp_path):
