@@ -47,6 +47,46 @@ def sample_categorical(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarr
     return np.minimum(index, cumulative.shape[-1] - 1)
 
 
+def guide_table(cumulative: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Chen's guide table: g[q, k] = #{j : F_q[j] <= k/G}, the first candidate index for u ∈ [k/G, (k+1)/G).
+
+    Args:
+      cumulative: `(Q, K)` cumulative probabilities per row, last entry 1.
+      size: G buckets (default K).
+    Returns:
+      `(Q, G)` int start indices.
+    """
+    size = cumulative.shape[-1] if size is None else size
+    grid = np.arange(size) / size
+    return (cumulative[:, None, :] <= grid[None, :, None]).sum(axis=-1)
+
+
+def sample_rows(cumulative: np.ndarray, guide: np.ndarray, rows: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws from row `rows` of a table, via its guide table.
+
+    Identical to `sample_categorical(cumulative[rows], uniforms)`, but each draw starts
+    at the guide entry and steps forward only while F[j] <= u (about one step on
+    average), so it reads a few numbers per draw instead of a whole row.
+
+    Args:
+      cumulative: `(Q, K)` cumulative probabilities, last entry exactly 1.
+      guide: `(Q, G)` from `guide_table(cumulative)`.
+      rows: int array of row indices; uniforms: U[0, 1) draws of the same shape.
+    Returns:
+      int indices in [0, K), shape of `rows`.
+    """
+    width, buckets = cumulative.shape[-1], guide.shape[-1]
+    flat = cumulative.ravel()
+    start = rows * width
+    index = (start + guide[rows, (uniforms * buckets).astype(np.intp)]).ravel()
+    flat_uniforms = uniforms.ravel()
+    pending = np.flatnonzero(flat[index] <= flat_uniforms)
+    while pending.size:
+        index[pending] += 1
+        pending = pending[flat[index[pending]] <= flat_uniforms[pending]]
+    return index.reshape(rows.shape) - start
+
+
 def sample_trajectories(mdp: TabularMDP, policy: np.ndarray, n_trajectories: int, length: int,
                         rng: np.random.Generator, *, rewards: np.ndarray | None = None) -> Trajectories:
     """Roll out `n_trajectories` episodes of `length` steps from ρ under each policy.
@@ -73,19 +113,21 @@ def sample_trajectories(mdp: TabularMDP, policy: np.ndarray, n_trajectories: int
     if n_trajectories < 1 or length < 1:
         raise ValueError(f"n_trajectories and length: expected positive integers, got {n_trajectories}, {length}")
     reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
-    n_policies = policy.shape[0]
-    cumulative_policy = np.cumsum(policy, axis=-1)
-    cumulative_policy[..., -1] = 1.0
+    n_policies, n_states, n_actions = policy.shape
+    cumulative_policy = np.cumsum(policy, axis=-1).reshape(n_policies * n_states, n_actions)
+    cumulative_policy[:, -1] = 1.0
+    policy_guide = guide_table(cumulative_policy)
+    transitions = mdp.cumulative_transitions.reshape(n_states * n_actions, n_states)
     cumulative_initial = np.cumsum(mdp.initial)
     cumulative_initial[-1] = 1.0
     shape = (n_policies, n_trajectories, length)
     states = np.empty(shape, dtype=np.intp)
     actions = np.empty(shape, dtype=np.intp)
-    repetition = np.arange(n_policies)[:, None]
+    policy_row = np.arange(n_policies)[:, None] * n_states
     state = sample_categorical(cumulative_initial, rng.random(shape[:2]))
     for t in range(length):
         uniforms = rng.random((2, *shape[:2]))
-        action = sample_categorical(cumulative_policy[repetition, state], uniforms[0])
+        action = sample_rows(cumulative_policy, policy_guide, policy_row + state, uniforms[0])
         states[..., t], actions[..., t] = state, action
-        state = sample_categorical(mdp.cumulative_transitions[state, action], uniforms[1])
+        state = sample_rows(transitions, mdp.transition_guide, state * n_actions + action, uniforms[1])
     return Trajectories(states, actions, reward_table[states, actions], state)

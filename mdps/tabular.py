@@ -76,6 +76,13 @@ class TabularMDP:
         cumulative[..., -1] = 1.0
         return cumulative
 
+    @cached_property
+    def transition_guide(self) -> np.ndarray:
+        """`(S*A, S)` guide table of the rows of `cumulative_transitions` (fast sampling)."""
+        from mdps.sampling import guide_table
+
+        return guide_table(self.cumulative_transitions.reshape(self.dim, self.n_states))
+
     def with_rewards(self, rewards: np.ndarray) -> "TabularMDP":
         """The same dynamics with another reward table (e.g. r + η for LIRPG)."""
         return TabularMDP(self.transitions, rewards, self.initial, self.gamma, self.horizon)

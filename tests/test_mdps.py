@@ -230,3 +230,19 @@ def test_batched_values_and_gradients_equal_the_single_policy_ones(horizon):
         assert np.isclose(values[p], mdp.value(theta), rtol=1e-12)
         np.testing.assert_allclose(state_values[p], mdp.state_values(theta), rtol=1e-11, atol=1e-13)
         np.testing.assert_allclose(gradients[p], mdp.gradient(theta), rtol=1e-10, atol=1e-13)
+
+
+def test_guide_table_sampling_equals_plain_inverse_cdf():
+    from mdps.sampling import guide_table, sample_rows
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.full(7, 0.3), size=40)
+    probabilities[3] = np.eye(7)[6]          # a deterministic row, mass on the last entry
+    probabilities[4] = np.eye(7)[0]          # and on the first
+    cumulative = np.cumsum(probabilities, axis=1)
+    cumulative[:, -1] = 1.0
+    rows = rng.integers(0, 40, size=(50, 60))
+    uniforms = rng.random((50, 60))
+    uniforms[0, :3] = [0.0, np.nextafter(1.0, 0.0), 0.5]
+    np.testing.assert_array_equal(sample_rows(cumulative, guide_table(cumulative), rows, uniforms),
+                                  mdps.sample_categorical(cumulative[rows], uniforms))
