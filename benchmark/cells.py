@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.schema import Cell, Sweep, _hash
+from benchmark.schema import Cell, Sweep, stable_hash
 from estimators import MetaProblem, ToyProblem, get_estimator
 from mdps import GaussianToy, random_mdp
 
@@ -186,7 +186,7 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
            cell.estimator, parameters)
     value = _SIGMA_CACHE.get(key)
     if value is None:
-        seed_key = int(_hash(repr(key))[:16], 16)
+        seed_key = int(stable_hash(repr(key))[:16], 16)
         rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
         try:
             value = float(inner_gradient_std(problem, cell.estimator, rng, repetitions=SIGMA_IN_REPETITIONS,

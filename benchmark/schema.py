@@ -245,7 +245,7 @@ class Sweep:
         data.pop("description", None)
         data["problem"] = {"settings": self.problem.canonical(), "label": self.problem.label,
                            "mdp_seeds": list(self.problem.mdp_seeds)}
-        return _hash(data)[:16]
+        return stable_hash(data)[:16]
 
     # ------------------------------------------------------------------ checks and cells
     def check(self) -> None:
@@ -266,10 +266,12 @@ class Sweep:
             axes = [(axis, values) for axis, values in self.grid
                     if axis != ESTIMATOR_AXIS and (axis in PROBLEM_AXES[self.problem.kind]
                                                    or axis in parameters_of[estimator])]
+            defaults = parameters_of[estimator]
+            fixed_here = _as_declared(fixed.get(estimator, {}), defaults)
             for point in itertools.product(*(values for _, values in axes)):
-                chosen = dict(zip((axis for axis, _ in axes), point))
+                chosen = _as_declared(dict(zip((axis for axis, _ in axes), point)), defaults)
                 for mdp_seed in seeds:
-                    cells.append(self._cell(len(cells), estimator, chosen, fixed.get(estimator, {}), mdp_seed))
+                    cells.append(self._cell(len(cells), estimator, chosen, fixed_here, mdp_seed))
         return cells
 
     def quick(self) -> "Sweep":
@@ -295,7 +297,7 @@ class Sweep:
         key = {"problem": self.problem.label, "target": self.target, "meta_parameter": self.meta_parameter,
                "estimator": estimator, **problem_axes, **parameters, "mdp_seed": mdp_seed}
         identity = {**key, "problem": self.problem.canonical()}
-        return Cell(_hash(identity)[:16], index, estimator, key, parameters, mdp_seed)
+        return Cell(stable_hash(identity)[:16], index, estimator, key, parameters, mdp_seed)
 
     def _estimator_parameters(self) -> dict[str, dict[str, Any]]:
         """`{estimator: its registered parameters with defaults}`; checks every axis and
@@ -534,6 +536,9 @@ AXIS_EXPECTATIONS: dict[str, str] = {
     "lr": "a non-empty list of positive numbers",
     "batch": "a non-empty list of positive integers",
     "N": "a non-empty list of positive integers",
+    "n_inner": "a non-empty list of positive integers",
+    "n_hessian": "a non-empty list of positive integers",
+    "n_outer": "a non-empty list of positive integers",
 }
 GENERIC_EXPECTATION = "a non-empty list of numbers, booleans or strings"
 
@@ -575,7 +580,7 @@ def _axis_value_ok(axis: str, value: Any) -> bool:
         return isinstance(value, str) and bool(value)
     if axis == "split":
         return isinstance(value, str) and bool(SPLIT_PATTERN.match(value))
-    if axis in ("steps", "batch", "N"):
+    if axis in ("steps", "batch", "N", "n_inner", "n_hessian", "n_outer"):
         return _is_int(value) and value >= 1
     if axis == "lr":
         return _is_number(value) and value > 0
@@ -619,6 +624,12 @@ def _check_parameter_type(path: str, values: Iterable[Any], default: Any, estima
     if not ok:
         raise SweepError(f"{path}: expected {what} (the type of parameter {path.rsplit('.', 1)[-1]!r} "
                          f"of estimator {estimator!r}), got {list(values)!r}")
+
+
+def _as_declared(values: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Integers given for float parameters become floats, so `c = 1` and `c = 1.0` are one cell."""
+    return {name: float(value) if isinstance(defaults.get(name), float) and _is_int(value) else value
+            for name, value in values.items()}
 
 
 def _shrink_axis(axis: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -687,7 +698,7 @@ def _is_number(value: Any) -> bool:
 
 # ----------------------------------------------------------------------------- hashing and TOML
 
-def _hash(data: Any) -> str:
+def stable_hash(data: Any) -> str:
     """sha256 of the canonical JSON of `data` (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -28,6 +28,8 @@ BAD_SWEEPS = [
     ("bad target", TOY.replace("seed = 0", 'seed = 0\ntarget = "best"'), "target: expected 'ideal' or 'practical'"),
     ("empty axis", replace_line(TABULAR, "batch = [4, 16]", "batch = []"),
      "grid.batch: expected a non-empty list of positive integers, got []"),
+    ("zero n_inner", replace_line(TABULAR, "batch = [4, 16]", "batch = [4, 16]\nn_inner = 0"),
+     "grid.n_inner: expected a non-empty list of positive integers, got 0"),
     ("negative batch", replace_line(TABULAR, "batch = [4, 16]", "batch = [4, -1]"), "grid.batch: expected"),
     ("repeated axis value", replace_line(TABULAR, "batch = [4, 16]", "batch = [4, 4]"), "grid.batch: expected"),
     ("nested list", TOY.replace("N = [1, 4, 16]", "N = [[1, 2]]"), "grid.N: expected"),
@@ -132,6 +134,13 @@ def test_fixed_estimator_parameters_reach_the_cells_and_their_ids():
     assert all(cell.parameters["lambda_"] == 0.5 and cell.key["lambda_"] == 0.5 for cell in cells)
     plain = {cell.cell_id for cell in parse_sweep(TABULAR).cells()}
     assert not {cell.cell_id for cell in cells} & plain
+
+
+def test_integers_for_float_parameters_are_the_same_cells():
+    text = TABULAR + "lambda_ = [1.0]\n"
+    as_int = parse_sweep(text.replace("lambda_ = [1.0]", "lambda_ = [1]")).cells()
+    assert [cell.cell_id for cell in as_int] == [cell.cell_id for cell in parse_sweep(text).cells()]
+    assert all(isinstance(cell.parameters["lambda_"], float) for cell in as_int if "lambda_" in cell.parameters)
 
 
 def test_preset_problem_fields_and_overrides():
