@@ -425,7 +425,7 @@ def preset_directory() -> Path:
 def available_presets() -> dict[str, Path]:
     """`{preset name: path}` of every shipped preset sweep, sorted by name."""
     directory = preset_directory()
-    return {path.stem: path for path in sorted(directory.glob(f"*{PRESET_SUFFIX}"))}
+    return {path.stem: path for path in sorted(directory.glob(f"*{PRESET_SUFFIX}"), key=lambda path: path.stem)}
 
 
 def preset_description(name: str) -> str:
