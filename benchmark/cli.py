@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from dataclasses import dataclass
 from typing import Callable, NoReturn, Sequence
@@ -89,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(f"{error.filename}: no such file or directory" if error.filename else str(error))
     except ValueError as error:  # SweepError and every validation error of the package
         _print_error(str(error))
+    except OSError as error:  # e.g. an output directory that cannot be written
+        _print_error(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+    except sqlite3.Error as error:
+        _print_error(f"store: {error}")
     return 2
 
 

@@ -88,7 +88,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     done = store.finished_cell_ids(include_failed=not retry_failed)
     pending = [cell for cell in cells if cell.cell_id not in done]
     by_id = {cell.cell_id: cell for cell in pending}
-    computed, failed, first_error, interrupted = 0, 0, None, False
+    computed, failed, first_error, interrupted, outcome = 0, 0, None, False, "complete"
     store.start_run(backend=backend, jobs=jobs)
     progress = _progress(sweep, len(cells), len(cells) - len(pending), quiet)
     try:
@@ -102,9 +102,12 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
             progress.set_postfix(failed=failed, refresh=False)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException as error:
+        outcome = f"error: {type(error).__name__}: {error}"
+        raise
     finally:
         progress.close()
-        store.finish_run(cells_computed=computed, outcome="interrupted" if interrupted else "complete")
+        store.finish_run(cells_computed=computed, outcome="interrupted" if interrupted else outcome)
         csv_path = store.write_csv()
         store.close()
     return RunSummary(sweep.name, store.directory, csv_path, len(cells), computed, len(cells) - len(pending),
@@ -179,7 +182,12 @@ def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: 
     if scheduler is None:
         cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
                                dashboard_address=None)
-    client = Client(scheduler or cluster)
+    try:
+        client = Client(scheduler or cluster)
+    except OSError as error:
+        if cluster is not None:
+            cluster.close()
+        raise SweepError(f"scheduler: cannot connect to {scheduler!r} ({error})") from None
     futures = []
     try:
         futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), pure=False) for cell in cells]
