@@ -116,6 +116,7 @@ class ResultStore:
         row = self._connection.execute("SELECT sweep_hash FROM provenance ORDER BY run LIMIT 1").fetchone()
         if row is None:
             if self._connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0]:
+                self.close()
                 raise SweepError(f"name: {self.directory} holds results without provenance; "
                                  f"pass --overwrite to replace them")
             return
