@@ -1,0 +1,213 @@
+"""Figures: the drawing functions on synthetic tables, the analyses against closed forms, and
+`make_figures("all", quick=True)` end to end (every figure drawn, with data and labels)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from benchmark import plotting  # noqa: E402
+from benchmark.figures import STUDIES, figure_specs, make_figures, study_names  # noqa: E402
+from benchmark.figures.analysis import seed_summary  # noqa: E402
+from benchmark.figures.spec import FigureData  # noqa: E402
+from benchmark.schema import available_presets, load_sweep  # noqa: E402
+
+QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (issue 6)
+
+
+def _plotted(ax) -> int:
+    """Number of drawn data artists with at least one point."""
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
+    return len(lines) + len(ax.collections)
+
+
+def _check_figure(figure) -> None:
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert visible, "no axes"
+    for ax in visible:
+        assert _plotted(ax) > 0, f"empty panel {ax.get_title()!r}"
+        assert ax.get_xlabel(), f"panel {ax.get_title()!r} has no x label"
+    assert any(ax.get_ylabel() for ax in visible), "no y label"
+    assert figure.legends, "no legend"
+
+
+# ----------------------------------------------------------------------------- plotting
+
+def _synthetic(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for estimator, exponent in (("lsf", -1.0), ("pw", -0.5)):
+        for split in ("lee", "lll"):
+            for batch in (2, 4, 8, 16):
+                bias = batch ** exponent * (1 + 0.05 * rng.standard_normal())
+                rows.append({"estimator": estimator, "split": split, "batch": batch, "bias": bias,
+                             "bias_lo": 0.0 if batch == 16 else 0.8 * bias, "bias_hi": 1.2 * bias,
+                             "variance": 1.0 / batch, "variance_lo": 0.9 / batch, "variance_hi": 1.1 / batch})
+    return pd.DataFrame(rows)
+
+
+def test_metric_vs_axis_draws_lines_bands_bounds_and_labels(tmp_path):
+    frame = _synthetic()
+    bound = pd.DataFrame({"batch": [2, 16], "bound": [0.6, 0.075], "estimator": "lsf", "label": "fitted C/|τ|"})
+    figure = plotting.metric_vs_axis(frame, "batch", "bias", hue="estimator", facet="split", bound=bound,
+                                     logx=True, logy=True)
+    _check_figure(figure)
+    first = figure.axes[0]
+    assert first.get_xscale() == "log" and first.get_yscale() == "log"
+    assert first.get_xlabel() == "batch size |τ| (trajectories)"
+    assert first.get_ylabel() == plotting.METRIC_LABELS["bias"]
+    assert [ax.get_title() for ax in figure.axes] == ["split lee", "split lll"]
+    texts = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert {"LSF", "PW", "fitted C/|τ|"} <= set(texts)
+    dashed = [line for line in first.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_color() == plotting.ESTIMATOR_COLOURS["lsf"]
+    assert len(first.collections) == 2      # one band per estimator
+    paths = plotting.save_figure(figure, tmp_path, "synthetic")
+    assert [path.suffix for path in paths] == [".png", ".pdf"] and all(path.stat().st_size > 1000 for path in paths)
+
+
+def test_metric_vs_axis_several_metrics_one_row_each():
+    figure = plotting.metric_vs_axis(_synthetic(), "batch", ["bias", "variance"], hue="estimator",
+                                     logx=True, logy=[True, True])
+    _check_figure(figure)
+    assert [ax.get_ylabel() for ax in figure.axes] == [plotting.METRIC_LABELS["bias"], plotting.METRIC_LABELS["variance"]]
+
+
+def test_frontier_and_optimisation_curves_draw_what_they_are_given():
+    frame = _synthetic()
+    frame["family"] = frame["split"]
+    highlight = frame.iloc[:1].assign(label="ES")
+    figure = plotting.frontier(frame, hue="family", order="batch", annotate="batch", facet="estimator",
+                               highlight=highlight, reference=[(0.01, "target standard error")])
+    _check_figure(figure)
+    assert "ES" in [text.get_text() for text in figure.legends[0].get_texts()]
+    curves = pd.DataFrame({"estimator": "sf", "iteration": np.arange(5), "objective": -np.arange(5.0)[::-1],
+                           "objective_lo": -np.arange(5.0)[::-1] - 0.1, "objective_hi": -np.arange(5.0)[::-1] + 0.1})
+    figure = plotting.optimisation_curves(curves, optimum=pd.DataFrame({"value": [0.0], "label": ["maximum"]}))
+    _check_figure(figure)
+
+
+def test_estimator_labels_follow_the_papers():
+    assert plotting.estimator_label("maml") == "MAML (naive autodiff)"
+    assert plotting.estimator_label("loaded") == "Loaded DiCE"
+    assert plotting.estimator_label("truncated", window=8, lambda_c=0.0, jacobian="dice", steps=8) == "DiCE"
+    assert plotting.estimator_label("truncated", window=2, lambda_c=0.5, steps=8) == "truncated (L=2, λ_c=0.5)"
+    assert plotting.estimator_label("dice", split="lll") == "DiCE, split lll"
+
+
+# ----------------------------------------------------------------------------- analyses
+
+def test_seed_summary_means_with_bootstrap_over_seeds_or_the_cell_interval():
+    frame = pd.DataFrame({"estimator": "maml", "batch": [2, 2, 2, 4], "mdp_seed": [0, 1, 2, 0],
+                          "corr": [0.2, 0.4, 0.6, 0.9], "corr_lo": [np.nan] * 4, "corr_hi": [np.nan] * 4,
+                          "bias": [1.0, 2.0, 3.0, 5.0], "bias_lo": [0.5, 1.5, 2.5, 4.0], "bias_hi": [1.5, 2.5, 3.5, 6.0]})
+    summary = seed_summary(frame, ["estimator", "batch"], ["corr", "bias"]).set_index("batch")
+    assert summary.loc[2, "corr"] == pytest.approx(0.4) and summary.loc[2, "n_mdps"] == 3
+    assert 0.2 <= summary.loc[2, "corr_lo"] < 0.4 < summary.loc[2, "corr_hi"] <= 0.6
+    assert (summary.loc[4, "bias_lo"], summary.loc[4, "bias_hi"]) == (4.0, 6.0)
+    again = seed_summary(frame, ["estimator", "batch"], ["corr", "bias"]).set_index("batch")
+    assert again.loc[2, "corr_lo"] == summary.loc[2, "corr_lo"]          # seeded bootstrap
+
+
+def _closed_form_toy_cells() -> pd.DataFrame:
+    """Cells of the tang-toy sweep with the exact moments (θ = 0.5, σ = 1, c = 1)."""
+    from estimators import ToyProblem
+    from estimators.toy import sf_variance
+    from mdps import GaussianToy
+
+    rows = []
+    for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
+        problem = ToyProblem(GaussianToy(1.0, 1.0), theta=0.5, n_samples=n)
+        for estimator, bias, variance in (("lsf", 2 * 0.5 / n, 1.0 / n), ("sf", 0.0, sf_variance(problem)),
+                                          ("pw", 0.0, 4.0 / n)):
+            rows.append({"estimator": estimator, "N": n, "mdp_seed": pd.NA, "bias": bias, "bias_lo": 0.98 * bias,
+                         "bias_hi": 1.02 * bias + 1e-4, "variance": variance, "variance_lo": 0.98 * variance,
+                         "variance_hi": 1.02 * variance, "preset": "tang-toy"})
+    return pd.DataFrame(rows)
+
+
+def test_tang_comparison_reads_the_closed_form_rates():
+    from benchmark.figures import tang2022
+
+    data = FigureData(_closed_form_toy_cells(), {"tang-toy": load_sweep("tang-toy")}, quick=False)
+    comparison = tang2022.compare_bias_variance(data)
+    # LSF bias 1/N (slides): tight; 1/√N (abstract): a looser upper bound, consistent;
+    # LSF variance 1/N: tight; SF variance N/16 + 3.5 + 15/N on N >= 32 grows slower than N
+    # over the range (slope < 1, exact data): consistent with O(N).
+    assert [row["verdict"] for row in comparison.details] == ["tight", "consistent", "tight", "consistent"]
+    assert comparison.verdict == "agrees"
+    _check_figure(tang2022.draw_bias_variance(data))
+
+
+def test_tang_optimisation_settles_at_the_predicted_fixed_points():
+    """LSF's mean drift −2(θ − c) − 2θ/N vanishes at θ = cN/(N + 1); PW's at θ = c."""
+    from benchmark.figures import tang2022
+
+    runs, settings = tang2022.simulate_optimisation(quick=True)
+    tail = runs[runs["iteration"] >= 80]
+    for n in settings["N"].split(", "):
+        n = int(n)
+        lsf = tail[(tail["estimator"] == "lsf") & (tail["N"] == n)]["theta"].mean()
+        pw = tail[(tail["estimator"] == "pw") & (tail["N"] == n)]["theta"].mean()
+        assert lsf == pytest.approx(n / (n + 1), abs=0.1 if n == 1 else 0.05)
+        assert pw == pytest.approx(1.0, abs=0.05)
+    again, _ = tang2022.simulate_optimisation(quick=True)
+    pd.testing.assert_frame_equal(runs, again)          # seeded through SeedSequence
+    data = FigureData(runs, {}, quick=True, settings=settings)
+    _check_figure(tang2022.draw_optimisation(data))
+    assert tang2022.compare_optimisation(data).text
+
+
+def test_every_figure_names_existing_presets():
+    presets = available_presets()
+    for study in STUDIES:
+        for spec in figure_specs(study):
+            assert spec.reproduces and spec.claim and spec.filename
+            for preset in spec.sweeps:
+                assert preset in presets, f"{study}/{spec.filename}: no preset {preset!r}"
+                load_sweep(preset)          # valid against the estimator registry
+    assert study_names("all") == STUDIES
+    with pytest.raises(ValueError, match="study"):
+        study_names("liu")
+
+
+# ----------------------------------------------------------------------------- end to end
+
+@pytest.mark.slow
+def test_make_figures_all_quick_draws_every_figure(tmp_path, monkeypatch):
+    drawn = {}
+    save = plotting.save_figure
+
+    def checked_save(figure, directory, stem, **kwargs):
+        _check_figure(figure)
+        drawn[f"{Path(directory).name}/{stem}"] = True
+        return save(figure, directory, stem, **kwargs)
+
+    monkeypatch.setattr(plotting, "save_figure", checked_save)
+    start = time.perf_counter()
+    paths = make_figures("all", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "reports")
+    elapsed = time.perf_counter() - start
+    print(f"make_figures('all', quick=True, jobs=2): {elapsed:.1f} s")
+    assert elapsed < QUICK_BUDGET_SECONDS
+    expected = {f"{study}/{spec.filename}" for study in STUDIES for spec in figure_specs(study)}
+    assert set(drawn) == expected
+    for name in expected:
+        for suffix in (".png", ".pdf"):
+            path = tmp_path / "reports" / "figures" / f"{name}{suffix}"
+            assert path in paths and path.stat().st_size > 1000
+    for study in STUDIES:
+        page = (tmp_path / "reports" / f"{study}.html").read_text(encoding="utf-8")
+        for spec in figure_specs(study):
+            assert f"figures/{study}/{spec.filename}.png" in page
+            assert "Published claim" in page and "Our numbers" in page and "Not drawn" not in page
+    assert (tmp_path / "reports" / "all.html").exists()
+    # a second call resumes: nothing is recomputed
+    start = time.perf_counter()
+    make_figures("tang2022", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "again")
+    assert time.perf_counter() - start < elapsed
