@@ -93,7 +93,7 @@ class _ReusedInnerGradient:
         policy = softmax_policy(thetas)
         for old in reused:
             values = None if self.family == "dice" else critic_values(
-                self.problem.mdp, policy, old.critic, rewards=self.problem.inner_mdp.rewards,
+                self.problem.mdp, thetas, old.critic, rewards=self.problem.inner_mdp.rewards,
                 noise_scale=old.noise_scale, noise_draw=old.noise_draw)
             total = total + old.shape[1] * importance_weighted_gradient(old, thetas, values=values,
                                                                         rho_bar=self.rho_bar)

@@ -27,7 +27,7 @@ import numpy as np
 from estimators.problem import MetaProblem
 from estimators.registry import register
 from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
-from mdps import TabularMDP, inner_loop, policy_tangent, softmax_policy
+from mdps import TabularMDP, inner_loop, softmax_policy
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
 
@@ -36,70 +36,6 @@ InnerGradient = Callable[[int, np.ndarray, Batch, np.ndarray], np.ndarray]
 
 
 # ---------------------------------------------------------------------------- exact parts
-def exact_tangents(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(∇²V(θ_r)) v_r and (∂occ/∂θ(θ_r)) v_r for a stack of R policies, one vector each.
-
-    The stacked form of `TabularMDP.tangents`: forward-mode derivatives of
-    ∇V = Σ_t γᵗ d_t π (Q_t - V_t) and of the occupancy along v_r, through stacked Bellman
-    solves (infinite horizon) or the backward / forward recursions (finite horizon).
-
-    Args:
-      mdp: the MDP (its reward table defines V).
-      thetas: `(R, S, A)` logits.
-      vectors: `(R, S, A)` directions.
-    Returns:
-      `(R, S, A)` Hessian-vector products and `(R, S, A)` occupancy tangents (the mixed term
-      ∂_η ∇_θ V_{r+η} contracted with v, see `mdps.meta.intrinsic_meta_gradient`).
-    """
-    policy = softmax_policy(np.asarray(thetas, dtype=float))
-    vectors = np.asarray(vectors, dtype=float)
-    policy_tangents = policy_tangent(policy, vectors)
-    transitions, gamma = mdp.transitions, mdp.gamma
-    if mdp.horizon is None:
-        system = np.eye(mdp.n_states) - gamma * np.einsum("rsa,sat->rst", policy, transitions)
-        transposed = np.swapaxes(system, 1, 2)
-
-        def solve(matrix, right):
-            return np.linalg.solve(matrix, right[..., None])[..., 0]
-
-        values = solve(system, (policy * mdp.rewards).sum(axis=-1))                        # (R, S)
-        q_values = mdp.rewards + gamma * np.einsum("sat,rt->rsa", transitions, values)
-        visits = solve(transposed, np.broadcast_to(mdp.initial, values.shape))
-        values_t = solve(system, (policy_tangents * q_values).sum(axis=-1))
-        q_t = gamma * np.einsum("sat,rt->rsa", transitions, values_t)
-        visits_t = solve(transposed, gamma * np.einsum("rs,rsa,sat->rt", visits, policy_tangents, transitions))
-        advantages = q_values - values[..., None]
-        gradient_tangent = (visits_t[..., None] * policy * advantages
-                            + visits[..., None] * policy_tangents * advantages
-                            + visits[..., None] * policy * (q_t - values_t[..., None]))
-        occupancy_tangent = visits_t[..., None] * policy + visits[..., None] * policy_tangents
-        return gradient_tangent, occupancy_tangent
-    horizon, shape = mdp.horizon, policy.shape
-    values = np.zeros((shape[0], horizon + 1, shape[1]))
-    values_t = np.zeros_like(values)
-    q_values = np.zeros((shape[0], horizon, *shape[1:]))
-    q_t = np.zeros_like(q_values)
-    for t in range(horizon - 1, -1, -1):
-        q_values[:, t] = mdp.rewards + gamma * np.einsum("sat,rt->rsa", transitions, values[:, t + 1])
-        values[:, t] = (policy * q_values[:, t]).sum(axis=-1)
-        q_t[:, t] = gamma * np.einsum("sat,rt->rsa", transitions, values_t[:, t + 1])
-        values_t[:, t] = (policy_tangents * q_values[:, t] + policy * q_t[:, t]).sum(axis=-1)
-    visits = np.broadcast_to(mdp.initial, (shape[0], shape[1])).copy()
-    visits_t = np.zeros_like(visits)
-    gradient_tangent = np.zeros(shape)
-    occupancy_tangent = np.zeros(shape)
-    for t in range(horizon):
-        advantages = q_values[:, t] - values[:, t, :, None]
-        gradient_tangent += (visits_t[..., None] * policy * advantages
-                             + visits[..., None] * policy_tangents * advantages
-                             + visits[..., None] * policy * (q_t[:, t] - values_t[:, t, :, None]))
-        occupancy_tangent += visits_t[..., None] * policy + visits[..., None] * policy_tangents
-        flow_t = visits_t[..., None] * policy + visits[..., None] * policy_tangents
-        visits = gamma * np.einsum("rs,rsa,sat->rt", visits, policy, transitions)
-        visits_t = gamma * np.einsum("rsa,sat->rt", flow_t, transitions)
-    return gradient_tangent, occupancy_tangent
-
-
 def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, common: bool) -> np.ndarray:
     """∇V(θ_r) `(R, S, A)`; one solve when every repetition shares θ (`common`)."""
     if common:
@@ -112,7 +48,8 @@ def _exact_products(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray,
     """(H v_r, ∂occ/∂θ v_r) `(R, S, A)` each; R directions at one θ when `common`."""
     if common:
         return mdp.tangents(thetas[0], vectors)
-    return exact_tangents(mdp, thetas, vectors)
+    products, occupancy = mdp.batch_tangents(thetas, vectors[:, None])
+    return products[:, 0], occupancy[:, 0]
 
 
 # ---------------------------------------------------------------------------- the split

@@ -45,39 +45,14 @@ CRITICS: tuple[str, ...] = ("none", "exact", "noisy")
 
 
 # ---------------------------------------------------------------------------- critic
-def stacked_time_values(mdp: TabularMDP, policy: np.ndarray, rewards: np.ndarray | None = None) -> np.ndarray:
-    """Exact state values of a stack of R policies, as a function of time when H is finite.
-
-    Infinite horizon: V_r = (I - γP_{π_r})⁻¹ r_{π_r}, one stacked `np.linalg.solve`.
-    Finite horizon: V_{r,t} = Σ_a π_r (r + γ P V_{r,t+1}), V_{r,H} = 0 (backward recursion).
-
-    Args:
-      mdp: the dynamics P, γ and horizon H.
-      policy: `(R, S, A)` action probabilities.
-      rewards: `(S, A)` reward table (defaults to `mdp.rewards`).
-    Returns:
-      `(R, 1, S)` for infinite horizon; `(R, H + 1, S)` for finite H (V_t has H - t steps to
-      go, the last row is the zero terminal value).
-    """
-    reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
-    n_policies, n_states = policy.shape[0], mdp.n_states
-    if mdp.horizon is None:
-        system = np.eye(n_states) - mdp.gamma * np.einsum("rsa,sat->rst", policy, mdp.transitions)
-        values = np.linalg.solve(system, (policy * reward_table).sum(axis=-1)[..., None])[..., 0]
-        return values[:, None]
-    values = np.zeros((n_policies, mdp.horizon + 1, n_states))
-    for t in range(mdp.horizon - 1, -1, -1):
-        q_values = reward_table + mdp.gamma * np.einsum("sat,rt->rsa", mdp.transitions, values[:, t + 1])
-        values[:, t] = (policy * q_values).sum(axis=-1)
-    return values
-
-
-def critic_values(mdp: TabularMDP, policy: np.ndarray, critic: Critic, *, rewards: np.ndarray | None = None,
+def critic_values(mdp: TabularMDP, thetas: np.ndarray, critic: Critic, *, rewards: np.ndarray | None = None,
                   noise_scale: float = 1.0, noise_draw: np.ndarray | None = None) -> np.ndarray | None:
     """The critic V̂ of a stack of policies: none, exact V, or V + noise·ε·‖V‖₂/S (Liu et al.).
 
     Args:
-      mdp, policy `(R, S, A)`, rewards: as in `stacked_time_values`.
+      mdp: the dynamics P, γ and horizon H.
+      thetas: `(R, S, A)` logits of the policies.
+      rewards: `(S, A)` reward table defining V (defaults to `mdp.rewards`).
       critic: `none` (returns None), `exact` or `noisy`.
       noise_scale: the `noise` factor of the noisy critic.
       noise_draw: `(R, S)` ε ~ N(0, I_S), one per repetition (required for `noisy`); for a
@@ -87,7 +62,7 @@ def critic_values(mdp: TabularMDP, policy: np.ndarray, critic: Critic, *, reward
     """
     if critic == "none":
         return None
-    values = stacked_time_values(mdp, policy, rewards)
+    values = (mdp if rewards is None else mdp.with_rewards(rewards)).batch_time_values(thetas)
     if critic == "exact":
         return values
     if critic != "noisy":
@@ -218,7 +193,7 @@ def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_traject
     n_policies = thetas.shape[0]
     noise_draw = (rng.standard_normal((n_policies, mdp.n_states)) if critic == "noisy"
                   else np.zeros((n_policies, mdp.n_states)))
-    values = critic_values(mdp, policy, critic, rewards=reward_table, noise_scale=critic_noise,
+    values = critic_values(mdp, thetas, critic, rewards=reward_table, noise_scale=critic_noise,
                            noise_draw=noise_draw)
     baselines, bootstrap = _baselines_and_bootstrap(values, rollouts.states, rollouts.final_states, truncated)
     discounts = mdp.gamma ** np.arange(length)

@@ -1,9 +1,10 @@
 """Tabular MDPs with a softmax policy: exact value, gradient, Hessian and HVPs.
 
-Everything is closed form in numpy/scipy. Second derivatives are forward-mode
-derivatives of the gradient formula along a batch of directions, pushed through the
-Bellman linear solves (infinite horizon, one LU factorisation reused) or through the
-backward/forward recursions (finite horizon).
+Everything is closed form in numpy/scipy and computed for a *stack* of R policies at
+once (`solve_stack`, `batch_*`); the single-policy methods are R = 1 views of it. Second
+derivatives are forward-mode derivatives of the gradient formula along D directions per
+policy, pushed through the Bellman linear solves (infinite horizon; one LU factorisation
+reused when R = 1) or through the backward/forward recursions (finite horizon).
 """
 from __future__ import annotations
 
@@ -18,20 +19,48 @@ from mdps.policy import policy_tangent, softmax_policy
 _PROBABILITY_TOLERANCE = 1e-8
 
 
-@dataclass(frozen=True)
-class _Solution:
-    """Exact quantities of one policy, as a function of the time index when H is finite.
+class _BellmanSystem:
+    """The stacked systems M_r = I - γ P_{π_r}: solves with M and Mᵀ.
 
-    Infinite horizon: `values (1, S)`, `q_values (1, S, A)`, `visits (1, S)` with
-    visits = ρᵀ(I - γP_π)⁻¹. Finite horizon: `values (H, S)` with V_t the value with
-    H - t steps to go, `q_values (H, S, A)`, `visits (H, S)` = γᵗ d_t (discounted).
+    One policy (R = 1, the single-policy methods): one LU factorisation reused for every
+    solve. Several: stacked `numpy.linalg.solve`. Never an explicit inverse.
+    """
+
+    def __init__(self, matrices: np.ndarray):
+        self.matrices = matrices                                  # (R, S, S)
+        self.factor = lu_factor(matrices[0]) if len(matrices) == 1 else None
+
+    def solve(self, right: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+        """M⁻¹ b (or M⁻ᵀ b) for `right` of shape `(R, S)` or `(R, D, S)`; same shape out."""
+        columns = right[..., None] if right.ndim == 2 else np.swapaxes(right, 1, 2)   # (R, S, D)
+        if self.factor is not None:
+            solved = lu_solve(self.factor, columns[0], trans=int(transposed))[None]
+        else:
+            matrices = np.swapaxes(self.matrices, 1, 2) if transposed else self.matrices
+            solved = np.linalg.solve(matrices, columns)
+        return solved[..., 0] if right.ndim == 2 else np.swapaxes(solved, 1, 2)
+
+
+@dataclass(frozen=True)
+class StackedSolution:
+    """Exact quantities of R policies, as a function of the time index when H is finite.
+
+    L = 1 for the infinite horizon (stationary quantities), L = H for finite H (V_t with
+    H - t steps to go). Attributes: `policy (R, S, A)`, `values (R, L, S)`,
+    `q_values (R, L, S, A)`, `visits (R, L, S)` (discounted: γᵗ d_t, or ρᵀ(I - γP_π)⁻¹),
+    `system` (the Bellman systems, infinite horizon only).
     """
 
     policy: np.ndarray
     values: np.ndarray
     q_values: np.ndarray
     visits: np.ndarray
-    factor: tuple | None  # LU factors of (I - γP_π) for the infinite horizon
+    system: _BellmanSystem | None
+
+    @property
+    def advantages(self) -> np.ndarray:
+        """`(R, L, S, A)` Q_t - V_t."""
+        return self.q_values - self.values[..., None]
 
 
 class TabularMDP:
@@ -88,42 +117,46 @@ class TabularMDP:
         return TabularMDP(self.transitions, rewards, self.initial, self.gamma, self.horizon)
 
     # ------------------------------------------------------------------ exact solution
-    def solve(self, theta: np.ndarray) -> _Solution:
-        """Values, Q-values and discounted state visits of π_θ (see `_Solution`)."""
-        theta = self._check_theta(theta)
-        policy = softmax_policy(theta)
+    def solve_stack(self, thetas: np.ndarray) -> StackedSolution:
+        """Values, Q-values and discounted state visits of a stack of policies π_{θ_r}.
+
+        Args:
+          thetas: `(R, S, A)` logits.
+        """
+        thetas = self._check_thetas(thetas)
+        policy = softmax_policy(thetas)
         if self.horizon is None:
             return self._solve_infinite(policy)
         return self._solve_finite(policy)
 
-    def _solve_infinite(self, policy: np.ndarray) -> _Solution:
-        policy_transitions = np.einsum("sa,sat->st", policy, self.transitions)
-        factor = lu_factor(np.eye(self.n_states) - self.gamma * policy_transitions)
-        values = lu_solve(factor, (policy * self.rewards).sum(axis=1))
-        q_values = self.rewards + self.gamma * self.transitions @ values
-        visits = lu_solve(factor, self.initial, trans=1)
-        return _Solution(policy, values[None], q_values[None], visits[None], factor)
+    def _solve_infinite(self, policy: np.ndarray) -> StackedSolution:
+        matrices = np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions)
+        system = _BellmanSystem(matrices)
+        values = system.solve((policy * self.rewards).sum(axis=-1))                          # (R, S)
+        q_values = self.rewards + self.gamma * np.einsum("sat,rt->rsa", self.transitions, values)
+        visits = system.solve(np.broadcast_to(self.initial, values.shape), transposed=True)
+        return StackedSolution(policy, values[:, None], q_values[:, None], visits[:, None], system)
 
-    def _solve_finite(self, policy: np.ndarray) -> _Solution:
-        horizon, n_states = self.horizon, self.n_states
-        values = np.zeros((horizon + 1, n_states))
-        q_values = np.zeros((horizon, n_states, self.n_actions))
+    def _solve_finite(self, policy: np.ndarray) -> StackedSolution:
+        n_policies, horizon = policy.shape[0], self.horizon
+        values = np.zeros((n_policies, horizon + 1, self.n_states))
+        q_values = np.zeros((n_policies, horizon, self.n_states, self.n_actions))
         for t in range(horizon - 1, -1, -1):
-            q_values[t] = self.rewards + self.gamma * self.transitions @ values[t + 1]
-            values[t] = (policy * q_values[t]).sum(axis=1)
-        visits = np.zeros((horizon, n_states))
-        visits[0] = self.initial
+            q_values[:, t] = self.rewards + self.gamma * np.einsum("sat,rt->rsa", self.transitions, values[:, t + 1])
+            values[:, t] = (policy * q_values[:, t]).sum(axis=-1)
+        visits = np.zeros((n_policies, horizon, self.n_states))
+        visits[:, 0] = self.initial
         for t in range(1, horizon):
-            visits[t] = self.gamma * np.einsum("s,sa,sat->t", visits[t - 1], policy, self.transitions)
-        return _Solution(policy, values[:horizon], q_values, visits, None)
+            visits[:, t] = self.gamma * np.einsum("rs,rsa,sat->rt", visits[:, t - 1], policy, self.transitions)
+        return StackedSolution(policy, values[:, :horizon], q_values, visits, None)
 
     def state_values(self, theta: np.ndarray) -> np.ndarray:
         """V_π(s) `(S,)`: the value from each state (from t = 0 when H is finite)."""
-        return self.solve(theta).values[0]
+        return self.solve_stack(self._check_theta(theta)[None]).values[0, 0]
 
     def time_state_values(self, theta: np.ndarray) -> np.ndarray:
-        """`(H, S)` V_t(s) for finite H (a critic for step t); `(1, S)` for infinite H."""
-        return self.solve(theta).values
+        """`(H + 1, S)` V_t(s) for finite H (last row the zero terminal value); `(1, S)` for infinite H."""
+        return self.batch_time_values(self._check_theta(theta)[None])[0]
 
     def value(self, theta: np.ndarray) -> float:
         """V(θ) = ρᵀ V_π."""
@@ -131,106 +164,101 @@ class TabularMDP:
 
     def occupancy(self, theta: np.ndarray) -> np.ndarray:
         """Discounted state-action occupancy `(S, A)`: Σ_t γᵗ P(s_t = s, a_t = a); V = Σ occ · r."""
-        solution = self.solve(theta)
-        return (solution.visits[:, :, None] * solution.policy).sum(axis=0)
+        solution = self.solve_stack(self._check_theta(theta)[None])
+        return (solution.visits[0, :, :, None] * solution.policy[0]).sum(axis=0)
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
         """∇V(θ)[s,a] = Σ_t γᵗ d_t(s) π(a|s) (Q_t(s,a) - V_t(s)), shape `(S, A)`."""
-        solution = self.solve(theta)
-        advantages = solution.q_values - solution.values[:, :, None]
-        return (solution.visits[:, :, None] * solution.policy * advantages).sum(axis=0)
+        return self.batch_values_and_gradients(self._check_theta(theta)[None])[2][0]
 
+    # ------------------------------------------------------------------ stacked policies
     def batch_values_and_gradients(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """V, the state values and ∇V for a stack of P policies at once (stacked solves).
+        """V, the state values and ∇V for a stack of R policies at once.
 
         Args:
-          thetas: `(P, S, A)` logits.
+          thetas: `(R, S, A)` logits.
         Returns:
-          `(P,)` values V(θ_p), `(P, S)` state values V_p(s) (from t = 0), `(P, S, A)` gradients.
+          `(R,)` values V(θ_r), `(R, S)` state values V_r(s) (from t = 0), `(R, S, A)` gradients.
         """
-        thetas = np.asarray(thetas, dtype=float)
-        if thetas.ndim != 3 or thetas.shape[1:] != (self.n_states, self.n_actions):
-            raise ValueError(f"thetas: expected shape (P, {self.n_states}, {self.n_actions}), got {thetas.shape}")
-        policy = softmax_policy(thetas)
-        if self.horizon is None:
-            system = np.eye(self.n_states) - self.gamma * np.einsum("psa,sat->pst", policy, self.transitions)
-            state_values = np.linalg.solve(system, (policy * self.rewards).sum(axis=-1)[..., None])[..., 0]
-            q_values = self.rewards + self.gamma * np.einsum("sat,pt->psa", self.transitions, state_values)
-            visits = np.linalg.solve(np.swapaxes(system, 1, 2), np.broadcast_to(self.initial, state_values.shape)[..., None])[..., 0]
-            gradients = visits[..., None] * policy * (q_values - state_values[..., None])
-            return state_values @ self.initial, state_values, gradients
-        next_values = np.zeros(thetas.shape[:2])
-        q_by_time, values_by_time = [], []
-        for _ in range(self.horizon):
-            q_values = self.rewards + self.gamma * np.einsum("sat,pt->psa", self.transitions, next_values)
-            next_values = (policy * q_values).sum(axis=-1)
-            q_by_time.append(q_values)
-            values_by_time.append(next_values)
-        visits = np.broadcast_to(self.initial, next_values.shape)
-        gradients = np.zeros_like(thetas)
-        for t in range(self.horizon):  # q_by_time[-1 - t] is Q_t (H - t steps to go)
-            q_values, state_values = q_by_time[-1 - t], values_by_time[-1 - t]
-            gradients += visits[..., None] * policy * (q_values - state_values[..., None])
-            visits = self.gamma * np.einsum("ps,psa,sat->pt", visits, policy, self.transitions)
-        state_values = values_by_time[-1]
+        solution = self.solve_stack(thetas)
+        gradients = (solution.visits[..., None] * solution.policy[:, None] * solution.advantages).sum(axis=1)
+        state_values = solution.values[:, 0]
         return state_values @ self.initial, state_values, gradients
 
+    def batch_time_values(self, thetas: np.ndarray) -> np.ndarray:
+        """State values of R policies by time: `(R, H + 1, S)` (terminal zero row last) for
+        finite H, `(R, 1, S)` for the infinite horizon. A critic for step t reads row t."""
+        values = self.solve_stack(thetas).values
+        if self.horizon is None:
+            return values
+        return np.concatenate([values, np.zeros_like(values[:, :1])], axis=1)
+
     # ------------------------------------------------------------------ second order
-    def tangents(self, theta: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Forward-mode derivatives of ∇V(θ) and of the occupancy along directions.
+    def batch_tangents(self, thetas: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward-mode derivatives of ∇V(θ_r) and of the occupancy along directions u_{r,j}.
 
         Args:
-          theta: `(S, A)` logits.
-          directions: `(D, S, A)` tangent vectors u_j.
+          thetas: `(R, S, A)` logits.
+          directions: `(R, D, S, A)` tangent vectors (D per policy).
         Returns:
-          `(D, S, A)` (∇²V) u_j, and `(D, S, A)` d occupancy / dθ · u_j (the mixed term
-          ∂_η ∇_θ V_{r+η} of LIRPG, contracted with u_j, since ∇_θ V_r = (∂occ/∂θ)ᵀ r).
+          `(R, D, S, A)` (∇²V(θ_r)) u_{r,j}, and `(R, D, S, A)` (∂occ/∂θ(θ_r)) u_{r,j} — the
+          mixed term ∂_η ∇_θ V_{r+η} of LIRPG contracted with u, since ∇_θ V_r = (∂occ/∂θ)ᵀ r.
         """
-        theta = self._check_theta(theta)
+        solution = self.solve_stack(thetas)
         directions = np.asarray(directions, dtype=float)
-        if directions.ndim != 3 or directions.shape[1:] != theta.shape:
-            raise ValueError(f"directions: expected shape (D, {theta.shape[0]}, {theta.shape[1]}), got {directions.shape}")
-        solution = self.solve(theta)
-        policy_tangents = policy_tangent(solution.policy, directions)
+        expected = (len(solution.policy), self.n_states, self.n_actions)
+        if directions.ndim != 4 or (directions.shape[0], *directions.shape[2:]) != expected:
+            raise ValueError(f"directions: expected shape ({expected[0]}, D, {self.n_states}, {self.n_actions}), "
+                             f"got {directions.shape}")
+        policy = solution.policy[:, None]                                     # (R, 1, S, A)
+        policy_tangents = policy_tangent(policy, directions)                  # (R, D, S, A)
         if self.horizon is None:
             value_t, q_t, visits_t = self._tangents_infinite(solution, policy_tangents)
         else:
             value_t, q_t, visits_t = self._tangents_finite(solution, policy_tangents)
-        policy, visits = solution.policy, solution.visits          # (S, A), (T, S)
-        advantages = solution.q_values - solution.values[:, :, None]  # (T, S, A)
+        visits, advantages = solution.visits, solution.advantages             # (R, L, S), (R, L, S, A)
         gradient_tangent = (
-            np.einsum("dts,sa,tsa->dsa", visits_t, policy, advantages)
-            + np.einsum("ts,dsa,tsa->dsa", visits, policy_tangents, advantages)
-            + np.einsum("ts,sa,dtsa->dsa", visits, policy, q_t - value_t[..., None])
+            np.einsum("rdls,rsa,rlsa->rdsa", visits_t, solution.policy, advantages)
+            + np.einsum("rls,rdsa,rlsa->rdsa", visits, policy_tangents, advantages)
+            + np.einsum("rls,rsa,rdlsa->rdsa", visits, solution.policy, q_t - value_t[..., None])
         )
-        occupancy_tangent = (np.einsum("dts,sa->dsa", visits_t, policy)
-                             + visits.sum(axis=0)[:, None] * policy_tangents)
+        occupancy_tangent = (np.einsum("rdls,rsa->rdsa", visits_t, solution.policy)
+                             + visits.sum(axis=1)[:, None, :, None] * policy_tangents)
         return gradient_tangent, occupancy_tangent
 
-    def _tangents_infinite(self, solution: _Solution, policy_tangents: np.ndarray):
+    def _tangents_infinite(self, solution: StackedSolution, policy_tangents: np.ndarray):
         """dV solves (I-γP_π) dV = Σ_a dπ Q; dd solves (I-γP_π)ᵀ dd = γ Σ_{s,a} d dπ P."""
-        q_values, visits = solution.q_values[0], solution.visits[0]
-        value_rhs = (policy_tangents * q_values).sum(axis=-1)                       # (D, S)
-        value_t = lu_solve(solution.factor, value_rhs.T).T                          # (D, S)
-        q_t = self.gamma * np.einsum("sat,dt->dsa", self.transitions, value_t)
-        visits_rhs = self.gamma * np.einsum("s,dsa,sat->dt", visits, policy_tangents, self.transitions)
-        visits_t = lu_solve(solution.factor, visits_rhs.T, trans=1).T
-        return value_t[:, None], q_t[:, None], visits_t[:, None]
+        q_values, visits = solution.q_values[:, 0], solution.visits[:, 0]
+        value_t = solution.system.solve((policy_tangents * q_values[:, None]).sum(axis=-1))        # (R, D, S)
+        q_t = self.gamma * np.einsum("sat,rdt->rdsa", self.transitions, value_t)
+        visits_rhs = self.gamma * np.einsum("rs,rdsa,sat->rdt", visits, policy_tangents, self.transitions)
+        visits_t = solution.system.solve(visits_rhs, transposed=True)
+        return value_t[:, :, None], q_t[:, :, None], visits_t[:, :, None]
 
-    def _tangents_finite(self, solution: _Solution, policy_tangents: np.ndarray):
+    def _tangents_finite(self, solution: StackedSolution, policy_tangents: np.ndarray):
         """Backward recursion for dV_t, dQ_t and forward recursion for d(γᵗ d_t)."""
-        horizon, n_directions = self.horizon, policy_tangents.shape[0]
-        policy, visits = solution.policy, solution.visits
-        value_t = np.zeros((n_directions, horizon + 1, self.n_states))
-        q_t = np.zeros((n_directions, horizon, self.n_states, self.n_actions))
+        horizon = self.horizon
+        n_policies, n_directions = policy_tangents.shape[:2]
+        policy, visits = solution.policy[:, None], solution.visits
+        value_t = np.zeros((n_policies, n_directions, horizon + 1, self.n_states))
+        q_t = np.zeros((n_policies, n_directions, horizon, self.n_states, self.n_actions))
         for t in range(horizon - 1, -1, -1):
-            q_t[:, t] = self.gamma * np.einsum("sat,dt->dsa", self.transitions, value_t[:, t + 1])
-            value_t[:, t] = (policy_tangents * solution.q_values[t] + policy * q_t[:, t]).sum(axis=-1)
-        visits_t = np.zeros((n_directions, horizon, self.n_states))
+            q_t[:, :, t] = self.gamma * np.einsum("sat,rdt->rdsa", self.transitions, value_t[:, :, t + 1])
+            value_t[:, :, t] = (policy_tangents * solution.q_values[:, None, t] + policy * q_t[:, :, t]).sum(axis=-1)
+        visits_t = np.zeros((n_policies, n_directions, horizon, self.n_states))
         for t in range(1, horizon):
-            flow = visits_t[:, t - 1, :, None] * policy + visits[t - 1][:, None] * policy_tangents
-            visits_t[:, t] = self.gamma * np.einsum("dsa,sat->dt", flow, self.transitions)
-        return value_t[:, :horizon], q_t, visits_t
+            flow = visits_t[:, :, t - 1, :, None] * policy + visits[:, None, t - 1, :, None] * policy_tangents
+            visits_t[:, :, t] = self.gamma * np.einsum("rdsa,sat->rdt", flow, self.transitions)
+        return value_t[:, :, :horizon], q_t, visits_t
+
+    def tangents(self, theta: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`batch_tangents` for one policy: directions `(D, S, A)` -> two `(D, S, A)` arrays."""
+        theta = self._check_theta(theta)
+        directions = np.asarray(directions, dtype=float)
+        if directions.ndim != 3 or directions.shape[1:] != theta.shape:
+            raise ValueError(f"directions: expected shape (D, {theta.shape[0]}, {theta.shape[1]}), got {directions.shape}")
+        gradient_tangent, occupancy_tangent = self.batch_tangents(theta[None], directions[None])
+        return gradient_tangent[0], occupancy_tangent[0]
 
     def hessian_vector_product(self, theta: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """(∇²V(θ)) v, shape `(S, A)`, at the cost of a few gradient evaluations."""
@@ -247,6 +275,12 @@ class TabularMDP:
         if theta.shape != (self.n_states, self.n_actions):
             raise ValueError(f"theta: expected shape ({self.n_states}, {self.n_actions}), got {theta.shape}")
         return theta
+
+    def _check_thetas(self, thetas: np.ndarray) -> np.ndarray:
+        thetas = np.asarray(thetas, dtype=float)
+        if thetas.ndim != 3 or thetas.shape[1:] != (self.n_states, self.n_actions):
+            raise ValueError(f"thetas: expected shape (R, {self.n_states}, {self.n_actions}), got {thetas.shape}")
+        return thetas
 
 
 def _validated_array(field: str, array, shape: tuple[int, ...]) -> np.ndarray:

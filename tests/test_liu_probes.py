@@ -125,7 +125,7 @@ def test_off_policy_second_step_is_the_mean_of_on_policy_and_reweighted_gradient
     first = sample_batch(problem, theta0, size, rng)
     theta1 = theta0 + problem.lr * Surrogate(first, "maml").gradient()
     second = sample_batch(problem, theta1, size, rng)
-    values = critic_values(problem.mdp, mdps.softmax_policy(theta1), "noisy", noise_scale=problem.critic_noise,
+    values = critic_values(problem.mdp, theta1, "noisy", noise_scale=problem.critic_noise,
                            noise_draw=first.noise_draw)
     gradient = 0.5 * (Surrogate(second, "maml").gradient()
                       + importance_weighted_gradient(first, theta1, values=values, rho_bar=2.0))

@@ -246,3 +246,20 @@ def test_guide_table_sampling_equals_plain_inverse_cdf():
     uniforms[0, :3] = [0.0, np.nextafter(1.0, 0.0), 0.5]
     np.testing.assert_array_equal(sample_rows(cumulative, guide_table(cumulative), rows, uniforms),
                                   mdps.sample_categorical(cumulative[rows], uniforms))
+
+
+@pytest.mark.parametrize("horizon", HORIZONS)
+def test_stacked_time_values_and_tangents_equal_the_single_policy_ones(horizon):
+    """R > 1 takes the stacked-solve path, R = 1 the LU path: both must agree."""
+    mdp, _ = instance(horizon)
+    rng = np.random.default_rng(0)
+    thetas, vectors = rng.normal(size=(5, mdp.n_states, mdp.n_actions)), rng.normal(size=(5, 2, mdp.n_states, mdp.n_actions))
+    values = mdp.batch_time_values(thetas)
+    products, occupancy = mdp.batch_tangents(thetas, vectors)
+    for r in range(5):
+        np.testing.assert_allclose(values[r], mdp.time_state_values(thetas[r]), rtol=1e-11, atol=1e-13)
+        expected_products, expected_occupancy = mdp.tangents(thetas[r], vectors[r])
+        np.testing.assert_allclose(products[r], expected_products, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(occupancy[r], expected_occupancy, rtol=1e-10, atol=1e-13)
+    if horizon is not None:
+        assert values.shape == (5, horizon + 1, mdp.n_states) and np.all(values[:, -1] == 0)

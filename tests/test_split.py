@@ -17,7 +17,7 @@ from scipy.stats import chi2
 import mdps
 from estimators import get_estimator
 from estimators.problem import MetaProblem
-from estimators.split import (SPLITS, exact_tangents, inner_gradient_std, split_meta_gradient)
+from estimators.split import (SPLITS, inner_gradient_std, split_meta_gradient)
 from estimators.surrogates import Batch, Surrogate, sample_batch
 
 FAMILIES = ("dice", "loaded", "lvc", "maml", "first_order")
@@ -70,18 +70,6 @@ def small_problem(steps=1, lr=1.0, critic="exact", meta_parameter="init", horizo
 
 
 # ---------------------------------------------------------------------------- exact parts
-@pytest.mark.parametrize("horizon", [None, 4])
-def test_stacked_exact_tangents_equal_the_single_policy_ones(horizon):
-    mdp = mdps.random_mdp(4, 3, seed=1, gamma=0.8, horizon=horizon, reward="normal", initial="dirichlet")
-    rng = np.random.default_rng(0)
-    thetas, vectors = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
-    products, occupancy = exact_tangents(mdp, thetas, vectors)
-    for r in range(5):
-        expected_products, expected_occupancy = mdp.tangents(thetas[r], vectors[r][None])
-        np.testing.assert_allclose(products[r], expected_products[0], rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(occupancy[r], expected_occupancy[0], rtol=1e-10, atol=1e-13)
-
-
 @pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
 @pytest.mark.parametrize("horizon", [None, 4])
 @pytest.mark.parametrize("steps", [1, 2, 3])
@@ -129,8 +117,8 @@ def test_truncated_rollouts_estimate_the_truncated_gradient(critic):
     (no bootstrap) estimates the gradient of the T-step value, i.e. of the MDP with H = T."""
     problem = small_problem(critic=critic, horizon=None, length=4)
     mdp, theta = problem.mdp, problem.theta0
-    solution = mdp.solve(theta)
-    policy, advantages = solution.policy, solution.q_values[0] - solution.values[0][:, None]
+    solution = mdp.solve_stack(theta[None])
+    policy, advantages = solution.policy[0], solution.advantages[0, 0]
     visits, truncated = mdp.initial.copy(), np.zeros(problem.shape)
     for t in range(4):
         truncated += mdp.gamma**t * visits[:, None] * policy * advantages

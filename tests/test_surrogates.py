@@ -10,7 +10,7 @@ from scipy.stats import chi2
 import mdps
 from estimators.problem import MetaProblem
 from estimators.surrogates import (FAMILIES, Surrogate, critic_values, importance_weighted_gradient,
-                                   sample_batch, stacked_time_values, surrogate_gradient,
+                                   sample_batch, surrogate_gradient,
                                    surrogate_hessian_vector_product, surrogate_mixed_vector_product)
 from tests.finite_differences import relative_error
 
@@ -150,18 +150,6 @@ def test_return_based_gradients_coincide_and_dice_equals_maml_without_critic():
     np.testing.assert_allclose(reference.sum(axis=-1), 0.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("horizon", [None, 5])
-def test_stacked_time_values_equal_the_single_policy_ones(horizon):
-    problem = small_problem(horizon, 3)
-    thetas = np.random.default_rng(2).normal(size=(4, *problem.shape))
-    values = stacked_time_values(problem.mdp, mdps.softmax_policy(thetas))
-    for r, theta in enumerate(thetas):
-        expected = problem.mdp.time_state_values(theta)
-        np.testing.assert_allclose(values[r, : expected.shape[0]], expected, rtol=1e-12, atol=1e-13)
-    if horizon is not None:
-        assert values.shape == (4, horizon + 1, problem.shape[0]) and np.all(values[:, -1] == 0)
-
-
 @pytest.mark.parametrize("horizon, length", SETTINGS)
 def test_batch_critic_baselines_and_bootstrap(horizon, length):
     problem = small_problem(horizon, length)
@@ -184,7 +172,7 @@ def test_batch_critic_baselines_and_bootstrap(horizon, length):
                          rewards=problem.mdp.rewards + 1.0)
     assert np.all(plain.baselines == 0) and np.all(plain.bootstrap == 0)
     np.testing.assert_allclose(plain.rewards, problem.mdp.rewards[plain.states, plain.actions] + 1.0)
-    assert critic_values(problem.mdp, batch.policy, "none") is None
+    assert critic_values(problem.mdp, np.log(batch.policy), "none") is None
 
 
 def test_finite_horizon_rollouts_are_capped_at_the_horizon():
@@ -220,7 +208,7 @@ def test_bad_arguments_raise_value_errors_naming_the_field():
 def test_importance_weighted_gradient_on_policy_is_the_plain_gradient():
     problem = small_problem(None, 5)
     thetas, batch = random_batch(problem, n_trajectories=4)
-    values = critic_values(problem.mdp, batch.policy, "noisy", noise_scale=0.7, noise_draw=batch.noise_draw)
+    values = critic_values(problem.mdp, np.log(batch.policy), "noisy", noise_scale=0.7, noise_draw=batch.noise_draw)
     np.testing.assert_allclose(importance_weighted_gradient(batch, thetas, values=values),
                                surrogate_gradient(batch, "maml"), rtol=1e-10, atol=1e-12)
     finite = small_problem(5, 5, critic="none")
@@ -256,7 +244,7 @@ def test_importance_weighted_gradient_is_unbiased_off_policy(rho_bar):
     repetitions = 20000
     batch = sample_batch(problem, np.broadcast_to(behaviour, (repetitions, *problem.shape)), 1, rng)
     targets = np.broadcast_to(target, batch.policy.shape)
-    values = critic_values(problem.mdp, mdps.softmax_policy(targets), "exact")
+    values = critic_values(problem.mdp, targets, "exact")
     estimates = importance_weighted_gradient(batch, targets, values=values, rho_bar=rho_bar)
     statistic, rank, outside = mahalanobis(estimates, problem.mdp.gradient(target))
     assert statistic < chi2.ppf(1 - 1e-4, rank) and outside < 1e-10
