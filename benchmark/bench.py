@@ -165,6 +165,23 @@ class BenchResult:
         return asdict(self)
 
 
+# ----------------------------------------------------------------------------- command
+
+def _register_subcommand() -> None:
+    """`mgbench bench` through the CLI's subcommand registry (`benchmark.cli` imports this
+    module, listed in its SUBCOMMAND_MODULES, before it parses the command line)."""
+    try:
+        from benchmark.cli import subcommand
+    except ImportError:
+        return
+    from benchmark.bench_command import HELP, add_bench_arguments, run_bench_command
+
+    subcommand("bench", help=HELP, arguments=add_bench_arguments)(run_bench_command)
+
+
+_register_subcommand()
+
+
 # ----------------------------------------------------------------------------- cells
 
 def liu2022_estimators() -> tuple[tuple[str, ...], bool]:
@@ -524,7 +541,7 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- report
 
 def machine_info() -> dict[str, str]:
-    """Cores (`os.cpu_count`), CPU model (`lscpu`, else /proc/cpuinfo), numpy and Python versions."""
+    """Cores (`os.cpu_count`), CPU model (`lscpu`, else /proc/cpuinfo), numpy and Python versions, git commit."""
     import platform
 
     import numpy
@@ -540,7 +557,21 @@ def machine_info() -> dict[str, str]:
         model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), "")
     return {"cores": str(os.cpu_count()), "cpu": model or platform.processor() or "unknown",
-            "numpy": numpy.__version__, "python": platform.python_version()}
+            "numpy": numpy.__version__, "python": platform.python_version(), "code": _code_version()}
+
+
+def _code_version() -> str:
+    """`git` commit of the measured code (with `+ uncommitted changes` when the tracked files differ)."""
+    try:
+        def git(*arguments):
+            return subprocess.run(["git", "-C", str(REPOSITORY_ROOT), *arguments], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" + uncommitted changes" if dirty else "")
 
 
 def _si(value: float | None, unit: str = "") -> str:
@@ -574,7 +605,7 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
     lines = [f"mgbench bench{' --quick' if quick else ''}: one thread per measurement, rates per CPU-second "
              f"(= per core)",
              f"machine: {machine['cores']} cores, {machine['cpu']}, numpy {machine['numpy']}, "
-             f"Python {machine['python']}", ""]
+             f"Python {machine['python']}, code {machine.get('code', 'unknown')}", ""]
     measured = [r for r in results if r.cell.kind != "scaling"]
     rows = []
     for result in measured:

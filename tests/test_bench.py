@@ -3,6 +3,9 @@ estimator agrees with the vectorized one. Speed is measured by the bench, never 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import math
 
 import numpy as np
@@ -12,6 +15,7 @@ import estimators.practical as practical
 from benchmark.bench import (SCALING_VALUES, BenchCell, BenchResult, format_report, reference_cells, run_bench,
                              run_in_process)
 from benchmark.bench_command import add_bench_command, run_bench_command
+from benchmark.cli import SUBCOMMANDS, build_parser, main
 from estimators import MetaProblem, get_estimator
 from mdps import liu2022_mdp, random_mdp
 from tests.reference_estimators import reference_sf, reference_sf_estimate
@@ -102,21 +106,22 @@ def test_one_cell_measured_in_process_counts_the_transitions_it_samples():
     assert result.sampled_parts == 2
 
 
-@pytest.fixture(scope="module")
-def quick_bench(tmp_path_factory):
-    """The whole quick bench through the command (one run shared by the tests below)."""
+def test_bench_command_plugs_into_argparse_and_the_cli():
     parser = argparse.ArgumentParser()
     add_bench_command(parser.add_subparsers(dest="command"))
-    path = tmp_path_factory.mktemp("bench") / "bench.json"
-    args = parser.parse_args(["bench", "--quick", "--json", str(path)])
-    assert args.run is run_bench_command
-    import contextlib
-    import io
-    import json
+    args = parser.parse_args(["bench", "--quick", "--json", "out.json"])
+    assert args.run is run_bench_command and args.quick and args.json == "out.json"
+    args = build_parser().parse_args(["bench", "--quick"])
+    assert args.command == "bench" and args.quick and SUBCOMMANDS["bench"].run is run_bench_command
 
+
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory):
+    """`mgbench bench --quick --json FILE`, run once for the tests below."""
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        code = args.run(args)
+        code = main(["bench", "--quick", "--json", str(path)])
     return code, output.getvalue(), json.loads(path.read_text())
 
 
