@@ -18,10 +18,11 @@ that "per core" is honest and one cell's allocations cannot hide another's. Per 
 - peak memory: `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the subprocess, after the
   warm-up (baseline) and after the timed calls; the delta is the cell's own peak, the
   absolute value includes the interpreter, numpy and scipy (~60-100 MB);
-- scaling: the time per call of one reference cell at three values of each of R, |τ|,
-  K, T and S·A (S varied at A = 5, Liu et al.'s random-MDP law), with the least-squares
-  slope of log time against log value (1 = linear cost, below 1 = a fixed per-call cost
-  still matters, above 1 = super-linear);
+- scaling: the CPU time per call of one reference cell at three values of each of R,
+  |τ|, K, T and S·A (S varied at A = 5, Liu et al.'s random-MDP law), timed in
+  interleaved rounds keeping each value's fastest call, with the least-squares slope of
+  log time against log value (1 = linear cost, below 1 = a fixed per-call cost still
+  matters, above 1 = super-linear) next to the same slope of the counted transitions;
 - speed-up: the vectorized `sf` estimator against the per-trajectory reference of
   `tests/reference_estimators.py` (Python loops, `rng.choice` per draw) on the same cell,
   in the same subprocess (ratios hold on a noisy machine; absolute times do not).
@@ -105,7 +106,7 @@ class ScalingFit:
     Attributes:
       axis: `R`, `|tau|`, `K`, `T` or `S*A`.
       values: the three values of the axis.
-      seconds: median CPU seconds per call at each value.
+      seconds: fastest CPU seconds per call at each value (interleaved rounds).
       transitions: sampled transitions per call at each value (counted).
       slope: least-squares slope of log seconds against log value (1 = linear cost).
       work_slope: the same slope for the sampled transitions: the slope that cost linear in
@@ -516,20 +517,39 @@ def _scaled_cell(cell: BenchCell, axis: str, value: int) -> BenchCell:
 
 
 def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
-    """Time per call at the three values of each axis in `SCALING_VALUES` (or of `cell.axis`)."""
+    """CPU time per call at the three values of each axis in `SCALING_VALUES` (or of `cell.axis`).
+
+    The three calls of an axis are timed in interleaved rounds (v1, v2, v3, v1, ...) and each
+    keeps its fastest CPU time, so a burst of load from other processes cannot bend the slope.
+    """
     import numpy as np
 
+    from mdps import sample_trajectories
+
+    window = 0.6 if quick else 3.0
     fits = []
     for axis in SCALING_VALUES if cell.axis is None else (cell.axis,):
-        values, seconds, transitions = SCALING_VALUES[axis], [], []
-        for value in values:
-            scaled = replace(_scaled_cell(cell, axis, value), kind="tabular")
-            rates = _estimator_rates(scaled, _tabular_call(scaled), quick, min_seconds=0.2 if quick else 1.0)
-            seconds.append(rates["cpu_seconds_per_call"])
-            transitions.append(rates["transitions_per_call"])
+        values = SCALING_VALUES[axis]
+        scaled = [replace(_scaled_cell(cell, axis, value), kind="tabular") for value in values]
+        calls = [_tabular_call(scaled_cell) for scaled_cell in scaled]
+        rng = np.random.default_rng(np.random.SeedSequence(0))
+        transitions = []
+        for scaled_cell, call in zip(scaled, calls):
+            call(2, rng)                                                        # warm-up
+            with _SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size) as counter:
+                call(scaled_cell.repetitions, rng)
+            transitions.append(counter.total)
+        best = [math.inf] * len(values)
+        start, rounds = time.perf_counter(), 0
+        while rounds < 3 or time.perf_counter() - start < window:
+            for index, (scaled_cell, call) in enumerate(zip(scaled, calls)):
+                begin = time.process_time()
+                call(scaled_cell.repetitions, rng)
+                best[index] = min(best[index], time.process_time() - begin)
+            rounds += 1
         logs = np.log(values)
-        fits.append({"axis": axis, "values": list(values), "seconds": seconds, "transitions": transitions,
-                     "slope": float(np.polyfit(logs, np.log(seconds), 1)[0]),
+        fits.append({"axis": axis, "values": list(values), "seconds": best, "transitions": transitions,
+                     "slope": float(np.polyfit(logs, np.log(best), 1)[0]),
                      "work_slope": float(np.polyfit(logs, np.log(transitions), 1)[0])})
     base = fits[0]
     return {"calls": sum(len(fit["values"]) for fit in fits), "cpu_seconds_per_call": base["seconds"][0],
@@ -627,8 +647,8 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
                      "peak MB", "RSS MB", ""], rows)
     fits = [(r.cell, fit) for r in results for fit in r.scaling]
     if fits or any(r.cell.kind == "scaling" and r.error for r in results):
-        lines += ["", "scaling: CPU ms per call at three values of each axis; slope of log time vs log value "
-                      "(1 = linear cost), and the slope of the sampled work (transitions per call)"]
+        lines += ["", "scaling: fastest CPU ms per call at three values of each axis (interleaved rounds); slope of "
+                      "log time vs log value (1 = linear cost), and the same slope of the sampled work"]
         rows = [[cell.name.replace("scaling ", ""), fit.axis,
                  " ".join(f"{value:g}" for value in fit.values),
                  " ".join(_milliseconds(seconds) for seconds in fit.seconds), f"{fit.slope:.2f}",
