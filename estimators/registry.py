@@ -110,6 +110,9 @@ def _import_path(path: str):
     file = pathlib.Path(path).resolve()
     if not file.exists():
         raise FileNotFoundError(path)
+    loaded = sys.modules.get(file.stem)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(file):
+        return loaded          # already imported: running its @register lines again would clash
     spec = importlib.util.spec_from_file_location(file.stem, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[file.stem] = module

@@ -1,0 +1,104 @@
+"""`mgbench report` and `mgbench compare` end to end, against closed forms where they exist."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+from benchmark.compare import comparison_table
+from benchmark.report import bound_checks, fit_ranges, load_report_frame, write_report
+from benchmark.runner import run_sweep
+from benchmark.schema import sweep_from_dict
+from estimators.problem import ToyProblem
+from estimators.toy import sf_variance
+from mdps import GaussianToy
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "averaged_estimator.py"
+TOY_NS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+
+@pytest.fixture(scope="module")
+def toy_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    sweep = sweep_from_dict({"name": "toy", "seed": 3, "repetitions": 20000, "target": "ideal",
+                             "problem": {"kind": "gaussian_toy", "theta": 0.5, "sigma": 1.0, "c": 1.0},
+                             "grid": {"estimator": ["sf", "lsf", "pw"], "N": TOY_NS}})
+    return run_sweep(sweep, out, jobs=1, quiet=True).directory
+
+
+def check(checks: pd.DataFrame, curve: str, bound: str, span: str = "all") -> pd.Series:
+    rows = checks[(checks["curve"] == curve) & (checks["bound"] == bound) & (checks["range"] == span)]
+    assert len(rows) == 1, (curve, bound, span)
+    return rows.iloc[0]
+
+
+@pytest.mark.slow
+def test_toy_report_reproduces_tangs_lsf_bias_and_pathwise_unbiasedness(toy_results):
+    frame, _ = load_report_frame(toy_results)
+    checks = bound_checks(frame)
+    lsf_bias = check(checks, "LSF", "lsf_bias")
+    assert lsf_bias["verdict"] == "tight" and lsf_bias["slope_lo"] <= -1 <= lsf_bias["slope_hi"]
+    assert -1.2 < lsf_bias["slope"] < -0.8
+    assert check(checks, "LSF", "lsf_bias_abstract")["verdict"] == "consistent"
+    pathwise = check(checks, "PW", "lsf_bias")            # unbiased: every cell under the noise floor
+    assert pathwise["cells_used"] == 0 and pathwise["cells_excluded"] == len(TOY_NS)
+    assert check(checks, "PW", "lsf_variance")["verdict"] == "tight"
+
+
+@pytest.mark.slow
+def test_measured_sf_variance_matches_its_closed_form(toy_results):
+    """Var[SF] = Nδ⁴ + 18δ²σ² − 4δ² + 15σ⁴/N: Θ(N) only once Nδ⁴ dominates (δ = θ − c)."""
+    frame, _ = load_report_frame(toy_results)
+    sf = frame[frame["estimator"] == "sf"].sort_values("N")
+    truth = np.array([sf_variance(ToyProblem(GaussianToy(), 0.5, int(n))) for n in sf["N"]])
+    covered = (sf["variance_lo"].to_numpy() <= truth) & (truth <= sf["variance_hi"].to_numpy())
+    assert covered.sum() >= len(truth) - 2           # 95% intervals: ≥ 3 misses of 9 has p < 0.01
+
+
+def test_upper_half_ranges_start_at_the_median_value():
+    cells = pd.DataFrame({"N": [1, 2, 4, 8, 16, 32], "bias": 1.0})
+    ranges = fit_ranges(cells, "N")
+    assert list(ranges) == ["all", "N >= 8"] and list(ranges["N >= 8"]["N"]) == [8, 16, 32]
+    assert list(fit_ranges(cells.head(5), "N")) == ["all"]
+
+
+@pytest.mark.slow
+def test_report_writes_page_figures_and_verdicts(toy_results, tmp_path):
+    page = write_report(toy_results, tmp_path / "report")
+    text = page.read_text()
+    assert "Bound verdicts" in text and "lsf_bias" in text
+    assert (tmp_path / "report" / "toy-N.png").stat().st_size > 10_000
+    assert (tmp_path / "report" / "toy-N.pdf").exists()
+    assert len(pd.read_csv(tmp_path / "report" / "verdicts.csv")) == 3 * 4 * 2   # curves x bounds x ranges
+
+
+def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("mgbench: error: results:") and "\n" not in error
+
+
+def test_comparison_table_puts_the_new_estimator_first():
+    checks = pd.DataFrame({"estimator": ["maml", "new", "dice"], "bound": ["compositional"] * 3,
+                           "axis": ["batch"] * 3, "range": ["all"] * 3, "slope": [-0.5, -1.0, np.nan],
+                           "slope_lo": [-0.7, -1.2, np.nan], "slope_hi": [-0.3, -0.8, np.nan],
+                           "verdict": ["tight", "consistent", "inconclusive"]})
+    table = comparison_table(checks, "new")
+    assert list(table.columns) == ["bound", "axis", "range", "new", "dice", "maml"]
+    assert table.loc[0, "new"] == "-1.00 [-1.20, -0.80] consistent"
+
+
+@pytest.mark.slow
+def test_compare_runs_the_documented_example_end_to_end(tmp_path, capsys):
+    code = main(["compare", f"{EXAMPLE}:lvc_dice_average", "--quick", "--quiet", "--against", "dice,maml",
+                 "--out", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--jobs", "1"])
+    assert code == 0
+    report = tmp_path / "reports" / "compare-lvc_dice_average"
+    assert "comparison report:" in capsys.readouterr().out
+    table = pd.read_csv(report / "comparison.csv")
+    assert list(table.columns[3:]) == ["lvc_dice_average", "dice", "maml"]
+    assert set(table["axis"]) == {"batch", "lr", "steps"}
+    assert (report / "index.html").exists() and (report / "compare-lvc_dice_average-batch-quick" / "index.html").exists()
