@@ -1,0 +1,80 @@
+"""The plug-in registry: one function + one line, entry points, clear errors."""
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import estimators.registry as registry
+from estimators import MetaProblem, available_estimators, get_estimator, load_estimator, register
+
+
+@pytest.fixture
+def clean_registry():
+    saved = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+
+
+def test_every_estimator_of_the_three_studies_is_registered():
+    tabular = {spec.name for spec in available_estimators("tabular")}
+    assert {"dice", "loaded", "lvc", "maml", "first_order", "exact", "sf", "sampling_correction", "lsf",
+            "truncated", "es", "fd", "off_policy", "hessian_bias"} <= tabular
+    assert {"sf", "lsf", "pw"} <= {spec.name for spec in available_estimators("gaussian_toy")}
+    assert get_estimator("loaded").parameters["lambda_"] == 1.0
+
+
+def test_unknown_names_and_parameters_are_clear_errors():
+    with pytest.raises(ValueError, match=r"estimator: unknown tabular estimator 'nope' \(expected one of: .*dice"):
+        get_estimator("nope")
+    with pytest.raises(ValueError, match=r"window: not a parameter of estimator 'dice'"):
+        get_estimator("dice")(None, 1, np.random.default_rng(0), window=2)
+
+
+def test_one_function_and_one_line_register_an_estimator(clean_registry):
+    @register("zero_test", problem="tabular", description="always zero")
+    def zero(problem: MetaProblem, repetitions, rng, *, scale: float = 1.0):
+        return np.zeros((repetitions, *problem.shape)) * scale
+
+    spec = get_estimator("zero_test")
+    assert spec.parameters == {"scale": 1.0} and spec.description == "always zero"
+    with pytest.raises(ValueError, match="estimator: 'zero_test' is already registered"):
+        register("zero_test", problem="tabular", description="again")(lambda p, r, g: None)
+
+
+def test_loading_a_plugin_file_twice_registers_it_once(tmp_path, clean_registry):
+    plugin = tmp_path / "plugin_twice.py"
+    plugin.write_text(textwrap.dedent('''
+        from estimators import register
+
+        @register("twice_test", problem="gaussian_toy", description="twice")
+        def twice(problem, repetitions, rng):
+            return rng.standard_normal((repetitions, 1))
+    '''))
+    added = load_estimator(str(plugin))
+    assert [spec.name for spec in added] == ["twice_test"]
+    assert load_estimator(f"{plugin}:twice") == []
+    with pytest.raises(ValueError, match="estimator module: cannot import 'no_such_module_xyz'"):
+        load_estimator("no_such_module_xyz")
+
+
+def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch, clean_registry):
+    """An installed package declaring `[mgbench.estimators]` is found without any import by the user."""
+    (tmp_path / "mgbench_entry_plugin.py").write_text(textwrap.dedent('''
+        from estimators import register
+
+        @register("entry_point_test", problem="gaussian_toy", description="from an entry point")
+        def entry(problem, repetitions, rng):
+            return rng.standard_normal((repetitions, 1))
+    '''))
+    info = tmp_path / "mgbench_entry_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mgbench-entry-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mgbench.estimators]\nexample = mgbench_entry_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.delitem(sys.modules, "mgbench_entry_plugin", raising=False)
+    assert "entry_point_test" in {spec.name for spec in available_estimators("gaussian_toy")}
