@@ -2,7 +2,11 @@
 
     mgbench sweep [FILE_OR_PRESET] [--out DIR] [--jobs N] [--quick] [--quiet] [--overwrite]
                   [--retry-failed] [--backend joblib|dask] [--scheduler ADDRESS]
-                  [--plugin MODULE[:NAME]]
+                  [--plugin MODULE[:NAME]] [--reports DIR] [--no-report]
+    mgbench report RESULTS_DIR [--out DIR]
+    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick]
+    mgbench figures STUDY [--quick] [--jobs N]
+    mgbench bench [--quick]
     mgbench list
 
 Bad input of any kind ends with one line `mgbench: error: <field>: <what was expected>` on
@@ -30,6 +34,7 @@ import argparse
 import importlib
 import sqlite3
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, NoReturn, Sequence
 
@@ -163,6 +168,9 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
                         help="import an estimator module (or .py file) registering estimators; repeatable")
+    parser.add_argument("--reports", default="reports", metavar="DIR",
+                        help="after the sweep, write its report to DIR/<name>/ (default: reports)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the report")
 
 
 @subcommand("sweep", help="run a sweep (resumable) and write <out>/<name>/results.{sqlite,csv}",
@@ -184,6 +192,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         _report(summary)
         if summary.interrupted:
             return 130
+        if not args.no_report:
+            from benchmark.report import write_report
+
+            print(f"report: {write_report(summary.directory, Path(args.reports) / sweep.name)}")
     return 0
 
 

@@ -16,6 +16,8 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
+    if argv[:1] == ("sweep",) and "--reports" not in argv:
+        argv = (*argv, "--no-report")      # reports are tested where asked for, never in the cwd
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -55,7 +57,7 @@ def test_unknown_preset_and_unknown_command(capsys):
 
 def test_the_console_entry_point_exits_2_without_traceback(write_sweep, tmp_path):
     path = write_sweep(toy_sweep_text().replace("repetitions = 500", "repetitions = 1"))
-    process = subprocess.run([sys.executable, "-m", "benchmark", "sweep", str(path), "--out", str(tmp_path)],
+    process = subprocess.run([sys.executable, "-m", "benchmark", "sweep", str(path), "--out", str(tmp_path), "--no-report"],
                              capture_output=True, text=True, cwd=REPOSITORY, timeout=60)
     assert process.returncode == 2
     assert process.stderr.strip() == "mgbench: error: repetitions: expected an integer >= 2, got 1"
@@ -90,9 +92,12 @@ def test_sweep_runs_resumes_and_refuses_a_changed_sweep(capsys, write_sweep, tmp
 def test_quick_preset_and_default(capsys, tmp_path):
     code, out, err = run(capsys, "sweep", "tang-toy", "--quick", "--out", str(tmp_path), "--jobs", "1", "--quiet")
     assert code == 0 and "tang-toy-quick: 9 cells" in out
-    code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "2", "--quiet")
+    code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "2", "--quiet",
+                         "--reports", str(tmp_path / "reports"))
     assert code == 0 and out.startswith("default-toy: 12 cells") and "default-liu2022: 32 cells" in out
     assert (tmp_path / "default-liu2022" / "results.csv").exists()
+    assert f"report: {tmp_path / 'reports' / 'default-liu2022' / 'index.html'}" in out
+    assert (tmp_path / "reports" / "default-toy" / "index.html").exists()
 
 
 def test_a_subcommand_is_one_registered_function(capsys, monkeypatch):

@@ -200,7 +200,7 @@ def stored_cells(database: Path) -> int:
 def test_a_sweep_killed_with_sigkill_resumes_to_the_same_results(write_sweep, tmp_path):
     text = toy_sweep_text("killed", repetitions=15_000, N=tuple(2**k for k in range(9)))
     path = write_sweep(text)
-    command = [sys.executable, "-m", "benchmark", "sweep", str(path), "--jobs", "1", "--quiet"]
+    command = [sys.executable, "-m", "benchmark", "sweep", str(path), "--jobs", "1", "--quiet", "--no-report"]
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     killed_dir = tmp_path / "killed"
     database = killed_dir / "killed" / "results.sqlite"
@@ -228,7 +228,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_results(write_sweep, tm
 def test_ctrl_c_stops_cleanly_with_the_csv_and_exit_code_130(write_sweep, tmp_path):
     path = write_sweep(toy_sweep_text("stopped", repetitions=30_000, N=tuple(2**k for k in range(10))))
     database = tmp_path / "stopped" / "results.sqlite"
-    process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", str(path), "--jobs", "1", "--quiet",
+    process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", str(path), "--jobs", "1", "--quiet", "--no-report",
                                 "--out", str(tmp_path)], env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
