@@ -212,9 +212,19 @@ def _report(summary) -> None:
 
 # ----------------------------------------------------------------------------- list
 
-@subcommand("list", help="list registered estimators (with parameters) and preset sweeps")
+def _list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module (or .py file) first, to list its estimators too")
+
+
+@subcommand("list", help="list registered estimators (with parameters) and preset sweeps",
+            arguments=_list_arguments)
 def list_command(args: argparse.Namespace) -> int:
     """Print every registered estimator by problem kind, then every preset sweep."""
+    from estimators import load_estimator
+
+    for reference in args.plugin:
+        load_estimator(reference)
     print(format_listing())
     return 0
 

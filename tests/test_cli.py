@@ -113,3 +113,11 @@ def test_a_subcommand_is_one_registered_function(capsys, monkeypatch):
 
     assert run(capsys, "echo", "hello")[:2] == (0, "hello\n")
     assert {"sweep", "list", "echo"} <= set(cli.SUBCOMMANDS)
+
+
+def test_list_shows_a_plugin_estimator_from_a_file(capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "averaged_estimator.py"
+    code, out, err = run(capsys, "list", "--plugin", str(example))
+    assert code == 0 and "lvc_dice_average" in out and "example plug-in" in out
