@@ -62,6 +62,7 @@ SCALING_VALUES = {
     "S*A": (100, 200, 400),        # S = 20, 40, 80 at A = 5
 }
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_ESTIMATORS = REPOSITORY_ROOT / "tests" / "reference_estimators.py"
 
 
 @dataclass(frozen=True)
@@ -211,14 +212,16 @@ def _liu2022_cell(estimator: str, split_available: bool, batch: int, steps: int,
 def reference_cells(quick: bool) -> list[BenchCell]:
     """The fixed reference cells: liu2022 (split `lll` with loaded and dice when registered)
     at |τ| ∈ {32, 256} x K ∈ {1, 6}; the toy at N = 64; the exact meta-gradient at K = 6;
-    the per-trajectory reference; and the scaling axes (first estimator only when `quick`)."""
+    the per-trajectory reference (in a source checkout, where `tests/` exists); and the
+    scaling axes (first estimator only when `quick`)."""
     estimators, split_available = liu2022_estimators()
     cells = [_liu2022_cell(name, split_available, batch, steps)
              for name in estimators for batch in (32, 256) for steps in (1, 6)]
     cells += [BenchCell(f"toy {name} N=64", "toy", name, batch=64) for name in TOY_ESTIMATORS]
     cells.append(BenchCell("exact meta_gradient liu2022 K=6", "exact", None, steps=6, lr=3.0, repetitions=1))
-    cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",
-                           batch=32, steps=1, lr=10.0, critic="none"))
+    if REFERENCE_ESTIMATORS.exists():   # a source checkout: the reference lives with the tests
+        cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",
+                               batch=32, steps=1, lr=10.0, critic="none"))
     for name in estimators[:1] if quick else estimators:
         base = _liu2022_cell(name, split_available, 32, 1)
         cells.append(replace(base, name=f"scaling {base.name.split(' |tau|')[0]}", kind="scaling"))
