@@ -115,6 +115,25 @@ def test_seed_summary_means_with_bootstrap_over_seeds_or_the_cell_interval():
     assert again.loc[2, "corr_lo"] == summary.loc[2, "corr_lo"]          # seeded bootstrap
 
 
+def test_seed_summary_averages_bias_as_squares_so_noise_stays_unresolved():
+    """Unresolved cells (bias2 around 0, bias clipped positive) must not average to a resolved bias."""
+    noise = pd.DataFrame({"estimator": "sf", "batch": 1, "mdp_seed": range(6), "target_norm": 2.0,
+                          "bias2": [-0.01, 0.012, -0.008, 0.009, -0.011, 0.008]})
+    noise["bias"] = np.sqrt(noise["bias2"].clip(lower=0))
+    noise["rel_bias"] = noise["bias"] / noise["target_norm"]
+    noise["bias_lo"], noise["bias_hi"] = 0.0, 0.2
+    summary = seed_summary(noise, ["estimator", "batch"], ["bias", "rel_bias"]).iloc[0]
+    assert summary["bias"] == 0.0 and summary["bias_lo"] == 0.0 < summary["bias_hi"]
+    assert noise["bias"].mean() > 0.04           # what a plain mean would have drawn
+    positive = noise.assign(bias2=noise["bias2"].abs())   # every cell's noise positive, none resolved
+    assert seed_summary(positive, ["estimator", "batch"], ["bias"]).iloc[0]["bias_lo"] == 0.0
+    biased = noise.assign(bias2=noise["bias2"] + 0.25, bias_lo=0.4, bias_hi=0.6)
+    summary = seed_summary(biased, ["estimator", "batch"], ["bias", "rel_bias"]).iloc[0]
+    assert summary["bias"] == pytest.approx(np.sqrt(0.25 + noise["bias2"].mean()))
+    assert summary["rel_bias"] == pytest.approx(summary["bias"] / 2.0)
+    assert 0 < summary["bias_lo"] < summary["bias"] < summary["bias_hi"]
+
+
 def _closed_form_toy_cells() -> pd.DataFrame:
     """Cells of the tang-toy sweep with the exact moments (θ = 0.5, σ = 1, c = 1)."""
     from estimators import ToyProblem

@@ -15,6 +15,7 @@ subcommand of `mgbench`.
 from __future__ import annotations
 
 import importlib
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "st
 STUDIES = ("liu2022", "tang2022", "vuorio2022", "beyond")
 ALL = "all"
 FIGURES_DIRECTORY = "figures"
+GALLERY_DIRECTORY = "gallery"
 
 
 class FiguresError(RuntimeError):
@@ -61,7 +63,8 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
       jobs: parallel workers for the sweeps (default: all cores).
       results_dir: where sweep results are stored (and resumed from).
       reports_dir: figures go to `<reports_dir>/figures/<study>/`, pages to
-        `<reports_dir>/<study>.html` (and `<reports_dir>/all.html` for `all`).
+        `<reports_dir>/<study>.html` (and `<reports_dir>/all.html` for `all`); a full run
+        also copies the PNGs of the gallery figures to `<reports_dir>/gallery/`.
       overwrite: discard stored results of a sweep whose preset has changed (otherwise
         such a sweep is an error, so that stale numbers are never drawn).
       progress: called with one line per step (e.g. `print`), or None for silence.
@@ -142,6 +145,12 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
     start = time.perf_counter()
     figure = spec.draw(data)
     record.paths = save_figure(figure, reports_dir / FIGURES_DIRECTORY / study, spec.filename)
+    if spec.gallery and not quick:
+        gallery = reports_dir / GALLERY_DIRECTORY
+        gallery.mkdir(parents=True, exist_ok=True)
+        copy = gallery / f"{study}_{spec.filename}.png"
+        shutil.copyfile(record.paths[0], copy)
+        record.paths.append(copy)
     record.comparison = spec.compare(data)
     record.draw_seconds = time.perf_counter() - start
     say(f"figures: drew {study}/{spec.filename} ({record.comparison.verdict})")

@@ -22,19 +22,32 @@ N_BOOTSTRAP = 2000
 
 # ----------------------------------------------------------------------------- aggregation
 
+SQUARED_BIAS_METRICS = {"bias": 1, "rel_bias": 2}   # aggregated through the unbiased bias2
+
+
 def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
                  n_bootstrap: int = N_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean of each metric over the problem seeds (`mdp_seed`), with a 95% interval.
+    """Each metric aggregated over the problem seeds (`mdp_seed`), with a 95% interval.
 
-    Interval: with two or more problem seeds, the percentile interval of the mean over a
-    bootstrap that resamples the seeds (the uncertainty of the average over random MDPs,
-    which includes the within-cell noise); with one seed (or none, the toy), the cell's
-    own bootstrap interval `<metric>_lo/_hi` when it has one, else none.
+    Aggregate: the mean over seeds, except for `bias` and `rel_bias`, which are averaged
+    as squares through the unbiased per-cell `bias2` (and `bias2 / target_norm²`): the root
+    mean square bias sqrt(max(mean bias2, 0)). Averaging the per-cell `bias` itself would not
+    do: it is clipped at 0, so a mean of unresolved (noise-only) cells is positive and its
+    interval would exclude zero.
+
+    Interval: with two or more problem seeds, the percentile interval of the aggregate over
+    a bootstrap that resamples the seeds (the uncertainty of the average over random MDPs,
+    which includes the within-cell noise); for the bias, widened to contain the root mean
+    square of the cells' own limits, sqrt(mean bias_lo²) and sqrt(mean bias_hi²), so that cells
+    unresolved on their own (bias_lo = 0) do not become resolved by averaging a few seeds;
+    with one seed (or none, the toy), the cell's own
+    bootstrap interval `<metric>_lo/_hi` when it has one (for `rel_bias`, `bias_lo/_hi`
+    divided by `target_norm`), else none.
 
     Args:
       df: one row per cell (the ok cells of a sweep).
       by: the columns that identify a point of a curve (e.g. estimator, split, batch).
-      metrics: the metric columns to average.
+      metrics: the metric columns to aggregate.
     Returns:
       one row per group: `by`, `<metric>`, `<metric>_lo`, `<metric>_hi`, `n_mdps`, and the
       means of `sigma_in`, `target_norm`, `target_se`, `noise_floor` when present.
@@ -47,13 +60,31 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
         row: dict[str, Any] = dict(zip(by, key))
         row["n_mdps"] = len(group)
         for metric in metrics:
-            values = group[metric].to_numpy(dtype=float)
+            squared = metric in SQUARED_BIAS_METRICS and "bias2" in group
+            if squared:
+                scale = 1.0 if metric == "bias" else group["target_norm"].to_numpy(dtype=float) ** 2
+                values = group["bias2"].to_numpy(dtype=float) / scale
+            else:
+                values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            row[metric] = float(values.mean()) if values.size else math.nan
+            if not values.size:
+                row[metric] = row[f"{metric}_lo"] = row[f"{metric}_hi"] = math.nan
+                continue
+            mean = float(values.mean())
+            row[metric] = math.sqrt(max(mean, 0.0)) if squared else mean
             lo = hi = math.nan
             if values.size >= 2:
                 lo, hi = _bootstrap_mean_interval(values, key, metric, n_bootstrap, confidence)
-            elif values.size == 1 and f"{metric}_lo" in group and f"{metric}_hi" in group:
+                if squared:
+                    lo, hi = math.sqrt(max(lo, 0.0)), math.sqrt(max(hi, 0.0))
+                    if {"bias_lo", "bias_hi"} <= set(group):     # the cells' own limits, as squares
+                        cell_lo = np.nanmean(group["bias_lo"].to_numpy(dtype=float) ** 2 / scale)
+                        cell_hi = np.nanmean(group["bias_hi"].to_numpy(dtype=float) ** 2 / scale)
+                        lo, hi = min(lo, math.sqrt(cell_lo)), max(hi, math.sqrt(cell_hi))
+            elif metric == "rel_bias" and {"bias_lo", "bias_hi", "target_norm"} <= set(group):
+                norm = float(group["target_norm"].iloc[0])
+                lo, hi = float(group["bias_lo"].iloc[0]) / norm, float(group["bias_hi"].iloc[0]) / norm
+            elif f"{metric}_lo" in group and f"{metric}_hi" in group:
                 lo, hi = float(group[f"{metric}_lo"].iloc[0]), float(group[f"{metric}_hi"].iloc[0])
             row[f"{metric}_lo"], row[f"{metric}_hi"] = lo, hi
         for name in extra:

@@ -26,6 +26,8 @@ SPLIT_NOTE = ("Splits name the inner gradient, the Hessian and the outer gradien
               "lee samples only the inner gradients (compositional bias), ele only the Hessians, eel only the outer "
               "gradient.")
 BAND_NOTE = "Lines: mean over the problem seeds; bands: 95% bootstrap interval of that mean over the seeds."
+BIAS_BAND_NOTE = ("Lines: root mean square bias over the problem seeds, sqrt(mean of the per-cell unbiased squared-bias "
+                  "estimates); bands: 95% bootstrap interval over the seeds.")
 
 
 def _summary(cells: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -349,7 +351,7 @@ _LIU = "Liu et al. (2022), arXiv 2112.15400, tabular study: liu2022 MDPs (S = 20
 _COMP_CLAIM = "Compositional bias O(K α^K σ_in |τ|^-1/2) (Liu et al. 2022, their compositional-bias theorem)."
 _COMP_NOTES = ("Dashed: the bound K α^K σ_in |τ|^-1/2 with σ_in the measured standard deviation of a one-trajectory "
                "inner gradient, its constant C fitted per estimator by least squares in log space over the resolved "
-               "cells. " + BAND_NOTE + " Hollow markers: bias not resolved from zero.")
+               "cells. " + BIAS_BAND_NOTE + " Hollow markers: bias not resolved from zero.")
 
 FIGURES = [
     FigureSpec("decompose_corr", "Correlation vs |τ| per estimator and split", ("decompose",),
@@ -358,7 +360,7 @@ FIGURES = [
                                  "MAML, the seven splits.",
                claim="Sampled Hessians are a main source of meta-gradient error; low-bias Hessian estimators "
                      "(LVC, Loaded DiCE) reduce it; more samples raise the correlation.",
-               notes=SPLIT_NOTE + " " + BAND_NOTE),
+               notes=SPLIT_NOTE + " " + BAND_NOTE, gallery=True),
     FigureSpec("decompose_std", "std_sum vs |τ| per estimator and split", ("decompose",),
                draw_decompose_std, compare_decompose_std,
                reproduces=_LIU + " The std_sum panels of the same figure.",
@@ -381,7 +383,7 @@ FIGURES = [
                claim=_COMP_CLAIM + " Along α the bound grows as α^K = α⁶.", notes=_COMP_NOTES),
     FigureSpec("comp_sample", "Compositional bias vs |τ|", ("comp-sample",), draw_comp_sample, compare_comp_sample,
                reproduces=_LIU + " Split lee, MAML and DiCE, |τ| = 2..256, K = 2, α = 3.",
-               claim=_COMP_CLAIM + " Along |τ| the bound falls as |τ|^-1/2.", notes=_COMP_NOTES),
+               claim=_COMP_CLAIM + " Along |τ| the bound falls as |τ|^-1/2.", notes=_COMP_NOTES, gallery=True),
     FigureSpec("comp_step", "Compositional bias vs K", ("comp-step",), draw_comp_step, compare_comp_step,
                reproduces=_LIU + " Split lee, MAML, LVC, Loaded DiCE and DiCE, K = 1..6, α = 3, |τ| = 32.",
                claim=_COMP_CLAIM + " Along K the bound grows as K α^K (not a power law: the log bias is regressed "
@@ -392,8 +394,9 @@ FIGURES = [
                reproduces=_LIU + " Exact meta-gradient except that every inner Jacobian uses H + diag(2(c + 0.3ε)/(S·A)), "
                                  "c = 0.5..4, one curve per α ∈ {3, 3.5, 4, 4.5}, K = 2.",
                claim="Multi-step Hessian bias O((K−1) Δ_H^(K−1)), Δ_H = ‖E[Ĥ] − H‖; with K = 2 linear in Δ_H.",
+               gallery=True,
                notes="x: Δ_H = 2c/(S·A), the norm of the injected bias. Dashed: the bound fitted per α. The bound is "
-                     "about Δ_H → 0, so its slope is judged in that direction (the comparison says how). " + BAND_NOTE),
+                     "about Δ_H → 0, so its slope is judged in that direction (the comparison says how). " + BIAS_BAND_NOTE),
     FigureSpec("lirpg", "LIRPG: intrinsic-reward meta-gradient", ("lirpg",), draw_lirpg, compare_lirpg,
                reproduces=_LIU + " Meta-parameter: an intrinsic reward η (LIRPG), split ele (sampled Hessians only), "
                                  "MAML and LVC, |τ| = 16..256, K = 1..5, α = 10 (not given in ANCHORS.md; their "

@@ -79,6 +79,8 @@ class FigureSpec:
       claim: the published claim it is compared with.
       notes: how to read it (what bands and dashed lines are), deviations from the paper.
       simulate: for figures that are not sweeps: `quick -> (table, settings)`.
+      gallery: a full (not quick) run also copies the PNG to `reports/gallery/<study>_<filename>.png`
+        (the committed gallery of docs/figures.md).
     """
 
     filename: str
@@ -90,3 +92,4 @@ class FigureSpec:
     claim: str
     notes: str = ""
     simulate: Callable[[bool], tuple["pd.DataFrame", dict[str, Any]]] | None = None
+    gallery: bool = False

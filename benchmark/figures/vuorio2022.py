@@ -187,6 +187,7 @@ _CLAIM = ("Hessian estimation à la DiCE always adds bias and can add variance; 
 FIGURES = [
     FigureSpec(
         filename="frontier_exact",
+        gallery=True,
         title="Bias-variance frontier against the exact practical target (3-armed bandit, K = 8)",
         sweeps=("vuorio-frontier-exact",),
         draw=draw_frontier_exact,
