@@ -83,13 +83,14 @@ def available_estimators(problem: ProblemKind | None = None) -> list[EstimatorSp
 
 
 def load_estimator(reference: str) -> list[EstimatorSpec]:
-    """Import `module` or `module:attribute` so its `@register` lines run; returns what it added.
+    """Import `module` or `module:function` so its `@register` lines run (once).
 
-    `module` may also be a path to a `.py` file.
+    `module` may also be a path to a `.py` file. Returns the estimators the module
+    registers (only the one registered from `function` when it is named), whether or not
+    the module had been imported before.
     """
     _load_builtin_and_entry_points()
-    before = dict(_REGISTRY)
-    module_name = reference.split(":", 1)[0]
+    module_name, _, attribute = reference.partition(":")
     try:
         if module_name.endswith(".py"):
             module = _import_path(module_name)
@@ -97,9 +98,12 @@ def load_estimator(reference: str) -> list[EstimatorSpec]:
             module = importlib.import_module(module_name)
     except (ImportError, FileNotFoundError) as error:
         raise ValueError(f"estimator module: cannot import {module_name!r} ({error})") from None
-    if ":" in reference and not hasattr(module, reference.split(":", 1)[1]):
-        raise ValueError(f"estimator: module {module_name!r} has no attribute {reference.split(':', 1)[1]!r}")
-    return [spec for key, spec in _REGISTRY.items() if before.get(key) is not spec]
+    if attribute and not hasattr(module, attribute):
+        raise ValueError(f"estimator: module {module_name!r} has no attribute {attribute!r}")
+    defined = [spec for spec in _REGISTRY.values() if getattr(spec.function, "__module__", None) == module.__name__]
+    if attribute:
+        defined = [spec for spec in defined if spec.function is getattr(module, attribute)]
+    return defined
 
 
 def _import_path(path: str):

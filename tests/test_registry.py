@@ -56,7 +56,7 @@ def test_loading_a_plugin_file_twice_registers_it_once(tmp_path, clean_registry)
     '''))
     added = load_estimator(str(plugin))
     assert [spec.name for spec in added] == ["twice_test"]
-    assert load_estimator(f"{plugin}:twice") == []
+    assert load_estimator(f"{plugin}:twice") == added        # not executed again, same spec
     with pytest.raises(ValueError, match="estimator module: cannot import 'no_such_module_xyz'"):
         load_estimator("no_such_module_xyz")
 
