@@ -19,6 +19,7 @@ Everything is vectorized over the R repetitions; the only Python loops are over 
 """
 from __future__ import annotations
 
+from functools import partial
 from itertools import product
 from typing import Callable
 
@@ -100,6 +101,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     inner_rewards = inner_mdp.rewards
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
+    draw = partial(sample_batch, problem, needs_critic=family != "dice")   # DiCE uses no critic
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
@@ -110,7 +112,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         common = [True] * len(iterates)
     else:
         for k in range(problem.steps):
-            inner_batch = sample_batch(problem, iterates[k], n_inner, rng, rewards=inner_rewards)
+            inner_batch = draw(iterates[k], n_inner, rng, rewards=inner_rewards)
             gradient = Surrogate(inner_batch, family, lambda_=lambda_).gradient()
             if inner_gradient is not None:
                 gradient = inner_gradient(k, iterates[k], inner_batch, gradient)
@@ -122,7 +124,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     if outer_letter == "e":
         vector = _exact_gradient(problem.mdp, iterates[-1], common[-1])
     else:
-        outer_batch = sample_batch(problem, iterates[-1], n_outer, rng)
+        outer_batch = draw(iterates[-1], n_outer, rng)
         vector = Surrogate(outer_batch, family, lambda_=lambda_).gradient()
 
     # backward: v ← v + α Ĥ_k v, and the LIRPG mixed term
@@ -133,8 +135,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         elif not needs_hessian_batch:
             hessian_vector, mixed = np.zeros_like(vector), None
         else:
-            hessian_batch = inner_batches[k] if share else sample_batch(problem, iterates[k], n_hessian, rng,
-                                                                         rewards=inner_rewards)
+            hessian_batch = inner_batches[k] if share else draw(iterates[k], n_hessian, rng, rewards=inner_rewards)
             surrogate = Surrogate(hessian_batch, family, lambda_=lambda_)
             hessian_vector = surrogate.hessian_vector_product(vector)
             mixed = surrogate.mixed_vector_product(vector) if intrinsic else None

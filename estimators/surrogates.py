@@ -62,7 +62,8 @@ def critic_values(mdp: TabularMDP, thetas: np.ndarray, critic: Critic, *, reward
     """
     if critic == "none":
         return None
-    values = (mdp if rewards is None else mdp.with_rewards(rewards)).batch_time_values(thetas)
+    own_rewards = rewards is None or rewards is mdp.rewards
+    values = (mdp if own_rewards else mdp.with_rewards(rewards)).batch_time_values(thetas)
     if critic == "exact":
         return values
     if critic != "noisy":
@@ -143,7 +144,8 @@ class Batch:
 
 def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_trajectories: int,
                  rng: np.random.Generator, *, rewards: np.ndarray | None = None, length: int | None = None,
-                 critic: Critic | None = None, critic_noise: float | None = None) -> Batch:
+                 critic: Critic | None = None, critic_noise: float | None = None,
+                 needs_critic: bool = True) -> Batch:
     """Draw N rollouts per policy π_r = softmax(θ_r) and attach returns and baselines.
 
     R_t = Σ_{j≥t} γ^{j-t} r_j + γ^{T-t} V̂_T(s_T) (bootstrap only when truncated, zero for
@@ -160,6 +162,8 @@ def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_traject
       rewards: `(S, A)` reward table of the returns and critic (default: the MDP's r; pass
         r + η for the inner loop of LIRPG).
       length, critic, critic_noise: override the defaults of `source`.
+      needs_critic: False skips the critic's Bellman solves (DiCE never reads them); the
+        critic noise is still drawn, so the random stream and every estimate are unchanged.
     Returns:
       The `Batch`.
     """
@@ -193,8 +197,8 @@ def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_traject
     n_policies = thetas.shape[0]
     noise_draw = (rng.standard_normal((n_policies, mdp.n_states)) if critic == "noisy"
                   else np.zeros((n_policies, mdp.n_states)))
-    values = critic_values(mdp, thetas, critic, rewards=reward_table, noise_scale=critic_noise,
-                           noise_draw=noise_draw)
+    values = critic_values(mdp, thetas, critic if needs_critic else "none", rewards=reward_table,
+                           noise_scale=critic_noise, noise_draw=noise_draw)
     baselines, bootstrap = _baselines_and_bootstrap(values, rollouts.states, rollouts.final_states, truncated)
     discounts = mdp.gamma ** np.arange(length)
     return Batch(rollouts.states, rollouts.actions, rollouts.rewards, rollouts.final_states, policy, discounts,

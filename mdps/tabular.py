@@ -188,10 +188,19 @@ class TabularMDP:
     def batch_time_values(self, thetas: np.ndarray) -> np.ndarray:
         """State values of R policies by time: `(R, H + 1, S)` (terminal zero row last) for
         finite H, `(R, 1, S)` for the infinite horizon. A critic for step t reads row t."""
+        thetas = self._check_thetas(thetas)
+        if len(thetas) > 1 and np.all(thetas == thetas[:1]):   # every repetition still at θ_0: one solve
+            return np.broadcast_to(self.batch_time_values(thetas[:1]), (len(thetas), *self._time_values_shape)).copy()
+        if self.horizon is None:                  # values only: one stacked solve, no visits
+            policy = softmax_policy(thetas)
+            system = np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions)
+            return np.linalg.solve(system, (policy * self.rewards).sum(axis=-1)[..., None])[..., 0][:, None]
         values = self.solve_stack(thetas).values
-        if self.horizon is None:
-            return values
         return np.concatenate([values, np.zeros_like(values[:, :1])], axis=1)
+
+    @property
+    def _time_values_shape(self) -> tuple[int, int]:
+        return (1 if self.horizon is None else self.horizon + 1), self.n_states
 
     # ------------------------------------------------------------------ second order
     def batch_tangents(self, thetas: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
