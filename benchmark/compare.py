@@ -88,7 +88,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
         summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,))
         frame, _ = load_report_frame(summary.directory)
         all_checks.append(bound_checks(frame))
-        page = write_report(summary.directory, out / sweep.name)
+        write_report(summary.directory, out / sweep.name)
         sections.append(f"<li><a href='{sweep.name}/index.html'>{html.escape(sweep.name)}</a>: "
                         f"{summary.total} cells</li>")
     checks = pd.concat(all_checks, ignore_index=True) if all_checks else pd.DataFrame()

@@ -17,7 +17,7 @@ from estimators.problem import MetaProblem
 from estimators.registry import register
 from estimators.split import split_meta_gradient
 from estimators.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient
-from mdps import inner_loop, softmax_policy
+from mdps import inner_loop
 
 
 def _positive_int(field: str, value) -> int:
@@ -90,7 +90,6 @@ class _ReusedInnerGradient:
     def __call__(self, step: int, thetas: np.ndarray, batch: Batch, on_policy: np.ndarray) -> np.ndarray:
         reused = self.history[-self.reuse:] if self.reuse > 0 else []
         total, count = on_policy * batch.shape[1], batch.shape[1]
-        policy = softmax_policy(thetas)
         for old in reused:
             values = None if self.family == "dice" else critic_values(
                 self.problem.mdp, thetas, old.critic, rewards=self.problem.inner_mdp.rewards,

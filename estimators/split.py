@@ -28,7 +28,7 @@ import numpy as np
 from estimators.problem import MetaProblem
 from estimators.registry import register
 from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
-from mdps import TabularMDP, inner_loop, softmax_policy
+from mdps import TabularMDP, inner_loop
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
 

@@ -3,42 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import chi2
 
 import mdps
 from estimators import get_estimator
 from estimators.liu_probes import hessian_bias, hessian_bias_expectation, off_policy
 from estimators.problem import MetaProblem
 from estimators.split import split_meta_gradient
+from tests.statistical import assert_unbiased, bias_norm
 
 REPETITIONS = 20000
-
-
-def mahalanobis(samples, truth):
-    """(m - g)ᵀ (C/R)⁺ (m - g) on the range of the sample covariance, its rank, and the norm
-    of m - g outside that range."""
-    samples = samples.reshape(samples.shape[0], -1)
-    difference = samples.mean(axis=0) - np.ravel(truth)
-    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(samples, rowvar=False) / samples.shape[0])
-    keep = eigenvalues > 1e-10 * eigenvalues.max()
-    coordinates = eigenvectors[:, keep].T @ difference
-    outside = difference - eigenvectors[:, keep] @ coordinates
-    return float(np.sum(coordinates**2 / eigenvalues[keep])), int(keep.sum()), float(np.linalg.norm(outside))
-
-
-def assert_unbiased(samples, truth):
-    statistic, rank, outside = mahalanobis(samples, truth)
-    assert statistic < chi2.ppf(1 - 1e-4, rank), f"Mahalanobis {statistic:.1f} on {rank} dof"
-    assert outside < 1e-10
-
-
-def bias_norm(samples, truth):
-    """‖m - g‖ and its delta-method standard error."""
-    samples = samples.reshape(samples.shape[0], -1)
-    difference = samples.mean(axis=0) - np.ravel(truth)
-    norm = np.linalg.norm(difference)
-    covariance = np.cov(samples, rowvar=False) / samples.shape[0]
-    return float(norm), float(np.sqrt(difference @ covariance @ difference) / norm)
 
 
 def small_problem(steps=2, lr=3.0, critic="exact", meta_parameter="init", horizon=3, length=3):

@@ -12,49 +12,16 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.stats import chi2
 
 import mdps
 from estimators import get_estimator
 from estimators.problem import MetaProblem
 from estimators.split import (SPLITS, inner_gradient_std, split_meta_gradient)
 from estimators.surrogates import Batch, Surrogate, sample_batch
+from tests.statistical import assert_biased, assert_unbiased, bias_norm
 
 FAMILIES = ("dice", "loaded", "lvc", "maml", "first_order")
-UNBIASED, BIASED = 1e-4, 1e-6
 REPETITIONS = 20000
-
-
-def mahalanobis(samples, truth):
-    """(m - g)ᵀ (C/R)⁺ (m - g) on the range of the sample covariance C; its rank; and the
-    norm of m - g outside that range (directions of zero variance, which must agree exactly)."""
-    samples = samples.reshape(samples.shape[0], -1)
-    difference = samples.mean(axis=0) - np.ravel(truth)
-    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(samples, rowvar=False) / samples.shape[0])
-    keep = eigenvalues > 1e-10 * eigenvalues.max()
-    coordinates = eigenvectors[:, keep].T @ difference
-    outside = difference - eigenvectors[:, keep] @ coordinates
-    return float(np.sum(coordinates**2 / eigenvalues[keep])), int(keep.sum()), float(np.linalg.norm(outside))
-
-
-def assert_unbiased(samples, truth):
-    statistic, rank, outside = mahalanobis(samples, truth)
-    assert statistic < chi2.ppf(1 - UNBIASED, rank), f"Mahalanobis {statistic:.1f} on {rank} dof"
-    assert outside < 1e-10
-
-
-def assert_biased(samples, truth):
-    statistic, rank, _ = mahalanobis(samples, truth)
-    assert statistic > chi2.ppf(1 - BIASED, rank), f"Mahalanobis {statistic:.1f} on {rank} dof"
-
-
-def bias_norm(samples, truth):
-    """‖m - g‖ and its delta-method standard error sqrt(dᵀ (C/R) d) / ‖d‖."""
-    samples = samples.reshape(samples.shape[0], -1)
-    difference = samples.mean(axis=0) - np.ravel(truth)
-    norm = np.linalg.norm(difference)
-    covariance = np.cov(samples, rowvar=False) / samples.shape[0]
-    return float(norm), float(np.sqrt(difference @ covariance @ difference) / norm)
 
 
 def small_mdp(horizon=3):

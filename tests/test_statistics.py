@@ -136,7 +136,7 @@ def test_centred_sums_are_stable_for_a_large_mean():
 def test_bias2_is_unbiased_and_the_naive_estimate_is_not(offset):
     """E[bias2] = ‖μ - g*‖²; the naive ‖m - g*‖² is too large by tr(Σ)/R (= 0.096 here)."""
     rng = np.random.default_rng(11)
-    seeds, repetitions, d = 2000, 50, 4
+    seeds, repetitions = 2000, 50
     target = np.array([1.0, -1.0, 0.5, 0.0])
     mean = target + offset
     scale = np.array([0.5, 1.0, 1.5, 1.0])
