@@ -124,7 +124,7 @@ def _tabular_mdp(fields: tuple[tuple[str, Any], ...], seed: int):
 
 def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
     """The cell's target: the exact gradient on the toy (both targets coincide there), the
-    exact meta-gradient (ideal) or `estimators.practical.practical_target` (practical)."""
+    exact meta-gradient (ideal) or `estimators.enumeration.practical_target` (practical)."""
     if isinstance(problem, ToyProblem):
         return Target(problem.exact_gradient(), None, "exact")
     if sweep.target == "ideal":
@@ -133,11 +133,8 @@ def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
 
 
 def _practical_target(sweep: Sweep, cell: Cell, problem: MetaProblem) -> Target:
-    try:
-        from estimators.practical import practical_target
-    except ImportError:
-        raise ValueError("target: 'practical' on tabular problems needs estimators.practical."
-                         "practical_target, which is not available") from None
+    from estimators.enumeration import practical_target
+
     parameters = _all_parameters(sweep, cell)
     batch = parameters.get("n_inner") or parameters.get("batch")
     if not isinstance(batch, int):

@@ -53,8 +53,6 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import itertools
 import json
 import math
@@ -249,12 +247,9 @@ class Sweep:
 
     # ------------------------------------------------------------------ checks and cells
     def check(self) -> None:
-        """Validate against the estimator registry (names, parameters, their types) and
-        the optional modules a target needs; raises `SweepError`."""
+        """Validate against the estimator registry (names, parameters, their types);
+        raises `SweepError`."""
         self._estimator_parameters()
-        if self.target == "practical" and self.problem.kind == "tabular" and not _has_practical_target():
-            raise SweepError("target: 'practical' on tabular problems needs "
-                             "estimators.practical.practical_target, which is not available")
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid times the problem seeds, in a stable order (see module doc)."""
@@ -452,17 +447,6 @@ def _resolve_reference(reference: str | Path) -> Path:
         raise SweepError(f"sweep: no such file {str(reference)!r}")
     raise SweepError(f"sweep: expected a TOML file or a preset name ({', '.join(presets)}), got {str(reference)!r}")
 
-
-def _has_practical_target() -> bool:
-    try:
-        return importlib.util.find_spec("estimators.practical") is not None and hasattr(
-            importlib.import_module("estimators.practical"), "practical_target")
-    except ImportError:
-        return False
-
-
-
-# ----------------------------------------------------------------------------- problem
 
 def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
     kind = _expect_choice("problem.kind", table.get("kind"), PROBLEM_KINDS)

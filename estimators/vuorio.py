@@ -1,7 +1,7 @@
 """Estimators studied by Vuorio et al. (2022): truncated backprop, OpenES and finite
 differences, all of the practical objective F(φ) = V_out(θ_K(φ; sampled batches)).
 
-Truncation and the correction coefficient reuse the reverse pass of `practical.py`;
+Truncation and the correction coefficient reuse the reverse pass of `inner_paths.py`;
 ES and FD only evaluate F, with common random numbers (the same uniforms drive the
 sampler for every perturbation that is compared).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.practical import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
+from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-import estimators.practical as practical
+import estimators.inner_paths as practical  # where the practical estimators draw their batches
 from benchmark.bench import (SCALING_VALUES, BenchCell, BenchResult, format_report, reference_cells, run_bench,
                              run_in_process)
 from benchmark.bench_command import add_bench_command, run_bench_command

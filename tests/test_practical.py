@@ -9,11 +9,11 @@ from scipy import stats
 
 import mdps
 from estimators import get_estimator
-from estimators.practical import (MAX_ENUMERATED_ELEMENTS, PracticalPass, WeightedBatch, enumerate_batches,
-                                  enumerate_trajectories, enumerated_path_count, inner_gradient,
-                                  jacobian_transpose_product, practical_estimates,
-                                  practical_objective_by_enumeration, practical_target,
-                                  practical_target_by_enumeration, sampled_batch)
+from estimators.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_batches, enumerate_trajectories,
+                                    enumerated_path_count, practical_objective_by_enumeration, practical_target,
+                                    practical_target_by_enumeration)
+from estimators.inner_paths import (PracticalPass, WeightedBatch, inner_gradient, jacobian_transpose_product,
+                                    practical_estimates, sampled_batch)
 from estimators.problem import MetaProblem
 from tests.finite_differences import central_difference, relative_error
 

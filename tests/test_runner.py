@@ -88,7 +88,6 @@ batch = 2
 
 
 def test_practical_target_by_enumeration_sf_unbiased_maml_not(tmp_path):
-    pytest.importorskip("estimators.practical")
     summary = run_sweep(parse_sweep(PRACTICAL), tmp_path, jobs=1, quiet=True)
     frame = load_results(summary.directory).set_index("estimator")
     assert (frame.target_method == "enumeration").all() and frame.target_se.isna().all()

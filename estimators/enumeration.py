@@ -1,0 +1,158 @@
+"""The exact practical target ∇_φ E[V_out(θ_K)]: every path of batches, enumerated.
+
+Feasible for tiny problems (few states and actions, short rollouts, small |τ| and K);
+otherwise `practical_target` falls back to a reference estimate with its standard error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+from math import lgamma
+
+import numpy as np
+
+from estimators.inner_paths import (PracticalPass, WeightedBatch, _check_practical_problem, _gamma_powers,
+                                    backward_step, inner_gradient, practical_estimates)
+from estimators.problem import MetaProblem
+from mdps import TabularMDP, softmax_policy
+
+MAX_ENUMERATED_ELEMENTS = 20_000_000  # paths x trajectory types x T, for the exact target
+
+
+def enumerate_trajectories(mdp: TabularMDP, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every length-T state-action sequence with positive probability under the dynamics.
+
+    Returns:
+      states `(J, T)`, actions `(J, T)`, and log ρ(s_0) + Σ_{t<T-1} log P(s_{t+1}|s_t, a_t) `(J,)`.
+    """
+    states = np.flatnonzero(mdp.initial > 0)[:, None]
+    actions = np.zeros((len(states), 0), dtype=int)
+    log_dynamics = np.log(mdp.initial[states[:, 0]])
+    for t in range(length):
+        n_actions = mdp.n_actions
+        states = np.repeat(states, n_actions, axis=0)
+        actions = np.column_stack([np.repeat(actions, n_actions, axis=0), np.tile(np.arange(n_actions), len(log_dynamics))])
+        log_dynamics = np.repeat(log_dynamics, n_actions)
+        if t == length - 1:
+            break
+        successors = mdp.transitions[states[:, -1], actions[:, -1]]           # (J, S)
+        rows, next_states = np.nonzero(successors > 0)
+        states = np.column_stack([states[rows], next_states])
+        actions = actions[rows]
+        log_dynamics = log_dynamics[rows] + np.log(successors[rows, next_states])
+    return states, actions, log_dynamics
+
+
+def enumerate_batches(n_types: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every multiset of `batch` trajectories drawn from `n_types` kinds.
+
+    Returns:
+      counts `(B, n_types)` and the log multinomial coefficients log(n! / Π c_j!) `(B,)`.
+    """
+    combos = np.array(list(combinations_with_replacement(range(n_types), batch)))
+    counts = np.zeros((len(combos), n_types), dtype=int)
+    np.add.at(counts, (np.arange(len(combos))[:, None], combos), 1)
+    log_coefficient = lgamma(batch + 1) - np.array([sum(lgamma(c + 1) for c in row) for row in counts])
+    return counts, log_coefficient
+
+
+def enumerated_path_count(problem: MetaProblem, batch: int) -> int:
+    """Number of batch paths an exact enumeration visits: B^K."""
+    states, _, _ = enumerate_trajectories(problem.mdp, problem.rollout_length)
+    n_types = len(states)
+    n_batches = int(round(np.exp(lgamma(n_types + batch) - lgamma(batch + 1) - lgamma(n_types))))
+    return n_batches ** problem.steps * n_types * problem.rollout_length
+
+
+@dataclass(frozen=True)
+class _EnumeratedTree:
+    """Every path of K batches: node parameters and log p(batch | parent) per level."""
+
+    thetas_by_level: list[np.ndarray]              # level k: (B^k, S, A)
+    log_probabilities_by_level: list[np.ndarray]   # level k: (B^k, B), batch given node
+    counts: np.ndarray
+    make_batches: object                           # n_nodes -> WeightedBatch over all B children
+
+
+def _enumerate_tree(problem: MetaProblem, batch: int) -> _EnumeratedTree:
+    states, actions, log_dynamics = enumerate_trajectories(problem.mdp, problem.rollout_length)
+    counts, log_coefficient = enumerate_batches(len(states), batch)
+    gamma_powers = _gamma_powers(problem)
+    rewards = gamma_powers * problem.inner_mdp.rewards[states, actions]
+
+    def make_batches(n_nodes: int) -> WeightedBatch:
+        tiled = np.tile(counts, (n_nodes, 1)).astype(float)
+        return WeightedBatch(states[None], actions[None], rewards[None], tiled / batch, tiled, gamma_powers)
+
+    thetas_by_level, log_probabilities_by_level = [np.asarray(problem.theta0, float)[None]], []
+    for _ in range(problem.steps):
+        thetas = thetas_by_level[-1]
+        log_policy = np.log(softmax_policy(thetas))[:, states, actions].sum(axis=-1)       # (P, J)
+        log_probabilities_by_level.append(log_coefficient + (log_dynamics + log_policy) @ counts.T)
+        children = np.repeat(thetas, len(counts), axis=0)
+        step = inner_gradient(softmax_policy(children), make_batches(len(thetas)))
+        thetas_by_level.append(children + problem.lr * step)
+    return _EnumeratedTree(thetas_by_level, log_probabilities_by_level, counts, make_batches)
+
+
+def practical_objective_by_enumeration(problem: MetaProblem, batch: int) -> float:
+    """E[V_out(θ_K)] = Σ_paths p(path) V_out(θ_K(path)), exactly."""
+    _check_practical_problem(problem)
+    tree = _enumerate_tree(problem, batch)
+    values, _, _ = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
+    probabilities = np.ones(1)
+    for log_probabilities in tree.log_probabilities_by_level:
+        probabilities = (probabilities[:, None] * np.exp(log_probabilities)).reshape(-1)
+    return float(probabilities @ values)
+
+
+def practical_target_by_enumeration(problem: MetaProblem, batch: int) -> np.ndarray:
+    """Exact ∇_φ E[V_out(θ_K)] by summing the `sf` pass over every path of batches.
+
+    The expectation of the reverse pass is taken level by level: with Λ(c) the expected
+    adjoint and U(c) the expected V_out(θ_K) below child c (reached from node n by batch
+    b with probability p(b|n)), Λ(n) = Σ_b p(b|n) [Λ(c) + α Ĵ_bᵀ Λ(c) + U(c) s_b].
+    """
+    _check_practical_problem(problem)
+    tree = _enumerate_tree(problem, batch)
+    values, _, adjoint = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
+    meta_intrinsic = np.zeros_like(adjoint)
+    n_batches = len(tree.counts)
+    for level in range(problem.steps - 1, -1, -1):
+        n_nodes = len(tree.thetas_by_level[level])
+        policy = softmax_policy(np.repeat(tree.thetas_by_level[level], n_batches, axis=0))
+        previous, intrinsic_part = backward_step(policy, tree.make_batches(n_nodes), adjoint, values,
+                                                 PracticalPass(), problem.lr)
+        probabilities = np.exp(tree.log_probabilities_by_level[level]).reshape(-1)        # (P*B,)
+        adjoint = _sum_children(probabilities, previous, n_nodes)
+        meta_intrinsic = _sum_children(probabilities, meta_intrinsic + intrinsic_part, n_nodes)
+        values = _sum_children(probabilities, values, n_nodes)
+    return (adjoint if problem.meta_parameter == "init" else meta_intrinsic)[0]
+
+
+def _sum_children(probabilities: np.ndarray, child_values: np.ndarray, n_nodes: int) -> np.ndarray:
+    weighted = probabilities.reshape(-1, *([1] * (child_values.ndim - 1))) * child_values
+    return weighted.reshape(n_nodes, -1, *child_values.shape[1:]).sum(axis=1)
+
+
+def practical_target(problem: MetaProblem, *, batch: int, reference_repetitions: int = 20_000,
+                     seed: int = 0, **_ignored) -> tuple[np.ndarray, float | None, str]:
+    """The practical target `(S, A)`, its standard error (None when exact) and the method.
+
+    Exact by enumeration when the path space is small (`enumerated_path_count`), else a
+    reference estimate: the mean of `reference_repetitions` unbiased `sf` estimates, with
+    the standard error of that mean (root of the summed coordinate variances / R).
+    """
+    _check_practical_problem(problem)
+    if enumerated_path_count(problem, batch) <= MAX_ENUMERATED_ELEMENTS:
+        return practical_target_by_enumeration(problem, batch), None, "enumeration"
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5EF,)))
+    estimates = np.concatenate([
+        practical_estimates(problem, size, rng, batch=batch, settings=PracticalPass())
+        for size in _chunks(reference_repetitions, 2000)])
+    standard_error = float(np.sqrt(estimates.reshape(len(estimates), -1).var(axis=0, ddof=1).sum() / len(estimates)))
+    return estimates.mean(axis=0), standard_error, f"reference sf estimate (R={reference_repetitions})"
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    return [size] * (total // size) + ([total % size] if total % size else [])
