@@ -58,6 +58,17 @@ def test_measured_sf_variance_matches_its_closed_form(toy_results):
     assert covered.sum() >= len(truth) - 2           # 95% intervals: ≥ 3 misses of 9 has p < 0.01
 
 
+@pytest.mark.slow
+def test_far_from_the_optimum_the_sf_variance_grows_like_n(tmp_path):
+    """θ = -1 (δ = -2): the closed form predicts a slope of 0.93 over N = 16..256; Tang's Θ(N)."""
+    sweep = sweep_from_dict({"name": "far", "seed": 5, "repetitions": 20000, "target": "ideal",
+                             "problem": {"kind": "gaussian_toy", "theta": -1.0, "sigma": 1.0, "c": 1.0},
+                             "grid": {"estimator": ["sf"], "N": TOY_NS}})
+    frame, _ = load_report_frame(run_sweep(sweep, tmp_path, jobs=1, quiet=True).directory)
+    upper = check(bound_checks(frame), "SF", "sf_variance", "N >= 16")
+    assert 0.85 < upper["slope"] < 1.05 and upper["verdict"] in ("tight", "consistent")
+
+
 def test_upper_half_ranges_start_at_the_median_value():
     cells = pd.DataFrame({"N": [1, 2, 4, 8, 16, 32], "bias": 1.0})
     ranges = fit_ranges(cells, "N")
