@@ -209,8 +209,8 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
                 rows = _select(panel, hue, hue_value).sort_values(axis)
                 if rows.empty:
                     continue
-                handle = _line_with_band(ax, rows, axis, name, palette.get(hue_value, "black"), log_y,
-                                         marker=MARKERS[hues.index(hue_value) % len(MARKERS)])
+                colour = palette.get(hue_value, "black")
+                handle = _line_with_band(ax, rows, axis, name, colour, log_y, marker=_marker(colour, hues.index(hue_value)))
                 handles.setdefault(legend_text[hue_value], handle)
             if bound is not None:
                 _draw_bounds(ax, bound, axis, name, hue, facet, facet_value, palette, bound_styles, handles,
@@ -227,7 +227,7 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
             ax.grid(True, which="major", alpha=0.3)
     for ax in axes.flat[len(metrics) * len(facets) if len(metrics) > 1 else len(facets):]:
         ax.set_visible(False)
-    if len(metrics) == 1 and grid[0] > 1:   # inner labels of wrapped panels are noise
+    if len(metrics) == 1 and sharey:   # panels share the y axis: label the first column only
         for ax in axes.flat:
             if ax.get_visible() and not ax.get_subplotspec().is_first_col():
                 ax.set_ylabel("")
@@ -331,7 +331,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 rows = rows.sort_values(order)
             if rows.empty:
                 continue
-            handle = _points_with_errors(ax, rows, x, y, palette[hue_value], MARKERS[index % len(MARKERS)],
+            handle = _points_with_errors(ax, rows, x, y, palette[hue_value], _marker(palette[hue_value], index),
                                          connect=True, size=5, logx=logx, logy=logy)
             handles.setdefault(legend_text[hue_value], handle)
             if annotate is not None:
@@ -528,6 +528,11 @@ def _legend_text(hue: str | None, hues: list[Any], labels: Mapping[Any, str] | N
         else:
             text[value] = f"{hue} {_number(value)}" if hue not in ("label", "family") else str(value)
     return text
+
+
+def _marker(colour: str, index: int) -> str:
+    """One marker per colour, so a curve keeps its marker wherever its colour is fixed."""
+    return MARKERS[PALETTE.index(colour) % len(MARKERS)] if colour in PALETTE else MARKERS[index % len(MARKERS)]
 
 
 def _panel_grid(n_metrics: int, n_facets: int, col_wrap: int) -> tuple[int, int]:

@@ -315,6 +315,7 @@ def compare_lirpg(data: FigureData) -> Comparison:
     hi = summary.pivot_table(index=["steps", "batch"], columns="estimator", values="corr_hi")
     wins = int((pivot["lvc"] > pivot["maml"]).sum()) if {"lvc", "maml"} <= set(pivot.columns) else 0
     resolved = int((lo["lvc"] > hi["maml"]).sum()) if {"lvc", "maml"} <= set(pivot.columns) else 0
+    losses = int((hi["lvc"] < lo["maml"]).sum()) if {"lvc", "maml"} <= set(pivot.columns) else 0
     steps = sorted(summary["steps"].unique())
     batches = sorted(summary["batch"].unique())
     details = []
@@ -335,11 +336,11 @@ def compare_lirpg(data: FigureData) -> Comparison:
         curves_steps += 1
         falls += bool(group["corr"].iloc[-1] < group["corr"].iloc[0])
     text = (f"LVC correlates better than MAML in {wins} of {len(pivot)} (K, |τ|) points ({resolved} with disjoint "
-            f"intervals). From |τ| = {batches[0]} to {batches[-1]} corr rises in {rises} of {curves_batch} "
+            f"intervals), worse with disjoint intervals in {losses}. From |τ| = {batches[0]} to {batches[-1]} corr rises in {rises} of {curves_batch} "
             f"(estimator, K) curves; from K = {steps[0]} to {steps[-1]} it falls in {falls} of {curves_steps} "
             f"(estimator, |τ|) curves.")
-    share = wins / max(len(pivot), 1)
-    verdict = "agrees" if share == 1 else "partly agrees" if share >= 0.5 else "disagrees"
+    verdict = ("agrees" if losses == 0 and resolved >= len(pivot) / 2 else
+               "disagrees" if losses > resolved else "partly agrees")
     return Comparison(verdict, text, details)
 
 
