@@ -7,7 +7,6 @@ definitions at once.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from benchmark import plotting

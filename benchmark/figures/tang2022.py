@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark import plotting
-from benchmark.figures.analysis import (bound_check, bound_curve, check_phrase, check_row, fmt, fmt_interval,
-                                        overall_verdict, seed_summary)
+from benchmark.figures.analysis import (bound_check, bound_curve, check_phrase, check_row, fmt, overall_verdict,
+                                        seed_summary)
 from benchmark.figures.spec import Comparison, FigureData, FigureSpec
 from benchmark.statistics import percentile_interval
 
