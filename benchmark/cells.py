@@ -31,6 +31,9 @@ from mdps import GaussianToy, random_mdp
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 BLOCK_REPETITIONS = 64
+# Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
+# exchangeable, and a short cell (a --quick one has 4 blocks) still gets 32 units, not 4.
+UNITS_PER_BLOCK = 8
 MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well under 2 GB
 N_BOOTSTRAP = 1000
 SIGMA_IN_REPETITIONS = 4096
@@ -256,5 +259,6 @@ def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target
         if not finite.all():
             bad = first + int(np.argmin(finite))
             raise _CellFailure(f"non-finite estimate (overflow or NaN) at repetition {bad}")
-        statistics.add_batch(estimates.reshape(size, -1))
+        for unit in np.array_split(estimates.reshape(size, -1), min(UNITS_PER_BLOCK, size)):
+            statistics.add_batch(unit)
         first += size

@@ -167,6 +167,18 @@ def test_lsf_jacobian_matches_its_definition_per_trajectory():
     assert relative_error(jacobian_transpose_product(policy, batch, vector, "lsf")[0], expected) < 1e-6
 
 
+def test_trajectory_count_matches_the_enumeration_and_needs_no_listing():
+    from estimators.enumeration import trajectory_count
+
+    problem = tiny_problem()
+    for length in (1, 2, 3):
+        assert trajectory_count(problem.mdp, length) == len(enumerate_trajectories(problem.mdp, length)[0])
+    sparse = mdps.random_mdp(4, 3, seed=2, gamma=0.9, concentration=0.001)   # near-deterministic rows
+    assert trajectory_count(sparse, 3) == len(enumerate_trajectories(sparse, 3)[0])
+    large = mdps.random_mdp(5, 3, seed=0, gamma=0.9)                        # (S·A)^T ≈ 10^14 sequences
+    assert trajectory_count(large, 12) > 10**13                              # counted, not listed
+
+
 def test_large_problems_fall_back_to_a_reference_estimate_with_standard_error():
     mdp = mdps.random_mdp(3, 2, seed=0, gamma=0.8, horizon=None)
     problem = MetaProblem(mdp, np.zeros((3, 2)), 3, 1.0, rollout_length=6, critic="none")
@@ -181,3 +193,20 @@ def test_critics_that_depend_on_phi_are_refused():
     problem = dataclasses.replace(tiny_problem(), critic="exact")
     with pytest.raises(ValueError, match="critic: the practical target needs critic 'none'"):
         practical_estimates(problem, 2, np.random.default_rng(0), batch=2, settings=PracticalPass())
+
+
+@pytest.mark.slow
+def test_the_reference_estimate_is_unbiased_with_its_baseline():
+    """Forced onto the reference path for an enumerable problem: the target lies within its error."""
+    import estimators.enumeration as enumeration
+
+    problem = tiny_problem(steps=2)
+    exact = practical_target_by_enumeration(problem, 2)
+    original = enumeration.MAX_ENUMERATED_ELEMENTS
+    try:
+        enumeration.MAX_ENUMERATED_ELEMENTS = 0
+        reference, standard_error, method = practical_target(problem, batch=2, reference_repetitions=40_000, seed=3)
+    finally:
+        enumeration.MAX_ENUMERATED_ELEMENTS = original
+    assert method.startswith("reference")
+    assert np.linalg.norm(reference - exact) < 4 * standard_error
