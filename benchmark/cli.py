@@ -140,7 +140,8 @@ def _print_error(message: str) -> None:
 
 # ----------------------------------------------------------------------------- sweep
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer, or a clear error."""
     try:
         value = int(text)
     except ValueError:
@@ -155,7 +156,7 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"a sweep TOML file, a preset or a suite of presets (default: {DEFAULT_SWEEP!r}; "
                              f"see `mgbench list`)")
     parser.add_argument("--out", default="results", metavar="DIR", help="results go to DIR/<name>/ (default: results)")
-    parser.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                         help="parallel workers (default: all cores)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long version of the sweep (<name>-quick)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -315,12 +315,8 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
     Returns:
       the Figure.
     """
-    facets = _order(df, facet, facet_order)
-    hues = _order(df, hue, hue_order)
-    palette = colours(hues, estimators=hue == "estimator")
-    legend_text = _legend_text(hue, hues, labels)
-    figure, axes = plt.subplots(1, len(facets), figsize=(panel_size[0] * len(facets), panel_size[1]), squeeze=False,
-                                sharex=True, sharey=True, constrained_layout=True)
+    facets, hues, palette, legend_text, figure, axes = _panel_row(df, hue, facet, hue_order, facet_order, labels,
+                                                                  panel_size, sharex=True, sharey=True)
     handles: dict[str, Any] = {}
     highlight_names = list(dict.fromkeys(highlight[highlight_label])) if highlight is not None else []
     for ax, facet_value in zip(axes.flat, facets):
@@ -422,12 +418,8 @@ def optimisation_curves(df: pd.DataFrame, *, x: str = "iteration", y: str = "obj
     Returns:
       the Figure.
     """
-    facets = _order(df, facet, facet_order)
-    hues = _order(df, hue, hue_order)
-    palette = colours(hues, estimators=hue == "estimator")
-    legend_text = _legend_text(hue, hues, labels)
-    figure, axes = plt.subplots(1, len(facets), figsize=(panel_size[0] * len(facets), panel_size[1]), squeeze=False,
-                                sharey=sharey, constrained_layout=True)
+    facets, hues, palette, legend_text, figure, axes = _panel_row(df, hue, facet, hue_order, facet_order, labels,
+                                                                  panel_size, sharey=sharey)
     handles: dict[str, Any] = {}
     for ax, facet_value in zip(axes.flat, facets):
         panel = _select(df, facet, facet_value)
@@ -499,6 +491,17 @@ def _number(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):g}"
     return str(value)
+
+
+def _panel_row(df: pd.DataFrame, hue: str, facet: str | None, hue_order, facet_order, labels,
+               panel_size: tuple[float, float], **share: Any):
+    """Facets, hues, their colours and legend text, and a one-row grid of panels (one per facet)."""
+    facets = _order(df, facet, facet_order)
+    hues = _order(df, hue, hue_order)
+    figure, axes = plt.subplots(1, len(facets), figsize=(panel_size[0] * len(facets), panel_size[1]), squeeze=False,
+                                constrained_layout=True, **share)
+    return (facets, hues, colours(hues, estimators=hue == "estimator"), _legend_text(hue, hues, labels),
+            figure, axes)
 
 
 def _order(df: pd.DataFrame, column: str | None, order: Sequence[Any] | None) -> list[Any]:

@@ -1,19 +1,9 @@
-"""The practical target ∇_φ E[V_out(θ_K)] with *sampled* inner steps, and its estimators.
+"""The registered estimators of the practical target ∇_φ E[V_out(θ_K)] (sampled inner steps).
 
-Inner step (REINFORCE with rewards-to-go, no baseline, truncated rollouts of length T):
-  θ_k = θ_{k-1} + α ĝ(θ_{k-1}; b_k),   ĝ = Σ_m w_m Σ_t γᵗ R_{m,t} z_{m,t},
-where batch b_k holds trajectories m with weights w_m (1/N when sampled) and
-R_t = Σ_{j≥t} γ^{j-t} r_j. The outer objective V_out(θ_K) is exact.
-
-Every estimator here is one reverse pass over a path of batches (λ is the adjoint of θ):
-  λ_K = ∇V_out(θ_K);   λ_{k-1} = λ_k + α Ĵ_kᵀ λ_k + λ_c (V_out(θ_K) − b) s_k,
-with s_k = Σ_{m∈b_k} Σ_t z_{m,t} the batch score and Ĵ_k the Jacobian estimate:
-  `naive`  ∇_θ ĝ with samples held fixed = Σ w Σ γᵗ R_t ∇²log π_t     (autodiff through ĝ)
-  `dice`   naive + Σ w Σ γᵗ r_t G_t G_tᵀ                              (DiCE Hessian, same batch)
-  `lsf`    naive + Σ w s_m ĝ_mᵀ                                      (Tang 2022)
-`sf` = naive with λ_c = 1: unbiased for the practical target. The exact target is the
-same pass averaged over *every* path, weighted by its probability (enumeration), or
-a high-repetition `sf` run with its standard error (reference).
+Each is one setting of the reverse pass of `estimators.inner_paths` (whose docstring has
+the maths): `sf` (naive Jacobian, correction λ_c = 1: unbiased), `sampling_correction`
+(λ_c free) and `lsf` (Tang's Jacobian, no correction). The target itself is
+`estimators.enumeration.practical_target`.
 """
 from __future__ import annotations
 

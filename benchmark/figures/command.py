@@ -10,18 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmark.cli import positive_int
+
 STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "all")
 HELP = "run the sweeps of a published study (resuming) and draw its figures and HTML page"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def figures_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +22,7 @@ def figures_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"one of {', '.join(STUDY_CHOICES)} (beyond: the estimators against both targets)")
     parser.add_argument("--quick", action="store_true",
                         help="the quick version of every sweep (results under <out>/<name>-quick/), minutes in total")
-    parser.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                         help="parallel workers for the sweeps (default: all cores)")
     parser.add_argument("--out", default="results", metavar="DIR", help="sweep results directory (default: results)")
     parser.add_argument("--reports", default="reports", metavar="DIR",
