@@ -167,7 +167,7 @@ def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target:
 def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     """σ_in, the standard deviation (root of the trace of the covariance) of the one-trajectory
     inner-gradient estimate at θ_0, via `estimators.split.inner_gradient_std`; nan for the
-    toy, for estimators it does not know, or when that function is not available.
+    toy and for estimators it does not know.
 
     It depends on the problem instance and the surrogate family only (not on K, α or the
     batch), so it is drawn from a generator keyed by those alone and cached per process:
@@ -175,10 +175,8 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     """
     if not isinstance(problem, MetaProblem):
         return math.nan
-    try:
-        from estimators.split import inner_gradient_std
-    except ImportError:
-        return math.nan
+    from estimators.split import inner_gradient_std
+
     accepted = inspect.signature(inner_gradient_std).parameters
     parameters = tuple(sorted((name, value) for name, value in _all_parameters(sweep, cell).items()
                               if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
