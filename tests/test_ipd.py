@@ -189,3 +189,32 @@ def test_bad_input_names_the_field():
         mdps.IteratedPrisonersDilemma().values(np.zeros(4), np.zeros(5))
     with pytest.raises(ValueError, match="steps"):
         mdps.lola_meta_gradient(mdps.IteratedPrisonersDilemma(), np.zeros(5), np.zeros(5), lr=0.3, steps=-1)
+
+
+# ---------------------------------------------------------------------------- sampler
+def test_sampled_returns_match_the_finite_horizon_values():
+    theta1s = np.array([np.zeros(5), point(8)[0]])
+    theta2s = np.array([np.zeros(5), point(8)[1]])
+    length, gamma = 12, 0.9
+    games = mdps.sample_games(theta1s, theta2s, 4000, length, np.random.default_rng(0))
+    assert games.shape == (2, 4000, length) and games.rewards.shape == (2, 2, 4000, length)
+    returns = (games.rewards * gamma ** np.arange(length)).sum(axis=-1)         # (2 players, R, N)
+    game = mdps.IteratedPrisonersDilemma(gamma, length)
+    for r in range(2):
+        exact = np.array(game.values(theta1s[r], theta2s[r]))
+        mean, se = returns[:, r].mean(axis=-1), returns[:, r].std(axis=-1, ddof=1) / np.sqrt(4000)
+        assert np.all(np.abs(mean - exact) < 5 * se)
+
+
+def test_sampled_states_follow_the_actions_and_the_swap_is_player_two():
+    games = mdps.sample_games(point(9)[0], point(9)[1], 50, 6, np.random.default_rng(1))
+    np.testing.assert_array_equal(games.states[..., 0], 0)
+    np.testing.assert_array_equal(games.states[..., 1:], 1 + 2 * games.actions[0, ..., :-1] + games.actions[1, ..., :-1])
+    swapped = games.swapped()
+    np.testing.assert_array_equal(swapped.states[..., 1:], 1 + 2 * swapped.actions[0, ..., :-1]
+                                  + swapped.actions[1, ..., :-1])
+    np.testing.assert_array_equal(swapped.rewards[0], games.rewards[1])
+    # the empirical frequency of cooperating at the start is σ(θ₁[0]) within 5 SE
+    many = mdps.sample_games(np.full(5, 0.7), np.zeros(5), 20000, 1, np.random.default_rng(2))
+    p = mdps.ipd.sigmoid(0.7)
+    assert abs((many.actions[0] == 0).mean() - p) < 5 * np.sqrt(p * (1 - p) / 20000)
