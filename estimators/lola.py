@@ -110,22 +110,74 @@ def draw_buffer(own: np.ndarray, other: np.ndarray, n_games: int, size: int, len
     return GameBatch(games, combine(fresh.behaviour_log_probs, old.behaviour_log_probs))
 
 
-def _baselines(game: IteratedPrisonersDilemma, problem: LolaProblem, own: np.ndarray, other: np.ndarray,
-               games: GameTrajectories, player: int, row_players: np.ndarray) -> np.ndarray:
-    """b_t `(M, N, T)` of `player` (OWN or OTHER of each row) at the pair (own, other)."""
-    if problem.critic == "none":
+def critic_baselines(game: IteratedPrisonersDilemma, critic: str, own: np.ndarray, other: np.ndarray,
+                     games: GameTrajectories, player: int, values: np.ndarray | None = None) -> np.ndarray:
+    """b_t `(M, N, T)` of `player` (OWN or OTHER of each row) for games at the pair (own, other) `(M, 5)`.
+
+    `none`: 0. `exact`: the value of the T-step game with T − t steps to go at (own, other).
+    `learned`: `values[:, player]` `(M, 2, 5)` at the player's own state when given (e.g.
+    values trained along LOLA training), else its fixed point E[r_t | s_t] at (own, other).
+    """
+    if critic == "none":
         return np.zeros(games.shape)
     rows = np.arange(len(own))[:, None, None]
-    if problem.critic == "learned" and problem.critic_values is not None:
-        whose = row_players if player == OWN else 1 - row_players                   # the game's player index
+    if critic == "learned" and values is not None:
         states = games.states if player == OWN else OPPONENT_VIEW[games.states]
-        return np.asarray(problem.critic_values, float)[whose[:, None, None], states]
+        return np.asarray(values, float)[:, player][rows, states]
     length = games.shape[2]
-    if problem.critic == "learned":
-        values = game.batch_decision_values(own, other, 1)[:, player, 1]            # (M, 5) E[r | s]
-        return values[rows, games.states]
-    values = game.batch_decision_values(own, other, length)[:, player]            # (M, T+1, 5)
-    return values[rows, length - np.arange(length), games.states]
+    if critic == "learned":
+        expected = game.batch_decision_values(own, other, 1)[:, player, 1]          # (M, 5) E[r | s]
+        return expected[rows, games.states]
+    if critic != "exact":
+        raise ValueError(f"critic: expected 'none', 'exact' or 'learned', got {critic!r}")
+    to_go = game.batch_decision_values(own, other, length)[:, player]              # (M, T+1, 5)
+    return to_go[rows, length - np.arange(length), games.states]
+
+
+class GameBuffer:
+    """A persistent buffer of the last `size` games of each of S seeds, in player 1's view
+    (Liu et al.'s `off_policy_Buffer`, shared by both players' objectives). Rows 0..S−1 of an
+    estimate are player 1's view, rows S..2S−1 player 2's (read with the roles swapped)."""
+
+    def __init__(self, n_seeds: int, size: int, length: int):
+        self.size, self.n_seeds, self.filled, self.pointer = int(size), int(n_seeds), 0, 0
+        self.states = np.zeros((n_seeds, size, length), dtype=np.intp)
+        self.actions = np.zeros((2, n_seeds, size, length), dtype=np.intp)
+        self.rewards = np.zeros((2, n_seeds, size, length))
+        self.log_probs = np.zeros((n_seeds, size, length))
+
+    def push(self, batch: GameBatch) -> None:
+        """Add the games of 2S rows (player 1's rows as they are, player 2's swapped back)."""
+        n_seeds = self.n_seeds
+        games = batch.games
+        halves = [(games.states[:n_seeds], games.actions[:, :n_seeds], games.rewards[:, :n_seeds],
+                   batch.behaviour_log_probs[:n_seeds])]
+        if games.shape[0] == 2 * n_seeds:
+            back = GameTrajectories(games.states[n_seeds:], games.actions[:, n_seeds:],
+                                    games.rewards[:, n_seeds:]).swapped()
+            halves.append((back.states, back.actions, back.rewards, batch.behaviour_log_probs[n_seeds:]))
+        for states, actions, rewards, log_probs in halves:
+            count = states.shape[1]
+            if count > self.size:
+                states, actions, rewards, log_probs = (states[:, -self.size:], actions[:, :, -self.size:],
+                                                       rewards[:, :, -self.size:], log_probs[:, -self.size:])
+                count = self.size
+            slots = (self.pointer + np.arange(count)) % self.size
+            self.states[:, slots], self.actions[:, :, slots] = states, actions
+            self.rewards[:, :, slots], self.log_probs[:, slots] = rewards, log_probs
+            self.pointer = int((self.pointer + count) % self.size)
+            self.filled = min(self.filled + count, self.size)
+
+    def read(self) -> GameBatch:
+        """The stored games for 2S rows: player 1's view, then player 2's."""
+        keep = slice(0, self.filled)
+        games = GameTrajectories(self.states[:, keep], self.actions[:, :, keep], self.rewards[:, :, keep])
+        swapped = games.swapped()
+        both = GameTrajectories(np.concatenate([games.states, swapped.states]),
+                                np.concatenate([games.actions, swapped.actions], axis=1),
+                                np.concatenate([games.rewards, swapped.rewards], axis=1))
+        log_probs = self.log_probs[:, keep]
+        return GameBatch(both, np.concatenate([log_probs, log_probs]))
 
 
 # ---------------------------------------------------------------------------- the surrogate
@@ -187,12 +239,98 @@ def _reverse_cumsum(values: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class OffPolicy:
     """Liu et al.'s off-policy DiCE: a buffer of the last `size` games, for the inner gradient
-    and/or the Hessian (their `comp_on_policy` / `hessian_on_policy` ablations turn one off)."""
+    and/or the Hessian (their `comp_on_policy` / `hessian_on_policy` ablations turn one off).
+
+    Without `history` (a sweep at one point) the buffer is the fresh n_inner games and
+    size/n_inner − 1 older chunks drawn at behaviour pairs (θ + σε, y_k + σε'), σ =
+    `behaviour_noise`, ε ~ N(0, I) per chunk and row; with a `GameBuffer` (LOLA training)
+    the fresh games are pushed into it and the whole buffer is read.
+    """
 
     size: int = 1024
     inner: bool = True
     hessian: bool = True
     behaviour_noise: float = 0.2
+    history: GameBuffer | None = None
+
+
+def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, other: np.ndarray,
+                           rng: np.random.Generator, *, steps: int, lr: float, length: int, critic: str = "learned",
+                           critic_values: np.ndarray | None = None, batch: int = 128, split: str = "lll",
+                           n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
+                           shared: bool = False, off_policy: OffPolicy | None = None) -> np.ndarray:
+    """One estimate of "own"'s LOLA meta-gradient per row, `(M, 5)`, for M pairs (own, other) `(M, 5)`.
+
+    Forward, k = 0..K−1: y_{k+1} = y_k + α ĝ_k (exact, or DiCE on the inner batch at (own, y_k)
+    with the other's rewards). Outer at (own, y_K): exact, or DiCE with own's rewards.
+    Backward, k = K−1..0: (t₁, t₂) = the exact tangent of ∇V_other along (0, v), or the DiCE
+    Hessian-vector product on the Hessian batch at (own, y_k) (the inner batch of step k when
+    `shared`); u += α t₁, v += α t₂. Random draws, in order: inner batches 0..K−1, the outer
+    batch, the Hessian batches K−1..0.
+
+    Args:
+      game: the IPD (its γ; its horizon only for the exact parts).
+      own, other: `(M, 5)` logits of the row's player and of its opponent.
+      rng: the only source of randomness.
+      steps, lr: K and α of the look-ahead.
+      length: T of every rollout.
+      critic: `none`, `exact` or `learned` (see `critic_baselines`).
+      critic_values: `(M, 2, 5)` learned values (row's own player, opponent), or None.
+      batch, n_inner, n_hessian, n_outer: batch sizes (Liu et al.'s comp / hessian / outer).
+      split: inner / Hessian / outer letters, e exact or l sampled.
+      shared: the Hessian batch of step k is its inner batch (when both are sampled and both
+        on- or both off-policy).
+      off_policy: an `OffPolicy` buffer for the sampled inner gradient and/or Hessian.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
+    n_inner, n_hessian, n_outer = (_positive_int(name, batch if size is None else size) for name, size in
+                                   (("n_inner", n_inner), ("n_hessian", n_hessian), ("n_outer", n_outer)))
+    inner_letter, hessian_letter, outer_letter = split
+    own, other = np.asarray(own, float), np.asarray(other, float)
+    inner_off = off_policy is not None and off_policy.inner and inner_letter == "l"
+    hessian_off = off_policy is not None and off_policy.hessian and hessian_letter == "l"
+    share = bool(shared) and inner_letter == "l" and hessian_letter == "l" and inner_off == hessian_off
+
+    def draw(point_other: np.ndarray, size: int, off: bool) -> GameBatch:
+        if not off:
+            return draw_batch(own, point_other, size, length, rng)
+        if off_policy.history is None:
+            return draw_buffer(own, point_other, n_inner, off_policy.size, length, off_policy.behaviour_noise, rng)
+        off_policy.history.push(draw_batch(own, point_other, n_inner, length, rng))
+        return off_policy.history.read()
+
+    def surrogate(sample: GameBatch, point_other: np.ndarray, player: int) -> GameSurrogate:
+        baselines = critic_baselines(game, critic, own, point_other, sample.games, player, critic_values)
+        return GameSurrogate(sample, own, point_other, player, game.gamma, baselines)
+
+    inner_batches: list[GameBatch | None] = []
+    if inner_letter == "e":
+        iterates = lola_look_ahead(game, own, other, lr=lr, steps=steps)
+    else:
+        iterates = [other]
+        for k in range(steps):
+            inner = draw(iterates[k], n_inner, inner_off)
+            gradient = surrogate(inner, iterates[k], OTHER).gradient()[:, OTHER]
+            inner_batches.append(inner if share else None)
+            iterates.append(iterates[k] + lr * gradient)
+
+    if outer_letter == "e":
+        gradients = game.batch_values_and_gradients(own, iterates[-1])[1][:, OWN]
+    else:
+        gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng), iterates[-1], OWN).gradient()
+    meta, vector = gradients[:, OWN], gradients[:, OTHER]
+
+    for k in range(steps - 1, -1, -1):
+        directions = np.stack([np.zeros_like(vector), vector], axis=1)
+        if hessian_letter == "e":
+            tangent = game.batch_tangents(own, iterates[k], directions[:, None])[:, 0, OTHER]
+        else:
+            sample = inner_batches[k] if share else draw(iterates[k], n_hessian, hessian_off)
+            tangent = surrogate(sample, iterates[k], OTHER).hessian_vector_product(directions)
+        meta = meta + lr * tangent[:, OWN]
+        vector = vector + lr * tangent[:, OTHER]
+    return meta
 
 
 def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 128,
@@ -201,84 +339,23 @@ def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.G
                         off_policy: OffPolicy | None = None) -> np.ndarray:
     """R independent estimates of both players' LOLA meta-gradients, `(R, 2, 5)`.
 
-    Forward, k = 0..K−1: y_{k+1} = y_k + α ĝ_k (exact or DiCE on the inner batch at (θ, y_k)).
-    Outer at (θ, y_K): exact or DiCE on the outer batch. Backward, k = K−1..0:
-    (t₁, t₂) = exact tangent of ∇V_other along (0, v), or the DiCE Hessian-vector product on
-    the Hessian batch at (θ, y_k) (the inner batch of step k when `shared`); u += α t₁,
-    v += α t₂. Rows: 2R (player 1's R estimates, then player 2's, each as "own").
-
-    Random draws, in order: inner batches 0..K−1 (all rows at once), the outer batch, then
-    the Hessian batches K−1..0.
-
-    Args:
-      problem: the `LolaProblem`.
-      repetitions: R.
-      rng: the only source of randomness.
-      batch: default size of every batch (128 in Liu et al.).
-      split: inner / Hessian / outer letters, e exact or l sampled.
-      n_inner, n_hessian, n_outer: batch sizes (their comp / hessian / outer batch sizes).
-      shared: the Hessian batch of step k is its inner batch (when both are sampled and
-        both on- or both off-policy).
-      off_policy: an `OffPolicy` buffer for the sampled inner gradient and/or Hessian.
+    `stacked_lola_estimates` on 2R rows: (θ₁, θ₂) R times (player 1), then (θ₂, θ₁) R times
+    (player 2 as "own"; the game is symmetric), each row with its own batches.
     """
     if not isinstance(problem, LolaProblem):
         raise TypeError(f"problem: expected a LolaProblem, got {type(problem).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
     repetitions = _positive_int("repetitions", repetitions)
-    n_inner, n_hessian, n_outer = (_positive_int(name, batch if size is None else size) for name, size in
-                                   (("n_inner", n_inner), ("n_hessian", n_hessian), ("n_outer", n_outer)))
-    inner_letter, hessian_letter, outer_letter = split
-    game, lr, length = problem.game, float(problem.lr), problem.length
     theta1, theta2 = np.asarray(problem.theta1, float), np.asarray(problem.theta2, float)
-    own = np.concatenate([np.broadcast_to(theta1, (repetitions, 5)), np.broadcast_to(theta2, (repetitions, 5))])
-    row_players = np.repeat([0, 1], repetitions)
-    inner_off = off_policy is not None and off_policy.inner and inner_letter == "l"
-    hessian_off = off_policy is not None and off_policy.hessian and hessian_letter == "l"
-    share = bool(shared) and inner_letter == "l" and hessian_letter == "l" and inner_off == hessian_off
-
-    def draw(point_own, point_other, size, off):
-        if off:
-            return draw_buffer(point_own, point_other, n_inner, off_policy.size, length,
-                               off_policy.behaviour_noise, rng)
-        return draw_batch(point_own, point_other, size, length, rng)
-
-    def surrogate(sample, point_other, player):
-        baselines = _baselines(game, problem, own, point_other, sample.games, player, row_players)
-        return GameSurrogate(sample, own, point_other, player, game.gamma, baselines)
-
-    # forward: the opponent's look-ahead y_0..y_K `(2R, 5)` each
-    other = np.concatenate([np.broadcast_to(theta2, (repetitions, 5)), np.broadcast_to(theta1, (repetitions, 5))])
-    inner_batches: list[GameBatch | None] = []
-    if inner_letter == "e":
-        exact = lola_look_ahead(game, np.stack([theta1, theta2]), np.stack([theta2, theta1]), lr=lr,
-                                steps=problem.steps)
-        iterates = [np.repeat(step, repetitions, axis=0) for step in exact]
-    else:
-        iterates = [other]
-        for k in range(problem.steps):
-            inner = draw(own, iterates[k], n_inner, inner_off)
-            gradient = surrogate(inner, iterates[k], OTHER).gradient()[:, OTHER]
-            inner_batches.append(inner if share else None)
-            iterates.append(iterates[k] + lr * gradient)
-
-    # outer gradient (∇_own V_own, ∇_other V_own) at (θ, y_K)
-    if outer_letter == "e":
-        gradients = game.batch_values_and_gradients(own, iterates[-1])[1][:, OWN]
-    else:
-        gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng), iterates[-1], OWN).gradient()
-    meta, vector = gradients[:, OWN], gradients[:, OTHER]
-
-    # backward: u += α ∂_own(ĝ_k·v), v += α ∂_y(ĝ_k·v)
-    for k in range(problem.steps - 1, -1, -1):
-        directions = np.stack([np.zeros_like(vector), vector], axis=1)
-        if hessian_letter == "e":
-            tangent = game.batch_tangents(own, iterates[k], directions[:, None])[:, 0, OTHER]
-        else:
-            sample = inner_batches[k] if share else draw(own, iterates[k], n_hessian, hessian_off)
-            tangent = surrogate(sample, iterates[k], OTHER).hessian_vector_product(directions)
-        meta = meta + lr * tangent[:, OWN]
-        vector = vector + lr * tangent[:, OTHER]
+    own = np.repeat(np.stack([theta1, theta2]), repetitions, axis=0)
+    other = np.repeat(np.stack([theta2, theta1]), repetitions, axis=0)
+    values = None
+    if problem.critic_values is not None:
+        stored = np.asarray(problem.critic_values, float)
+        values = np.repeat(np.stack([stored, stored[::-1]]), repetitions, axis=0)
+    meta = stacked_lola_estimates(problem.game, own, other, rng, steps=problem.steps, lr=float(problem.lr),
+                                  length=problem.length, critic=problem.critic, critic_values=values, batch=batch,
+                                  split=split, n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer,
+                                  shared=shared, off_policy=off_policy)
     return np.stack([meta[:repetitions], meta[repetitions:]], axis=1)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import mdps
 from estimators import LolaProblem, get_estimator
-from estimators.lola import GameSurrogate, _baselines, draw_batch, draw_buffer, log_probabilities
+from estimators.lola import GameSurrogate, critic_baselines, draw_batch, draw_buffer, log_probabilities
 from mdps.ipd import OPPONENT_VIEW
 from tests.finite_differences import central_difference, relative_error
 from tests.statistical import assert_biased, assert_unbiased, bias_norm
@@ -60,9 +60,9 @@ def test_fresh_batches_have_unit_weights_and_the_exact_baseline_is_the_value_to_
     own, other = np.stack([prob.theta1]), np.stack([prob.theta2])
     batch = draw_batch(own, other, 3, LENGTH, np.random.default_rng(2))
     np.testing.assert_allclose(log_probabilities(batch.games, own, other), batch.behaviour_log_probs)
-    baselines = _baselines(prob.game, prob, own, other, batch.games, 0, np.zeros(1, int))
+    baselines = critic_baselines(prob.game, "exact", own, other, batch.games, 0)
     np.testing.assert_allclose(baselines[0, :, 0], prob.game.values(prob.theta1, prob.theta2)[0])
-    learned = _baselines(prob.game, problem("learned", seed=1), own, other, batch.games, 1, np.zeros(1, int))
+    learned = critic_baselines(prob.game, "learned", own, other, batch.games, 1)
     laws = mdps.ipd.outcome_law(mdps.ipd.sigmoid(own[0]), mdps.ipd.sigmoid(other[0][OPPONENT_VIEW]))
     np.testing.assert_allclose(learned[0], (laws @ mdps.ipd.REWARDS[1])[batch.games.states[0]])
 
@@ -137,3 +137,24 @@ def test_bad_input_names_the_field():
         problem("noisy")
     with pytest.raises(ValueError, match="theta1"):
         LolaProblem(prob.game, np.zeros(4), np.zeros(5))
+
+
+def test_game_buffer_keeps_the_last_games_of_both_views():
+    from estimators.lola import GameBuffer
+    rng = np.random.default_rng(15)
+    own, other = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))      # S = 1 seed: rows (θ₁, θ₂), (θ₂, θ₁)
+    own, other = np.stack([own[0], other[0]]), np.stack([other[0], own[0]])
+    buffer = GameBuffer(1, 8, 4)
+    pushed = []
+    for _ in range(3):
+        batch = draw_batch(own, other, 3, 4, rng)
+        buffer.push(batch)
+        pushed += [batch.games.states[0, i] for i in range(3)]
+        pushed += [OPPONENT_VIEW[batch.games.states[1, i]] for i in range(3)]   # player 2's games, back in view 1
+    stored = buffer.read()
+    assert buffer.filled == 8 and stored.shape == (2, 8, 4)
+    assert {tuple(s) for s in stored.games.states[0]} <= {tuple(s) for s in pushed[-8:]}
+    np.testing.assert_array_equal(stored.games.states[1], OPPONENT_VIEW[stored.games.states[0]])
+    # the stored behaviour log-probabilities are those the games were drawn with
+    current = log_probabilities(stored.games, own, other)
+    np.testing.assert_allclose(current, stored.behaviour_log_probs, atol=1e-12)
