@@ -258,7 +258,8 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
                            rng: np.random.Generator, *, steps: int, lr: float, length: int, critic: str = "learned",
                            critic_values: np.ndarray | None = None, batch: int = 128, split: str = "lll",
                            n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
-                           shared: bool = False, off_policy: OffPolicy | None = None) -> np.ndarray:
+                           shared: bool = False, off_policy: OffPolicy | None = None,
+                           with_exact_outer: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One estimate of "own"'s LOLA meta-gradient per row, `(M, 5)`, for M pairs (own, other) `(M, 5)`.
 
     Forward, k = 0..K−1: y_{k+1} = y_k + α ĝ_k (exact, or DiCE on the inner batch at (own, y_k)
@@ -281,6 +282,10 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
       shared: the Hessian batch of step k is its inner batch (when both are sampled and both
         on- or both off-policy).
       off_policy: an `OffPolicy` buffer for the sampled inner gradient and/or Hessian.
+      with_exact_outer: also return the estimate with the same inner and Hessian samples but
+        the exact outer gradient (Liu et al.'s `grad_outer_exact`, "outer step made exact").
+    Returns:
+      `(M, 5)`, or two `(M, 5)` arrays with `with_exact_outer`.
     """
     if split not in SPLITS:
         raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
@@ -315,22 +320,28 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
             inner_batches.append(inner if share else None)
             iterates.append(iterates[k] + lr * gradient)
 
+    exact_outer = game.batch_values_and_gradients(own, iterates[-1])[1][:, OWN]
     if outer_letter == "e":
-        gradients = game.batch_values_and_gradients(own, iterates[-1])[1][:, OWN]
+        gradients = exact_outer
     else:
         gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng), iterates[-1], OWN).gradient()
-    meta, vector = gradients[:, OWN], gradients[:, OTHER]
+    accumulators = [(gradients[:, OWN], gradients[:, OTHER])]                   # (u, v)
+    if with_exact_outer:
+        accumulators.append((exact_outer[:, OWN], exact_outer[:, OTHER]))
 
     for k in range(steps - 1, -1, -1):
-        directions = np.stack([np.zeros_like(vector), vector], axis=1)
         if hessian_letter == "e":
-            tangent = game.batch_tangents(own, iterates[k], directions[:, None])[:, 0, OTHER]
+            tangents = [game.batch_tangents(own, iterates[k], np.stack([np.zeros_like(v), v], axis=1)[:, None])[:, 0, OTHER]
+                        for _, v in accumulators]
         else:
             sample = inner_batches[k] if share else draw(iterates[k], n_hessian, hessian_off)
-            tangent = surrogate(sample, iterates[k], OTHER).hessian_vector_product(directions)
-        meta = meta + lr * tangent[:, OWN]
-        vector = vector + lr * tangent[:, OTHER]
-    return meta
+            hessian = surrogate(sample, iterates[k], OTHER)
+            tangents = [hessian.hessian_vector_product(np.stack([np.zeros_like(v), v], axis=1))
+                        for _, v in accumulators]
+        accumulators = [(u + lr * t[:, OWN], v + lr * t[:, OTHER]) for (u, v), t in zip(accumulators, tangents)]
+    if with_exact_outer:
+        return accumulators[0][0], accumulators[1][0]
+    return accumulators[0][0]
 
 
 def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 128,

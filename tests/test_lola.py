@@ -158,3 +158,16 @@ def test_game_buffer_keeps_the_last_games_of_both_views():
     # the stored behaviour log-probabilities are those the games were drawn with
     current = log_probabilities(stored.games, own, other)
     np.testing.assert_allclose(current, stored.behaviour_log_probs, atol=1e-12)
+
+
+def test_exact_outer_companion_uses_the_same_inner_and_hessian_samples():
+    from estimators.lola import stacked_lola_estimates
+    prob = problem(seed=16, steps=2)
+    own, other = np.stack([prob.theta1, prob.theta2]), np.stack([prob.theta2, prob.theta1])
+    common = dict(steps=2, lr=0.3, length=LENGTH, batch=4)
+    sampled, outer_exact = stacked_lola_estimates(prob.game, own, other, np.random.default_rng(1), split="eel",
+                                                  with_exact_outer=True, **common)
+    np.testing.assert_allclose(outer_exact, prob.exact_meta_gradient(), rtol=1e-12)
+    first, second = stacked_lola_estimates(prob.game, own, other, np.random.default_rng(2), split="lle",
+                                           with_exact_outer=True, **common)
+    np.testing.assert_allclose(first, second, rtol=1e-12)
