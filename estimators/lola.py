@@ -67,13 +67,13 @@ class GameBatch:
 
 def log_probabilities(games: GameTrajectories, own: np.ndarray, other: np.ndarray) -> np.ndarray:
     """`(M, N, T)` log π¹(a¹_t|s_t) + log π²(a²_t|s²_t) for logits own, other `(M, 5)` (σ = P(C))."""
-    rows = np.arange(len(own))[:, None, None]
+    flat = np.arange(len(own))[:, None, None] * 10
     total = np.zeros(games.shape)
     for player, thetas in ((0, own), (1, other)):
+        logits = np.asarray(thetas, float)
+        table = -np.logaddexp(0.0, -np.stack([logits, -logits], axis=-1))      # (M, 5, 2) log σ(±θ): C, D
         states = games.states if player == 0 else OPPONENT_VIEW[games.states]
-        logits = np.asarray(thetas, float)[rows, states]
-        signed = np.where(games.actions[player] == 0, logits, -logits)     # log σ(±θ)
-        total += -np.logaddexp(0.0, -signed)
+        total += table.reshape(-1)[flat + 2 * states + games.actions[player]]
     return total
 
 
