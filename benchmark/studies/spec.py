@@ -1,9 +1,9 @@
 """What a figure is: the sweeps it needs, the analysis that draws it, and what it is compared with.
 
-A study module (`benchmark/figures/<study>.py`) holds `FIGURES`, a list of `FigureSpec`s.
+A study module (`benchmark/studies/<study>.py`) holds `FIGURES`, a list of `FigureSpec`s.
 Each spec names preset sweeps (experiments as data, bsuite style); `make_figures` runs them
 (resuming), hands the tidy results to `draw` (an analysis function DataFrame -> Figure that
-calls `benchmark.plotting` for the drawing) and to `compare` (the sentence, with numbers,
+calls `benchmark.present.plotting` for the drawing) and to `compare` (the sentence, with numbers,
 that says whether the published claim holds on our data). A figure that is a small
 simulation rather than a sweep gives `simulate` instead of `sweeps`.
 """
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from benchmark.schema import Sweep
+    from benchmark.sweeps.records import Sweep
 
 VERDICTS = ("agrees", "partly agrees", "disagrees", "inconclusive", "no published claim")
 
@@ -73,7 +73,7 @@ class FigureSpec:
       filename: stem of `reports/figures/<study>/<filename>.{png,pdf}`.
       title: short title (HTML heading).
       sweeps: preset sweep names whose results the figure draws (empty for simulations).
-      draw: `FigureData -> matplotlib Figure` (an analysis function calling `benchmark.plotting`).
+      draw: `FigureData -> matplotlib Figure` (an analysis function calling `benchmark.present.plotting`).
       compare: `FigureData -> Comparison`.
       reproduces: what it reproduces (which paper, which figure or claim) and its settings.
       claim: the published claim it is compared with.

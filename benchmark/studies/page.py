@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from benchmark.figures.spec import Comparison, FigureSpec
+from benchmark.studies.spec import Comparison, FigureSpec
 
 STUDY_TITLES = {
     "liu2022": "Liu et al. (2022): gradient bias in meta-RL, tabular study",

@@ -9,8 +9,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from benchmark.bench_cells import REPOSITORY_ROOT, BenchCell, reference_cells
-from benchmark.bench_measure import _measure
+from benchmark.bench.cells import REPOSITORY_ROOT, BenchCell, reference_cells
+from benchmark.bench.measure import _measure
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -115,7 +115,7 @@ def _subprocess_environment() -> dict[str, str]:
 def _run_in_subprocess(cell: BenchCell, quick: bool) -> BenchResult:
     task = json.dumps({"cell": asdict(cell), "quick": quick})
     # through the entry module, so the subprocess imports what `mgbench bench` imports (its RSS includes them)
-    command = [sys.executable, "-c", "from benchmark.bench import _worker_main; _worker_main()"]
+    command = [sys.executable, "-c", "from benchmark.bench.run import worker_main; worker_main()"]
     try:
         completed = subprocess.run(command, input=task, capture_output=True, text=True,
                                    env=_subprocess_environment(), timeout=600, check=False)
@@ -142,7 +142,7 @@ def run_in_process(cell: BenchCell, quick: bool) -> BenchResult:
     return _result_from_dict(cell, _measure(cell, quick))
 
 
-def _worker_main() -> None:
+def worker_main() -> None:
     """Subprocess entry: read a task (JSON on stdin), measure it, print the result as JSON."""
     for variable in THREAD_VARIABLES:
         os.environ[variable] = "1"

@@ -1,6 +1,6 @@
 """Liu et al. (2022), arXiv 2112.15400: the tabular study of meta-gradient bias.
 
-Presets (benchmark/presets, ANCHORS.md): `decompose` (corr and std_sum vs |τ| for DiCE,
+Presets (benchmark/sweeps/presets, ANCHORS.md): `decompose` (corr and std_sum vs |τ| for DiCE,
 Loaded DiCE, LVC and MAML under the seven inner/Hessian/outer splits), `lr` and `step`
 (MAML vs α and vs K), `comp-lr`, `comp-sample`, `comp-step` (compositional bias, split
 lee, with the fitted bound K α^K σ_in |τ|^-1/2), `hessian-bias` (bias vs the injected
@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark import plotting
-from benchmark.figures.analysis import (bound_check, bound_curve, check_phrase, check_row, fmt, fmt_interval,
-                                        overall_verdict, seed_summary)
-from benchmark.figures.spec import Comparison, FigureData, FigureSpec
+from benchmark.present import plotting
+from benchmark.analysis.aggregation import (bound_check, bound_curve, check_phrase, check_row, fmt, fmt_interval,
+                                            overall_verdict, seed_summary)
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 ESTIMATORS = ("maml", "dice", "lvc", "loaded")
 SPLITS = ("lee", "ele", "eel", "lle", "lel", "ell", "lll")
@@ -58,7 +58,7 @@ def draw_decompose_std(data: FigureData):
 
 def compare_decompose_std(data: FigureData) -> Comparison:
     """The log-log slope of std_sum against |τ| per (split, estimator): Monte-Carlo −1/2?"""
-    from benchmark.bounds import fit_loglog_slope
+    from benchmark.analysis.bounds import fit_loglog_slope
 
     summary = _summary(data.of("decompose"), ["split", "estimator", "batch"], ["corr", "std_sum"])
     largest = _last(summary["batch"].unique())

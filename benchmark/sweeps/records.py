@@ -1,5 +1,5 @@
 """The records of a sweep: `ProblemSettings`, `Cell` and `Sweep` (grid expansion, `quick()`,
-hashes, canonical TOML). Built by `benchmark.schema_parsing`; the rules are in `benchmark.schema`.
+hashes, canonical TOML). Built by `benchmark.sweeps.parsing`; the rules are in `benchmark.sweeps`.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from benchmark.schema_checks import (ESTIMATOR_AXIS, PROBLEM_AXES, SweepError, _check_parameter_type, _is_int,
-                                     _is_number)
+from benchmark.sweeps.vocabulary import (ESTIMATOR_AXIS, PROBLEM_AXES, SweepError, _check_parameter_type, _is_int,
+                                         _is_number)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class Sweep:
         self._estimator_parameters()
 
     def cells(self) -> list[Cell]:
-        """Every cell of the grid times the problem seeds, in a stable order (see `benchmark.schema`)."""
+        """Every cell of the grid times the problem seeds, in a stable order (see `benchmark.sweeps`)."""
         parameters_of = self._estimator_parameters()
         fixed = self.fixed_parameters
         seeds: tuple[int | None, ...] = self.problem.mdp_seeds or (None,)

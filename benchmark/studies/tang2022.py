@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark import plotting
-from benchmark.figures.analysis import (bound_check, bound_curve, check_phrase, check_row, fmt, overall_verdict,
-                                        seed_summary)
-from benchmark.figures.spec import Comparison, FigureData, FigureSpec
-from benchmark.statistics import percentile_interval
+from benchmark.present import plotting
+from benchmark.analysis.aggregation import (bound_check, bound_curve, check_phrase, check_row, fmt, overall_verdict,
+                                            seed_summary)
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec
+from benchmark.analysis.statistics import percentile_interval
 
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
 SF_THETA_N_REGIME = 32     # Var[SF] is Θ(N) only once N dominates (θ - c)⁻²: fit from here on
@@ -92,7 +92,7 @@ def compare_bias_variance(data: FigureData) -> Comparison:
 
 
 def plotting_formula(bound: str) -> str:
-    from benchmark.bounds import BOUNDS
+    from benchmark.analysis.bounds import BOUNDS
 
     return BOUNDS[bound].formula
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.schema import Cell, Sweep, stable_hash
+from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from estimators import MetaProblem, ToyProblem, get_estimator
 from mdps import GaussianToy, random_mdp
 
@@ -212,11 +212,11 @@ def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
-      `seconds`, `repetitions`, the metrics of `benchmark.statistics.CellStatistics.summary`,
+      `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
       `sigma_in`, `target_method` and `target_se`. A cell whose estimates are not finite, or
       whose estimator raises, is `failed` with the reason and no metrics.
     """
-    from benchmark.statistics import CellStatistics
+    from benchmark.analysis.statistics import CellStatistics
 
     start = time.perf_counter()
     record: dict[str, Any] = {"cell_id": cell.cell_id, "status": "ok", "error": None,

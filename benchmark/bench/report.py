@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from benchmark.bench_cells import REPOSITORY_ROOT
-from benchmark.bench_run import BenchResult
+from benchmark.bench.cells import REPOSITORY_ROOT
+from benchmark.bench.run import BenchResult
 
 TARGET_TRANSITIONS_PER_SECOND = 5e6
 TARGET_EXACT_SECONDS = 0.020

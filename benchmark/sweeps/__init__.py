@@ -50,37 +50,15 @@ Rules:
   called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
   a preset naming an estimator not written yet can still be listed.
 
-This module is the entry point; the code is in
-- `benchmark.schema_checks`: `SweepError`, the vocabulary (keys, choices, defaults, axis
-  names) and the value checks behind the one-line errors;
-- `benchmark.schema_records`: `ProblemSettings`, `Cell`, `Sweep` (grid expansion, `quick()`,
-  hashes, canonical TOML);
-- `benchmark.schema_parsing`: plain data -> validated `Sweep` (`sweep_from_dict`);
-- `benchmark.schema_loading`: TOML text, files, presets and suites (`parse_sweep`,
-  `load_sweep`, `load_sweeps`, `available_presets`, ...).
+The modules of this package:
+- `vocabulary`: `SweepError`, the vocabulary (keys, choices, defaults, axis names) and the
+  value checks behind the one-line errors;
+- `records`: `ProblemSettings`, `Cell`, `Sweep` (grid expansion, `quick()`, hashes,
+  canonical TOML);
+- `parsing`: plain data -> validated `Sweep` (`sweep_from_dict`);
+- `loading`: TOML text, files, presets (`presets/*.toml`) and suites (`parse_sweep`,
+  `load_sweep`, `load_sweeps`, `available_presets`, ...);
+- `cells`: evaluating one cell (problem, target, estimates, statistics);
+- `store`: the SQLite store of a sweep's results and its CSV export;
+- `runner`: `run_sweep`, resuming, in parallel (joblib or Dask).
 """
-from __future__ import annotations
-
-from benchmark.schema_checks import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                     GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, NAME_PATTERN,
-                                     PRESET_SUFFIX, PROBLEM_AXES, PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS,
-                                     SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS, TABULAR_FIELDS,
-                                     TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS, TOY_DEFAULTS,
-                                     TOY_FIELDS, SweepError)
-from benchmark.schema_loading import (available_presets, load_sweep, load_sweeps, parse_sweep, preset_description,
-                                      preset_directory)
-from benchmark.schema_parsing import sweep_from_dict
-from benchmark.schema_records import Cell, ProblemSettings, Sweep, stable_hash
-
-__all__ = [
-    # records
-    "Cell", "ProblemSettings", "Sweep", "stable_hash",
-    # parsing and loading
-    "SweepError", "available_presets", "load_sweep", "load_sweeps", "parse_sweep", "preset_description",
-    "preset_directory", "sweep_from_dict",
-    # vocabulary
-    "AXIS_EXPECTATIONS", "AXIS_NAME_PATTERN", "CRITICS", "ESTIMATOR_AXIS", "GENERIC_EXPECTATION", "INITIAL_LAWS",
-    "META_PARAMETERS", "NAME_PATTERN", "PRESET_SUFFIX", "PROBLEM_AXES", "PROBLEM_KINDS", "REWARD_LAWS",
-    "SEED_FIELDS", "SPLIT_PATTERN", "SUITE_KEY", "SUITE_KEYS", "TABULAR_DEFAULTS", "TABULAR_FIELDS",
-    "TABULAR_ONLY_AXES", "TABULAR_PRESETS", "TARGETS", "TOP_LEVEL_KEYS", "TOY_DEFAULTS", "TOY_FIELDS",
-]

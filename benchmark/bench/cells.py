@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-BLOCK_REPETITIONS = 64          # the sweep runner's repetitions per estimator call (benchmark.cells)
+BLOCK_REPETITIONS = 64          # the sweep runner's repetitions per estimator call (benchmark.sweeps.cells)
 LIU2022_ESTIMATORS = ("loaded", "dice")
 FALLBACK_ESTIMATORS = ("sf", "truncated")   # practical estimators, used while loaded/dice are not registered
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
@@ -17,7 +17,7 @@ SCALING_VALUES = {
     "T": (10, 20, 40),
     "S*A": (100, 200, 400),        # S = 20, 40, 80 at A = 5
 }
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_ESTIMATORS = REPOSITORY_ROOT / "tests" / "reference_estimators.py"
 
 

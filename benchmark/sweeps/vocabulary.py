@@ -1,6 +1,6 @@
 """The vocabulary of sweep files and the checks that turn bad values into one-line `SweepError`s.
 
-Keys, choices, defaults and axis names of the schema documented in `benchmark.schema`; every
+Keys, choices, defaults and axis names of the schema documented in `benchmark.sweeps`; every
 check raises `SweepError("<key>: <what was expected>, got <value>")`.
 """
 from __future__ import annotations

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from benchmark.schema_checks import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                     GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, PROBLEM_AXES,
-                                     PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, TABULAR_DEFAULTS,
-                                     TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
-                                     TOY_DEFAULTS, TOY_FIELDS, SweepError, _expect_choice, _expect_int,
-                                     _expect_name, _expect_number, _expect_string, _expect_table, _is_int,
-                                     _is_number, _refuse_unknown)
-from benchmark.schema_records import ProblemSettings, Sweep
+from benchmark.sweeps.vocabulary import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
+                                         GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, PROBLEM_AXES,
+                                         PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, TABULAR_DEFAULTS,
+                                         TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
+                                         TOY_DEFAULTS, TOY_FIELDS, SweepError, _expect_choice, _expect_int,
+                                         _expect_name, _expect_number, _expect_string, _expect_table, _is_int,
+                                         _is_number, _refuse_unknown)
+from benchmark.sweeps.records import ProblemSettings, Sweep
 
 
 def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep:

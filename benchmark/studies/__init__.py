@@ -7,10 +7,10 @@ targets, which no paper shows) or `all`. `make_figures` runs the preset sweeps a
 needs that are not stored yet (the runner resumes), draws each figure into
 `reports/figures/<study>/<name>.{png,pdf}` and writes `reports/<study>.html`: each figure
 with what it reproduces, the settings, and a comparison with the published claim in
-numbers. The figures of a study are listed in `benchmark/figures/<study>.py` (`FIGURES`).
+numbers. The figures of a study are listed in `benchmark/studies/<study>.py` (`FIGURES`).
 
-Importing this package is cheap (no pandas, no matplotlib): it registers the `figures`
-subcommand of `mgbench`.
+Importing this package is cheap (no pandas, no matplotlib); `mgbench figures` is
+`benchmark.cli.commands.figures_command`.
 """
 from __future__ import annotations
 
@@ -21,10 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.figures.command import add_figures_command, figures_arguments, run_figures_command
-
-__all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "study_names",
-           "add_figures_command", "figures_arguments", "run_figures_command"]
+__all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "study_names"]
 
 STUDIES = ("liu2022", "tang2022", "vuorio2022", "beyond")
 ALL = "all"
@@ -46,9 +43,9 @@ def study_names(study: str) -> tuple[str, ...]:
 
 
 def figure_specs(study: str) -> list:
-    """The `FigureSpec`s of one study (`benchmark/figures/<study>.py`, `FIGURES`)."""
+    """The `FigureSpec`s of one study (`benchmark/studies/<study>.py`, `FIGURES`)."""
     study_names(study)
-    return list(importlib.import_module(f"benchmark.figures.{study}").FIGURES)
+    return list(importlib.import_module(f"benchmark.studies.{study}").FIGURES)
 
 
 def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, results_dir: str | Path = "results",
@@ -74,7 +71,7 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
       FiguresError: after writing everything else, when some figure could not be drawn
         (a sweep that cannot run, a failing analysis); the message says which and why.
     """
-    from benchmark.figures.report import FigureRecord, write_index_page, write_study_page
+    from benchmark.studies.page import FigureRecord, write_index_page, write_study_page
 
     say = progress or (lambda message: None)
     studies = study_names(study)
@@ -112,8 +109,8 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
               say: Callable[[str], None]) -> None:
     import pandas as pd
 
-    from benchmark.figures.spec import FigureData
-    from benchmark.plotting import save_figure
+    from benchmark.studies.spec import FigureData
+    from benchmark.present.plotting import save_figure
 
     spec = record.spec
     if spec.simulate is not None:
@@ -184,9 +181,9 @@ class _SweepCache:
             raise
 
     def _run(self, preset: str):
-        from benchmark.runner import run_sweep
-        from benchmark.schema import load_sweep
-        from benchmark.store import load_results
+        from benchmark.sweeps.runner import run_sweep
+        from benchmark.sweeps.loading import load_sweep
+        from benchmark.sweeps.store import load_results
 
         sweep = load_sweep(preset)
         if self.quick:

@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmark import plotting
-from benchmark.figures.analysis import fmt, fmt_interval, seed_summary
-from benchmark.figures.spec import Comparison, FigureData, FigureSpec
+from benchmark.present import plotting
+from benchmark.analysis.aggregation import fmt, fmt_interval, seed_summary
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 JACOBIAN_LABELS = {"naive": "naive autodiff Jacobian", "dice": "DiCE Jacobian"}
 

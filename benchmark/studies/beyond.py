@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmark import plotting
-from benchmark.figures.analysis import fmt, fmt_interval, seed_summary
-from benchmark.figures.spec import Comparison, FigureData, FigureSpec
+from benchmark.present import plotting
+from benchmark.analysis.aggregation import fmt, fmt_interval, seed_summary
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 ESTIMATORS = ("maml", "dice", "lvc", "sf", "lsf")
 TARGET_LABELS = {"ideal": "ideal target ∇V(θ_K), exact inner steps",

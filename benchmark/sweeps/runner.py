@@ -8,7 +8,7 @@ Backends:
   package installed (and any plug-in estimator modules importable).
 
 Only this (parent) process writes to the store, one commit per cell. Every cell's numbers
-are a function of the sweep and the cell alone (`benchmark.cells`), so any backend, any
+are a function of the sweep and the cell alone (`benchmark.sweeps.cells`), so any backend, any
 number of workers and any completion order give identical results.
 """
 from __future__ import annotations
@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from benchmark.cells import evaluate_cell
-from benchmark.schema import Cell, Sweep, SweepError
-from benchmark.store import ResultStore
+from benchmark.sweeps.cells import evaluate_cell
+from benchmark.sweeps.records import Cell, Sweep
+from benchmark.sweeps.vocabulary import SweepError
+from benchmark.sweeps.store import ResultStore
 
 BACKENDS = ("joblib", "dask")
 

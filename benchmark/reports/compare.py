@@ -8,14 +8,12 @@ interval and the verdict of every estimator side by side.
 """
 from __future__ import annotations
 
-import argparse
 import html
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-from benchmark.cli import subcommand
 
 DEFAULT_AGAINST = {"tabular": ("dice", "lvc", "loaded", "maml"), "gaussian_toy": ("sf", "lsf", "pw")}
 
@@ -49,7 +47,7 @@ def comparison_table(checks: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Rows (bound, axis, fitted range); one column per estimator (the new one first): 'slope [lo, hi] verdict'."""
     if checks.empty:
         return pd.DataFrame()
-    from benchmark.bounds import BOUNDS
+    from benchmark.analysis.bounds import BOUNDS
 
     cells = checks.assign(result=[_cell(row) for row in checks.itertuples()],
                           bound=checks["bound"].map(lambda name: f"{BOUNDS[name].formula} ({name})"))
@@ -71,9 +69,9 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     """Run the suite for the estimator(s) registered by `reference` and write the report page."""
     from estimators import load_estimator
 
-    from benchmark.report import bound_checks, load_report_frame, verdict_table_html, write_report
-    from benchmark.runner import run_sweep
-    from benchmark.schema import sweep_from_dict
+    from benchmark.reports.sweep import bound_checks, load_report_frame, verdict_table_html, write_report
+    from benchmark.sweeps.runner import run_sweep
+    from benchmark.sweeps.parsing import sweep_from_dict
 
     added = load_estimator(reference)
     if not added:
@@ -100,31 +98,8 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
             "<h2>Slope [95% interval] and verdict, per bound and axis</h2>",
             table.to_html(index=False, escape=True) if not table.empty else "<p>No bound could be checked.</p>",
             "<h2>All checks</h2>", verdict_table_html(checks), "<h2>Sweeps</h2><ul>", *sections, "</ul>"]
-    from benchmark.report import _page
+    from benchmark.reports.sweep import _page
 
     index = out / "index.html"
     index.write_text(_page(f"compare {spec.name}", "\n".join(body)))
     return index
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
-    parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
-                                                        "sf,lsf,pw for a toy estimator)")
-    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long version")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
-    parser.add_argument("--split", default="lll", help="split of the Liu baselines (default lll: all parts sampled)")
-    parser.add_argument("--out", default="results", help="results directory (default results)")
-    parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-@subcommand("compare", help="run the bound-checking suite for a new estimator beside the baselines",
-            arguments=_arguments)
-def compare_command(args: argparse.Namespace) -> int:
-    """Print where the comparison report went."""
-    against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
-    page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
-                   reports_dir=args.reports, split=args.split, quiet=args.quiet)
-    print(f"comparison report: {page}")
-    return 0

@@ -13,7 +13,6 @@ A curve is one estimator with every other axis fixed; it needs three or more axi
 """
 from __future__ import annotations
 
-import argparse
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.cli import subcommand
 
 SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
 TOY_BOUNDS = ("lsf_bias", "lsf_bias_abstract", "lsf_variance", "sf_variance")
@@ -42,8 +40,8 @@ class Curve:
 
 def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The ok cells of a sweep directory with derived columns, and the sweep's settings."""
-    from benchmark.schema import load_sweep
-    from benchmark.store import load_results
+    from benchmark.sweeps.loading import load_sweep
+    from benchmark.sweeps.store import load_results
 
     directory = Path(results_dir)
     frame = load_results(directory)
@@ -74,7 +72,7 @@ def curve_keys(frame: pd.DataFrame, axis: str) -> list[str]:
 
 def curves(frame: pd.DataFrame) -> list[Curve]:
     """Every (axis, curve) with at least three distinct axis values among the ok cells."""
-    from benchmark.plotting import estimator_label
+    from benchmark.present.plotting import estimator_label
 
     ok = frame[frame["status"] == "ok"]
     found = []
@@ -119,7 +117,7 @@ def fit_ranges(cells: pd.DataFrame, axis: str) -> dict[str, pd.DataFrame]:
 
 def bound_checks(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (curve, bound, range): slope with interval, constants, verdict and notes."""
-    from benchmark.figures.analysis import bound_check
+    from benchmark.analysis.aggregation import bound_check
 
     rows = []
     for curve in curves(frame):
@@ -138,8 +136,8 @@ def bound_checks(frame: pd.DataFrame) -> pd.DataFrame:
 def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame) -> dict[str, Any]:
     """Per swept axis: bias and variance of every curve (mean over problem seeds, 95%
     interval), with the least-squares fitted bound of each checked curve dashed."""
-    from benchmark.figures.analysis import bound_curve, seed_summary
-    from benchmark.plotting import metric_vs_axis
+    from benchmark.analysis.aggregation import bound_curve, seed_summary
+    from benchmark.present.plotting import metric_vs_axis
 
     figures = {}
     by_axis: dict[str, list[Curve]] = {}
@@ -157,7 +155,7 @@ def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame) -> dict[str, Any]:
                 if np.isfinite(row["constant_ls"]) and row["verdict"] != "inconclusive":
                     columns = _bound_columns(curve.cells, summary, axis, row["bound"])
                     if columns is not None:
-                        from benchmark.bounds import BOUNDS
+                        from benchmark.analysis.bounds import BOUNDS
                         metric = BOUNDS[row["bound"]].quantity
                         bounds.append(bound_curve(summary, row["bound"], row["constant_ls"], axis=axis, columns=columns,
                                                   curve=curve.label, metric=metric,
@@ -172,7 +170,7 @@ def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame) -> dict[str, Any]:
 
 def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound: str) -> dict[str, Any] | None:
     """The bound's columns at the summary's axis values (means over problem seeds)."""
-    from benchmark.bounds import BOUNDS
+    from benchmark.analysis.bounds import BOUNDS
 
     columns = {}
     for name in BOUNDS[bound].axes:
@@ -188,7 +186,7 @@ def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound:
 
 def write_report(results_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write `<out>/index.html` with the verdicts, the figures (PNG and PDF) and the table."""
-    from benchmark.plotting import save_figure
+    from benchmark.present.plotting import save_figure
 
     frame, settings = load_report_frame(results_dir)
     name = settings["name"]
@@ -244,16 +242,3 @@ def _page(title: str, body: str) -> str:
              "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{body}</body></html>")
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
-    parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
-
-
-@subcommand("report", help="write an HTML report of a sweep: bound verdicts, figures, results", arguments=_arguments)
-def report_command(args: argparse.Namespace) -> int:
-    """Write the report and print where it went."""
-    page = write_report(args.results_dir, args.out)
-    print(f"report: {page}")
-    return 0

@@ -1,7 +1,7 @@
 """Shared analysis of the figure modules: aggregation over problem seeds, fitted bound curves,
 and the number formatting of the comparison sentences.
 
-Statistics live here and in `benchmark.statistics` / `benchmark.bounds`; `benchmark.plotting`
+Statistics live here and in `benchmark.analysis.statistics` / `benchmark.analysis.bounds`; `benchmark.present.plotting`
 only draws. Every bootstrap gets a generator seeded through `numpy.random.SeedSequence`.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.bounds import BOUNDS, BoundCheck, check_bound
-from benchmark.statistics import percentile_interval
+from benchmark.analysis.bounds import BOUNDS, BoundCheck, check_bound
+from benchmark.analysis.statistics import percentile_interval
 
 ANALYSIS_SEED = 20220101      # seeds the bootstraps over problem seeds (SeedSequence entropy)
 N_BOOTSTRAP = 2000
@@ -112,7 +112,7 @@ def _stable_int(value: Any) -> int:
 
 def bound_check(df: pd.DataFrame, bound: str, axis: str, *, metric: str | None = None,
                 min_points: int = 3) -> BoundCheck:
-    """`benchmark.bounds.check_bound` on the cells of `df` (every problem seed a point).
+    """`benchmark.analysis.bounds.check_bound` on the cells of `df` (every problem seed a point).
 
     The bias is used only where its lower confidence limit is above zero (resolved).
     """

@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from benchmark.schema_checks import PRESET_SUFFIX, SUITE_KEY, SUITE_KEYS, SweepError, _refuse_unknown
-from benchmark.schema_parsing import sweep_from_dict
-from benchmark.schema_records import Sweep
+from benchmark.sweeps.vocabulary import PRESET_SUFFIX, SUITE_KEY, SUITE_KEYS, SweepError, _refuse_unknown
+from benchmark.sweeps.parsing import sweep_from_dict
+from benchmark.sweeps.records import Sweep
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,7 +76,7 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def parse_sweep(text: str, *, source: str = "<string>") -> Sweep:
-    """Parse and structurally validate the TOML text of a sweep (see `benchmark.schema`)."""
+    """Parse and structurally validate the TOML text of a sweep (see `benchmark.sweeps`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -88,7 +88,7 @@ def parse_sweep(text: str, *, source: str = "<string>") -> Sweep:
 
 def preset_directory() -> Path:
     """The directory of the preset sweeps shipped with the package."""
-    return Path(str(resources.files("benchmark") / "presets"))
+    return Path(str(resources.files("benchmark.sweeps") / "presets"))
 
 
 def available_presets() -> dict[str, Path]:

@@ -1,5 +1,5 @@
 """Measuring one `BenchCell` in this process: timing loops, counted transitions, memory peaks and
-the scaling fits. `benchmark.bench_run` calls `_measure` inside a single-threaded subprocess."""
+the scaling fits. `benchmark.bench.run` calls `_measure` inside a single-threaded subprocess."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from benchmark.bench_cells import SCALING_VALUES, BenchCell, _scaled_cell
+from benchmark.bench.cells import SCALING_VALUES, BenchCell, _scaled_cell
 
 # No numpy at top level: the measuring subprocess sets the thread limits before numpy is first imported.
 

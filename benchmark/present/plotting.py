@@ -1,8 +1,8 @@
 """Drawing only: tidy tables already summarised in, matplotlib Figures out (rliable style).
 
 No statistics happen here: every function draws the points, intervals and bound curves it
-is given and returns the `Figure`. The numbers come from `benchmark.statistics` (per cell),
-`benchmark.bounds` (fitted bound curves) and the analysis functions of `benchmark.figures`
+is given and returns the `Figure`. The numbers come from `benchmark.analysis.statistics` (per cell),
+`benchmark.analysis.bounds` (fitted bound curves) and the analysis functions of `benchmark.analysis.aggregation`
 (aggregation over problem seeds).
 
 Conventions shared by every figure:

@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from benchmark.schema import Cell, Sweep, SweepError
+from benchmark.sweeps.records import Cell, Sweep
+from benchmark.sweeps.vocabulary import SweepError
 
 DATABASE = "results.sqlite"
 CSV = "results.csv"
@@ -301,7 +302,7 @@ def _package_version() -> str:
 
 def _git_commit() -> str | None:
     """`HEAD` of the repository the package runs from (`+dirty` with local changes), or None."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists() or shutil.which("git") is None:
         return None
     try:

@@ -29,44 +29,11 @@ that "per core" is honest and one cell's allocations cannot hide another's. Per 
 
 Speed is measured, never asserted.
 
-This module is the entry point (`benchmark.cli` imports it to register `mgbench bench`, whose
-options and output are in `benchmark.bench_command`); the code is in
-- `benchmark.bench_cells`: `BenchCell`, the reference cells, the scaling axes;
-- `benchmark.bench_run`: `run_bench`, one subprocess per cell, `BenchResult` and `ScalingFit`;
-- `benchmark.bench_measure`: measuring one cell in-process (timing, counted transitions,
-  memory, scaling fits);
-- `benchmark.bench_report`: the tables, the targets, the machine description.
+The modules of this package (`mgbench bench` is `benchmark.cli.commands.bench_command`):
+- `cells`: `BenchCell`, the reference cells, the scaling axes;
+- `run`: `run_bench`, one subprocess per cell, `BenchResult` and `ScalingFit`;
+- `measure`: measuring one cell in-process (timing, counted transitions, memory, scaling fits);
+- `report`: the tables, the targets, the machine description.
 None of them imports numpy at top level: `mgbench --help` stays fast, and the measuring
 subprocess sets the thread limits before numpy is first imported.
 """
-from __future__ import annotations
-
-from benchmark.bench_cells import (BLOCK_REPETITIONS, FALLBACK_ESTIMATORS, LIU2022_ESTIMATORS, REFERENCE_ESTIMATORS,
-                                   REPOSITORY_ROOT, SCALING_VALUES, TOY_ESTIMATORS, BenchCell, liu2022_estimators,
-                                   reference_cells)
-from benchmark.bench_report import (TARGET_EXACT_SECONDS, TARGET_MEMORY_BYTES, TARGET_TRANSITIONS_PER_SECOND,
-                                    format_report, machine_info, target_lines)
-from benchmark.bench_run import THREAD_VARIABLES, BenchResult, ScalingFit, run_bench, run_in_process
-from benchmark.bench_run import _worker_main  # noqa: F401  (the measuring subprocess starts here, see bench_run)
-
-__all__ = [
-    "BLOCK_REPETITIONS", "FALLBACK_ESTIMATORS", "LIU2022_ESTIMATORS", "REFERENCE_ESTIMATORS", "REPOSITORY_ROOT",
-    "SCALING_VALUES", "TARGET_EXACT_SECONDS", "TARGET_MEMORY_BYTES", "TARGET_TRANSITIONS_PER_SECOND",
-    "THREAD_VARIABLES", "TOY_ESTIMATORS", "BenchCell", "BenchResult", "ScalingFit", "format_report",
-    "liu2022_estimators", "machine_info", "reference_cells", "run_bench", "run_in_process", "target_lines",
-]
-
-
-def _register_subcommand() -> None:
-    """`mgbench bench` through the CLI's subcommand registry (`benchmark.cli` imports this
-    module, listed in its SUBCOMMAND_MODULES, before it parses the command line)."""
-    try:
-        from benchmark.cli import subcommand
-    except ImportError:
-        return
-    from benchmark.bench_command import HELP, add_bench_arguments, run_bench_command
-
-    subcommand("bench", help=HELP, arguments=add_bench_arguments)(run_bench_command)
-
-
-_register_subcommand()

@@ -1,0 +1,243 @@
+"""The options and the handler of every `mgbench` subcommand (the table is in `benchmark.cli`).
+
+Each handler imports what it runs inside its body, so that parsing the command line imports
+neither numpy, pandas, matplotlib, the studies nor the bench. Messages go to stdout (where
+the results went) and stderr (progress, warnings); the exit code is returned.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+PROG = "mgbench"
+DEFAULT_SWEEP = "default"
+STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "all")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer, or a clear error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- sweep
+
+def sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench sweep`."""
+    parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, metavar="FILE_OR_PRESET",
+                        help=f"a sweep TOML file, a preset or a suite of presets (default: {DEFAULT_SWEEP!r}; "
+                             f"see `mgbench list`)")
+    parser.add_argument("--out", default="results", metavar="DIR", help="results go to DIR/<name>/ (default: results)")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="parallel workers (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long version of the sweep (<name>-quick)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard earlier results stored under the same name")
+    parser.add_argument("--retry-failed", action="store_true", help="evaluate again the cells stored as failed")
+    parser.add_argument("--backend", choices=("joblib", "dask"), default="joblib",
+                        help="joblib (local processes, default) or dask (a distributed cluster)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module (or .py file) registering estimators; repeatable")
+    parser.add_argument("--reports", default="reports", metavar="DIR",
+                        help="after the sweep, write its report to DIR/<name>/ (default: reports)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the report")
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """Load, optionally shrink, and run a sweep; print where the results went."""
+    from benchmark.sweeps.loading import load_sweeps
+    from benchmark.sweeps.runner import run_sweep
+    from estimators import load_estimator
+
+    for reference in args.plugin:
+        load_estimator(reference)
+    sweeps = load_sweeps(args.sweep)  # a suite runs its sweeps one after another
+    for sweep in sweeps:
+        sweep = sweep.quick() if args.quick else sweep
+        summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                            quiet=args.quiet, overwrite=args.overwrite, retry_failed=args.retry_failed,
+                            plugins=tuple(args.plugin))
+        _print_summary(summary)
+        if summary.interrupted:
+            return 130
+        if not args.no_report:
+            from benchmark.reports.sweep import write_report
+
+            print(f"report: {write_report(summary.directory, Path(args.reports) / sweep.name)}")
+    return 0
+
+
+def _print_summary(summary) -> None:
+    print(f"{summary.name}: {summary.total} cells ({summary.computed} computed, {summary.skipped} already stored, "
+          f"{summary.failed} failed) in {summary.seconds:.1f} s")
+    print(f"results: {summary.csv_path}")
+    if summary.failed:
+        print(f"{PROG}: warning: {summary.failed} cells failed; first: {summary.first_error}", file=sys.stderr)
+    if summary.interrupted:
+        print(f"{PROG}: interrupted: {summary.computed + summary.skipped} of {summary.total} cells stored in "
+              f"{summary.directory}; run the same command again to resume", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- report
+
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench report`."""
+    parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
+    parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report and print where it went."""
+    from benchmark.reports.sweep import write_report
+
+    print(f"report: {write_report(args.results_dir, args.out)}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- compare
+
+def compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench compare`."""
+    parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
+    parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
+                                                        "sf,lsf,pw for a toy estimator)")
+    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long version")
+    parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
+    parser.add_argument("--split", default="lll", help="split of the Liu baselines (default lll: all parts sampled)")
+    parser.add_argument("--out", default="results", help="results directory (default results)")
+    parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Run the comparison suite; print where the comparison report went."""
+    from benchmark.reports.compare import compare
+
+    against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
+    page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
+                   reports_dir=args.reports, split=args.split, quiet=args.quiet)
+    print(f"comparison report: {page}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- figures
+
+def figures_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench figures`."""
+    parser.add_argument("study", choices=STUDY_CHOICES, metavar="STUDY",
+                        help=f"one of {', '.join(STUDY_CHOICES)} (beyond: the estimators against both targets)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick version of every sweep (results under <out>/<name>-quick/), minutes in total")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="parallel workers for the sweeps (default: all cores)")
+    parser.add_argument("--out", default="results", metavar="DIR", help="sweep results directory (default: results)")
+    parser.add_argument("--reports", default="reports", metavar="DIR",
+                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html (default: reports)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard stored results of sweeps whose preset has changed")
+    parser.add_argument("--quiet", action="store_true", help="print only the written files")
+
+
+def figures_command(args: argparse.Namespace) -> int:
+    """Make the figures; print the written files. Exit code 0, or 1 when a figure was not drawn."""
+    from benchmark.studies import FiguresError, make_figures
+
+    progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    try:
+        paths = make_figures(args.study, quick=args.quick, jobs=args.jobs, results_dir=args.out,
+                             reports_dir=args.reports, overwrite=args.overwrite, progress=progress)
+    except FiguresError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+
+def bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench bench`."""
+    parser.add_argument("--quick", action="store_true",
+                        help="short timing windows and one scaling study (under 2 minutes)")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write every measurement and the machine description as JSON to FILE")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run the bench (progress on stderr), print the report on stdout.
+
+    Exit code 0 when every cell was measured, 1 when some could not be (listed in the
+    report). Targets missed are reported, never an error: speed is measured, not asserted.
+    """
+    from benchmark.bench.report import format_report, machine_info
+    from benchmark.bench.run import run_bench
+
+    quick = bool(getattr(args, "quick", False))
+    start = time.perf_counter()
+
+    def progress(name: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f} s] {name}", file=sys.stderr, flush=True)
+
+    results = run_bench(quick, progress=progress)
+    machine = machine_info()
+    print(format_report(results, quick=quick, machine=machine))
+    print(f"\nbench time: {time.perf_counter() - start:.0f} s")
+    path = getattr(args, "json", None)
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"quick": quick, "machine": machine, "results": [r.to_dict() for r in results]}, handle,
+                      indent=2)
+    return 1 if any(result.error for result in results) else 0
+
+
+# ----------------------------------------------------------------------------- list
+
+def list_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench list`."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module (or .py file) first, to list its estimators too")
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print every registered estimator by problem kind, then every preset sweep."""
+    from estimators import load_estimator
+
+    for reference in args.plugin:
+        load_estimator(reference)
+    print(format_listing())
+    return 0
+
+
+def format_listing() -> str:
+    """The text of `mgbench list`."""
+    from benchmark.sweeps.loading import available_presets, preset_description
+    from estimators import available_estimators
+    from estimators.registry import PROBLEM_KINDS
+
+    lines: list[str] = []
+    for kind in PROBLEM_KINDS:
+        specs = available_estimators(kind)
+        lines.append(f"Estimators for {kind} problems:")
+        width = max((len(spec.name) for spec in specs), default=0)
+        for spec in specs:
+            lines.append(f"  {spec.name:<{width}}  {spec.description}")
+            parameters = ", ".join(f"{name}={value!r}" for name, value in spec.parameters.items())
+            lines.append(f"  {'':<{width}}    parameters: {parameters or 'none'}")
+        lines.append("")
+    presets = available_presets()
+    width = max((len(name) for name in presets), default=0)
+    lines.append("Preset sweeps (mgbench sweep NAME [--quick]):")
+    lines += [f"  {name:<{width}}  {preset_description(name)}" for name in presets]
+    return "\n".join(lines)
