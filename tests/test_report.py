@@ -11,7 +11,7 @@ from benchmark.cli import main
 from benchmark.reports.compare import comparison_table
 from benchmark.reports.sweep import bound_checks, fit_ranges, load_report_frame, write_report
 from benchmark.sweeps.runner import run_sweep
-from benchmark.sweeps.parsing import sweep_from_dict
+from benchmark.sweeps.loading import sweep_from_dict
 from estimators.problem import ToyProblem
 from estimators.toy import sf_variance
 from mdps import GaussianToy

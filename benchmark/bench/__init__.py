@@ -29,7 +29,7 @@ that "per core" is honest and one cell's allocations cannot hide another's. Per 
 
 Speed is measured, never asserted.
 
-The modules of this package (`mgbench bench` is `benchmark.cli.commands.bench_command`):
+The modules of this package (`mgbench bench` is `benchmark.cli.bench_command`):
 - `cells`: `BenchCell`, the reference cells, the scaling axes;
 - `run`: `run_bench`, one subprocess per cell, `BenchResult` and `ScalingFit`;
 - `measure`: measuring one cell in-process (timing, counted transitions, memory, scaling fits);

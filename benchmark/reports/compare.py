@@ -71,7 +71,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
 
     from benchmark.reports.sweep import bound_checks, load_report_frame, verdict_table_html, write_report
     from benchmark.sweeps.runner import run_sweep
-    from benchmark.sweeps.parsing import sweep_from_dict
+    from benchmark.sweeps.loading import sweep_from_dict
 
     added = load_estimator(reference)
     if not added:

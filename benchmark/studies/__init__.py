@@ -10,7 +10,7 @@ with what it reproduces, the settings, and a comparison with the published claim
 numbers. The figures of a study are listed in `benchmark/studies/<study>.py` (`FIGURES`).
 
 Importing this package is cheap (no pandas, no matplotlib); `mgbench figures` is
-`benchmark.cli.commands.figures_command`.
+`benchmark.cli.figures_command`.
 """
 from __future__ import annotations
 

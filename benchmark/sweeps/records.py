@@ -1,5 +1,5 @@
 """The records of a sweep: `ProblemSettings`, `Cell` and `Sweep` (grid expansion, `quick()`,
-hashes, canonical TOML). Built by `benchmark.sweeps.parsing`; the rules are in `benchmark.sweeps`.
+hashes, canonical TOML). Built by `benchmark.sweeps.loading`; the rules are in `benchmark.sweeps`.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from benchmark.sweeps.vocabulary import (ESTIMATOR_AXIS, PROBLEM_AXES, SweepError, _check_parameter_type, _is_int,
-                                         _is_number)
+from benchmark.sweeps.vocabulary import (ESTIMATOR_AXIS, PROBLEM_AXES, SweepError, check_parameter_type, is_int,
+                                         is_number)
 
 
 @dataclass(frozen=True)
@@ -214,25 +214,25 @@ class Sweep:
                 raise SweepError(f"grid.{axis}: not a parameter of any estimator in grid.estimator "
                                  f"({', '.join(self.estimators)})")
             for name in takers:
-                _check_parameter_type(f"grid.{axis}", values, parameters_of[name][axis], name)
+                check_parameter_type(f"grid.{axis}", values, parameters_of[name][axis], name)
         for name, values in self.estimator_params:
             for parameter, value in values:
                 if parameter not in parameters_of[name]:
                     raise SweepError(f"estimator_params.{name}.{parameter}: not a parameter of estimator "
                                      f"{name!r} (expected one of: {', '.join(sorted(parameters_of[name])) or 'none'})")
-                _check_parameter_type(f"estimator_params.{name}.{parameter}", (value,),
+                check_parameter_type(f"estimator_params.{name}.{parameter}", (value,),
                                       parameters_of[name][parameter], name)
         return parameters_of
 
 
 def _as_declared(values: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Integers given for float parameters become floats, so `c = 1` and `c = 1.0` are one cell."""
-    return {name: float(value) if isinstance(defaults.get(name), float) and _is_int(value) else value
+    return {name: float(value) if isinstance(defaults.get(name), float) and is_int(value) else value
             for name, value in values.items()}
 
 
 def _shrink_axis(axis: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    if len(values) <= 3 or not all(_is_number(v) for v in values):
+    if len(values) <= 3 or not all(is_number(v) for v in values):
         return values
     if axis == "batch" or axis.startswith("n_"):
         return tuple(sorted(values)[:3])

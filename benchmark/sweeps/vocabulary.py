@@ -67,7 +67,7 @@ GENERIC_EXPECTATION = "a non-empty list of numbers, booleans or strings"
 
 # ----------------------------------------------------------------------------- checks
 
-def _refuse_unknown(prefix: str, table: Mapping[str, Any], known: Iterable[str], *, kind: str | None = None) -> None:
+def refuse_unknown(prefix: str, table: Mapping[str, Any], known: Iterable[str], *, kind: str | None = None) -> None:
     known = tuple(known)
     for key in table:
         if key not in known:
@@ -75,54 +75,54 @@ def _refuse_unknown(prefix: str, table: Mapping[str, Any], known: Iterable[str],
             raise SweepError(f"{prefix}{key}: unknown key in {scope} (expected one of: {', '.join(known)})")
 
 
-def _expect_table(path: str, value: Any) -> Mapping[str, Any]:
+def expect_table(path: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise SweepError(f"{path}: expected a table [{path}], got {'nothing' if value is None else repr(value)}")
     return value
 
 
-def _expect_name(path: str, value: Any) -> str:
+def expect_name(path: str, value: Any) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         raise SweepError(f"{path}: expected a non-empty name of letters, digits, '.', '_' or '-', "
                          f"got {'nothing' if value is None else repr(value)}")
     return value
 
 
-def _expect_string(path: str, value: Any, *, allow_empty: bool = False) -> str:
+def expect_string(path: str, value: Any, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or (not allow_empty and not value):
         raise SweepError(f"{path}: expected a string, got {value!r}")
     return value
 
 
-def _expect_int(path: str, value: Any, *, minimum: int, what: str) -> int:
-    if not _is_int(value) or value < minimum:
+def expect_int(path: str, value: Any, *, minimum: int, what: str) -> int:
+    if not is_int(value) or value < minimum:
         raise SweepError(f"{path}: expected {what}, got {'nothing' if value is None else repr(value)}")
     return int(value)
 
 
-def _expect_number(path: str, value: Any, *, positive: bool = False, what: str) -> float:
-    if not _is_number(value) or (positive and value <= 0):
+def expect_number(path: str, value: Any, *, positive: bool = False, what: str) -> float:
+    if not is_number(value) or (positive and value <= 0):
         raise SweepError(f"{path}: expected {what}, got {'nothing' if value is None else repr(value)}")
     return float(value)
 
 
-def _expect_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+def expect_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices or not isinstance(value, str):
         expected = " or ".join(repr(choice) for choice in choices)
         raise SweepError(f"{path}: expected {expected}, got {'nothing' if value is None else repr(value)}")
     return value
 
 
-def _check_parameter_type(path: str, values: Iterable[Any], default: Any, estimator: str) -> None:
+def check_parameter_type(path: str, values: Iterable[Any], default: Any, estimator: str) -> None:
     """Values must match the type of the registered default (ints accepted for floats)."""
     if default is None:
         return
     if isinstance(default, bool):
         ok, what = all(isinstance(v, bool) for v in values), "booleans"
     elif isinstance(default, int):
-        ok, what = all(_is_int(v) for v in values), "integers"
+        ok, what = all(is_int(v) for v in values), "integers"
     elif isinstance(default, float):
-        ok, what = all(_is_number(v) for v in values), "numbers"
+        ok, what = all(is_number(v) for v in values), "numbers"
     elif isinstance(default, str):
         ok, what = all(isinstance(v, str) for v in values), "strings"
     else:
@@ -132,9 +132,9 @@ def _check_parameter_type(path: str, values: Iterable[Any], default: Any, estima
                          f"of estimator {estimator!r}), got {list(values)!r}")
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
