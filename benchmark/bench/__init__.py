@@ -24,7 +24,7 @@ that "per core" is honest and one cell's allocations cannot hide another's. Per 
   log time against log value (1 = linear cost, below 1 = a fixed per-call cost still
   matters, above 1 = super-linear) next to the same slope of the counted transitions;
 - speed-up: the vectorized `sf` estimator against the per-trajectory reference of
-  `tests/reference_estimators.py` (Python loops, `rng.choice` per draw) on the same cell,
+  `benchmark.bench.reference` (Python loops, `rng.choice` per draw) on the same cell,
   in the same subprocess (ratios hold on a noisy machine; absolute times do not).
 
 Speed is measured, never asserted.
@@ -34,6 +34,6 @@ The modules of this package (`mgbench bench` is `benchmark.cli.bench_command`):
 - `run`: `run_bench`, one subprocess per cell, `BenchResult` and `ScalingFit`;
 - `measure`: measuring one cell in-process (timing, counted transitions, memory, scaling fits);
 - `report`: the tables, the targets, the machine description.
-None of them imports numpy at top level: `mgbench --help` stays fast, and the measuring
-subprocess sets the thread limits before numpy is first imported.
+The thread variables are set in the environment the measuring subprocess starts with, so
+they hold before numpy is first imported there.
 """

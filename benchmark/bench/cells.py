@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-BLOCK_REPETITIONS = 64          # the sweep runner's repetitions per estimator call (benchmark.sweeps.cells)
+from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS   # the sweep runner's repetitions per estimator call
+
 LIU2022_ESTIMATORS = ("loaded", "dice")
-FALLBACK_ESTIMATORS = ("sf", "truncated")   # practical estimators, used while loaded/dice are not registered
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
 SCALING_VALUES = {
     "R": (64, 128, 256),
@@ -18,7 +18,6 @@ SCALING_VALUES = {
     "S*A": (100, 200, 400),        # S = 20, 40, 80 at A = 5
 }
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE_ESTIMATORS = REPOSITORY_ROOT / "tests" / "reference_estimators.py"
 
 
 @dataclass(frozen=True)
@@ -58,49 +57,31 @@ class BenchCell:
 
 # ----------------------------------------------------------------------------- cells
 
-def liu2022_estimators() -> tuple[tuple[str, ...], bool]:
-    """(`loaded`, `dice`) and True when both are registered for tabular problems, else the
-    practical fallback (`sf`, `truncated`) and False."""
-    from estimators import available_estimators
-
-    names = {spec.name for spec in available_estimators("tabular")}
-    if all(name in names for name in LIU2022_ESTIMATORS):
-        return LIU2022_ESTIMATORS, True
-    return FALLBACK_ESTIMATORS, False
-
-
-def _liu2022_cell(estimator: str, split_available: bool, batch: int, steps: int, **changes) -> BenchCell:
-    lr = 10.0 if steps == 1 else 3.0          # the `decompose` and `comp-*` sweeps of ANCHORS.md
-    if split_available:
-        parameters, critic, label = {"split": "lll"}, "noisy", f"liu2022 lll {estimator}"
-    else:  # practical estimators: critic none; truncated through every step with DiCE Jacobians
-        parameters = {"window": steps, "jacobian": "dice"} if estimator == "truncated" else {}
-        critic, label = "none", f"liu2022 practical {estimator}"
-    cell = BenchCell(f"{label} |tau|={batch} K={steps}", "tabular", estimator, parameters, batch=batch,
-                     steps=steps, lr=lr, critic=critic)
+def _liu2022_cell(estimator: str, batch: int, steps: int, **changes) -> BenchCell:
+    lr = 10.0 if steps == 1 else 3.0          # as the `decompose` and `comp-*` presets
+    cell = BenchCell(f"liu2022 lll {estimator} |tau|={batch} K={steps}", "tabular", estimator, {"split": "lll"},
+                     batch=batch, steps=steps, lr=lr, critic="noisy")
     return replace(cell, **changes)
 
 
 def reference_cells(quick: bool) -> list[BenchCell]:
-    """The fixed reference cells: liu2022 (split `lll` with loaded and dice when registered)
+    """The fixed reference cells: liu2022 (split `lll`, loaded and dice)
     at |τ| ∈ {32, 256} x K ∈ {1, 6}; the toy at N = 64; the exact meta-gradient at K = 6;
-    the per-trajectory reference (in a source checkout, where `tests/` exists); and the
+    the per-trajectory reference (`benchmark.bench.reference`); and the
     scaling axes (first estimator only when `quick`)."""
-    estimators, split_available = liu2022_estimators()
-    cells = [_liu2022_cell(name, split_available, batch, steps)
-             for name in estimators for batch in (32, 256) for steps in (1, 6)]
+    estimators = LIU2022_ESTIMATORS
+    cells = [_liu2022_cell(name, batch, steps) for name in estimators for batch in (32, 256) for steps in (1, 6)]
     cells += [BenchCell(f"toy {name} N=64", "toy", name, batch=64) for name in TOY_ESTIMATORS]
     cells.append(BenchCell("exact meta_gradient liu2022 K=6", "exact", None, steps=6, lr=3.0, repetitions=1))
-    if REFERENCE_ESTIMATORS.exists():   # a source checkout: the reference lives with the tests
-        cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",
-                               batch=32, steps=1, lr=10.0, critic="none"))
+    cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",
+                           batch=32, steps=1, lr=10.0, critic="none"))
     for name in estimators[:1] if quick else estimators:
-        base = _liu2022_cell(name, split_available, 32, 1)
+        base = _liu2022_cell(name, 32, 1)
         cells.append(replace(base, name=f"scaling {base.name.split(' |tau|')[0]}", kind="scaling"))
     return cells
 
 
-def _scaled_cell(cell: BenchCell, axis: str, value: int) -> BenchCell:
+def scaled_cell(cell: BenchCell, axis: str, value: int) -> BenchCell:
     if axis == "R":
         return replace(cell, repetitions=value)
     if axis == "|tau|":

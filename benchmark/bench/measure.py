@@ -1,5 +1,5 @@
 """Measuring one `BenchCell` in this process: timing loops, counted transitions, memory peaks and
-the scaling fits. `benchmark.bench.run` calls `_measure` inside a single-threaded subprocess."""
+the scaling fits. `benchmark.bench.run` calls `measure_cell` inside a single-threaded subprocess."""
 from __future__ import annotations
 
 import math
@@ -9,9 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from benchmark.bench.cells import SCALING_VALUES, BenchCell, _scaled_cell
-
-# No numpy at top level: the measuring subprocess sets the thread limits before numpy is first imported.
+from benchmark.bench.cells import SCALING_VALUES, BenchCell, scaled_cell
 
 
 def _timing_window(quick: bool) -> tuple[float, int, int]:
@@ -114,7 +112,8 @@ def _toy_call(cell: BenchCell):
     return lambda repetitions, rng: estimator(problem, repetitions, rng, **cell.parameters)
 
 
-def _measure(cell: BenchCell, quick: bool) -> dict[str, Any]:
+def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
+    """Every measurement of one cell, in this process (the bench calls it in a fresh subprocess)."""
     if cell.kind in ("tabular", "toy"):
         return _measure_estimator(cell, quick)
     if cell.kind == "exact":
@@ -189,7 +188,7 @@ def _measure_exact(cell: BenchCell, quick: bool) -> dict[str, Any]:
 
 def _measure_reference(cell: BenchCell, quick: bool) -> dict[str, Any]:
     """The vectorized estimator's rates, then the per-trajectory reference's on the same cell."""
-    from tests.reference_estimators import reference_sf
+    from benchmark.bench.reference import reference_sf
 
     import numpy as np
 
@@ -226,21 +225,21 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
     fits = []
     for axis in SCALING_VALUES if cell.axis is None else (cell.axis,):
         values = SCALING_VALUES[axis]
-        scaled = [replace(_scaled_cell(cell, axis, value), kind="tabular") for value in values]
-        calls = [_tabular_call(scaled_cell) for scaled_cell in scaled]
+        scaled = [replace(scaled_cell(cell, axis, value), kind="tabular") for value in values]
+        calls = [_tabular_call(one) for one in scaled]
         rng = np.random.default_rng(np.random.SeedSequence(0))
         transitions = []
-        for scaled_cell, call in zip(scaled, calls):
+        for one, call in zip(scaled, calls):
             call(2, rng)                                                        # warm-up
             with _SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size) as counter:
-                call(scaled_cell.repetitions, rng)
+                call(one.repetitions, rng)
             transitions.append(counter.total)
         best = [math.inf] * len(values)
         start, rounds = time.perf_counter(), 0
         while rounds < 3 or time.perf_counter() - start < window:
-            for index, (scaled_cell, call) in enumerate(zip(scaled, calls)):
+            for index, (one, call) in enumerate(zip(scaled, calls)):
                 begin = time.process_time()
-                call(scaled_cell.repetitions, rng)
+                call(one.repetitions, rng)
                 best[index] = min(best[index], time.process_time() - begin)
             rounds += 1
         logs = np.log(values)
@@ -251,4 +250,4 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
     return {"calls": sum(len(fit["values"]) for fit in fits), "cpu_seconds_per_call": base["seconds"][0],
             "scaling": fits, "transitions_per_call": base["transitions"][0],
             "transitions_per_second": base["transitions"][0] / base["seconds"][0],
-            "estimates_per_second": _scaled_cell(cell, base["axis"], base["values"][0]).repetitions / base["seconds"][0]}
+            "estimates_per_second": scaled_cell(cell, base["axis"], base["values"][0]).repetitions / base["seconds"][0]}

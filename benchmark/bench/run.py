@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from benchmark.bench.cells import REPOSITORY_ROOT, BenchCell, reference_cells
-from benchmark.bench.measure import _measure
+from benchmark.bench.measure import measure_cell
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -108,7 +108,7 @@ def _subprocess_environment() -> dict[str, str]:
     environment = dict(os.environ)
     environment.update({variable: "1" for variable in THREAD_VARIABLES})
     paths = [str(REPOSITORY_ROOT)] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
-    environment["PYTHONPATH"] = os.pathsep.join(paths)   # tests/reference_estimators.py, when present
+    environment["PYTHONPATH"] = os.pathsep.join(paths)   # the package, when run from a source checkout
     return environment
 
 
@@ -139,7 +139,7 @@ def _result_from_dict(cell: BenchCell, values: dict[str, Any]) -> BenchResult:
 def run_in_process(cell: BenchCell, quick: bool) -> BenchResult:
     """Measure one cell in this process (no thread limit unless already set; memory deltas
     then include whatever this process allocated before). For debugging and profiling."""
-    return _result_from_dict(cell, _measure(cell, quick))
+    return _result_from_dict(cell, measure_cell(cell, quick))
 
 
 def worker_main() -> None:
@@ -151,8 +151,8 @@ def worker_main() -> None:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        values = _measure(cell, task["quick"])
+        values = measure_cell(cell, task["quick"])
     else:
         with threadpool_limits(limits=1):
-            values = _measure(cell, task["quick"])
+            values = measure_cell(cell, task["quick"])
     print(json.dumps(values))

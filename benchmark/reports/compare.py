@@ -98,8 +98,8 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
             "<h2>Slope [95% interval] and verdict, per bound and axis</h2>",
             table.to_html(index=False, escape=True) if not table.empty else "<p>No bound could be checked.</p>",
             "<h2>All checks</h2>", verdict_table_html(checks), "<h2>Sweeps</h2><ul>", *sections, "</ul>"]
-    from benchmark.reports.sweep import _page
+    from benchmark.reports.sweep import html_page
 
     index = out / "index.html"
-    index.write_text(_page(f"compare {spec.name}", "\n".join(body)))
+    index.write_text(html_page(f"compare {spec.name}", "\n".join(body)))
     return index

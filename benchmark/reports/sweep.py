@@ -42,6 +42,7 @@ def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, 
     """The ok cells of a sweep directory with derived columns, and the sweep's settings."""
     from benchmark.sweeps.loading import load_sweep
     from benchmark.sweeps.store import load_results
+    from estimators.liu_probes import injected_hessian_error
 
     directory = Path(results_dir)
     frame = load_results(directory)
@@ -51,8 +52,8 @@ def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, 
         sweep = load_sweep(sweep_file, check_estimators=False)
         settings = {"name": sweep.name, **sweep.problem.values}
     if "c" in frame and {"n_states", "n_actions"} <= settings.keys():
-        dimension = settings["n_states"] * settings["n_actions"]
-        frame["hessian_error"] = 2.0 * pd.to_numeric(frame["c"], errors="coerce") / dimension
+        frame["hessian_error"] = injected_hessian_error(pd.to_numeric(frame["c"], errors="coerce"),
+                                                        settings["n_states"], settings["n_actions"])
     return frame, settings
 
 
@@ -205,7 +206,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
                         f"<p><a href='{name}-{axis}.pdf'>PDF</a></p>")
     sections += ["<h2>Results</h2>", _results_table(frame)]
     page = out / "index.html"
-    page.write_text(_page(f"mgbench report: {name}", "\n".join(sections)))
+    page.write_text(html_page(f"mgbench report: {name}", "\n".join(sections)))
     return page
 
 
@@ -237,7 +238,8 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
-def _page(title: str, body: str) -> str:
+def html_page(title: str, body: str) -> str:
+    """A complete HTML page (title, the report's style) around `body`."""
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

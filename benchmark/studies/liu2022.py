@@ -244,9 +244,11 @@ def compare_comp_step(data: FigureData) -> Comparison:
 
 def _hessian_cells(data: FigureData) -> pd.DataFrame:
     """The cells with Δ_H = ‖E[D]‖ = 2c/(S·A), the injected Hessian error (estimators.liu_probes)."""
+    from estimators.liu_probes import injected_hessian_error
+
     cells = data.of("hessian-bias").copy()
     fields = data.sweeps["hessian-bias"].problem.values
-    cells["hessian_error"] = 2.0 * cells["c"].astype(float) / (fields["n_states"] * fields["n_actions"])
+    cells["hessian_error"] = injected_hessian_error(cells["c"].astype(float), fields["n_states"], fields["n_actions"])
     return cells
 
 

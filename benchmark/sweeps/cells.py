@@ -26,11 +26,11 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmark.sweeps.records import Cell, stable_hash, Sweep
+from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
 from estimators import MetaProblem, ToyProblem, get_estimator
 from mdps import GaussianToy, random_mdp
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
-BLOCK_REPETITIONS = 64
 # Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
 # exchangeable, and a short cell (a --quick one has 4 blocks) still gets 32 units, not 4.
 UNITS_PER_BLOCK = 8

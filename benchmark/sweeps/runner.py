@@ -21,8 +21,9 @@ from typing import Any, Iterator, Sequence
 
 from benchmark.sweeps.cells import evaluate_cell
 from benchmark.sweeps.records import Cell, Sweep
-from benchmark.sweeps.vocabulary import SweepError
 from benchmark.sweeps.store import ResultStore
+from benchmark.sweeps.vocabulary import SweepError
+from estimators.problem import positive_int
 
 BACKENDS = ("joblib", "dask")
 
@@ -116,8 +117,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
 
 
 def _check_options(jobs: int | None, backend: str, scheduler: str | None) -> None:
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise SweepError(f"jobs: expected a positive integer, got {jobs!r}")
+    if jobs is not None:
+        try:
+            positive_int("jobs", jobs)
+        except ValueError as error:
+            raise SweepError(str(error)) from None
     if backend not in BACKENDS:
         raise SweepError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     if scheduler is not None and backend != "dask":

@@ -9,6 +9,8 @@ import math
 import re
 from typing import Any, Iterable, Mapping
 
+from estimators.problem import CRITICS
+from estimators.registry import PROBLEM_KINDS
 from mdps import LIU2022_ROLLOUT_LENGTH
 
 
@@ -20,8 +22,6 @@ TOP_LEVEL_KEYS = ("name", "description", "seed", "repetitions", "target", "meta_
                   "problem", "grid", "estimator_params")
 TARGETS = ("ideal", "practical")
 META_PARAMETERS = ("init", "intrinsic")
-PROBLEM_KINDS = ("tabular", "gaussian_toy")
-CRITICS = ("none", "exact", "noisy")
 REWARD_LAWS = ("uniform", "normal", "bernoulli")
 INITIAL_LAWS = ("first", "uniform", "dirichlet")
 
@@ -29,6 +29,9 @@ TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", 
                   "rollout_length", "critic", "critic_noise")
 TOY_FIELDS = ("theta", "sigma", "c")
 SEED_FIELDS = ("n_mdps", "mdp_seeds")
+# Repetitions per estimator call: a cell's R repetitions run in blocks of this size (at most;
+# see `benchmark.sweeps.cells.block_size`), and `mgbench bench` times calls of this size.
+BLOCK_REPETITIONS = 64
 TABULAR_DEFAULTS: dict[str, Any] = {"gamma": 0.9, "horizon": None, "concentration": 1.0,
                                     "reward": "uniform", "initial": "first", "rollout_length": 20,
                                     "critic": "noisy", "critic_noise": 1.0}

@@ -1,4 +1,4 @@
-"""Plain per-trajectory reference implementations of estimators, for tests and `mgbench bench`.
+"""Plain per-trajectory reference implementations of estimators, for `mgbench bench` and the tests.
 
 These follow the released code of Liu et al. (2022) in spirit: one trajectory at a time,
 drawn step by step with `rng.choice`, and the estimate accumulated trajectory by
