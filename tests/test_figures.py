@@ -18,7 +18,7 @@ from benchmark.analysis.aggregation import seed_summary  # noqa: E402
 from benchmark.studies.spec import FigureData  # noqa: E402
 from benchmark.sweeps.loading import available_presets, load_sweep  # noqa: E402
 
-QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (issue 6)
+QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (docs/figures.md, Run times)
 
 
 def _plotted(ax) -> int:

@@ -23,7 +23,7 @@ def gaussian_estimates(rng, repetitions, mean, scale):
 
 
 def direct_metrics(g: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """ALGORITHMS.md 4, computed on the full `(R, d)` array."""
+    """docs/methods.md (Metrics per cell), computed on the full `(R, d)` array."""
     repetitions = g.shape[0]
     m = g.mean(axis=0)
     v = float(np.trace(np.atleast_2d(np.cov(g, rowvar=False, ddof=1))))

@@ -195,11 +195,3 @@ def fmt(value: Any, digits: int = 3) -> str:
 def fmt_interval(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
     """'0.52 [0.48, 0.57]'."""
     return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
-
-
-def rows_at(summary: pd.DataFrame, **where: Any) -> pd.DataFrame:
-    """The rows of an aggregated table matching every `column=value`."""
-    mask = np.ones(len(summary), dtype=bool)
-    for column, value in where.items():
-        mask &= (summary[column] == value).to_numpy()
-    return summary[mask]

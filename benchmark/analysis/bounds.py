@@ -1,4 +1,4 @@
-"""The theoretical bounds of ALGORITHMS.md 5 as data, log-log slope fits, and verdicts.
+"""The theoretical bounds (docs/methods.md, Bounds and verdicts) as data, log-log slope fits, and verdicts.
 
 A `Bound` is an upper bound y ≤ C · shape(columns) on a measured quantity y (bias or
 variance) of unknown constant C. Along one sweep axis x (others fixed) it predicts a

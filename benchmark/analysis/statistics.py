@@ -1,6 +1,6 @@
 """Streaming per-cell statistics of an estimator against its target, with bootstrap intervals.
 
-Per sweep cell we draw R iid estimates g_r ∈ R^d of a target g* ∈ R^d (ALGORITHMS.md 4).
+Per sweep cell we draw R iid estimates g_r ∈ R^d of a target g* ∈ R^d (docs/methods.md, Metrics per cell).
 They arrive in batches (blocks of repetitions); a `CellStatistics` keeps a few sums per
 batch, so R = 10^6 estimates cost no more memory than R = 10^3. The metrics are
 

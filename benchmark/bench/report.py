@@ -1,4 +1,4 @@
-"""The tables printed by `mgbench bench` (throughput, scaling, speed-up, the targets of issue 7)
+"""The tables printed by `mgbench bench` (throughput, scaling, speed-up, the performance targets)
 and the description of the machine they were measured on."""
 from __future__ import annotations
 
@@ -112,12 +112,12 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
         rows += [[r.cell.name, r.cell.axis or "-", "-", f"error: {r.error}", "-", "-"]
                  for r in results if r.cell.kind == "scaling" and r.error]
         lines += _table(["cell", "axis", "values", "ms/call", "time slope", "work slope"], rows)
-    lines += ["", "targets (issue 7):", *target_lines(results)]
+    lines += ["", "targets:", *target_lines(results)]
     return "\n".join(lines)
 
 
 def target_lines(results: list[BenchResult]) -> list[str]:
-    """One line per target of issue 7: the measured value and whether it is met."""
+    """One line per performance target (docs/performance.md): the measured value and whether it is met."""
     lines = []
     liu = [r for r in results if r.cell.kind == "tabular" and r.cell.name.startswith("liu2022")
            and r.transitions_per_second is not None]

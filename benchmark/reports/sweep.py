@@ -2,7 +2,7 @@
 and variance against every swept axis (intervals over problem seeds, fitted bounds
 overlaid), then the results table.
 
-Which bounds are checked (ALGORITHMS.md 5), for every estimator alike so that a new one
+Which bounds are checked (docs/methods.md, Bounds and verdicts), for every estimator alike so that a new one
 sits beside the known ones:
 - Gaussian toy, along `N`: `lsf_bias` (1/N), `lsf_bias_abstract` (1/√N), `lsf_variance`
   (1/N) and `sf_variance` (N);

@@ -1,6 +1,6 @@
 """Liu et al. (2022), arXiv 2112.15400: the tabular study of meta-gradient bias.
 
-Presets (benchmark/sweeps/presets, ANCHORS.md): `decompose` (corr and std_sum vs |τ| for DiCE,
+Presets (benchmark/sweeps/presets, the paper's settings): `decompose` (corr and std_sum vs |τ| for DiCE,
 Loaded DiCE, LVC and MAML under the seven inner/Hessian/outer splits), `lr` and `step`
 (MAML vs α and vs K), `comp-lr`, `comp-sample`, `comp-step` (compositional bias, split
 lee, with the fitted bound K α^K σ_in |τ|^-1/2), `hessian-bias` (bias vs the injected
@@ -367,7 +367,7 @@ FIGURES = [
     FigureSpec("decompose_std", "std_sum vs |τ| per estimator and split", ("decompose",),
                draw_decompose_std, compare_decompose_std,
                reproduces=_LIU + " The std_sum panels of the same figure.",
-               claim="No separate claim (ANCHORS.md lists the bias claims only); std_sum accompanies the correlation "
+               claim="No separate claim (the paper states claims about the bias only); std_sum accompanies the correlation "
                      "panels. Monte-Carlo averaging alone would give std_sum ∝ |τ|^-1/2.",
                notes=SPLIT_NOTE + " " + BAND_NOTE),
     FigureSpec("maml_lr", "MAML vs the inner learning rate α", ("lr",), draw_maml_lr, compare_maml_lr,
@@ -402,7 +402,7 @@ FIGURES = [
                      "about Δ_H → 0, so its slope is judged in that direction (the comparison says how). " + BIAS_BAND_NOTE),
     FigureSpec("lirpg", "LIRPG: intrinsic-reward meta-gradient", ("lirpg",), draw_lirpg, compare_lirpg,
                reproduces=_LIU + " Meta-parameter: an intrinsic reward η (LIRPG), split ele (sampled Hessians only), "
-                                 "MAML and LVC, |τ| = 16..256, K = 1..5, α = 10 (not given in ANCHORS.md; their "
+                                 "MAML and LVC, |τ| = 16..256, K = 1..5, α = 10 (not given in the paper; their "
                                  "decompose value); their GAE λ = 0.9 has no counterpart (critic baseline instead).",
                claim="Low-bias Hessian estimators reduce the bias (the general claim, applied to the intrinsic-reward "
                      "meta-gradient: LVC should correlate better than MAML with split ele).",

@@ -24,7 +24,7 @@ STUDY_REFERENCES = {
     "vuorio2022": "Vuorio, Beck, Whiteson, Foerster, Farquhar. An Investigation of the Bias-Variance Tradeoff in "
                   "Meta-Gradients. 2022, arXiv 2209.11303.",
     "beyond": "Ideal target (Liu et al. 2022) vs practical target (Tang 2022; Fallah et al.; Vuorio et al. 2022), "
-              "ALGORITHMS.md 2.",
+              "docs/methods.md, Two targets.",
 }
 VERDICT_COLOURS = {"agrees": "#029e73", "partly agrees": "#de8f05", "disagrees": "#d55e00",
                    "inconclusive": "#949494", "no published claim": "#0173b2"}

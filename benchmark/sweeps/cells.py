@@ -1,6 +1,6 @@
 """Evaluate one cell of a sweep: build its problem and target, stream estimates into statistics.
 
-Randomness (ALGORITHMS.md / docs/architecture.md "Seeds"): the problem instance comes from
+Randomness (docs/architecture.md, "Seeds"): the problem instance comes from
 the problem seed `mdp_seed`; every sampled quantity of a cell comes from
 `SeedSequence(entropy=sweep.seed, spawn_key=(cell hash, stream, index))` with the streams
 

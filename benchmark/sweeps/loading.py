@@ -43,6 +43,11 @@ def load_sweep(reference: str | Path, *, check_estimators: bool = True) -> Sweep
     if SUITE_KEY in data:
         raise SweepError(f"sweep: {str(reference)!r} is a suite of sweeps ({', '.join(map(str, data[SUITE_KEY]))}); "
                          f"load it with load_sweeps")
+    return _sweep_from_file(path, text, data, check_estimators)
+
+
+def _sweep_from_file(path: Path, text: str, data: dict[str, Any], check_estimators: bool) -> Sweep:
+    """The validated sweep of a file already read and parsed (each file is read, parsed and checked once)."""
     sweep = replace(sweep_from_dict(data, source=str(path)), text=text)
     if check_estimators:
         sweep.check()
@@ -56,9 +61,9 @@ def load_sweeps(reference: str | Path, *, check_estimators: bool = True) -> list
     sweep files (relative to the suite's directory) or preset names, run one after another.
     """
     path = _resolve_reference(reference)
-    _, data = _read_toml(path)
+    text, data = _read_toml(path)
     if SUITE_KEY not in data:
-        return [load_sweep(path, check_estimators=check_estimators)]
+        return [_sweep_from_file(path, text, data, check_estimators)]
     refuse_unknown("", data, SUITE_KEYS)
     members = data[SUITE_KEY]
     if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):

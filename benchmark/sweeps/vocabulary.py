@@ -37,7 +37,7 @@ TABULAR_DEFAULTS: dict[str, Any] = {"gamma": 0.9, "horizon": None, "concentratio
                                     "critic": "noisy", "critic_noise": 1.0}
 TOY_DEFAULTS: dict[str, Any] = {"theta": 0.0, "sigma": 1.0, "c": 1.0}
 TABULAR_PRESETS: dict[str, dict[str, Any]] = {
-    # Liu et al. (2022), ALGORITHMS.md 1.1
+    # Liu et al. (2022), their tabular study (docs/methods.md, Problems with exact answers)
     "liu2022": {"n_states": 20, "n_actions": 5, "gamma": 0.8, "horizon": None, "concentration": 0.001,
                 "reward": "uniform", "initial": "first", "rollout_length": LIU2022_ROLLOUT_LENGTH,
                 "critic": "noisy", "critic_noise": 1.0},
