@@ -24,8 +24,6 @@ import pandas as pd
 
 SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
 TOY_BOUNDS = ("lsf_bias", "lsf_bias_abstract", "lsf_variance", "sf_variance")
-NOT_CURVE_KEYS = {"cell_id", "mdp_seed", "repetitions", "status", "seconds", "error", "finished_at", "sweep",
-                  "problem", "target", "meta_parameter", "target_method"}
 
 
 @dataclass(frozen=True)
@@ -59,12 +57,11 @@ def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, 
 
 def curve_keys(frame: pd.DataFrame, axis: str) -> list[str]:
     """Columns that identify a curve along `axis`: the estimator and every other varying setting."""
-    metric_like = {"bias", "bias_lo", "bias_hi", "rel_bias", "variance", "variance_lo", "variance_hi", "mse",
-                   "mse_lo", "mse_hi", "cosine", "corr", "std_sum", "sigma_in", "target_norm", "count", "bias2",
-                   "noise_floor", "target_se", "hessian_error"}
+    from benchmark.sweeps.columns import axes
+
     keys = []
-    for column in frame.columns:
-        if column in NOT_CURVE_KEYS or column in metric_like or column == axis:
+    for column in axes(frame.columns):
+        if column == axis:
             continue
         if column == "estimator" or frame[column].nunique(dropna=True) > 1:
             keys.append(column)

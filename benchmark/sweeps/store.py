@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from benchmark.sweeps.columns import STORED_METRICS, TEXT_METRICS
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.vocabulary import SweepError
 
@@ -39,10 +40,6 @@ KEY_COLUMNS = ("problem", "target", "meta_parameter", "estimator", "split", "ste
 CSV_COLUMNS = ("cell_id", *KEY_COLUMNS, "repetitions", "status", "bias", "bias_lo", "bias_hi", "rel_bias",
                "variance", "variance_lo", "variance_hi", "mse", "cosine", "corr", "std_sum", "sigma_in",
                "target_norm", "seconds")
-METRIC_COLUMNS = ("count", "bias2", "bias", "bias_lo", "bias_hi", "rel_bias", "variance", "variance_lo",
-                  "variance_hi", "mse", "mse_lo", "mse_hi", "cosine", "corr", "std_sum", "target_norm",
-                  "noise_floor", "sigma_in", "target_se")
-TEXT_METRICS = ("target_method",)
 RECORD_FIELDS = ("cell_id", "status", "error", "seconds", "repetitions")
 INTEGER_COLUMNS = ("steps", "batch", "N", "mdp_seed", "repetitions", "count")
 
@@ -53,7 +50,7 @@ CREATE TABLE IF NOT EXISTS cells (
     key TEXT NOT NULL,
     repetitions INTEGER NOT NULL,
     status TEXT NOT NULL,
-    {", ".join(f"{name} REAL" for name in METRIC_COLUMNS)},
+    {", ".join(f"{name} REAL" for name in STORED_METRICS)},
     {", ".join(f"{name} TEXT" for name in TEXT_METRICS)},
     extra TEXT,
     error TEXT,
@@ -156,11 +153,11 @@ class ResultStore:
 
     def record(self, cell: Cell, result: dict[str, Any]) -> None:
         """Store one evaluated cell and commit (a cell already stored is replaced)."""
-        metrics = [_real(result.get(name)) for name in METRIC_COLUMNS]
+        metrics = [_real(result.get(name)) for name in STORED_METRICS]
         texts = [result.get(name) for name in TEXT_METRICS]
         extra = {name: value for name, value in result.items()
-                 if name not in (*METRIC_COLUMNS, *TEXT_METRICS, *RECORD_FIELDS)}
-        columns = ("cell_id", "position", "key", "repetitions", "status", *METRIC_COLUMNS, *TEXT_METRICS,
+                 if name not in (*STORED_METRICS, *TEXT_METRICS, *RECORD_FIELDS)}
+        columns = ("cell_id", "position", "key", "repetitions", "status", *STORED_METRICS, *TEXT_METRICS,
                    "extra", "error", "seconds", "finished_at")
         values = (cell.cell_id, cell.index, json.dumps(cell.key), int(result.get("repetitions", self.sweep.repetitions)),
                   result["status"], *metrics, *texts, json.dumps(extra, default=_jsonable) if extra else None,
@@ -231,13 +228,13 @@ def _frame_from_database(database: Path):
     return _typed(frame)
 
 
-_STORED = ("repetitions", "status", *METRIC_COLUMNS, *TEXT_METRICS, "seconds", "error", "finished_at")
+_STORED = ("repetitions", "status", *STORED_METRICS, *TEXT_METRICS, "seconds", "error", "finished_at")
 
 
 def _column_order(keys: list[dict[str, Any]], extras: list[dict[str, Any]]) -> list[str]:
     """`CSV_COLUMNS` first, then further axes, further metrics, the error and the time."""
     further_axes = _first_seen(name for key in keys for name in key if name not in CSV_COLUMNS)
-    further_metrics = [name for name in (*METRIC_COLUMNS, *TEXT_METRICS) if name not in CSV_COLUMNS]
+    further_metrics = [name for name in (*STORED_METRICS, *TEXT_METRICS) if name not in CSV_COLUMNS]
     further_metrics += _first_seen(name for extra in extras for name in extra if name not in further_metrics)
     return [*CSV_COLUMNS, *further_axes, *further_metrics, "error", "finished_at"]
 
@@ -256,7 +253,7 @@ def _typed(frame):
     for name in frame.columns:
         if name in INTEGER_COLUMNS:
             frame[name] = pd.to_numeric(frame[name]).astype("Int64")
-        elif name in METRIC_COLUMNS or name in ("lr", "seconds"):
+        elif name in STORED_METRICS or name in ("lr", "seconds"):
             frame[name] = pd.to_numeric(frame[name]).astype(float)
         elif frame[name].dtype == object and _all_python_integers(frame[name]):
             frame[name] = frame[name].astype("Int64")
