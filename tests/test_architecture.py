@@ -172,6 +172,12 @@ def test_the_graph_is_read():
     assert "estimators.registry" in GRAPH["estimators.split"]
 
 
+def test_the_loop_finder_and_the_chain_finder_on_a_known_graph():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"d"}}
+    assert sorted(strongly_connected(graph)) == [["a", "b", "c"], ["d"], ["e"]]
+    assert longest_chain({"a": {"b", "d"}, "b": {"c"}, "c": set(), "d": set()}) == ["a", "b", "c"]
+
+
 def test_no_import_loop():
     loops = [component for component in strongly_connected(GRAPH) if len(component) > 1]
     edges = [f"{a} -> {b}" for component in loops for a in component for b in sorted(GRAPH[a]) if b in component]
