@@ -37,7 +37,7 @@ from itertools import product
 
 import numpy as np
 
-from estimators.problem import LolaProblem
+from estimators.problem import LolaProblem, positive_int
 from estimators.registry import register
 from mdps import GameTrajectories, IteratedPrisonersDilemma, sample_games
 from mdps.ipd import OPPONENT_VIEW, lola_look_ahead, sigmoid
@@ -289,7 +289,7 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     """
     if split not in SPLITS:
         raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
-    n_inner, n_hessian, n_outer = (_positive_int(name, batch if size is None else size) for name, size in
+    n_inner, n_hessian, n_outer = (positive_int(name, batch if size is None else size) for name, size in
                                    (("n_inner", n_inner), ("n_hessian", n_hessian), ("n_outer", n_outer)))
     inner_letter, hessian_letter, outer_letter = split
     own, other = np.asarray(own, float), np.asarray(other, float)
@@ -355,7 +355,7 @@ def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.G
     """
     if not isinstance(problem, LolaProblem):
         raise TypeError(f"problem: expected a LolaProblem, got {type(problem).__name__}")
-    repetitions = _positive_int("repetitions", repetitions)
+    repetitions = positive_int("repetitions", repetitions)
     theta1, theta2 = np.asarray(problem.theta1, float), np.asarray(problem.theta2, float)
     own = np.repeat(np.stack([theta1, theta2]), repetitions, axis=0)
     other = np.repeat(np.stack([theta2, theta1]), repetitions, axis=0)
@@ -368,12 +368,6 @@ def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.G
                                   split=split, n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer,
                                   shared=shared, off_policy=off_policy)
     return np.stack([meta[:repetitions], meta[repetitions:]], axis=1)
-
-
-def _positive_int(field: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------- registered
@@ -419,5 +413,5 @@ def lola_off_policy(problem: LolaProblem, repetitions: int, rng: np.random.Gener
 @register("lola_exact", problem="ipd", description="the exact LOLA meta-gradients, R copies (split eee)")
 def lola_exact(problem: LolaProblem, repetitions: int, rng: np.random.Generator) -> np.ndarray:
     """`problem.exact_meta_gradient()` repeated R times, `(R, 2, 5)`; draws nothing from `rng`."""
-    repetitions = _positive_int("repetitions", repetitions)
+    repetitions = positive_int("repetitions", repetitions)
     return np.broadcast_to(problem.exact_meta_gradient(), (repetitions, 2, 5)).copy()

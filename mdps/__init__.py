@@ -9,13 +9,13 @@ from mdps.generators import LIU2022_ROLLOUT_LENGTH, liu2022_mdp, random_mdp
 from mdps.ipd import IteratedPrisonersDilemma, lola_meta_gradient
 from mdps.ipd_sampling import GameTrajectories, sample_games
 from mdps.meta import inner_loop, intrinsic_meta_gradient, meta_gradient
-from mdps.policy import log_policy_hessian_vector_product, policy_tangent, softmax_policy
+from mdps.policy import policy_tangent, softmax_policy
 from mdps.sampling import Trajectories, sample_categorical, sample_trajectories
 from mdps.tabular import TabularMDP
 
 __all__ = [
-    "GameTrajectories", "GaussianToy", "IteratedPrisonersDilemma", "LIU2022_ROLLOUT_LENGTH", "TabularMDP", "Trajectories", "inner_loop",
-    "intrinsic_meta_gradient", "liu2022_mdp", "lola_meta_gradient", "log_policy_hessian_vector_product",
+    "GameTrajectories", "GaussianToy", "IteratedPrisonersDilemma", "LIU2022_ROLLOUT_LENGTH", "TabularMDP",
+    "Trajectories", "inner_loop", "intrinsic_meta_gradient", "liu2022_mdp", "lola_meta_gradient",
     "meta_gradient", "policy_tangent", "random_mdp", "sample_categorical",
     "sample_games", "sample_trajectories", "softmax_policy",
 ]
