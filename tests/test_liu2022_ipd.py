@@ -40,3 +40,19 @@ def test_sampled_training_runs_for_every_variant_and_is_seeded():
     again = lola_training(VARIANTS["off_policy"], n_seeds=2, updates=3, seed=1, length=8, scale=32)
     np.testing.assert_array_equal(again["corr"], lola_training(VARIANTS["off_policy"], n_seeds=2, updates=3, seed=1,
                                                                length=8, scale=32)["corr"])
+
+
+def test_figure_draws_and_compares_on_a_short_simulation():
+    from benchmark.studies import figure_specs
+    from benchmark.studies.liu2022_ipd import FIGURE, compare_training, draw_training, training_table
+    from benchmark.studies.spec import FigureData
+
+    assert FIGURE in figure_specs("liu2022")
+    variants = {name: VARIANTS[name] for name in ("comp128_hessian128", "comp128_hessian_exact", "off_policy")}
+    table, settings = training_table(True, variants=variants)
+    data = FigureData(table, {}, True, None, settings)
+    figure = draw_training(data)
+    assert len(figure.axes) >= 4
+    comparison = compare_training(data)
+    assert comparison.verdict in ("agrees", "partly agrees", "disagrees", "inconclusive")
+    assert "off-policy DiCE" in comparison.text and len(comparison.details) == 3
