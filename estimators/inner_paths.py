@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 
 from estimators.problem import MetaProblem
+from estimators.scores import (flat_indices, forward_trace, indicator_sums, log_policy_curvature, reverse_trace,
+                               score_dots, score_sums, start_discounted_returns, state_sums)
 from mdps import sample_trajectories, softmax_policy
 
 Jacobian = Literal["naive", "dice", "lsf"]
@@ -48,96 +50,51 @@ class WeightedBatch:
     gamma_powers: np.ndarray
 
     @property
-    def discounted_returns(self) -> np.ndarray:
+    def start_discounted_returns(self) -> np.ndarray:
         """γᵗ R_t = Σ_{j≥t} γʲ r_j, `(R or 1, M, T)`."""
-        return np.flip(np.cumsum(np.flip(self.discounted_rewards, -1), -1), -1)
+        return start_discounted_returns(self.discounted_rewards)
+
+    def flat_indices(self, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat (r, s_t) and (r, s_t, a_t) indices `(R, M, T)` of the steps for R = len(policy)."""
+        return flat_indices(self.states, self.actions, *policy.shape)
 
 
 # ----------------------------------------------------------------------------- kernels
-def _index(batch: WeightedBatch, n_paths: int, n_states: int, n_actions: int):
-    shape = (n_paths, *batch.states.shape[1:])
-    path = np.arange(n_paths)[:, None, None]
-    state_index = np.broadcast_to(path * n_states + batch.states, shape)
-    pair_index = state_index * n_actions + batch.actions
-    return shape, path, state_index, pair_index
-
-
-def scatter_scores(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} z_{m,t}, with z_t = e_{a_t} − π(·|s_t) on row s_t.
-
-    Args:
-      policy: `(R, S, A)`; coefficients: `(R, M, T)`.
-    Returns:
-      `(R, S, A)`.
-    """
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, state_index, pair_index = _index(batch, n_paths, n_states, n_actions)
-    coefficients = np.broadcast_to(coefficients, shape).ravel()
-    indicator = np.bincount(pair_index.ravel(), coefficients, n_paths * n_states * n_actions)
-    per_state = np.bincount(state_index.ravel(), coefficients, n_paths * n_states)
-    return indicator.reshape(policy.shape) - per_state.reshape(n_paths, n_states, 1) * policy
-
-
-def scatter_indicators(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} e_{(s_t, a_t)}, `(R, S, A)`."""
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, _, pair_index = _index(batch, n_paths, n_states, n_actions)
-    coefficients = np.broadcast_to(coefficients, shape).ravel()
-    return np.bincount(pair_index.ravel(), coefficients, n_paths * n_states * n_actions).reshape(policy.shape)
-
-
-def scatter_log_policy_hvp(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray,
-                           vectors: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} ∇²log π(a_t|s_t) v = −W_s π_s ⊙ (v_s − π_s·v_s), W_s = Σ_{s_t = s} c.
-
-    O(M·T) scatter plus O(S·A) per path. Shapes as in `scatter_scores`; vectors `(R, S, A)`.
-    """
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, state_index, _ = _index(batch, n_paths, n_states, n_actions)
-    weights = np.bincount(state_index.ravel(), np.broadcast_to(coefficients, shape).ravel(), n_paths * n_states)
-    centred = vectors - (policy * vectors).sum(axis=-1, keepdims=True)
-    return -weights.reshape(n_paths, n_states, 1) * policy * centred
-
-
-def score_dot(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray) -> np.ndarray:
-    """z_{m,t} · v for every step, `(R, M, T)`."""
-    n_paths = policy.shape[0]
-    _, path, _, _ = _index(batch, n_paths, *policy.shape[1:])
-    policy_dot = (policy * vectors).sum(axis=-1)                       # (R, S)
-    return vectors[path, batch.states, batch.actions] - policy_dot[path, batch.states]
-
-
 def inner_gradient(policy: np.ndarray, batch: WeightedBatch) -> np.ndarray:
     """ĝ = Σ_m w_m Σ_t γᵗ R_t z_t, `(R, S, A)`."""
-    return scatter_scores(policy, batch, batch.weights[..., None] * batch.discounted_returns)
+    _, flat_state_actions = batch.flat_indices(policy)
+    return score_sums(policy, flat_state_actions, batch.weights[..., None] * batch.start_discounted_returns)
 
 
 def jacobian_transpose_product(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray,
                                jacobian: Jacobian) -> np.ndarray:
     """Ĵᵀ v for the Jacobian estimate `jacobian` of ĝ (see module docstring), `(R, S, A)`."""
-    weighted_returns = batch.weights[..., None] * batch.discounted_returns
-    product = scatter_log_policy_hvp(policy, batch, weighted_returns, vectors)
+    flat_states, flat_state_actions = batch.flat_indices(policy)
+    weighted_returns = batch.weights[..., None] * batch.start_discounted_returns
+    product = log_policy_curvature(policy, state_sums(flat_states, weighted_returns, *policy.shape[:2]), vectors)
     if jacobian == "naive":
         return product
-    dots = score_dot(policy, batch, vectors)                          # (R, M, T)
+    dots = score_dots(policy, flat_states, flat_state_actions, vectors)                 # (R, M, T)
     if jacobian == "dice":   # Σ_t γᵗ r_t G_t (G_t·v) = Σ_k z_k Σ_{t≥k} γᵗ r_t (G_t·v)
-        inner = batch.weights[..., None] * batch.discounted_rewards * np.cumsum(dots, axis=-1)
-        return product + scatter_scores(policy, batch, np.flip(np.cumsum(np.flip(inner, -1), -1), -1))
+        inner = batch.weights[..., None] * batch.discounted_rewards * forward_trace(dots, 1.0)
+        return product + score_sums(policy, flat_state_actions, reverse_trace(inner, 1.0))
     if jacobian == "lsf":    # Σ_m w_m s_m (ĝ_m·v)
-        per_trajectory = (batch.discounted_returns * dots).sum(axis=-1, keepdims=True)
-        return product + scatter_scores(policy, batch, batch.weights[..., None] * per_trajectory)
+        per_trajectory = (batch.start_discounted_returns * dots).sum(axis=-1, keepdims=True)
+        return product + score_sums(policy, flat_state_actions, batch.weights[..., None] * per_trajectory)
     raise ValueError(f"jacobian: expected 'naive', 'dice' or 'lsf', got {jacobian!r}")
 
 
 def batch_score(policy: np.ndarray, batch: WeightedBatch) -> np.ndarray:
     """s = Σ_{m∈b} Σ_t z_{m,t} = ∇_θ log p(b; θ), `(R, S, A)`."""
-    return scatter_scores(policy, batch, np.broadcast_to(batch.counts[..., None], batch.counts.shape + batch.states.shape[-1:]))
+    _, flat_state_actions = batch.flat_indices(policy)
+    return score_sums(policy, flat_state_actions, batch.counts[..., None])
 
 
 def intrinsic_vector_jacobian_product(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray) -> np.ndarray:
     """(∂ĝ/∂η)ᵀ v = Σ_m w_m Σ_j γʲ e_{(s_j, a_j)} (G_j·v), `(R, S, A)` (η enters via r + η)."""
-    cumulative = np.cumsum(score_dot(policy, batch, vectors), axis=-1)
-    return scatter_indicators(policy, batch, batch.weights[..., None] * batch.gamma_powers * cumulative)
+    flat_states, flat_state_actions = batch.flat_indices(policy)
+    cumulative = forward_trace(score_dots(policy, flat_states, flat_state_actions, vectors), 1.0)
+    return indicator_sums(flat_state_actions, batch.weights[..., None] * batch.gamma_powers * cumulative, policy.shape)
 
 
 # ------------------------------------------------------------------- forward / backward
@@ -168,7 +125,7 @@ def _gamma_powers(problem: MetaProblem) -> np.ndarray:
     return problem.mdp.gamma ** np.arange(problem.rollout_length)
 
 
-def sampled_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
+def draw_weighted_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
                   rng: np.random.Generator) -> WeightedBatch:
     """N fresh rollouts of length T per path under π_θ (inner reward), weights 1/N."""
     rollouts = sample_trajectories(problem.mdp, softmax_policy(thetas), n_trajectories,
@@ -200,7 +157,7 @@ def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.G
     policies, batches = [], []
     for _ in range(problem.steps):
         policy = softmax_policy(thetas)
-        step_batch = sampled_batch(problem, thetas, batch, rng)
+        step_batch = draw_weighted_batch(problem, thetas, batch, rng)
         policies.append(policy)
         batches.append(step_batch)
         thetas = thetas + problem.lr * inner_gradient(policy, step_batch)

@@ -27,7 +27,7 @@ import numpy as np
 
 from estimators.problem import MetaProblem
 from estimators.registry import register
-from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
+from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch
 from mdps import TabularMDP, inner_loop
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
@@ -101,7 +101,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     inner_rewards = inner_mdp.rewards
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
-    draw = partial(sample_batch, problem, needs_critic=family != "dice")   # DiCE uses no critic
+    draw = partial(draw_batch, problem, needs_critic=family != "dice")   # DiCE uses no critic
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
@@ -170,7 +170,7 @@ def inner_gradient_std(problem: MetaProblem, family: str, rng: np.random.Generat
     if repetitions < 2:
         raise ValueError(f"repetitions: expected at least 2, got {repetitions}")
     thetas = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape))
-    one_trajectory = sample_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
+    one_trajectory = draw_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
     gradients = Surrogate(one_trajectory, family, lambda_=lambda_).gradient().reshape(repetitions, -1)
     return float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
 

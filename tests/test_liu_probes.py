@@ -89,15 +89,15 @@ def test_off_policy_reuse_has_nothing_to_reuse_at_the_first_step():
 
 def test_off_policy_second_step_is_the_mean_of_on_policy_and_reweighted_gradients():
     """White box, K = 2, lee: rebuild θ_2 from the documented order of draws and check the estimate."""
-    from estimators.surrogates import Surrogate, critic_values, importance_weighted_gradient, sample_batch
+    from estimators.surrogates import Surrogate, critic_values, importance_weighted_gradient, draw_batch
 
     problem = small_problem(steps=2, lr=1.0, critic="noisy", horizon=None, length=4)
     repetitions, size = 4, 3
     rng = np.random.default_rng(4)
     theta0 = np.broadcast_to(problem.theta0, (repetitions, 3, 2))
-    first = sample_batch(problem, theta0, size, rng)
+    first = draw_batch(problem, theta0, size, rng)
     theta1 = theta0 + problem.lr * Surrogate(first, "maml").gradient()
-    second = sample_batch(problem, theta1, size, rng)
+    second = draw_batch(problem, theta1, size, rng)
     values = critic_values(problem.mdp, theta1, "noisy", noise_scale=problem.critic_noise,
                            noise_draw=first.noise_draw)
     gradient = 0.5 * (Surrogate(second, "maml").gradient()
