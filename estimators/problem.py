@@ -10,6 +10,7 @@ from mdps import GaussianToy, TabularMDP, intrinsic_meta_gradient, meta_gradient
 
 MetaParameter = Literal["init", "intrinsic"]
 Critic = Literal["none", "exact", "noisy"]
+Kernel = Literal["compiled", "numpy"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +32,9 @@ class MetaProblem:
       critic: `none` (no baseline, no bootstrap), `exact` (V of the current policy) or
         `noisy` (V + noise·ε·‖V‖₂/S, ε ~ N(0, I_S) once per batch; Liu et al.).
       critic_noise: the noise scale of the `noisy` critic.
+      kernel: how sampled parts are computed, not what: `compiled` (one numba kernel per
+        batch, `estimators.fused`; the numpy path when numba is not installed) or `numpy`
+        (the vectorized reference). Both give the same numbers on the same random stream.
     """
 
     mdp: TabularMDP
@@ -42,6 +46,7 @@ class MetaProblem:
     rollout_length: int = 20
     critic: Critic = "noisy"
     critic_noise: float = 1.0
+    kernel: Kernel = "compiled"
 
     def __post_init__(self):
         shape = (self.mdp.n_states, self.mdp.n_actions)
@@ -53,6 +58,8 @@ class MetaProblem:
             raise ValueError(f"intrinsic: expected shape {shape}, got {np.shape(self.intrinsic)}")
         if self.critic not in ("none", "exact", "noisy"):
             raise ValueError(f"critic: expected 'none', 'exact' or 'noisy', got {self.critic!r}")
+        if self.kernel not in ("compiled", "numpy"):
+            raise ValueError(f"kernel: expected 'compiled' or 'numpy', got {self.kernel!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
             raise ValueError(f"steps: expected a positive integer, got {self.steps!r}")
         if not isinstance(self.rollout_length, (int, np.integer)) or self.rollout_length < 1:
