@@ -1,8 +1,10 @@
 """One compiled kernel per batch: rollouts, returns, baselines, the family's weights and the score sums.
 
 The numpy path (`surrogates.draw_batch` + `Surrogate`) materialises a batch as `(R, N, T)`
-arrays and makes a dozen passes over them. Here one `numba` kernel walks the R x N
-trajectories one at a time, holding each in T-long buffers:
+arrays and makes a dozen passes over them. Here one `numba` kernel takes one repetition
+at a time: its N rollouts advance together (time outer, so the uniforms are read in the
+order they were drawn) into `(N, T)` index buffers, then each trajectory is processed
+alone in T-long buffers:
 
   1. rollout: s_0 ~ ρ, a_t ~ π_r(·|s_t), s_{t+1} ~ P(·|s_t, a_t) by inverse CDF with guide
      tables, from uniforms that numpy drew in the order `mdps.sample_trajectories` draws
@@ -16,9 +18,14 @@ trajectories one at a time, holding each in T-long buffers:
      totals Σ ω e_s, accumulated in the step order of `np.bincount`.
 
 The O(R·S·A) finishes are the numpy ones of `estimators.scores` (`scores_from_totals`,
-`log_policy_curvature`), the critic's Bellman solves stay in numpy (`critic_values`), and
-every floating-point operation of steps 1-4 is the numpy path's, in the same order: the
-estimates are bit-identical to the numpy path on the same random stream
+`log_policy_curvature`), and every floating-point operation of steps 1-4 is the numpy
+path's, in the same order. The policy's sampling tables are built in the kernel with
+the same numbers. Only the critic (exact or noisy) is computed differently: its Bellman
+solve (Gaussian elimination with partial pivoting, one per repetition, one when all
+repetitions share θ) and its finite-horizon recursion sum in another order than
+LAPACK and `einsum`. So the estimates are bit-identical to the numpy path on the same
+random stream for the critic `none` and for `dice` (which reads no critic), and agree to
+rounding (≤ 1e-12 relative, ~1e-14 measured) with the `exact` and `noisy` critics
 (`tests/test_fused_kernel.py`). A batch drawn once can be re-rolled from its stored
 uniforms, which is how a shared inner/Hessian batch is used twice without keeping its
 trajectories.
@@ -34,10 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
-from estimators.surrogates import (ADVANTAGES, CURVATURE_ONLY, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
-                                   critic_values)
+from estimators.surrogates import ADVANTAGES, CURVATURE_ONLY, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule
 from mdps import TabularMDP, softmax_policy
-from mdps.sampling import draw_rollout_uniforms, policy_sampling_tables
+from mdps.sampling import draw_rollout_uniforms
 
 try:
     from numba import njit
@@ -114,36 +120,45 @@ def _batch_totals(cumulative_policy, policy_guide, transitions, transition_guide
     want_states = state_totals.size > 0
     want_hessian = hessian_totals.size > 0 and hessian == 0   # FULL_HESSIAN
     want_mixed = mixed_totals.size > 0
-    states = np.empty(length, np.intp)
-    actions = np.empty(length, np.intp)
-    rewards = np.empty(length)
+    # one repetition's N trajectories are rolled out together (time outer, so the uniforms
+    # are read in the order they were drawn), then processed one trajectory at a time
+    all_states = np.empty((n_trajectories, length), np.intp)
+    all_actions = np.empty((n_trajectories, length), np.intp)
+    final_states = np.empty(n_trajectories, np.intp)
     weights = np.empty(length)        # β_t
     step_weights = np.empty(length)   # ω_t
+    rewards = np.empty(length)
     dots = np.empty(length)
     traced = np.empty(length)
     products = np.empty(length)
     for r in range(n_policies):
+        # ---- rollouts (mdps.sampling: sample_categorical for s_0, then sample_rows per step)
         for n in range(n_trajectories):
-            # ---- rollout (mdps.sampling: sample_categorical, then sample_rows per step)
             uniform = initial_uniforms[r, n]
             state = 0
             for j in range(n_states):
                 if cumulative_initial[j] <= uniform:
                     state += 1
-            if state > n_states - 1:
-                state = n_states - 1
-            for t in range(length):
+            final_states[n] = min(state, n_states - 1)
+        for t in range(length):
+            for n in range(n_trajectories):
+                state = final_states[n]
                 uniform = step_uniforms[t, 0, r, n]
                 row = r * n_states + state
                 action = policy_guide[row, int(uniform * policy_buckets)]
                 while cumulative_policy[row, action] <= uniform:
                     action += 1
-                states[t], actions[t], rewards[t] = state, action, reward_table[state, action]
+                all_states[n, t], all_actions[n, t] = state, action
                 uniform = step_uniforms[t, 1, r, n]
                 row = state * n_actions + action
                 state = transition_guide[row, int(uniform * transition_buckets)]
                 while transitions[row, state] <= uniform:
                     state += 1
+                final_states[n] = state
+        for n in range(n_trajectories):
+            states, actions, state = all_states[n], all_actions[n], final_states[n]
+            for t in range(length):
+                rewards[t] = reward_table[states[t], actions[t]]
             # ---- β_t from returns and baselines (surrogates.draw_batch, outer_weights)
             if outer == REWARDS:
                 for t in range(length):
@@ -182,10 +197,114 @@ def _batch_totals(cumulative_policy, policy_guide, transitions, transition_guide
                     mixed_totals[r, states[t], actions[t]] += discounts[t] * traced[t]
 
 
+def _policy_tables(policy):
+    """`mdps.sampling.policy_sampling_tables` in the kernel (same numbers): cumulative rows and guide tables."""
+    n_policies, n_states, n_actions = policy.shape
+    cumulative = np.empty((n_policies * n_states, n_actions))
+    guide = np.zeros((n_policies * n_states, n_actions), np.intp)
+    for r in range(n_policies):
+        for s in range(n_states):
+            row = r * n_states + s
+            total = policy[r, s, 0]
+            cumulative[row, 0] = total
+            for a in range(1, n_actions):
+                total = total + policy[r, s, a]
+                cumulative[row, a] = total
+            cumulative[row, n_actions - 1] = 1.0
+            for k in range(n_actions):
+                grid = k / n_actions
+                count = 0
+                for a in range(n_actions):
+                    if cumulative[row, a] <= grid:
+                        count += 1
+                guide[row, k] = count
+    return cumulative, guide
+
+
+def _solve_in_place(matrix, right):
+    """x with M x = b by Gaussian elimination with partial pivoting (M and b overwritten; x in b)."""
+    size = right.shape[0]
+    for column in range(size):
+        pivot = column
+        for row in range(column + 1, size):
+            if abs(matrix[row, column]) > abs(matrix[pivot, column]):
+                pivot = row
+        if pivot != column:
+            for j in range(size):
+                matrix[column, j], matrix[pivot, j] = matrix[pivot, j], matrix[column, j]
+            right[column], right[pivot] = right[pivot], right[column]
+        for row in range(column + 1, size):
+            factor = matrix[row, column] / matrix[column, column]
+            if factor != 0.0:
+                for j in range(column + 1, size):
+                    matrix[row, j] -= factor * matrix[column, j]
+                right[row] -= factor * right[column]
+    for row in range(size - 1, -1, -1):
+        total = right[row]
+        for j in range(row + 1, size):
+            total -= matrix[row, j] * right[j]
+        right[row] = total / matrix[row, row]
+
+
+def _critic_values(policy, transitions, reward_table, gamma, horizon, common, noise_draw, noise_scale, noisy):
+    """`surrogates.critic_values` (exact or noisy) in the kernel: `(R, L, S)`, L = 1 (H = 0: infinite) or H + 1.
+
+    V_r solves (I - γ P_{π_r}) V = r_{π_r} (infinite horizon) or the backward recursion
+    V_t = Σ_a π (r + γ P V_{t+1}), V_H = 0; noisy adds noise·ε_r·‖V_t‖₂/S. The same maths
+    as numpy's, in another summation order (LAPACK and einsum there): agreement to rounding.
+    """
+    n_policies, n_states, n_actions = policy.shape
+    rows = 1 if horizon == 0 else horizon + 1
+    values = np.zeros((n_policies, rows, n_states))
+    matrix = np.empty((n_states, n_states))
+    solved = 1 if common else n_policies
+    for r in range(solved):
+        if horizon == 0:
+            for s in range(n_states):
+                total = 0.0
+                for j in range(n_states):
+                    matrix[s, j] = 0.0
+                for a in range(n_actions):
+                    weight = policy[r, s, a]
+                    total += weight * reward_table[s, a]
+                    for j in range(n_states):
+                        matrix[s, j] += weight * transitions[s, a, j]
+                for j in range(n_states):
+                    matrix[s, j] = -gamma * matrix[s, j]
+                matrix[s, s] += 1.0
+                values[r, 0, s] = total
+            _solve_in_place(matrix, values[r, 0])
+        else:
+            for t in range(horizon - 1, -1, -1):
+                for s in range(n_states):
+                    total = 0.0
+                    for a in range(n_actions):
+                        future = 0.0
+                        for j in range(n_states):
+                            future += transitions[s, a, j] * values[r, t + 1, j]
+                        total += policy[r, s, a] * (reward_table[s, a] + gamma * future)
+                    values[r, t, s] = total
+    for r in range(solved, n_policies):
+        values[r] = values[0]
+    if noisy:
+        for r in range(n_policies):
+            for t in range(rows):
+                squares = 0.0
+                for s in range(n_states):
+                    squares += values[r, t, s] * values[r, t, s]
+                norm = np.sqrt(squares)
+                for s in range(n_states):
+                    values[r, t, s] = values[r, t, s] + noise_scale * noise_draw[r, s] * norm / n_states
+    return values
+
+
 if AVAILABLE:
     _trace_forward = njit(cache=True, nogil=True)(_trace_forward)
     _trace_reverse = njit(cache=True, nogil=True)(_trace_reverse)
     _batch_totals = njit(cache=True, nogil=True)(_batch_totals)
+    _policy_tables = njit(cache=True, nogil=True)(_policy_tables)
+    _solve_in_place = njit(cache=True, nogil=True)(_solve_in_place)
+    _critic_values = njit(cache=True, nogil=True)(_critic_values)
 
 
 # ---------------------------------------------------------------------------- drawn batches
@@ -228,19 +347,22 @@ def draw_compiled_batch(mdp: TabularMDP, thetas: np.ndarray, n_trajectories: int
     """
     truncated = mdp.horizon is None or length < mdp.horizon
     reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
+    thetas = np.asarray(thetas, dtype=float)
     policy = softmax_policy(thetas)
-    cumulative_policy, policy_guide = policy_sampling_tables(policy)
+    cumulative_policy, policy_guide = _policy_tables(policy)
     n_policies = thetas.shape[0]
     initial_uniforms, step_uniforms = draw_rollout_uniforms(rng, n_policies, n_trajectories, length)
     noise_draw = (rng.standard_normal((n_policies, mdp.n_states)) if critic == "noisy"
                   else np.zeros((n_policies, mdp.n_states)))
-    values = critic_values(mdp, thetas, critic if needs_critic else "none", rewards=reward_table,
-                           noise_scale=critic_noise, noise_draw=noise_draw)
-    if values is None:
+    if critic == "none" or not needs_critic:
         values = np.zeros((n_policies, 0, mdp.n_states))
+    else:
+        common = bool(np.all(thetas == thetas[:1]))
+        values = _critic_values(policy, mdp.transitions, reward_table, mdp.gamma, mdp.horizon or 0, common,
+                                noise_draw, float(critic_noise), critic == "noisy")
     discounts = mdp.gamma ** np.arange(length)
-    return DrawnBatch(mdp, policy, cumulative_policy, policy_guide, reward_table, np.ascontiguousarray(values),
-                      truncated, discounts, initial_uniforms, step_uniforms)
+    return DrawnBatch(mdp, policy, cumulative_policy, policy_guide, reward_table, values, truncated, discounts,
+                      initial_uniforms, step_uniforms)
 
 
 def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = True, vectors: np.ndarray | None = None,
