@@ -106,7 +106,8 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
     compiled = use_compiled(problem.kernel) and inner_gradient is None   # the hook reads a numpy Batch
-    draw, products = _compiled_batches(problem, family, lambda_) if compiled else _numpy_batches(problem, family, lambda_)
+    batches = _compiled_batches if compiled else _numpy_batches
+    draw, products = batches(problem, family, lambda_)
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()

@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from estimators import fused, get_estimator
+from estimators import fused, fused_kernels, get_estimator
 from estimators.problem import MetaProblem
 from estimators.split import SPLITS
 from estimators.surrogates import FAMILIES, family_rule
@@ -104,7 +104,7 @@ def test_uniforms_are_drawn_in_the_order_of_the_numpy_sampler():
 def test_policy_tables_equal_the_numpy_sampling_tables():
     policy = softmax_policy(np.random.default_rng(0).normal(size=(3, 6, 4)) * 3)
     expected_cumulative, expected_guide = policy_sampling_tables(policy)
-    cumulative, guide = fused._policy_tables(policy)
+    cumulative, guide = fused_kernels.policy_tables(policy)
     assert np.array_equal(cumulative, expected_cumulative)
     assert np.array_equal(guide, expected_guide)
 
@@ -118,8 +118,8 @@ def test_compiled_critic_agrees_with_the_numpy_critic():
         noise = np.random.default_rng(2).standard_normal((3, 5))
         for critic in ("exact", "noisy"):
             expected = critic_values(mdp, thetas, critic, noise_scale=0.5, noise_draw=noise)
-            values = fused._critic_values(softmax_policy(thetas), mdp.transitions, mdp.rewards, mdp.gamma,
-                                          horizon or 0, False, noise, 0.5, critic == "noisy")
+            values = fused_kernels.critic_values(softmax_policy(thetas), mdp.transitions, mdp.rewards, mdp.gamma,
+                                                 horizon or 0, False, noise, 0.5, critic == "noisy")
             np.testing.assert_allclose(values, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
 
 
