@@ -63,6 +63,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     length = discounts.shape[0]
     n_states, n_actions = reward_table.shape
     policy_buckets, transition_buckets = policy_guide.shape[1], transition_guide.shape[1]
+    count_actions = n_actions <= 8      # few actions: counting beats the guide table's unpredictable scan
     with_values = values.shape[1] > 0
     time_dependent = values.shape[1] > 1
     want_gradient = gradient_totals.size > 0
@@ -94,9 +95,14 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
                 state = final_states[n]
                 uniform = step_uniforms[t, 0, r, n]
                 row = r * n_states + state
-                action = policy_guide[row, int(uniform * policy_buckets)]
-                while cumulative_policy[row, action] <= uniform:
-                    action += 1
+                if count_actions:   # a ~ π(·|s) = #{j : F[j] <= u}: branch-free, the same index as the scan
+                    action = 0
+                    for j in range(n_actions - 1):
+                        action += cumulative_policy[row, j] <= uniform
+                else:
+                    action = policy_guide[row, int(uniform * policy_buckets)]
+                    while cumulative_policy[row, action] <= uniform:
+                        action += 1
                 all_states[n, t], all_actions[n, t] = state, action
                 uniform = step_uniforms[t, 1, r, n]
                 row = state * n_actions + action
