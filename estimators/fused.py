@@ -107,7 +107,7 @@ def draw_compiled_batch(mdp: TabularMDP, thetas: np.ndarray, n_trajectories: int
     reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
     thetas = np.asarray(thetas, dtype=float)
     policy = softmax_policy(thetas)
-    from estimators import fused_kernels   # imports numba (once per process)
+    from estimators import fused_kernels
 
     cumulative_policy, policy_guide = fused_kernels.policy_tables(policy)
     n_policies = thetas.shape[0]
@@ -125,53 +125,87 @@ def draw_compiled_batch(mdp: TabularMDP, thetas: np.ndarray, n_trajectories: int
                       initial_uniforms, step_uniforms)
 
 
-def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = True, vectors: np.ndarray | None = None,
-                      hessian: bool = False, mixed: bool = False) -> tuple:
-    """Roll the batch out in the kernel and return (ĝ, Ĥv, ∂_η(ĝ·v)), each `(R, S, A)` or None.
+@dataclass(frozen=True)
+class Totals:
+    """The raw sums of one roll-out of a `DrawnBatch` (see `fused_kernels.batch_totals`), None where not asked.
 
-    The same numbers as `Surrogate(draw_batch(...), family).gradient()`,
-    `.hessian_vector_product(v)` and `.mixed_vector_product(v)` on the same draws.
+    Attributes:
+      gradient: `(R, S, A)` Σ w·ω_t e_{(s_t, a_t)}.
+      states: `(R, S)` Σ w·ω_t e_{s_t}.
+      hessian: `(R, S, A)` Σ u_t(v) e_{(s_t, a_t)}.
+      mixed: `(R, S, A)` Σ (w·γᵗ)(W'_t·v) e_{(s_t, a_t)}.
+      counts: `(R, S, A)` visits of (s, a).
+      lsf: `(R, S, A)` Σ_m w (ĝ_m·v) Σ_t e_{(s_t, a_t)}.
+    """
+
+    gradient: np.ndarray | None
+    states: np.ndarray | None
+    hessian: np.ndarray | None
+    mixed: np.ndarray | None
+    counts: np.ndarray | None
+    lsf: np.ndarray | None
+
+
+def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 1.0, vectors: np.ndarray | None = None,
+                    gradient: bool = False, states: bool = False, hessian: bool = False, mixed: bool = False,
+                    counts: bool = False, lsf: bool = False) -> Totals:
+    """Roll the batch out in the kernel and return the sums asked for (`Totals`).
 
     Args:
       batch: from `draw_compiled_batch` (may be rolled out any number of times).
-      rule: the family's row of the family table.
-      gradient: compute ĝ.
-      vectors: `(R, S, A)` v (needed for `hessian` and `mixed`).
-      hessian: compute Ĥv; mixed: compute the LIRPG mixed term.
+      rule: the family's row of the family table (β, μ, Hessian kind, mixed decay).
+      pre_weight: w, the weight of every trajectory inside the sums (1 for the split).
+      vectors: `(R, S, A)` v (needed for `hessian`, `mixed` and `lsf`).
     """
+    from estimators import fused_kernels   # imports numba (once per process)
+
     policy, mdp = batch.policy, batch.mdp
-    shape, empty3, empty2 = policy.shape, np.zeros((0, 0, 0)), np.zeros((0, 0))
-    if (hessian or mixed) and vectors is None:
-        raise ValueError("vectors: required for the Hessian-vector product and the mixed term")
+    shape = policy.shape
+    if (hessian or mixed or lsf) and vectors is None:
+        raise ValueError("vectors: required for the Hessian-vector product, the mixed and the LSF terms")
     if vectors is not None:
         vectors = np.ascontiguousarray(vectors, dtype=float)
         if vectors.shape != shape:
             raise ValueError(f"vectors: expected shape {shape}, got {vectors.shape}")
-    hessian = hessian and rule.hessian != NO_HESSIAN
-    gradient_totals = np.zeros(shape) if gradient else empty3
-    state_totals = np.zeros(shape[:2]) if hessian else empty2
-    hessian_totals = np.zeros(shape) if hessian and rule.hessian == FULL_HESSIAN else empty3
-    mixed_totals = np.zeros(shape) if mixed else empty3
-    vector_dots = policy_dots(policy, vectors) if vectors is not None else empty2
-    from estimators import fused_kernels
+    hessian = hessian and rule.hessian == FULL_HESSIAN
 
+    def totals(wanted: bool, size: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(size) if wanted else np.zeros((0,) * len(size))
+
+    sums = Totals(totals(gradient, shape), totals(states, shape[:2]), totals(hessian, shape), totals(mixed, shape),
+                  totals(counts, shape), totals(lsf, shape))
     fused_kernels.batch_totals(
         batch.cumulative_policy, batch.policy_guide, mdp.cumulative_transitions.reshape(mdp.dim, -1),
         mdp.transition_guide, _cumulative_initial(mdp), batch.reward_table, batch.values, batch.truncated,
         batch.discounts, mdp.gamma, batch.initial_uniforms, batch.step_uniforms,
         rule.outer, float(rule.decay), rule.hessian, float(rule.mixed_decay),
-        empty3 if vectors is None else vectors, vector_dots,
-        gradient_totals, state_totals, hessian_totals, mixed_totals)
-    n_trajectories = batch.n_trajectories
-    result_gradient = scores_from_totals(gradient_totals, policy) / n_trajectories if gradient else None
+        np.zeros((0, 0, 0)) if vectors is None else vectors,
+        np.zeros((0, 0)) if vectors is None else policy_dots(policy, vectors), float(pre_weight),
+        sums.gradient, sums.states, sums.hessian, sums.mixed, sums.counts, sums.lsf)
+    return Totals(*(total if total.size else None for total in (sums.gradient, sums.states, sums.hessian, sums.mixed,
+                                                                 sums.counts, sums.lsf)))
+
+
+def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = True, vectors: np.ndarray | None = None,
+                      hessian: bool = False, mixed: bool = False) -> tuple:
+    """(ĝ, Ĥv, ∂_η(ĝ·v)) of a family on the batch, each `(R, S, A)` or None when not asked.
+
+    The same numbers as `Surrogate(draw_batch(...), family).gradient()`,
+    `.hessian_vector_product(v)` and `.mixed_vector_product(v)` on the same draws.
+    """
+    curvature = hessian and rule.hessian != NO_HESSIAN
+    sums = roll_out_totals(batch, rule, vectors=vectors, gradient=gradient, states=curvature, hessian=curvature,
+                           mixed=mixed)
+    policy, n_trajectories = batch.policy, batch.n_trajectories
+    result_gradient = scores_from_totals(sums.gradient, policy) / n_trajectories if gradient else None
     result_hessian = None
-    if hessian:
-        result_hessian = log_policy_curvature(policy, state_totals / n_trajectories, vectors)
+    if curvature:
+        result_hessian = log_policy_curvature(policy, sums.states / n_trajectories, vectors)
         if rule.hessian != CURVATURE_ONLY:
-            result_hessian = result_hessian + scores_from_totals(hessian_totals, policy) / n_trajectories
-    elif vectors is not None and rule.hessian == NO_HESSIAN:
-        result_hessian = np.zeros(shape)
-    result_mixed = mixed_totals / n_trajectories if mixed else None
+            result_hessian = result_hessian + scores_from_totals(sums.hessian, policy) / n_trajectories
+    elif hessian:
+        result_hessian = np.zeros(policy.shape)
+    result_mixed = sums.mixed / n_trajectories if mixed else None
     return result_gradient, result_hessian, result_mixed
 
 

@@ -50,9 +50,14 @@ def trace_reverse(values, decay, out):
 @njit(cache=True, nogil=True)
 def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide, cumulative_initial, reward_table,
                   values, truncated, discounts, gamma, initial_uniforms, step_uniforms,
-                  outer, decay, hessian, mixed_decay, vectors, vector_dots,
-                  gradient_totals, state_totals, hessian_totals, mixed_totals):
+                  outer, decay, hessian, mixed_decay, vectors, vector_dots, pre_weight,
+                  gradient_totals, state_totals, hessian_totals, mixed_totals, count_totals, lsf_totals):
     """Roll out every trajectory and add its terms to the totals (arrays of size 0 are skipped).
+
+    Totals at (r, s_t, a_t) (state totals at (r, s_t)), with w = `pre_weight` (1 for the
+    split, whose finishes divide by N; 1/N for the practical paths, which weight each
+    trajectory before the sums): gradient w·ω_t; state w·ω_t; hessian u_t(v) from w·β_t;
+    mixed (w·γᵗ)(W'_t·v); count 1; lsf w·Σ_j ω_j (z_j·v) (the trajectory's ĝ_m·v, LSF).
 
     Shapes: cumulative_policy, policy_guide `(R·S, A)`; transitions, transition_guide
     `(S·A, S)`; cumulative_initial `(S,)`; reward_table `(S, A)`; values `(R, L, S)` (L = 0:
@@ -70,6 +75,8 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     want_states = state_totals.size > 0
     want_hessian = hessian_totals.size > 0 and hessian == FULL_HESSIAN
     want_mixed = mixed_totals.size > 0
+    want_counts = count_totals.size > 0
+    want_lsf = lsf_totals.size > 0
     # one repetition's N trajectories are rolled out together (time outer, so the uniforms
     # are read in the order they were drawn), then processed one trajectory at a time
     all_states = np.empty((n_trajectories, length), np.intp)
@@ -132,24 +139,33 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
             trace_reverse(weights, decay, step_weights)                      # ω
             for t in range(length):
                 if want_gradient:
-                    gradient_totals[r, states[t], actions[t]] += step_weights[t]
+                    gradient_totals[r, states[t], actions[t]] += pre_weight * step_weights[t]
                 if want_states:
-                    state_totals[r, states[t]] += step_weights[t]
-            if not (want_hessian or want_mixed):
+                    state_totals[r, states[t]] += pre_weight * step_weights[t]
+                if want_counts:
+                    count_totals[r, states[t], actions[t]] += 1.0
+            if not (want_hessian or want_mixed or want_lsf):
                 continue
             for t in range(length):                                           # z_t·v
                 dots[t] = vectors[r, states[t], actions[t]] - vector_dots[r, states[t]]
             if want_hessian:
                 trace_forward(dots, decay, traced)                           # W_t·v
                 for t in range(length):
-                    traced[t] = weights[t] * traced[t]
+                    traced[t] = (pre_weight * weights[t]) * traced[t]
                 trace_reverse(traced, decay, products)                       # u_k
                 for t in range(length):
                     hessian_totals[r, states[t], actions[t]] += products[t]
             if want_mixed:
                 trace_forward(dots, mixed_decay, traced)                     # W'_t·v
                 for t in range(length):
-                    mixed_totals[r, states[t], actions[t]] += discounts[t] * traced[t]
+                    mixed_totals[r, states[t], actions[t]] += (pre_weight * discounts[t]) * traced[t]
+            if want_lsf:
+                total = 0.0
+                for t in range(length):
+                    total += step_weights[t] * dots[t]
+                total = pre_weight * total
+                for t in range(length):
+                    lsf_totals[r, states[t], actions[t]] += total
 
 
 @njit(cache=True, nogil=True)

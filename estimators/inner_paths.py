@@ -17,14 +17,16 @@ a high-repetition `sf` run with its standard error (reference).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from estimators.fused import draw_compiled_batch, roll_out_totals, use_compiled
 from estimators.problem import MetaProblem
 from estimators.scores import (flat_indices, forward_trace, indicator_sums, log_policy_curvature, reverse_trace,
-                               score_dots, score_sums, start_discounted_returns, state_sums)
+                               score_dots, score_sums, scores_from_totals, start_discounted_returns, state_sums)
+from estimators.surrogates import CURVATURE_ONLY, FULL_HESSIAN, family_rule
 from mdps import sample_trajectories, softmax_policy
 
 Jacobian = Literal["naive", "dice", "lsf"]
@@ -126,7 +128,7 @@ def _gamma_powers(problem: MetaProblem) -> np.ndarray:
 
 
 def draw_weighted_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
-                  rng: np.random.Generator) -> WeightedBatch:
+                        rng: np.random.Generator) -> WeightedBatch:
     """N fresh rollouts of length T per path under π_θ (inner reward), weights 1/N."""
     rollouts = sample_trajectories(problem.mdp, softmax_policy(thetas), n_trajectories,
                                    problem.rollout_length, rng, rewards=problem.inner_mdp.rewards)
@@ -143,32 +145,95 @@ def backward_step(policy: np.ndarray, batch: WeightedBatch, adjoint: np.ndarray,
     Args:
       policy: `(R, S, A)` π_{θ_{k-1}}; adjoint: `(R, S, A)` λ_k; outer_value: `(R,)` V_out − b.
     """
-    previous = adjoint + lr * jacobian_transpose_product(policy, batch, adjoint, settings.jacobian)
+    return reverse_step(adjoint, outer_value, settings, lr,
+                        jacobian_transpose_product(policy, batch, adjoint, settings.jacobian),
+                        batch_score(policy, batch) if settings.correction else None,
+                        intrinsic_vector_jacobian_product(policy, batch, adjoint))
+
+
+def reverse_step(adjoint: np.ndarray, outer_value: np.ndarray, settings: PracticalPass, lr: float,
+                 jacobian_product: np.ndarray, score: np.ndarray | None,
+                 intrinsic_product: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """λ_{k-1} = λ_k + α Ĵ_kᵀ λ_k + λ_c (V_out − b) s_k, and α (∂ĝ_k/∂η)ᵀ λ_k, from the three batch sums."""
+    previous = adjoint + lr * jacobian_product
     if settings.correction:
-        previous = previous + settings.correction * outer_value[:, None, None] * batch_score(policy, batch)
-    return previous, lr * intrinsic_vector_jacobian_product(policy, batch, adjoint)
+        previous = previous + settings.correction * outer_value[:, None, None] * score
+    return previous, lr * intrinsic_product
 
 
 def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *,
                         batch: int, settings: PracticalPass) -> np.ndarray:
-    """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`."""
+    """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`.
+
+    The batches run in one compiled kernel each (`estimators.fused`) unless `problem.kernel`
+    is `numpy`; both paths draw the same numbers from `rng`. The compiled sums are in the
+    numpy path's order (bit-identical) except LSF's per-trajectory ĝ_m·v, which numpy sums
+    pairwise over T (agreement to rounding).
+    """
     _check_practical_problem(problem)
+    if use_compiled(problem.kernel):
+        forward, backward = _compiled_steps(problem, batch, settings)
+    else:
+        forward, backward = _numpy_steps(problem, batch, settings)
     thetas = np.broadcast_to(np.asarray(problem.theta0, float), (repetitions, *problem.shape)).copy()
     policies, batches = [], []
     for _ in range(problem.steps):
         policy = softmax_policy(thetas)
-        step_batch = draw_weighted_batch(problem, thetas, batch, rng)
+        step_batch, gradient = forward(thetas, policy, rng)
         policies.append(policy)
         batches.append(step_batch)
-        thetas = thetas + problem.lr * inner_gradient(policy, step_batch)
+        thetas = thetas + problem.lr * gradient
     values, _, adjoint = problem.mdp.batch_values_and_gradients(thetas)
     outer_value = values - _baseline(problem, settings)
     window = problem.steps if settings.window is None else min(settings.window, problem.steps)
     meta_intrinsic = np.zeros_like(adjoint)
     for k in range(problem.steps - 1, problem.steps - 1 - window, -1):
-        adjoint, intrinsic_part = backward_step(policies[k], batches[k], adjoint, outer_value, settings, problem.lr)
+        adjoint, intrinsic_part = backward(policies[k], batches[k], adjoint, outer_value)
         meta_intrinsic += intrinsic_part
     return adjoint if problem.meta_parameter == "init" else meta_intrinsic
+
+
+def _numpy_steps(problem: MetaProblem, batch: int, settings: PracticalPass):
+    """(forward, backward) of the numpy path: `WeightedBatch` and its kernels."""
+    def forward(thetas, policy, rng):
+        step_batch = draw_weighted_batch(problem, thetas, batch, rng)
+        return step_batch, inner_gradient(policy, step_batch)
+
+    def backward(policy, step_batch, adjoint, outer_value):
+        return backward_step(policy, step_batch, adjoint, outer_value, settings, problem.lr)
+
+    return forward, backward
+
+
+def _compiled_steps(problem: MetaProblem, batch: int, settings: PracticalPass):
+    """(forward, backward) of the compiled path: the dice row of the family table (β_t = γᵗ r_t,
+    μ = 1, so ω_t = γᵗ R_t) with every trajectory weighted 1/N inside the sums."""
+    hessian = {"naive": CURVATURE_ONLY, "dice": FULL_HESSIAN, "lsf": CURVATURE_ONLY}.get(settings.jacobian)
+    if hessian is None:
+        raise ValueError(f"jacobian: expected 'naive', 'dice' or 'lsf', got {settings.jacobian!r}")
+    rule = replace(family_rule("dice"), hessian=hessian)
+    weight = 1.0 / batch
+    rewards = problem.inner_mdp.rewards
+
+    def forward(thetas, policy, rng):
+        drawn = draw_compiled_batch(problem.mdp, thetas, batch, problem.rollout_length, rng, rewards=rewards,
+                                    critic="none", critic_noise=1.0, needs_critic=False)
+        return drawn, scores_from_totals(roll_out_totals(drawn, rule, pre_weight=weight, gradient=True).gradient,
+                                         policy)
+
+    def backward(policy, drawn, adjoint, outer_value):
+        sums = roll_out_totals(drawn, rule, pre_weight=weight, vectors=adjoint, states=True,
+                               hessian=settings.jacobian == "dice", mixed=problem.meta_parameter == "intrinsic",
+                               counts=bool(settings.correction), lsf=settings.jacobian == "lsf")
+        jacobian_product = log_policy_curvature(policy, sums.states, adjoint)
+        for extra in (sums.hessian, sums.lsf):
+            if extra is not None:
+                jacobian_product = jacobian_product + scores_from_totals(extra, policy)
+        score = scores_from_totals(sums.counts, policy) if settings.correction else None
+        intrinsic = sums.mixed if sums.mixed is not None else np.zeros_like(adjoint)
+        return reverse_step(adjoint, outer_value, settings, problem.lr, jacobian_product, score, intrinsic)
+
+    return forward, backward
 
 
 def _baseline(problem: MetaProblem, settings: PracticalPass) -> float:

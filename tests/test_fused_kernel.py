@@ -15,6 +15,12 @@ compared one to one (never statistically):
 Every family (loaded at λ = 1, 0 and 0.6) x split with a sampled part x shared and
 independent batches x critic x horizon (infinite; finite with T = H; finite truncated
 T < H) x meta-parameter (init, intrinsic). Small MDPs, R = 3, N = 4, K = 2.
+
+The practical-target passes (`inner_paths.practical_estimates`: naive, dice and lsf
+Jacobians, correction λ_c, window, baseline) run the dice row of the family table with
+each trajectory weighted 1/N inside the sums: bit-identical, except the LSF Jacobian,
+whose per-trajectory ĝ_m·v = Σ_t γᵗR_t (z_t·v) numpy sums pairwise over T and the kernel
+in order (within 1e-12 of the largest entry).
 """
 from __future__ import annotations
 
@@ -69,6 +75,28 @@ def test_compiled_equals_numpy_on_the_same_stream(horizon_kind, critic, meta_par
                     else:
                         scale = np.abs(expected).max()
                         np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * scale, err_msg=label)
+
+
+@pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_compiled_practical_passes_equal_numpy(horizon_kind, meta_parameter):
+    from estimators.inner_paths import PracticalPass, practical_estimates
+
+    for steps in (1, 3):
+        compiled = replace(_problem(horizon_kind, "none", meta_parameter), steps=steps)
+        reference = replace(compiled, kernel="numpy")
+        for settings in (PracticalPass("naive", 1.0), PracticalPass("naive", 0.5, 1, "initial_value"),
+                         PracticalPass("dice", 0.0, None), PracticalPass("dice", 1.0, 2, "initial_value"),
+                         PracticalPass("lsf", 0.0), PracticalPass("lsf", 1.0, 1)):
+            estimate = practical_estimates(compiled, REPETITIONS, np.random.default_rng(8), batch=BATCH,
+                                           settings=settings)
+            expected = practical_estimates(reference, REPETITIONS, np.random.default_rng(8), batch=BATCH,
+                                           settings=settings)
+            if settings.jacobian == "lsf":
+                np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * np.abs(expected).max(),
+                                           err_msg=str(settings))
+            else:
+                assert np.array_equal(estimate, expected), (steps, settings)
 
 
 @pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
