@@ -10,6 +10,7 @@ BLOCK_REPETITIONS = 64          # the sweep runner's repetitions per estimator c
 LIU2022_ESTIMATORS = ("loaded", "dice")
 FALLBACK_ESTIMATORS = ("sf", "truncated")   # practical estimators, used while loaded/dice are not registered
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
+KERNELS = ("numpy", "compiled")   # measured in this order, one subprocess each, for every liu2022 cell
 SCALING_VALUES = {
     "R": (64, 128, 256),
     "|tau|": (32, 64, 128),
@@ -28,6 +29,8 @@ class BenchCell:
     Attributes:
       name: the label printed in the table.
       kind: `tabular` (a registered tabular estimator), `toy` (a Gaussian-toy estimator),
+        `compile` (numba's first-call cost of the compiled kernel: `parameters["cold"]` True
+        with an empty cache, else loading the on-disk cache as every new worker does),
         `exact` (`mdps.meta_gradient`), `reference` (vectorized `sf` and its per-trajectory
         reference) or `scaling` (one axis of the scaling study).
       estimator: registered estimator name (None for `exact`).
@@ -39,6 +42,7 @@ class BenchCell:
         the same law).
       repetitions: R per call.
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
+      kernel: `compiled` or `numpy` (`MetaProblem.kernel`) for tabular cells.
     """
 
     name: str
@@ -54,6 +58,7 @@ class BenchCell:
     n_actions: int = 5
     repetitions: int = BLOCK_REPETITIONS
     axis: str | None = None
+    kernel: str = "compiled"
 
 
 # ----------------------------------------------------------------------------- cells
@@ -83,12 +88,18 @@ def _liu2022_cell(estimator: str, split_available: bool, batch: int, steps: int,
 
 def reference_cells(quick: bool) -> list[BenchCell]:
     """The fixed reference cells: liu2022 (split `lll` with loaded and dice when registered)
-    at |τ| ∈ {32, 256} x K ∈ {1, 6}; the toy at N = 64; the exact meta-gradient at K = 6;
+    at |τ| ∈ {32, 256} x K ∈ {1, 6}, each with the numpy and then the compiled kernel; the
+    compiled kernel's first-call cost (from the disk cache; also cold unless `quick`); the toy at N = 64;
+    the exact meta-gradient at K = 6;
     the per-trajectory reference (in a source checkout, where `tests/` exists); and the
     scaling axes (first estimator only when `quick`)."""
     estimators, split_available = liu2022_estimators()
-    cells = [_liu2022_cell(name, split_available, batch, steps)
-             for name in estimators for batch in (32, 256) for steps in (1, 6)]
+    cells = [_liu2022_cell(name, split_available, batch, steps, kernel=kernel,
+                           name=f"{_liu2022_cell(name, split_available, batch, steps).name} {kernel}")
+             for name in estimators for batch in (32, 256) for steps in (1, 6) for kernel in KERNELS]
+    cells.append(BenchCell("compile: load the cached kernels (every new worker)", "compile"))
+    if not quick:   # ~15 s of compiling
+        cells.append(BenchCell("compile: cold, empty cache (first run on a machine)", "compile", parameters={"cold": True}))
     cells += [BenchCell(f"toy {name} N=64", "toy", name, batch=64) for name in TOY_ESTIMATORS]
     cells.append(BenchCell("exact meta_gradient liu2022 K=6", "exact", None, steps=6, lr=3.0, repetitions=1))
     if REFERENCE_ESTIMATORS.exists():   # a source checkout: the reference lives with the tests

@@ -112,7 +112,7 @@ def _tabular_call(cell: BenchCell):
 
     mdp = _mdp(cell)
     problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
-                          rollout_length=cell.rollout_length, critic=cell.critic)
+                          rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel)
     estimator = get_estimator(cell.estimator, "tabular")
     return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
 
@@ -135,7 +135,29 @@ def _measure(cell: BenchCell, quick: bool) -> dict[str, Any]:
         return _measure_reference(cell, quick)
     if cell.kind == "scaling":
         return _measure_scaling(cell, quick)
-    raise ValueError(f"kind: expected tabular, toy, exact, reference or scaling, got {cell.kind!r}")
+    if cell.kind == "compile":
+        return _measure_compile(cell)
+    raise ValueError(f"kind: expected tabular, toy, exact, reference, scaling or compile, got {cell.kind!r}")
+
+
+def _measure_compile(cell: BenchCell) -> dict[str, Any]:
+    """Wall and CPU seconds of importing numba and getting every kernel ready (`fused.compile_kernel`):
+    from the on-disk cache (what every new worker pays), or from nothing with an empty
+    temporary cache (`cold`: the first run on a machine)."""
+    import os
+    import tempfile
+
+    if cell.parameters.get("cold"):
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
+    from estimators import fused
+
+    if not fused.AVAILABLE:
+        raise RuntimeError("numba is not installed: the compiled kernel is not available")
+    begin_wall, begin_cpu = time.perf_counter(), time.process_time()
+    fused.compile_kernel()
+    wall, cpu = time.perf_counter() - begin_wall, time.process_time() - begin_cpu
+    return {"calls": 1, "seconds_per_call": wall, "cpu_seconds_per_call": cpu,
+            "cpu_per_wall": cpu / wall if wall > 0 else math.nan, "peak_rss_bytes": _peak_rss_bytes()}
 
 
 def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float | None = None) -> dict[str, Any]:
