@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
-from estimators.surrogates import CURVATURE_ONLY, FULL_HESSIAN, NO_HESSIAN, FamilyRule
+from estimators.surrogates import CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule
 from mdps import TabularMDP, softmax_policy
 from mdps.sampling import draw_rollout_uniforms
 
@@ -178,7 +178,8 @@ def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 
         batch.cumulative_policy, batch.policy_guide, mdp.cumulative_transitions.reshape(mdp.dim, -1),
         mdp.transition_guide, _cumulative_initial(mdp), batch.reward_table, batch.values, batch.truncated,
         batch.discounts, mdp.gamma, batch.initial_uniforms, batch.step_uniforms,
-        rule.outer, float(rule.decay), rule.hessian, float(rule.mixed_decay),
+        rule.outer == REWARDS, rule.outer == DIFFERENCES, float(rule.decay), rule.hessian == FULL_HESSIAN,
+        float(rule.mixed_decay),
         np.zeros((0, 0, 0)) if vectors is None else vectors,
         np.zeros((0, 0)) if vectors is None else policy_dots(policy, vectors), float(pre_weight),
         sums.gradient, sums.states, sums.hessian, sums.mixed, sums.counts, sums.lsf)

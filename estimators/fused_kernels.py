@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from estimators.surrogates import ADVANTAGES, FULL_HESSIAN, REWARDS   # compile-time constants of the family table
-
 
 @njit(cache=True, nogil=True)
 def trace_forward(values, decay, out):
@@ -50,7 +48,7 @@ def trace_reverse(values, decay, out):
 @njit(cache=True, nogil=True)
 def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide, cumulative_initial, reward_table,
                   values, truncated, discounts, gamma, initial_uniforms, step_uniforms,
-                  outer, decay, hessian, mixed_decay, vectors, vector_dots, pre_weight,
+                  from_rewards, differences, decay, full_hessian, mixed_decay, vectors, vector_dots, pre_weight,
                   gradient_totals, state_totals, hessian_totals, mixed_totals, count_totals, lsf_totals):
     """Roll out every trajectory and add its terms to the totals (arrays of size 0 are skipped).
 
@@ -62,7 +60,9 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     Shapes: cumulative_policy, policy_guide `(R·S, A)`; transitions, transition_guide
     `(S·A, S)`; cumulative_initial `(S,)`; reward_table `(S, A)`; values `(R, L, S)` (L = 0:
     no critic); discounts `(T,)`; initial_uniforms `(R, N)`; step_uniforms `(T, 2, R, N)`;
-    vectors `(R, S, A)`, vector_dots `(R, S)`; totals `(R, S, A)` / `(R, S)` or empty.
+    vectors `(R, S, A)`, vector_dots `(R, S)`; totals `(R, S, A)` / `(R, S)` or empty. The
+    family's row (`surrogates.FamilyRule`) arrives as flags: β_t = γᵗ r_t (`from_rewards`),
+    else c_t = γᵗ A_t, differenced when `differences`; μ = `decay`; u-terms when `full_hessian`.
     """
     n_policies, n_trajectories = initial_uniforms.shape
     length = discounts.shape[0]
@@ -73,7 +73,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     time_dependent = values.shape[1] > 1
     want_gradient = gradient_totals.size > 0
     want_states = state_totals.size > 0
-    want_hessian = hessian_totals.size > 0 and hessian == FULL_HESSIAN
+    want_hessian = hessian_totals.size > 0 and full_hessian
     want_mixed = mixed_totals.size > 0
     want_counts = count_totals.size > 0
     want_lsf = lsf_totals.size > 0
@@ -122,7 +122,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
             for t in range(length):
                 rewards[t] = reward_table[states[t], actions[t]]
             # ---- β_t from returns and baselines (surrogates.draw_batch, outer_weights)
-            if outer == REWARDS:
+            if from_rewards:
                 for t in range(length):
                     weights[t] = discounts[t] * rewards[t]
             else:
@@ -133,7 +133,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
                     running = rewards[t] + gamma * running
                     baseline = values[r, t if time_dependent else 0, states[t]] if with_values else 0.0
                     weights[t] = discounts[t] * (running - baseline)         # c_t
-                if outer != ADVANTAGES:                                       # d_t = c_t - c_{t+1}
+                if differences:                                               # d_t = c_t - c_{t+1}
                     for t in range(length - 1):
                         weights[t] = weights[t] - weights[t + 1]
             trace_reverse(weights, decay, step_weights)                      # ω

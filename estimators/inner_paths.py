@@ -117,13 +117,15 @@ class PracticalPass:
     baseline: Literal["none", "initial_value"] = "none"
 
 
-def _check_practical_problem(problem: MetaProblem) -> None:
+def check_practical_problem(problem: MetaProblem) -> None:
+    """Refuse a problem the practical-target estimators cannot serve (a critic other than `none`)."""
     if problem.critic != "none":
         raise ValueError("critic: the practical target needs critic 'none' (a baseline that "
                          f"depends on φ would need its own derivative), got {problem.critic!r}")
 
 
-def _gamma_powers(problem: MetaProblem) -> np.ndarray:
+def discount_powers(problem: MetaProblem) -> np.ndarray:
+    """`(T,)` γᵗ for t = 0..T-1 (T the rollout length)."""
     return problem.mdp.gamma ** np.arange(problem.rollout_length)
 
 
@@ -132,7 +134,7 @@ def draw_weighted_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories
     """N fresh rollouts of length T per path under π_θ (inner reward), weights 1/N."""
     rollouts = sample_trajectories(problem.mdp, softmax_policy(thetas), n_trajectories,
                                    problem.rollout_length, rng, rewards=problem.inner_mdp.rewards)
-    gamma_powers = _gamma_powers(problem)
+    gamma_powers = discount_powers(problem)
     ones = np.ones(rollouts.states.shape[:2])
     return WeightedBatch(rollouts.states, rollouts.actions, gamma_powers * rollouts.rewards,
                          ones / n_trajectories, ones, gamma_powers)
@@ -170,7 +172,7 @@ def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.G
     numpy path's order (bit-identical) except LSF's per-trajectory ĝ_m·v, which numpy sums
     pairwise over T (agreement to rounding).
     """
-    _check_practical_problem(problem)
+    check_practical_problem(problem)
     if use_compiled(problem.kernel):
         forward, backward = _compiled_steps(problem, batch, settings)
     else:

@@ -35,14 +35,13 @@ from typing import Literal
 
 import numpy as np
 
-from estimators.problem import Critic, MetaProblem
+from estimators.problem import CRITICS, Critic, MetaProblem
 from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
                                score_dots, score_sums, state_sums)
 from mdps import TabularMDP, sample_trajectories, softmax_policy
 
 Family = Literal["dice", "loaded", "lvc", "maml", "first_order"]
 FAMILIES: tuple[str, ...] = ("dice", "loaded", "lvc", "maml", "first_order")
-CRITICS: tuple[str, ...] = ("none", "exact", "noisy")
 
 
 # ---------------------------------------------------------------------------- family table
