@@ -12,6 +12,7 @@ from mdps import (GaussianToy, IteratedPrisonersDilemma, TabularMDP, intrinsic_m
 
 MetaParameter = Literal["init", "intrinsic"]
 Critic = Literal["none", "exact", "noisy"]
+Kernel = Literal["compiled", "numpy"]
 CRITICS: tuple[Critic, ...] = ("none", "exact", "noisy")
 
 
@@ -45,6 +46,9 @@ class MetaProblem:
       critic: `none` (no baseline, no bootstrap), `exact` (V of the current policy) or
         `noisy` (V + noise·ε·‖V‖₂/S, ε ~ N(0, I_S) once per batch; Liu et al.).
       critic_noise: the noise scale of the `noisy` critic.
+      kernel: how sampled parts are computed, not what: `compiled` (one numba kernel per
+        batch, `estimators.fused`; the numpy path when numba is not installed) or `numpy`
+        (the vectorized reference). Both give the same numbers on the same random stream.
     """
 
     mdp: TabularMDP
@@ -56,6 +60,7 @@ class MetaProblem:
     rollout_length: int = 20
     critic: Critic = "noisy"
     critic_noise: float = 1.0
+    kernel: Kernel = "compiled"
 
     def __post_init__(self):
         shape = (self.mdp.n_states, self.mdp.n_actions)
@@ -67,6 +72,8 @@ class MetaProblem:
             raise ValueError(f"intrinsic: expected shape {shape}, got {np.shape(self.intrinsic)}")
         if self.critic not in CRITICS:
             raise ValueError(f"critic: expected one of {', '.join(CRITICS)}, got {self.critic!r}")
+        if self.kernel not in ("compiled", "numpy"):
+            raise ValueError(f"kernel: expected 'compiled' or 'numpy', got {self.kernel!r}")
         positive_int("steps", self.steps)
         positive_int("rollout_length", self.rollout_length)
 

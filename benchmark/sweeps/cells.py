@@ -107,10 +107,11 @@ def blocks(sweep: Sweep, cell: Cell) -> list[int]:
 
 # ----------------------------------------------------------------------------- problems and targets
 
-def build_problem(sweep: Sweep, cell: Cell) -> Problem:
+def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Problem:
     """The problem of a cell: the Gaussian toy at θ with N samples, K inner steps of size α
-    on the tabular MDP of seed `mdp_seed` from θ_0 = 0, or LOLA with K look-ahead steps of
-    size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed `mdp_seed` (`ipd_point`)."""
+    on the tabular MDP of seed `mdp_seed` from θ_0 = 0 (sampled with `kernel`), or LOLA with
+    K look-ahead steps of size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed
+    `mdp_seed` (`ipd_point`)."""
     values = sweep.problem.values
     if sweep.problem.kind == "gaussian_toy":
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
@@ -124,7 +125,7 @@ def build_problem(sweep: Sweep, cell: Cell) -> Problem:
     return MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=int(cell.axis("steps")),
                        lr=float(cell.axis("lr")), meta_parameter=sweep.meta_parameter,
                        rollout_length=values["rollout_length"], critic=values["critic"],
-                       critic_noise=values["critic_noise"])
+                       critic_noise=values["critic_noise"], kernel=kernel)
 
 
 def ipd_point(theta: str, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +227,10 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
+def evaluate_cell(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
+
+    `kernel` (`compiled` or `numpy`) says how tabular batches are computed (`MetaProblem.kernel`).
 
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
@@ -242,7 +245,7 @@ def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
                               "repetitions": sweep.repetitions}
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            problem = build_problem(sweep, cell)
+            problem = build_problem(sweep, cell, kernel=kernel)
             target = compute_target(sweep, cell, problem)
             record.update(target_method=target.method, target_se=target.standard_error,
                           target_norm=float(np.linalg.norm(target.value)))
