@@ -29,6 +29,7 @@ from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
 from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
 from mdps import GaussianToy, IteratedPrisonersDilemma, random_mdp
+from mdps.ipd import exact_lola_training
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 # Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
@@ -117,8 +118,9 @@ def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Prob
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
         return ToyProblem(toy, theta=values["theta"], n_samples=int(cell.axis("N")))
     if sweep.problem.kind == "ipd":
-        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed)
-        return LolaProblem(IteratedPrisonersDilemma(values["gamma"], values["horizon"]), theta1, theta2,
+        game = IteratedPrisonersDilemma(values["gamma"], values["horizon"])
+        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed, game)
+        return LolaProblem(game, theta1, theta2,
                            steps=int(cell.axis("steps")), lr=float(cell.axis("lr")),
                            rollout_length=values["rollout_length"], critic=values["critic"])
     mdp = _tabular_mdp(tuple(sorted(values.items())), cell.mdp_seed)
@@ -128,13 +130,23 @@ def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Prob
                        critic_noise=values["critic_noise"], kernel=kernel)
 
 
-def ipd_point(theta: str, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+def ipd_point(theta: str, seed: int | None, game: IteratedPrisonersDilemma) -> tuple[np.ndarray, np.ndarray]:
     """The IPD evaluation point: both players' logits zero (`zeros`, where LOLA training
-    starts), or θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed)."""
+    starts); θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed); or the
+    pair after `seed` updates of exact LOLA training on `game` from zero (`training`: Adam
+    0.1, K = 1, α = 0.3, Liu et al.'s loop with exact meta-gradients)."""
     if theta == "zeros":
         return np.zeros(5), np.zeros(5)
+    if theta == "training":
+        point = _training_point(game.gamma, game.horizon, int(seed))
+        return point[0].copy(), point[1].copy()
     draw = np.random.default_rng(np.random.SeedSequence(int(seed))).standard_normal((2, 5))
     return draw[0], draw[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _training_point(gamma: float, horizon: int | None, updates: int) -> np.ndarray:
+    return exact_lola_training(IteratedPrisonersDilemma(gamma, horizon), updates)[-1]
 
 
 @functools.lru_cache(maxsize=64)

@@ -176,8 +176,8 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
         values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
         if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
             raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
-                             "evaluation points of theta = \"random\")")
-        seeds = _parse_mdp_seeds(table) if values["theta"] == "random" else ()
+                             "points of theta = \"random\" and count the updates of theta = \"training\")")
+        seeds = _parse_mdp_seeds(table) if values["theta"] != "zeros" else ()
         return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
     refuse_unknown("problem.", table, ("kind", "preset", *TABULAR_FIELDS, *SEED_FIELDS), kind=kind)
     preset = table.get("preset")

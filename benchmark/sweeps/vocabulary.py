@@ -30,7 +30,7 @@ TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", 
 TOY_FIELDS = ("theta", "sigma", "c")
 IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
 IPD_CRITICS = ("none", "exact", "learned")
-IPD_POINTS = ("zeros", "random")
+IPD_POINTS = ("zeros", "random", "training")
 SEED_FIELDS = ("n_mdps", "mdp_seeds")
 # Repetitions per estimator call: a cell's R repetitions run in blocks of this size (at most;
 # see `benchmark.sweeps.cells.block_size`), and `mgbench bench` times calls of this size.
