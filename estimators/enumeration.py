@@ -13,6 +13,7 @@ import numpy as np
 
 from estimators.inner_paths import (PracticalPass, WeightedBatch, _check_practical_problem, _gamma_powers,
                                     backward_step, inner_gradient, practical_estimates)
+from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
 from estimators.problem import MetaProblem
 from mdps import TabularMDP, softmax_policy
 
@@ -172,3 +173,90 @@ def practical_target(problem: MetaProblem, *, batch: int, reference_repetitions:
 
 def _chunks(total: int, size: int) -> list[int]:
     return [size] * (total // size) + ([total % size] if total % size else [])
+
+
+# ------------------------------------------------------------------ bandit lifetimes (Vuorio et al.'s problem)
+def enumerate_lifetime_paths(n_arms: int, batch: int, lifetime: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every path of K batches of N pulls of a K_arms-armed bandit (a batch as a multiset).
+
+    Returns:
+      actions `(P, K, N)` int with P = B^K, B = C(K_arms + N − 1, N), and the summed log
+      multinomial coefficients `(P,)` (p(path) = exp(coefficient + Σ log π(a))).
+    """
+    combos = np.array(list(combinations_with_replacement(range(n_arms), batch)))          # (B, N)
+    counts, log_coefficient = enumerate_batches(n_arms, batch)
+    digits = np.stack(np.unravel_index(np.arange(len(combos) ** lifetime), (len(combos),) * lifetime), axis=1)
+    return combos[digits], log_coefficient[digits].sum(axis=1)
+
+
+def _lifetime_path_outcomes(problem: BanditLifetimeProblem, means: np.ndarray, eta: np.ndarray,
+                            settings: LifetimePass, start: int, differentiate: bool = True):
+    """(probabilities (P,), LifetimeOutcome) of every path of one noise-free task with window start w."""
+    actions, log_coefficient = enumerate_lifetime_paths(problem.n_arms, problem.batch, problem.lifetime)
+    n_paths = len(actions)
+    path_means = np.broadcast_to(means, (n_paths, len(means)))
+
+    def draw(step: int, logits: np.ndarray, policy: np.ndarray):
+        chosen = actions[:, step]
+        return chosen, np.take_along_axis(path_means, chosen, axis=1)
+
+    outcome = run_lifetimes(problem, np.broadcast_to(eta, (n_paths, 2)), draw, np.full(n_paths, start), settings,
+                            differentiate=differentiate, means=path_means)
+    return np.exp(log_coefficient + outcome.log_probability), outcome
+
+
+def _check_enumerable(problem: BanditLifetimeProblem) -> np.ndarray:
+    if problem.tasks.noise:
+        raise ValueError(f"noise: exact enumeration needs noise-free rewards, got σ = {problem.tasks.noise}")
+    if problem.task_set is not None:
+        return np.asarray(problem.task_set, float)
+    if problem.tasks.arm_law == "fixed":
+        return np.asarray(problem.tasks.means, float)[None]
+    raise ValueError("task_set: exact enumeration needs a fixed set of tasks (or the `fixed` arm law)")
+
+
+def _window_starts(problem: BanditLifetimeProblem, settings: LifetimePass) -> list[int]:
+    last = problem.lifetime - settings.length(problem.lifetime)
+    return [last] if settings.placement == "last" else list(range(last + 1))
+
+
+def lifetime_moments_by_enumeration(problem: BanditLifetimeProblem, settings: LifetimePass,
+                                    eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean `(2,)` and covariance `(2, 2)` of one lifetime's estimate under `settings`.
+
+    Every path of batches, every window start (uniform for `random`), and every task of the
+    fixed set (uniform) are summed with their probabilities. An estimator averaging m
+    independent lifetimes has the same mean and covariance / m.
+    """
+    tasks = _check_enumerable(problem)
+    eta = np.asarray(problem.eta if eta is None else eta, float)
+    starts = _window_starts(problem, settings)
+    first, second = np.zeros(2), np.zeros((2, 2))
+    for means in tasks:
+        for start in starts:
+            probabilities, outcome = _lifetime_path_outcomes(problem, means, eta, settings, start)
+            first += probabilities @ outcome.estimate
+            second += np.einsum("p,pi,pj->ij", probabilities, outcome.estimate, outcome.estimate)
+    weight = 1.0 / (len(tasks) * len(starts))
+    mean = weight * first
+    return mean, weight * second - np.outer(mean, mean)
+
+
+def lifetime_fitness_by_enumeration(problem: BanditLifetimeProblem, eta: np.ndarray,
+                                    settings: LifetimePass = LifetimePass()) -> float:
+    """E[F(η)], the expected mean reward in the window (the whole lifetime by default: J(η))."""
+    tasks = _check_enumerable(problem)
+    starts = _window_starts(problem, settings)
+    total = 0.0
+    for means in tasks:
+        for start in starts:
+            probabilities, outcome = _lifetime_path_outcomes(problem, means, np.asarray(eta, float), settings, start,
+                                                             differentiate=False)
+            total += probabilities @ outcome.fitness
+    return total / (len(tasks) * len(starts))
+
+
+def lifetime_target_by_enumeration(problem: BanditLifetimeProblem) -> np.ndarray:
+    """The exact practical target ∇_η J `(2,)`: the enumerated mean of the unbiased pass
+    (whole lifetime, λ_c = 1, d = 1)."""
+    return lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last"))[0]

@@ -1,10 +1,12 @@
 """The estimator registry: one function plus one `@register(...)` line makes an estimator.
 
 An estimator is a function `(problem, repetitions, rng, **parameters) -> estimates`:
-- `problem`: a `MetaProblem` (kind `tabular`) or a `ToyProblem` (kind `gaussian_toy`);
+- `problem`: a `MetaProblem` (kind `tabular`), a `ToyProblem` (kind `gaussian_toy`) or a
+  `BanditLifetimeProblem` (kind `bandit`, `estimators.lifetime`);
 - `repetitions`: R independent estimates to draw;
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
-- returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy.
+- returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy, `(R, 2)`
+  for the bandit learning-rate schedule.
 
 External packages register theirs through the entry-point group `mgbench.estimators`
 (each entry point names a module whose import runs its `@register` lines), or at run
@@ -18,8 +20,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal
 
-ProblemKind = Literal["tabular", "gaussian_toy"]
-PROBLEM_KINDS = ("tabular", "gaussian_toy")
+ProblemKind = Literal["tabular", "gaussian_toy", "bandit"]
+PROBLEM_KINDS = ("tabular", "gaussian_toy", "bandit")
 ENTRY_POINT_GROUP = "mgbench.estimators"
 
 
