@@ -1,13 +1,19 @@
-"""The exact practical target ∇_φ E[V_out(θ_K)]: every path of batches, enumerated.
+"""Exact expectations by enumerating every path of batches: the practical target
+∇_φ E[V_out(θ_K)], and the exact mean and covariance of any registered estimator with a
+path-wise pass (so its bias is exact, with no Monte Carlo noise).
 
 Feasible for tiny problems (few states and actions, short rollouts, small |τ| and K);
 otherwise `practical_target` falls back to a reference estimate with its standard error.
+Tabular problems (`MetaProblem`): the passes of `estimators.inner_paths`; bandit lifetimes
+(`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.lifetime`.
+Estimators declare their pass with `@pathwise_pass(kind, name)`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
-from math import lgamma
+from math import lgamma, log
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,6 +21,7 @@ from estimators.inner_paths import (PracticalPass, WeightedBatch, _check_practic
                                     backward_step, inner_gradient, practical_estimates)
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
 from estimators.problem import MetaProblem
+from estimators.registry import get_estimator
 from mdps import TabularMDP, softmax_policy
 
 MAX_ENUMERATED_ELEMENTS = 20_000_000  # paths x trajectory types x T, for the exact target
@@ -70,12 +77,18 @@ def trajectory_count(mdp: TabularMDP, length: int) -> int:
     return int(sum(counts)) * mdp.n_actions
 
 
+def log_multiset_count(n_types: int, batch: int) -> float:
+    """log C(n + |τ| − 1, |τ|) = Σ_{i<|τ|} log(n + i) − log |τ|!, exact for any Python int n
+    (`math.log` takes integers beyond 2^64 and beyond the float range)."""
+    return sum(log(n_types + i) for i in range(batch)) - lgamma(batch + 1)
+
+
 def enumerated_path_count(problem: MetaProblem, batch: int) -> float:
     """Work of an exact enumeration, B^K · J · T (J trajectories, B multisets of |τ| of them),
-    computed without enumerating anything (a float: it can be astronomically large)."""
+    computed without enumerating anything (a float, capped at e^700: it can be astronomically large)."""
     n_types = trajectory_count(problem.mdp, problem.rollout_length)
-    log_batches = lgamma(n_types + batch) - lgamma(batch + 1) - lgamma(n_types)
-    log_work = problem.steps * log_batches + np.log(n_types) + np.log(problem.rollout_length)
+    log_work = (problem.steps * log_multiset_count(n_types, batch) + log(n_types)
+                + log(problem.rollout_length))
     return float(np.exp(min(log_work, 700.0)))
 
 
@@ -143,6 +156,90 @@ def practical_target_by_enumeration(problem: MetaProblem, batch: int) -> np.ndar
         meta_intrinsic = _sum_children(probabilities, meta_intrinsic + intrinsic_part, n_nodes)
         values = _sum_children(probabilities, values, n_nodes)
     return (adjoint if problem.meta_parameter == "init" else meta_intrinsic)[0]
+
+
+def estimator_moments_by_enumeration(problem: MetaProblem, batch: int,
+                                     settings: PracticalPass) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean `(S, A)` and covariance `(S·A, S·A)` of the estimate of one reverse pass.
+
+    Every leaf path of K batches (B^K of them) runs the pass of `estimators.inner_paths`
+    (`backward_step`, any Jacobian, correction λ_c, window L and baseline) with its batches,
+    and is weighted by its probability Π_k p(b_k | θ_k).
+    """
+    _check_practical_problem(problem)
+    tree = _enumerate_tree(problem, batch)
+    n_batches, steps = len(tree.counts), problem.steps
+    n_leaves = n_batches ** steps
+    leaves = np.arange(n_leaves)
+    values, _, adjoint = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
+    outer_value = values - (problem.mdp.value(np.asarray(problem.theta0, float))
+                            if settings.baseline == "initial_value" else 0.0)
+    log_probability = np.zeros(n_leaves)
+    for level in range(steps):
+        parents, digits = leaves // n_batches ** (steps - level), (leaves // n_batches ** (steps - 1 - level)) % n_batches
+        log_probability += tree.log_probabilities_by_level[level][parents, digits]
+    window = steps if settings.window is None else min(settings.window, steps)
+    meta_intrinsic = np.zeros_like(adjoint)
+    full_batches = tree.make_batches(1)
+    for level in range(steps - 1, steps - 1 - window, -1):
+        parents, digits = leaves // n_batches ** (steps - level), (leaves // n_batches ** (steps - 1 - level)) % n_batches
+        policy = softmax_policy(tree.thetas_by_level[level][parents])
+        leaf_batch = WeightedBatch(full_batches.states, full_batches.actions, full_batches.discounted_rewards,
+                                   full_batches.weights[digits], full_batches.counts[digits], full_batches.gamma_powers)
+        adjoint, intrinsic_part = backward_step(policy, leaf_batch, adjoint, outer_value, settings, problem.lr)
+        meta_intrinsic = meta_intrinsic + intrinsic_part
+    estimates = (adjoint if problem.meta_parameter == "init" else meta_intrinsic).reshape(n_leaves, -1)
+    probabilities = np.exp(log_probability)
+    mean = probabilities @ estimates
+    centred = estimates - mean
+    covariance = (probabilities[:, None] * centred).T @ centred
+    return mean.reshape(problem.shape), covariance
+
+
+# ------------------------------------------------------------------ path-wise passes of registered estimators
+_PATHWISE: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
+def pathwise_pass(kind: str, name: str):
+    """Declare the pass of registered estimator `name` (problem kind `tabular` or `bandit`):
+    the decorated function maps the estimator's parameters to a `PracticalPass` (tabular) or
+    a `LifetimePass` (bandit), so `exact_moments` can enumerate it."""
+    def decorate(function):
+        _PATHWISE[(kind, name)] = function
+        return function
+    return decorate
+
+
+def pathwise_estimators(kind: str) -> list[str]:
+    """Names of the estimators of `kind` whose exact moments `exact_moments` can compute."""
+    return sorted(name for k, name in _PATHWISE if k == kind)
+
+
+def exact_moments(problem, estimator: str, **parameters) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and covariance of registered estimator `estimator` on an enumerable problem.
+
+    Args:
+      problem: a `MetaProblem` (critic `none`) or a noise-free `BanditLifetimeProblem` with fixed tasks.
+      estimator: its registered name (see `pathwise_estimators`).
+      parameters: its parameters (registered defaults otherwise).
+    Returns:
+      mean (the estimate's shape) and covariance `(D, D)` of one estimate.
+    """
+    kind = "bandit" if isinstance(problem, BanditLifetimeProblem) else "tabular"
+    if (kind, estimator) not in _PATHWISE:
+        raise ValueError(f"estimator: {estimator!r} has no path-wise pass to enumerate for {kind} problems "
+                         f"(expected one of {pathwise_estimators(kind)})")
+    spec = get_estimator(estimator, kind)
+    unknown = set(parameters) - set(spec.parameters)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {estimator!r}")
+    merged = {**spec.parameters, **parameters}
+    if kind == "bandit":
+        lifetimes = int(merged.pop("lifetimes", 1))
+        mean, covariance = lifetime_moments_by_enumeration(problem, _PATHWISE[(kind, estimator)](**merged))
+        return mean, covariance / lifetimes
+    batch = merged.pop("batch")
+    return estimator_moments_by_enumeration(problem, batch, _PATHWISE[(kind, estimator)](**merged))
 
 
 def _sum_children(probabilities: np.ndarray, child_values: np.ndarray, n_nodes: int) -> np.ndarray:

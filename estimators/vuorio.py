@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from estimators.enumeration import pathwise_pass
 from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, sampled_lifetimes
 from estimators.problem import MetaProblem
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy
+
+
+@pathwise_pass("tabular", "truncated")
+def truncated_pass(*, window: int = 1, lambda_c: float = 0.0, jacobian: str = "naive") -> PracticalPass:
+    """The pass of tabular `truncated`: the last `window` steps, correction λ_c, Jacobian `jacobian`."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window: expected a positive integer, got {window!r}")
+    return PracticalPass(jacobian, lambda_c, window)
 
 
 @register("truncated", problem="tabular",
@@ -31,10 +40,8 @@ def truncated(problem: MetaProblem, repetitions: int, rng: np.random.Generator, 
     `jacobian="dice"` with `window >= K` and `lambda_c = 0` is DiCE autodiff through the
     sampled inner loop (Hessian estimate of the DiCE surrogate in every step).
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window: expected a positive integer, got {window!r}")
     return practical_estimates(problem, repetitions, rng, batch=batch,
-                               settings=PracticalPass(jacobian, lambda_c, window))
+                               settings=truncated_pass(window=window, lambda_c=lambda_c, jacobian=jacobian))
 
 
 def sampled_objective(problem: MetaProblem, meta_points: np.ndarray, batch: int, seed: int) -> np.ndarray:
@@ -107,6 +114,19 @@ def finite_differences(problem: MetaProblem, repetitions: int, rng: np.random.Ge
 
 
 # ------------------------------------------------------------------ their setting: the bandit lifetime
+@pathwise_pass("bandit", "truncated")
+def truncated_lifetime_pass(*, window: int = 0, placement: str = "random", lambda_c: float = 0.0,
+                            meta_discount: float = 1.0, jacobian: str = "naive") -> LifetimePass:
+    """The pass of bandit `truncated` (window 0 = the whole lifetime)."""
+    return _lifetime_pass(window, placement, lambda_c, meta_discount, jacobian)
+
+
+@pathwise_pass("bandit", "sf")
+def score_function_lifetime_pass() -> LifetimePass:
+    """The pass of bandit `sf`: whole lifetime, λ_c = 1, d = 1."""
+    return LifetimePass("naive", 1.0, 1.0, None, "last")
+
+
 def _lifetime_pass(window: int, placement: str, lambda_c: float = 0.0, meta_discount: float = 1.0,
                    jacobian: str = "naive") -> LifetimePass:
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
@@ -153,8 +173,12 @@ def truncated_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np
 def score_function_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.random.Generator, *,
                             lifetimes: int = 1) -> np.ndarray:
     """`truncated` with L = K, λ_c = 1, d = 1: unbiased for ∇_η J."""
-    return truncated_lifetime(problem, repetitions, rng, window=0, lambda_c=1.0, meta_discount=1.0,
-                              jacobian="naive", lifetimes=lifetimes)
+    _check_lifetime_problem(problem)
+    lifetimes = _positive("lifetimes", lifetimes)
+    means = np.repeat(problem.draw_tasks(rng, repetitions), lifetimes, axis=0)
+    etas = np.broadcast_to(np.asarray(problem.eta, float), (len(means), 2))
+    outcome = sampled_lifetimes(problem, means, etas, rng, score_function_lifetime_pass())
+    return outcome.estimate.reshape(repetitions, lifetimes, 2).mean(axis=1)
 
 
 @register("es", problem="bandit",
