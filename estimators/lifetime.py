@@ -34,8 +34,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_mdp, learning_rate_meta_gradient,
-                  schedule_phases, sigmoid, softplus, task_mean)
+from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
+                  learning_rate_meta_gradient, schedule_phases, sigmoid, softplus)
 
 Placement = Literal["random", "last"]
 LifetimeJacobian = Literal["naive", "dice"]
@@ -108,7 +108,11 @@ class BanditLifetimeProblem:
         meta-gradient, and its standard error (over the fixed task set, or `task_count` fresh
         tasks drawn from `seed`)."""
         tasks = self.task_set if self.task_set is not None else self.tasks.task_set(seed, task_count)
-        return task_mean(self.exact_task_gradient, tasks)
+        gradients = bandit_learning_rate_meta_gradient(tasks, np.asarray(self.eta, float), steps=self.lifetime,
+                                                       cutoff=self.phase_cutoff, objective=self.objective)
+        if len(gradients) == 1:
+            return gradients[0], np.zeros(2)
+        return gradients.mean(axis=0), gradients.std(axis=0, ddof=1) / np.sqrt(len(gradients))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ their seeded generators and vectorized samplers, and the Gaussian N-sample toy.
 
 This package knows nothing of estimators or sweeps.
 """
-from mdps.bandits import VUORIO2022_BANDITS, BanditDistribution, bandit_mdp, pull_arms, task_mean
+from mdps.bandits import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
+                          pull_arms, task_mean)
 from mdps.gaussian_toy import GaussianToy
 from mdps.generators import LIU2022_ROLLOUT_LENGTH, liu2022_mdp, random_mdp
 from mdps.meta import (OBJECTIVES, inner_loop, intrinsic_meta_gradient, learning_rate_meta_gradient,
@@ -14,7 +15,7 @@ from mdps.sampling import Trajectories, sample_categorical, sample_trajectories
 from mdps.tabular import TabularMDP
 
 __all__ = [
-    "bandit_mdp", "BanditDistribution", "GaussianToy", "inner_loop", "intrinsic_meta_gradient",
+    "bandit_learning_rate_meta_gradient", "bandit_mdp", "BanditDistribution", "GaussianToy", "inner_loop", "intrinsic_meta_gradient",
     "learning_rate_meta_gradient", "learning_rate_objective", "learning_rate_schedule",
     "liu2022_mdp", "LIU2022_ROLLOUT_LENGTH", "log_policy_hessian_vector_product", "meta_gradient",
     "objective_weights", "OBJECTIVES", "policy_tangent", "pull_arms", "random_mdp",

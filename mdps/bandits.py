@@ -119,3 +119,44 @@ def task_mean(function: Callable[[np.ndarray], np.ndarray], tasks: np.ndarray) -
     if len(values) == 1:
         return values[0], np.zeros_like(values[0])
     return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(len(values))
+
+
+def bandit_learning_rate_meta_gradient(means: np.ndarray, eta: np.ndarray, *, steps: int, cutoff: int,
+                                       objective: str = "lifetime", theta0: np.ndarray | None = None) -> np.ndarray:
+    """`learning_rate_meta_gradient` of M bandit tasks at once, in closed form, `(M, 2)`.
+
+    For a bandit V = π·μ, ∇V = g = π ⊙ (μ − V) and H v = g ⊙ v − g (π·v) − π (g·v); the exact
+    inner loop θ_{k+1} = θ_k + α_k g(θ_k) and the reverse accumulation of `mdps.meta` are run
+    for every task together (vectorized over M).
+
+    Args:
+      means: `(M, K)` arm means; eta: `(2,)`; steps, cutoff, objective: as `learning_rate_meta_gradient`.
+      theta0: `(K,)` initial logits (zeros by default).
+    """
+    from mdps.meta import learning_rate_schedule, objective_weights, schedule_phases, sigmoid
+
+    means = np.atleast_2d(np.asarray(means, dtype=float))
+    eta = np.asarray(eta, dtype=float)
+    rates = learning_rate_schedule(eta, steps, cutoff)
+    weights = objective_weights(steps, objective)
+    theta = np.broadcast_to(np.zeros(means.shape[1]) if theta0 is None else np.asarray(theta0, float),
+                            means.shape).copy()
+
+    def policy_and_gradient(logits):
+        policy = np.exp(logits - logits.max(axis=1, keepdims=True))
+        policy /= policy.sum(axis=1, keepdims=True)
+        return policy, policy * (means - (policy * means).sum(axis=1, keepdims=True))
+
+    iterates = [theta]
+    for rate in rates:
+        iterates.append(iterates[-1] + rate * policy_and_gradient(iterates[-1])[1])
+    vector = weights[-1] * policy_and_gradient(iterates[-1])[1]
+    rate_gradients = np.zeros((len(means), steps))
+    for k in range(steps - 1, -1, -1):
+        policy, gradient = policy_and_gradient(iterates[k])
+        rate_gradients[:, k] = (gradient * vector).sum(axis=1)
+        hessian_vector = (gradient * vector - gradient * (policy * vector).sum(axis=1, keepdims=True)
+                          - policy * (gradient * vector).sum(axis=1, keepdims=True))
+        vector = vector + rates[k] * hessian_vector + weights[k] * gradient
+    phases = schedule_phases(steps, cutoff)
+    return sigmoid(eta) * np.stack([rate_gradients[:, phases == p].sum(axis=1) for p in (0, 1)], axis=1)

@@ -88,3 +88,14 @@ def test_bad_inputs_name_the_field():
         mdps.meta_gradient(mdp, theta, steps=2, lr=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="steps"):
         mdps.objective_weights(0, "lifetime")
+
+
+@pytest.mark.parametrize("objective", ["final", "lifetime"])
+def test_vectorized_bandit_meta_gradient_equals_the_general_one(objective):
+    means = mdps.VUORIO2022_BANDITS.task_set(seed=0, count=3) + np.array([[0.0], [1.0], [2.0]]) * np.eye(30)[:3].sum(0)
+    eta = np.array([0.4, 1.2])
+    together = mdps.bandit_learning_rate_meta_gradient(means, eta, steps=12, cutoff=3, objective=objective)
+    for row, task in zip(together, means):
+        one = mdps.learning_rate_meta_gradient(mdps.bandit_mdp(task), np.zeros((1, 30)), eta, steps=12, cutoff=3,
+                                               objective=objective)
+        np.testing.assert_allclose(row, one, rtol=1e-10, atol=1e-14)
