@@ -128,8 +128,11 @@ class LifetimePass:
       outer: `sampled` (theirs: the terms use the pulled rewards r_ij) or `exact` (mgbench's
         reference: their conditional expectation given the past, (1/N) Σ_j r_ij q_ij → T_iᵀ∇V(θ_i)
         and r̄_i → V(θ_i); same mean, less variance).
-      baseline: `none` (theirs) or `ideal`: r̄_i − b_i in the correction, b_i = V(θ̄_i) of the
-        exact inner loop θ̄ of the task (fixed given the task, so E[b_i C_i] = 0: same mean).
+      baseline: `none` (theirs); `ideal`: r̄_i − b_i in the correction, b_i = V(θ̄_i) of the
+        exact inner loop θ̄ of the task (fixed given the task, so E[b_i C_i] = 0: same mean);
+        `future`: the score S_i' of batch i' multiplies Σ_{i>i'} d^{i−i'} (value_i) − β_i', with
+        β_i' = Σ_{i>i'} d^{i−i'} V(θ̄_i) along exact inner steps from θ_i' (known before batch i'
+        is drawn, so E[β_i' S_i'] = 0: same mean; a critic of the future lifetime value).
     """
 
     jacobian: LifetimeJacobian = "naive"
@@ -138,7 +141,7 @@ class LifetimePass:
     window: int | None = None
     placement: Placement = "random"
     outer: Literal["sampled", "exact"] = "sampled"
-    baseline: Literal["none", "ideal"] = "none"
+    baseline: Literal["none", "ideal", "future"] = "none"
 
     def __post_init__(self):
         if self.jacobian not in ("naive", "dice"):
@@ -152,8 +155,8 @@ class LifetimePass:
             raise ValueError(f"window: expected a positive integer, got {self.window!r}")
         if self.placement not in ("random", "last"):
             raise ValueError(f"placement: expected 'random' or 'last', got {self.placement!r}")
-        if self.outer not in ("sampled", "exact") or self.baseline not in ("none", "ideal"):
-            raise ValueError(f"outer, baseline: expected 'sampled'/'exact' and 'none'/'ideal', "
+        if self.outer not in ("sampled", "exact") or self.baseline not in ("none", "ideal", "future"):
+            raise ValueError(f"outer, baseline: expected 'sampled'/'exact' and 'none'/'ideal'/'future', "
                              f"got {self.outer!r}, {self.baseline!r}")
 
     def length(self, lifetime: int) -> int:
@@ -212,7 +215,8 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
     estimate, fitness, log_probability = np.zeros((n_rows, 2)), np.zeros(n_rows), np.zeros(n_rows)
     rows = np.arange(n_rows)[:, None]
     exact_outer, ideal_baseline = settings.outer == "exact", settings.baseline == "ideal"
-    if (exact_outer or ideal_baseline) and means is None:
+    future_baseline = settings.baseline == "future"
+    if (exact_outer or ideal_baseline or future_baseline) and means is None:
         raise ValueError("means: the exact outer terms and the ideal baseline need the tasks' arm means")
     ideal_theta = np.zeros((n_rows, n_arms))
     for step in range(lifetime):
@@ -242,6 +246,10 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
                 value = value - ideal_value
                 ideal_theta = ideal_theta + rates[:, phase, None] * ideal_policy * (means - ideal_value[:, None])
             estimate += inside[:, None] * (pathwise + settings.correction * value[:, None] * cumulative)
+            if future_baseline:
+                future = _future_values(theta, means, rates[:, phases[step:]], starts + length - step,
+                                        settings.meta_discount)
+                estimate -= inside[:, None] * settings.correction * future[:, None] * scores.sum(axis=1)
             cumulative = inside[:, None] * (cumulative + scores.sum(axis=1)) * settings.meta_discount
             product = -mean_reward[:, None, None] * policy[..., None] * (tangent - policy_tangent[:, None, :])
             if settings.jacobian == "dice":       # (1/N) Σ_j r_ij z_ij q_ijᵀ
@@ -254,6 +262,28 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
                                                + gradient[..., None] * rate_tangent[:, None, :])
         theta = theta + rates[:, phase, None] * gradient
     return LifetimeOutcome(estimate / length, fitness / length, log_probability, theta)
+
+
+def _future_values(theta: np.ndarray, means: np.ndarray, rates: np.ndarray, remaining: np.ndarray,
+                   discount: float, stride: int = 4) -> np.ndarray:
+    """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps θ̄_{l+1} = θ̄_l + α_l ∇V(θ̄_l) from θ̄_0 = θ,
+    m = `remaining` steps left in the window (per row), rates `(R, ≥ m)` from the current step on.
+    The continuation takes `stride` steps at once (one gradient, the summed rates; V held over
+    the stride): any function of θ is a valid baseline, this one is cheap. `(R,)`."""
+    total = np.zeros(len(theta))
+    current, horizon = theta, int(remaining.max()) if len(remaining) else 0
+    policy = np.exp(current - current.max(axis=1, keepdims=True))
+    policy /= policy.sum(axis=1, keepdims=True)
+    for start in range(0, max(horizon - 1, 0), stride):
+        offsets = np.arange(start, min(start + stride, horizon - 1))            # steps start..: θ̄_{offset+1}
+        value = (policy * means).sum(axis=1)
+        current = current + rates[:, offsets].sum(axis=1)[:, None] * policy * (means - value[:, None])
+        policy = np.exp(current - current.max(axis=1, keepdims=True))
+        policy /= policy.sum(axis=1, keepdims=True)
+        value = (policy * means).sum(axis=1)
+        weights = ((offsets[None] + 1 < remaining[:, None]) * discount ** (offsets + 1.0)).sum(axis=1)
+        total += weights * value
+    return total
 
 
 def _scatter(actions: np.ndarray, weights: np.ndarray, n_arms: int) -> np.ndarray:

@@ -3,6 +3,8 @@ enumeration of every path of batches on tiny noise-free bandits, finite differen
 along a fixed path, and each other (unbiased reference vs their finite-difference ground truth)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,11 +46,22 @@ def test_unbiased_pass_is_the_gradient_of_the_enumerated_objective(task_set):
     exact = lifetime_target_by_enumeration(problem)
     numeric = central_difference(lambda eta: objective(problem, eta), problem.eta)
     assert relative_error(exact, numeric) < 1e-6
-    reference = lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last",
-                                                                      outer="exact", baseline="ideal"))
-    assert relative_error(reference[0], exact) < 1e-10
+    for baseline in ("ideal", "future"):
+        reference = lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last",
+                                                                          outer="exact", baseline=baseline))
+        assert relative_error(reference[0], exact) < 1e-10
     # the ideal target (exact inner steps) is a different quantity
     assert relative_error(problem.ideal_target()[0], exact) > 1e-3
+
+
+def test_the_future_value_baseline_leaves_every_mean_unchanged():
+    problem = tiny(lifetime=5)
+    for settings in (LifetimePass("naive", 0.6, 0.8, 3, "random", outer="exact"),
+                     LifetimePass("dice", 1.0, 1.0, None, "last", outer="sampled")):
+        plain = lifetime_moments_by_enumeration(problem, settings)
+        future = lifetime_moments_by_enumeration(problem, dataclasses.replace(settings, baseline="future"))
+        np.testing.assert_allclose(future[0], plain[0], rtol=1e-10, atol=1e-14)
+        assert np.trace(future[1]) != np.trace(plain[1])
 
 
 def test_naive_pass_is_the_derivative_of_their_surrogate_along_a_fixed_path():
