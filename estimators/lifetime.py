@@ -220,46 +220,59 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
         raise ValueError("means: the exact outer terms and the ideal baseline need the tasks' arm means")
     ideal_theta = np.zeros((n_rows, n_arms))
     for step in range(lifetime):
-        inside = ((step >= starts) & (step < starts + length)).astype(float)          # (R,)
+        inside = (step >= starts) & (step < starts + length)                                   # (R,)
         logits = theta - theta.max(axis=1, keepdims=True)
-        policy = np.exp(logits)
-        policy /= policy.sum(axis=1, keepdims=True)
+        unnormalised = np.exp(logits)
+        normaliser = unnormalised.sum(axis=1, keepdims=True)
+        policy = unnormalised / normaliser
         actions, rewards = draw(step, theta, policy)
         batch = actions.shape[1]
-        log_probability += (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)))[rows, actions].sum(axis=1)
+        log_probability += (logits - np.log(normaliser))[rows, actions].sum(axis=1)
         mean_reward = rewards.mean(axis=1)
         fitness += inside * mean_reward
         gradient = _scatter(actions, rewards / batch, n_arms) - mean_reward[:, None] * policy       # ĝ_i
         phase = phases[step]
         if differentiate:
-            policy_tangent = (policy[..., None] * tangent).sum(axis=1)                               # πᵀT (R, 2)
-            scores = tangent[rows, actions] - policy_tangent[:, None, :]                             # q_ij (R, N, 2)
-            if exact_outer:
-                value = (policy * means).sum(axis=1)
-                pathwise = ((policy * (means - value[:, None]))[..., None] * tangent).sum(axis=1)   # T_iᵀ ∇V(θ_i)
-            else:
-                value, pathwise = mean_reward, (rewards[..., None] * scores).mean(axis=1)
-            if ideal_baseline:
-                ideal_policy = np.exp(ideal_theta - ideal_theta.max(axis=1, keepdims=True))
-                ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
-                ideal_value = (ideal_policy * means).sum(axis=1)
-                value = value - ideal_value
-                ideal_theta = ideal_theta + rates[:, phase, None] * ideal_policy * (means - ideal_value[:, None])
-            estimate += inside[:, None] * (pathwise + settings.correction * value[:, None] * cumulative)
-            if future_baseline:
-                future = _future_values(theta, means, rates[:, phases[step:]], starts + length - step,
-                                        settings.meta_discount)
-                estimate -= inside[:, None] * settings.correction * future[:, None] * scores.sum(axis=1)
-            cumulative = inside[:, None] * (cumulative + scores.sum(axis=1)) * settings.meta_discount
-            product = -mean_reward[:, None, None] * policy[..., None] * (tangent - policy_tangent[:, None, :])
-            if settings.jacobian == "dice":       # (1/N) Σ_j r_ij z_ij q_ijᵀ
-                weighted = rewards[..., None] * scores / batch                                       # (R, N, 2)
-                product += (np.stack([_scatter(actions, weighted[..., c], n_arms) for c in range(2)], axis=-1)
-                            - policy[..., None] * weighted.sum(axis=1)[:, None, :])
-            rate_tangent = np.zeros((n_rows, 2))
-            rate_tangent[:, phase] = rate_slopes[:, phase]
-            tangent = inside[:, None, None] * (tangent + rates[:, phase, None, None] * product
-                                               + gradient[..., None] * rate_tangent[:, None, :])
+            # rows outside their window carry T = 0 and C = 0: work on the rows inside only
+            active = np.flatnonzero(inside)
+            new_tangent, new_cumulative = np.zeros_like(tangent), np.zeros_like(cumulative)
+            if active.size:
+                sub_tangent, sub_policy, sub_actions = tangent[active], policy[active], actions[active]
+                sub_rewards, sub_mean = rewards[active], mean_reward[active]
+                sub_rows = np.arange(active.size)[:, None]
+                policy_tangent = (sub_policy[..., None] * sub_tangent).sum(axis=1)                  # πᵀT (r, 2)
+                scores = sub_tangent[sub_rows, sub_actions] - policy_tangent[:, None, :]             # q_ij (r, N, 2)
+                if exact_outer:
+                    value = (sub_policy * means[active]).sum(axis=1)
+                    pathwise = ((sub_policy * (means[active] - value[:, None]))[..., None] * sub_tangent).sum(axis=1)
+                else:
+                    value, pathwise = sub_mean, (sub_rewards[..., None] * scores).mean(axis=1)
+                if ideal_baseline:
+                    ideal_policy = np.exp(ideal_theta[active] - ideal_theta[active].max(axis=1, keepdims=True))
+                    ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
+                    value = value - (ideal_policy * means[active]).sum(axis=1)
+                batch_scores = scores.sum(axis=1)                                                    # S_i (r, 2)
+                estimate[active] += pathwise + settings.correction * value[:, None] * cumulative[active]
+                if future_baseline:
+                    future = _future_values(theta[active], means[active], rates[active][:, phases[step:]],
+                                            starts[active] + length - step, settings.meta_discount)
+                    estimate[active] -= settings.correction * future[:, None] * batch_scores
+                new_cumulative[active] = (cumulative[active] + batch_scores) * settings.meta_discount
+                product = -sub_mean[:, None, None] * sub_policy[..., None] * (sub_tangent - policy_tangent[:, None, :])
+                if settings.jacobian == "dice":       # (1/N) Σ_j r_ij z_ij q_ijᵀ
+                    weighted = sub_rewards[..., None] * scores / batch                               # (r, N, 2)
+                    product += (np.stack([_scatter(sub_actions, weighted[..., c], n_arms) for c in range(2)], axis=-1)
+                                - sub_policy[..., None] * weighted.sum(axis=1)[:, None, :])
+                rate_tangent = np.zeros((active.size, 2))
+                rate_tangent[:, phase] = rate_slopes[active, phase]
+                new_tangent[active] = (sub_tangent + rates[active, phase, None, None] * product
+                                       + gradient[active][..., None] * rate_tangent[:, None, :])
+            tangent, cumulative = new_tangent, new_cumulative
+        if ideal_baseline:
+            ideal_policy = np.exp(ideal_theta - ideal_theta.max(axis=1, keepdims=True))
+            ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
+            ideal_value = (ideal_policy * means).sum(axis=1)
+            ideal_theta = ideal_theta + rates[:, phase, None] * ideal_policy * (means - ideal_value[:, None])
         theta = theta + rates[:, phase, None] * gradient
     return LifetimeOutcome(estimate / length, fitness / length, log_probability, theta)
 
