@@ -34,6 +34,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from estimators.problem import positive_int
 from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
                   learning_rate_meta_gradient, schedule_phases, sigmoid, softplus)
 
@@ -67,9 +68,7 @@ class BanditLifetimeProblem:
 
     def __post_init__(self):
         for name in ("lifetime", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            positive_int(name, getattr(self, name))
         if self.cutoff is not None and (isinstance(self.cutoff, bool) or not isinstance(self.cutoff, (int, np.integer))
                                         or not 0 <= self.cutoff <= self.lifetime):
             raise ValueError(f"cutoff: expected an integer in [0, lifetime], got {self.cutoff!r}")

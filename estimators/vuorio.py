@@ -18,7 +18,7 @@ import numpy as np
 from estimators.enumeration import pathwise_pass
 from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, sampled_lifetimes
-from estimators.problem import MetaProblem
+from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy
 
@@ -26,9 +26,7 @@ from mdps import sample_trajectories, softmax_policy
 @pathwise_pass("tabular", "truncated")
 def truncated_pass(*, window: int = 1, lambda_c: float = 0.0, jacobian: str = "naive") -> PracticalPass:
     """The pass of tabular `truncated`: the last `window` steps, correction λ_c, Jacobian `jacobian`."""
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window: expected a positive integer, got {window!r}")
-    return PracticalPass(jacobian, lambda_c, window)
+    return PracticalPass(jacobian, lambda_c, positive_int("window", window))
 
 
 @register("truncated", problem="tabular",
@@ -142,12 +140,6 @@ def _check_lifetime_problem(problem: BanditLifetimeProblem) -> None:
                          f"got {problem.objective!r}")
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
 @register("truncated", problem="bandit",
           description="their meta-gradient: backprop through a window of L sampled inner steps at a random position, "
                       "correction λ_c (meta-discount d), naive or DiCE Jacobian (Vuorio et al.)")
@@ -161,7 +153,7 @@ def truncated_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np
     """
     _check_lifetime_problem(problem)
     settings = _lifetime_pass(window, placement, lambda_c, meta_discount, jacobian)
-    lifetimes = _positive("lifetimes", lifetimes)
+    lifetimes = positive_int("lifetimes", lifetimes)
     means = np.repeat(problem.draw_tasks(rng, repetitions), lifetimes, axis=0)
     etas = np.broadcast_to(np.asarray(problem.eta, float), (len(means), 2))
     outcome = sampled_lifetimes(problem, means, etas, rng, settings)
@@ -174,7 +166,7 @@ def score_function_lifetime(problem: BanditLifetimeProblem, repetitions: int, rn
                             lifetimes: int = 1) -> np.ndarray:
     """`truncated` with L = K, λ_c = 1, d = 1: unbiased for ∇_η J."""
     _check_lifetime_problem(problem)
-    lifetimes = _positive("lifetimes", lifetimes)
+    lifetimes = positive_int("lifetimes", lifetimes)
     means = np.repeat(problem.draw_tasks(rng, repetitions), lifetimes, axis=0)
     etas = np.broadcast_to(np.asarray(problem.eta, float), (len(means), 2))
     outcome = sampled_lifetimes(problem, means, etas, rng, score_function_lifetime_pass())
@@ -195,7 +187,7 @@ def evolution_strategies_lifetime(problem: BanditLifetimeProblem, repetitions: i
     _check_lifetime_problem(problem)
     if not sigma > 0:
         raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
-    population = _positive("population", population)
+    population = positive_int("population", population)
     settings = _lifetime_pass(window, placement)
     noise = rng.standard_normal((repetitions, population, 1, 2))
     centre = np.asarray(problem.eta, float)
@@ -229,7 +221,7 @@ def fd_ground_truth(problem: BanditLifetimeProblem, *, runs: int = 32_000, epsil
                     chunk: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """Vuorio et al.'s ground truth: the mean of `runs` finite-difference estimates with common
     random numbers (a fresh task per run), and the standard error of that mean, `(2,)` each."""
-    runs = _positive("runs", runs)
+    runs = positive_int("runs", runs)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xFD,)))
     estimates = np.concatenate([finite_differences_lifetime(problem, min(chunk, runs - start), rng, epsilon=epsilon)
                                 for start in range(0, runs, chunk)])
@@ -254,7 +246,7 @@ def reference_target(problem: BanditLifetimeProblem, *, runs: int = 32_000, seed
                      chunk: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """mgbench's practical target when it cannot be enumerated: the mean of `runs`
     `reference_estimates` (unbiased), with the standard error of the mean, `(2,)` each."""
-    runs = _positive("runs", runs)
+    runs = positive_int("runs", runs)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5EF,)))
     estimates = np.concatenate([reference_estimates(problem, min(chunk, runs - start), rng)
                                 for start in range(0, runs, chunk)])

@@ -10,14 +10,14 @@ from mdps.generators import LIU2022_ROLLOUT_LENGTH, liu2022_mdp, random_mdp
 from mdps.meta import (OBJECTIVES, inner_loop, intrinsic_meta_gradient, learning_rate_meta_gradient,
                        learning_rate_objective, learning_rate_schedule, meta_gradient, objective_weights,
                        reverse_adjoints, schedule_phases, sigmoid, softplus)
-from mdps.policy import log_policy_hessian_vector_product, policy_tangent, softmax_policy
+from mdps.policy import policy_tangent, softmax_policy
 from mdps.sampling import Trajectories, sample_categorical, sample_trajectories
 from mdps.tabular import TabularMDP
 
 __all__ = [
     "bandit_learning_rate_meta_gradient", "bandit_mdp", "BanditDistribution", "GaussianToy", "inner_loop", "intrinsic_meta_gradient",
     "learning_rate_meta_gradient", "learning_rate_objective", "learning_rate_schedule",
-    "liu2022_mdp", "LIU2022_ROLLOUT_LENGTH", "log_policy_hessian_vector_product", "meta_gradient",
+    "liu2022_mdp", "LIU2022_ROLLOUT_LENGTH", "meta_gradient",
     "objective_weights", "OBJECTIVES", "policy_tangent", "pull_arms", "random_mdp",
     "reverse_adjoints", "sample_categorical", "sample_trajectories", "schedule_phases", "sigmoid",
     "softmax_policy", "softplus", "TabularMDP", "task_mean", "Trajectories", "VUORIO2022_BANDITS",
