@@ -18,11 +18,11 @@ class ProblemSettings:
     """The problem of a sweep, with every field resolved (preset, then explicit overrides).
 
     Attributes:
-      kind: `tabular` or `gaussian_toy`.
+      kind: `tabular`, `gaussian_toy` or `bandit`.
       fields: `(name, value)` pairs of the resolved fields (sorted by name).
       preset: the preset the fields started from, if any.
       overrides: the fields given explicitly on top of the preset.
-      mdp_seeds: problem seeds (tabular; empty for the toy).
+      mdp_seeds: problem seeds (tabular MDPs, bandit task sets and targets; empty for the toy).
     """
 
     kind: str
@@ -121,7 +121,7 @@ class Sweep:
         values = self.problem.values
         names = self.problem.overrides if self.problem.preset else tuple(values)
         problem.update({name: values[name] for name in names if values[name] is not None})
-        if self.problem.kind == "tabular":
+        if self.problem.kind in ("tabular", "bandit"):
             problem["mdp_seeds"] = list(self.problem.mdp_seeds)
         data: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -180,6 +180,10 @@ class Sweep:
         """
         grid = tuple((axis, _shrink_axis(axis, values)) for axis, values in self.grid)
         problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2])
+        if problem.kind == "bandit":   # the reference and fd targets: 2000 runs, a smoke test
+            values = {**problem.values, "reference_runs": min(problem.values["reference_runs"], 2000),
+                      "fd_runs": min(problem.values["fd_runs"], 2000)}
+            problem = replace(problem, fields=tuple(sorted(values.items())))
         name = self.name if self.name.endswith("-quick") else f"{self.name}-quick"
         description = f"quick version of {self.name}" + (f": {self.description}" if self.description else "")
         return replace(self, name=name, grid=grid, problem=problem, description=description,
