@@ -160,6 +160,20 @@ def truncated_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np
     return outcome.estimate.reshape(repetitions, lifetimes, 2).mean(axis=1)
 
 
+@pathwise_pass("bandit", "dice")
+def dice_lifetime_pass() -> LifetimePass:
+    """The pass of bandit `dice`: DiCE Jacobian through the whole lifetime, no correction."""
+    return LifetimePass("dice", 0.0, 1.0, None, "last")
+
+
+@register("dice", problem="bandit",
+          description="their DiCE run: the DiCE inner loss differentiated through the whole lifetime, no correction (Vuorio et al.)")
+def dice_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.random.Generator, *,
+                  lifetimes: int = 2) -> np.ndarray:
+    """`truncated` with the DiCE Jacobian, L = K, λ_c = 0 (their `inner_loss = 'dice'` experiment)."""
+    return truncated_lifetime(problem, repetitions, rng, window=0, jacobian="dice", lifetimes=lifetimes)
+
+
 @register("sf", problem="bandit",
           description="unbiased score-function meta-gradient of the lifetime objective (whole lifetime, full correction)")
 def score_function_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.random.Generator, *,

@@ -23,7 +23,7 @@ def bandit_problem(steps=3):
 def test_every_path_wise_estimator_is_declared():
     get_estimator("sf")
     assert set(pathwise_estimators("tabular")) == {"sf", "sampling_correction", "lsf", "truncated"}
-    assert set(pathwise_estimators("bandit")) == {"sf", "truncated"}
+    assert set(pathwise_estimators("bandit")) == {"sf", "truncated", "dice"}
     with pytest.raises(ValueError, match="path-wise"):
         exact_moments(tiny_problem(), "es")
 

@@ -10,7 +10,7 @@ import pytest
 
 import mdps
 from estimators import get_estimator
-from estimators.enumeration import (enumerate_lifetime_paths, lifetime_fitness_by_enumeration,
+from estimators.enumeration import (enumerate_lifetime_paths, exact_moments, lifetime_fitness_by_enumeration,
                                     lifetime_moments_by_enumeration, lifetime_target_by_enumeration)
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes, sampled_draw
 from estimators.vuorio import fd_ground_truth, reference_estimates, reference_target
@@ -188,7 +188,9 @@ def test_their_fd_ground_truth_and_the_unbiased_reference_agree_on_a_noisy_task_
 def test_bandit_estimators_return_one_estimate_per_repetition_and_reject_bad_parameters():
     problem = tiny(noise=1.0)
     rng = np.random.default_rng(0)
-    for name in ("truncated", "sf", "es", "fd"):
+    np.testing.assert_allclose(exact_moments(tiny(), "dice")[0],
+                               lifetime_moments_by_enumeration(tiny(), LifetimePass("dice"))[0])
+    for name in ("truncated", "dice", "sf", "es", "fd"):
         assert get_estimator(name, "bandit")(problem, 7, rng).shape == (7, 2)
     assert reference_estimates(problem, 3, rng).shape == (3, 2)
     with pytest.raises(ValueError, match="lambda_c"):

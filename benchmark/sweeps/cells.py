@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
+import os
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -188,6 +192,17 @@ def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target:
 _BANDIT_TARGETS: dict[tuple, Target] = {}
 
 
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    """Hash of the modules that compute bandit targets: a code change invalidates the disk cache."""
+    import estimators.enumeration
+    import estimators.lifetime
+    import estimators.vuorio
+
+    return stable_hash("".join(Path(module.__file__).read_text(encoding="utf-8") for module in
+                               (estimators.enumeration, estimators.lifetime, estimators.vuorio)))
+
+
 def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> Target:
     """One target per (problem, η, target, seed) and process, mean over tasks with its standard
     error (the root of the summed coordinate variances):
@@ -209,6 +224,12 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
     if target is not None:
         return target
     seed = int(stable_hash(repr(key))[:8], 16)
+    cache = Path(tempfile.gettempdir()) / f"mgbench-bandit-target-{stable_hash(repr(key) + _code_version())[:24]}.json"
+    if cache.exists():    # a deterministic function of the key: computed once per machine, not per worker
+        stored = json.loads(cache.read_text())
+        target = Target(np.asarray(stored["value"], float), stored["standard_error"], stored["method"])
+        _BANDIT_TARGETS[key] = target
+        return target
     if sweep.target == "ideal":
         value, error = problem.ideal_target(seed=cell.mdp_seed or 0, task_count=4000)
         method = "exact" if problem.task_set is not None else "exact, mean over 4000 tasks"
@@ -226,6 +247,10 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
     if len(_BANDIT_TARGETS) > 256:
         _BANDIT_TARGETS.clear()
     _BANDIT_TARGETS[key] = target
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"value": target.value.tolist(), "standard_error": target.standard_error,
+                                   "method": target.method}))
+    os.replace(partial, cache)       # atomic: a reader sees the whole file or none
     return target
 
 
