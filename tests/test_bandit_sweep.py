@@ -98,3 +98,5 @@ def test_a_bandit_sweep_runs_against_the_enumerated_target(tmp_path):
 def test_quick_shrinks_the_bandit_targets_runs():
     quick = parse_sweep(SWEEP.replace("task_count = 2", "task_count = 0")).quick()
     assert quick.problem.values["reference_runs"] == 2000 and quick.problem.values["fd_runs"] == 2000
+    wide = parse_sweep(SWEEP.replace("eta0 = 0.3", "eta0 = [0.3, 1.0, 2.0]")).quick()
+    assert wide.axes["eta0"] == (1.0,)

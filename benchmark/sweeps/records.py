@@ -176,11 +176,14 @@ class Sweep:
         Numeric axes keep at most three values (`batch` and `n_*` sample sizes their three
         smallest, other axes their first, middle and last), categorical axes (estimator,
         split, strings, booleans) are kept whole so every curve still appears; at most two
-        problem seeds and at most 256 repetitions.
+        problem seeds and at most 256 repetitions. Bandit sweeps keep the middle η only and
+        their targets use 2000 runs.
         """
         grid = tuple((axis, _shrink_axis(axis, values)) for axis, values in self.grid)
         problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2])
-        if problem.kind == "bandit":   # the reference and fd targets: 2000 runs, a smoke test
+        if problem.kind == "bandit":   # a smoke test: the middle η only, targets of 2000 runs
+            grid = tuple((axis, values[len(values) // 2:len(values) // 2 + 1] if axis in PROBLEM_AXES["bandit"]
+                          else values) for axis, values in grid)
             values = {**problem.values, "reference_runs": min(problem.values["reference_runs"], 2000),
                       "fd_runs": min(problem.values["fd_runs"], 2000)}
             problem = replace(problem, fields=tuple(sorted(values.items())))
