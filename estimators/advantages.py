@@ -24,28 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from estimators.scores import forward_trace, reverse_trace
 from mdps import TabularMDP
 from mdps.occupancy import value_reward_vector_product
-
-
-def _reverse_discounted_sum(values: np.ndarray, decay: float) -> np.ndarray:
-    """y_t = x_t + decay · y_{t+1} along the last axis."""
-    result = np.empty_like(values, dtype=float)
-    running = np.zeros(values.shape[:-1])
-    for t in range(values.shape[-1] - 1, -1, -1):
-        running = values[..., t] + decay * running
-        result[..., t] = running
-    return result
-
-
-def _forward_discounted_sum(values: np.ndarray, decay: float) -> np.ndarray:
-    """y_t = x_t + decay · y_{t−1} along the last axis."""
-    result = np.empty_like(values, dtype=float)
-    running = np.zeros(values.shape[:-1])
-    for t in range(values.shape[-1]):
-        running = values[..., t] + decay * running
-        result[..., t] = running
-    return result
 
 
 def td_errors(rewards: np.ndarray, baselines: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
@@ -65,13 +46,13 @@ def gae_advantages(rewards: np.ndarray, baselines: np.ndarray, bootstrap: np.nda
     """A_t = Σ_{l≥0} (γλ)^l δ_{t+l}, `(..., T)`; λ = 1: R_t − b_t with R_t bootstrapped by V̂_T(s_T)."""
     if not 0.0 <= float(lambda_) <= 1.0:
         raise ValueError(f"gae_lambda: expected a number in [0, 1], got {lambda_!r}")
-    return _reverse_discounted_sum(td_errors(rewards, baselines, bootstrap, gamma), gamma * lambda_)
+    return reverse_trace(td_errors(rewards, baselines, bootstrap, gamma), gamma * lambda_)
 
 
 def td_coefficients(step_coefficients: np.ndarray, gamma: float, lambda_: float) -> np.ndarray:
     """c_j = γʲ Σ_{t≤j} λ^{j−t} x_t, so that Σ_t γᵗ x_t ∂A_t = Σ_j c_j ∂δ_j, `(..., T)`."""
     length = step_coefficients.shape[-1]
-    return gamma ** np.arange(length) * _forward_discounted_sum(step_coefficients, lambda_)
+    return gamma ** np.arange(length) * forward_trace(step_coefficients, lambda_)
 
 
 def critic_state_weights(coefficients: np.ndarray, states: np.ndarray, final_states: np.ndarray, gamma: float,

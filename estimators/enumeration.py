@@ -6,20 +6,20 @@ Feasible for tiny problems (few states and actions, short rollouts, small |τ| a
 otherwise `practical_target` falls back to a reference estimate with its standard error.
 Tabular problems (`MetaProblem`): the passes of `estimators.inner_paths`; bandit lifetimes
 (`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.lifetime`.
-Estimators declare their pass with `@pathwise_pass(kind, name)`.
+Estimators declare their pass with `@pathwise_pass(kind, name)` (`estimators.pathwise`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from math import lgamma, log
-from typing import Any, Callable
 
 import numpy as np
 
 from estimators.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
                                     backward_step, inner_gradient, practical_estimates)
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
+from estimators.pathwise import pass_of
 from estimators.problem import MetaProblem
 from estimators.registry import get_estimator
 from mdps import TabularMDP, softmax_policy
@@ -196,39 +196,18 @@ def estimator_moments_by_enumeration(problem: MetaProblem, batch: int,
     return mean.reshape(problem.shape), covariance
 
 
-# ------------------------------------------------------------------ path-wise passes of registered estimators
-_PATHWISE: dict[tuple[str, str], Callable[..., Any]] = {}
-
-
-def pathwise_pass(kind: str, name: str):
-    """Declare the pass of registered estimator `name` (problem kind `tabular` or `bandit`):
-    the decorated function maps the estimator's parameters to a `PracticalPass` (tabular) or
-    a `LifetimePass` (bandit), so `exact_moments` can enumerate it."""
-    def decorate(function):
-        _PATHWISE[(kind, name)] = function
-        return function
-    return decorate
-
-
-def pathwise_estimators(kind: str) -> list[str]:
-    """Names of the estimators of `kind` whose exact moments `exact_moments` can compute."""
-    return sorted(name for k, name in _PATHWISE if k == kind)
-
-
 def exact_moments(problem, estimator: str, **parameters) -> tuple[np.ndarray, np.ndarray]:
     """Exact mean and covariance of registered estimator `estimator` on an enumerable problem.
 
     Args:
       problem: a `MetaProblem` (critic `none`) or a noise-free `BanditLifetimeProblem` with fixed tasks.
-      estimator: its registered name (see `pathwise_estimators`).
+      estimator: its registered name (see `estimators.pathwise.pathwise_estimators`).
       parameters: its parameters (registered defaults otherwise).
     Returns:
       mean (the estimate's shape) and covariance `(D, D)` of one estimate.
     """
     kind = "bandit" if isinstance(problem, BanditLifetimeProblem) else "tabular"
-    if (kind, estimator) not in _PATHWISE:
-        raise ValueError(f"estimator: {estimator!r} has no path-wise pass to enumerate for {kind} problems "
-                         f"(expected one of {pathwise_estimators(kind)})")
+    builder = pass_of(kind, estimator)
     spec = get_estimator(estimator, kind)
     unknown = set(parameters) - set(spec.parameters)
     if unknown:
@@ -236,10 +215,10 @@ def exact_moments(problem, estimator: str, **parameters) -> tuple[np.ndarray, np
     merged = {**spec.parameters, **parameters}
     if kind == "bandit":
         lifetimes = int(merged.pop("lifetimes", 1))
-        mean, covariance = lifetime_moments_by_enumeration(problem, _PATHWISE[(kind, estimator)](**merged))
+        mean, covariance = lifetime_moments_by_enumeration(problem, builder(**merged))
         return mean, covariance / lifetimes
     batch = merged.pop("batch")
-    return estimator_moments_by_enumeration(problem, batch, _PATHWISE[(kind, estimator)](**merged))
+    return estimator_moments_by_enumeration(problem, batch, builder(**merged))
 
 
 def _sum_children(probabilities: np.ndarray, child_values: np.ndarray, n_nodes: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.enumeration import pathwise_pass
+from estimators.pathwise import pathwise_pass
 from estimators.inner_paths import PracticalPass, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register

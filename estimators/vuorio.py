@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.enumeration import pathwise_pass
+from estimators.pathwise import pathwise_pass
 from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
 from estimators.lifetime import BanditLifetimeProblem, LifetimePass, sampled_lifetimes
 from estimators.problem import MetaProblem, positive_int

@@ -7,7 +7,7 @@ import pytest
 
 import mdps
 from estimators.advantages import advantage_reward_vector_product, gae_advantages, td_errors
-from estimators.surrogates import discounted_returns
+from estimators.scores import returns_to_go
 from mdps.occupancy import value_reward_vector_product
 from tests.finite_differences import central_difference, relative_error
 
@@ -50,7 +50,7 @@ def test_lambda_one_is_the_bootstrapped_return_minus_the_baseline_and_zero_the_t
     rng = np.random.default_rng(1)
     rewards, baselines, bootstrap = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 3))
     np.testing.assert_allclose(gae_advantages(rewards, baselines, bootstrap, 0.9, 1.0),
-                               discounted_returns(rewards, bootstrap, 0.9) - baselines, atol=1e-12)
+                               returns_to_go(rewards, bootstrap, 0.9) - baselines, atol=1e-12)
     np.testing.assert_allclose(gae_advantages(rewards, baselines, bootstrap, 0.9, 0.0),
                                td_errors(rewards, baselines, bootstrap, 0.9))
     with pytest.raises(ValueError, match="gae_lambda"):

@@ -12,8 +12,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, BANDIT_DEFAULTS, BANDIT_FIELDS, OBJECTIVES, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                         GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, PRESET_SUFFIX, PROBLEM_AXES,
+from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, BANDIT_DEFAULTS,
+                                         BANDIT_FIELDS, CRITICS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
+                                         IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, META_PARAMETERS,
+                                         OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES,
                                          PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
                                          TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                          TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
@@ -149,14 +151,17 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
     target = expect_choice("target", data.get("target", "ideal"), TARGETS)
     meta_parameter = expect_choice("meta_parameter", data.get("meta_parameter", "init"), META_PARAMETERS)
     problem = _parse_problem(expect_table("problem", data.get("problem")))
-    if problem.kind == "gaussian_toy" and meta_parameter != "init":
-        raise SweepError(f"meta_parameter: expected 'init' for gaussian_toy problems "
-                         f"({meta_parameter!r} needs a tabular or bandit problem)")
+    if problem.kind in ("gaussian_toy", "ipd") and meta_parameter != "init":
+        needs = "a tabular problem" if meta_parameter == "intrinsic" else "a bandit problem"
+        raise SweepError(f"meta_parameter: expected 'init' for {problem.kind} problems "
+                         f"({meta_parameter!r} needs {needs})")
     if problem.kind == "bandit" and meta_parameter != "lr_schedule":
         raise SweepError(f"meta_parameter: expected 'lr_schedule' for bandit problems, got {meta_parameter!r}")
     if problem.kind == "tabular" and meta_parameter == "lr_schedule":
         raise SweepError("meta_parameter: expected 'init' or 'intrinsic' for tabular problems "
                          "('lr_schedule' needs a bandit problem)")
+    if problem.kind == "ipd" and target != "ideal":
+        raise SweepError("target: expected 'ideal' for ipd problems (the exact LOLA meta-gradients)")
     if target == "fd" and problem.kind != "bandit":
         raise SweepError(f"target: expected 'ideal' or 'practical' for {problem.kind} problems "
                          f"('fd', Vuorio et al.'s finite-difference ground truth, needs a bandit problem)")
@@ -175,6 +180,15 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
         values = {**TOY_DEFAULTS, **{name: _toy_field(name, table[name]) for name in TOY_FIELDS if name in table}}
         return ProblemSettings(kind, tuple(sorted(values.items())),
                                overrides=tuple(name for name in TOY_FIELDS if name in table))
+    if kind == "ipd":
+        refuse_unknown("problem.", table, ("kind", *IPD_FIELDS, *SEED_FIELDS), kind=kind)
+        overrides = tuple(name for name in IPD_FIELDS if name in table)
+        values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
+        if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
+            raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
+                             "evaluation points of theta = \"random\")")
+        seeds = _parse_mdp_seeds(table) if values["theta"] == "random" else ()
+        return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
     if kind == "bandit":
         refuse_unknown("problem.", table, ("kind", *BANDIT_FIELDS, *SEED_FIELDS), kind=kind)
         overrides = tuple(name for name in BANDIT_FIELDS if name in table)
@@ -221,6 +235,12 @@ def _tabular_field(name: str, value: Any) -> Any:
     return expect_choice(path, value, choices)
 
 
+def _ipd_field(name: str, value: Any) -> Any:
+    if name == "critic":
+        return expect_choice(f"problem.{name}", value, IPD_CRITICS)
+    if name == "theta":
+        return expect_choice(f"problem.{name}", value, IPD_POINTS)
+    return _tabular_field(name, value)
 def _bandit_field(name: str, value: Any) -> Any:
     path = f"problem.{name}"
     if name in ("n_arms", "lifetime", "pulls", "reference_runs", "fd_runs"):

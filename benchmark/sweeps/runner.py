@@ -23,6 +23,7 @@ from benchmark.sweeps.cells import evaluate_cell
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import ResultStore
 from benchmark.sweeps.vocabulary import SweepError
+from estimators.fused import check_kernel
 from estimators.problem import positive_int
 
 BACKENDS = ("joblib", "dask")
@@ -64,7 +65,7 @@ class RunSummary:
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, backend: str = "joblib",
               scheduler: str | None = None, quiet: bool = False, overwrite: bool = False,
-              retry_failed: bool = False, plugins: Sequence[str] = ()) -> RunSummary:
+              retry_failed: bool = False, plugins: Sequence[str] = (), kernel: str = "compiled") -> RunSummary:
     """Run every cell of `sweep` not yet stored under `out_dir`, then write the CSV.
 
     Args:
@@ -79,11 +80,17 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
         failed or not, is done: its numbers are a function of the sweep and the code).
       plugins: `module` or `module:attribute` references of estimator modules to import in
         every worker (`estimators.load_estimator`), for estimators outside the package.
+      kernel: `compiled` (default) or `numpy` (`MetaProblem.kernel`): how sampled batches
+        are computed, not what; not part of the sweep, so stored results resume either way.
     Returns:
       a `RunSummary`. A KeyboardInterrupt stops the run cleanly (`interrupted=True`); the
       CSV is written in every case.
     """
     _check_options(jobs, backend, scheduler)
+    try:
+        check_kernel(kernel)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
     cells = sweep.cells()
     store = ResultStore.open(out_dir, sweep, overwrite=overwrite)
     start = time.perf_counter()
@@ -94,7 +101,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     store.start_run(backend=backend, jobs=jobs)
     progress = _progress(sweep, len(cells), len(cells) - len(pending), quiet)
     try:
-        for result in _results(sweep, pending, backend=backend, jobs=jobs, scheduler=scheduler, plugins=plugins):
+        for result in _results(sweep, pending, backend=backend, jobs=jobs, scheduler=scheduler, plugins=plugins,
+                               kernel=kernel):
             store.record(by_id[result["cell_id"]], result)
             computed += 1
             if result["status"] != "ok":
@@ -137,10 +145,11 @@ def _progress(sweep: Sweep, total: int, initial: int, quiet: bool):
 
 # ----------------------------------------------------------------------------- execution
 
-def evaluate_in_worker(sweep: Sweep, cell: Cell, plugins: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate_in_worker(sweep: Sweep, cell: Cell, plugins: Sequence[str] = (),
+                       kernel: str = "compiled") -> dict[str, Any]:
     """`evaluate_cell` after importing the plug-in estimator modules (once per process)."""
     _load_plugins(tuple(plugins))
-    return evaluate_cell(sweep, cell)
+    return evaluate_cell(sweep, cell, kernel=kernel)
 
 
 _LOADED_PLUGINS: set[str] = set()
@@ -156,21 +165,21 @@ def _load_plugins(plugins: tuple[str, ...]) -> None:
 
 
 def _results(sweep: Sweep, cells: list[Cell], *, backend: str, jobs: int | None, scheduler: str | None,
-             plugins: Sequence[str]) -> Iterator[dict[str, Any]]:
+             plugins: Sequence[str], kernel: str) -> Iterator[dict[str, Any]]:
     if not cells:
         return iter(())
     if backend == "dask":
-        return _dask_results(sweep, cells, jobs, scheduler, plugins)
-    return _joblib_results(sweep, cells, jobs, plugins)
+        return _dask_results(sweep, cells, jobs, scheduler, plugins, kernel)
+    return _joblib_results(sweep, cells, jobs, plugins, kernel)
 
 
 def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None,
-                    plugins: Sequence[str]) -> Iterator[dict[str, Any]]:
+                    plugins: Sequence[str], kernel: str) -> Iterator[dict[str, Any]]:
     from joblib import Parallel, delayed
 
     workers = min(jobs or os.cpu_count() or 1, len(cells))
     parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-    results = parallel(delayed(evaluate_in_worker)(sweep, cell, tuple(plugins)) for cell in cells)
+    results = parallel(delayed(evaluate_in_worker)(sweep, cell, tuple(plugins), kernel) for cell in cells)
     try:
         yield from results
     finally:
@@ -178,7 +187,7 @@ def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None,
 
 
 def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: str | None,
-                  plugins: Sequence[str]) -> Iterator[dict[str, Any]]:
+                  plugins: Sequence[str], kernel: str) -> Iterator[dict[str, Any]]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -195,7 +204,8 @@ def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: 
         raise SweepError(f"scheduler: cannot connect to {scheduler!r} ({error})") from None
     futures = []
     try:
-        futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), pure=False) for cell in cells]
+        futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), kernel, pure=False)
+                   for cell in cells]
         cell_of = {future.key: cell for future, cell in zip(futures, cells)}
         for future in as_completed(futures):
             yield _dask_result(future, cell_of[future.key])
