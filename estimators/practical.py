@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from estimators.pathwise import pathwise_pass
 from estimators.inner_paths import PracticalPass, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register
+
+
+@pathwise_pass("tabular", "sf")
+def score_function_pass(*, baseline: str = "none") -> PracticalPass:
+    """The pass of `sf`: naive Jacobian, λ_c = 1."""
+    return PracticalPass("naive", 1.0, None, baseline)
+
+
+@pathwise_pass("tabular", "sampling_correction")
+def sampling_correction_pass(*, lambda_c: float = 1.0, baseline: str = "none") -> PracticalPass:
+    """The pass of `sampling_correction`: naive Jacobian, λ_c free."""
+    return PracticalPass("naive", lambda_c, None, baseline)
+
+
+@pathwise_pass("tabular", "lsf")
+def linearised_score_function_pass() -> PracticalPass:
+    """The pass of `lsf`: Tang's Jacobian, no correction."""
+    return PracticalPass("lsf", 0.0)
 
 
 @register("sf", problem="tabular",
@@ -19,8 +38,7 @@ from estimators.registry import register
 def score_function(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                    baseline: str = "none") -> np.ndarray:
     """Naive Jacobian + sampling correction with λ_c = 1: unbiased for ∇_φ E[V_out(θ_K)]."""
-    return practical_estimates(problem, repetitions, rng, batch=batch,
-                               settings=PracticalPass("naive", 1.0, None, baseline))
+    return practical_estimates(problem, repetitions, rng, batch=batch, settings=score_function_pass(baseline=baseline))
 
 
 @register("sampling_correction", problem="tabular",
@@ -29,7 +47,7 @@ def sampling_correction(problem: MetaProblem, repetitions: int, rng: np.random.G
                         lambda_c: float = 1.0, baseline: str = "none") -> np.ndarray:
     """λ_c ∈ [0, 1] interpolates naive backprop (0) and the unbiased estimator (1)."""
     return practical_estimates(problem, repetitions, rng, batch=batch,
-                               settings=PracticalPass("naive", lambda_c, None, baseline))
+                               settings=sampling_correction_pass(lambda_c=lambda_c, baseline=baseline))
 
 
 @register("lsf", problem="tabular",
@@ -37,4 +55,4 @@ def sampling_correction(problem: MetaProblem, repetitions: int, rng: np.random.G
 def linearised_score_function(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *,
                               batch: int = 32) -> np.ndarray:
     """Tang's LSF Jacobian in every inner step, exact outer gradient, no correction term."""
-    return practical_estimates(problem, repetitions, rng, batch=batch, settings=PracticalPass("lsf", 0.0))
+    return practical_estimates(problem, repetitions, rng, batch=batch, settings=linearised_score_function_pass())

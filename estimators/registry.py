@@ -2,11 +2,12 @@
 
 An estimator is a function `(problem, repetitions, rng, **parameters) -> estimates`:
 - `problem`: a `MetaProblem` (kind `tabular`), a `ToyProblem` (kind `gaussian_toy`) or a
-  `LolaProblem` (kind `ipd`);
+  `LolaProblem` (kind `ipd`) or a `BanditLifetimeProblem` (kind `bandit`, `estimators.lifetime`);
 - `repetitions`: R independent estimates to draw;
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
 - returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy,
-  `(R, 2, 5)` for the IPD (both players' LOLA meta-gradients).
+  `(R, 2, 5)` for the IPD (both players' LOLA meta-gradients), `(R, 2)` for the bandit
+  learning-rate schedule.
 
 The built-in estimators register when the package is imported (`estimators/__init__.py`
 imports `estimators.builtin` after this module). External packages register theirs
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal
 
-ProblemKind = Literal["tabular", "gaussian_toy", "ipd"]
-PROBLEM_KINDS = ("tabular", "gaussian_toy", "ipd")
+ProblemKind = Literal["tabular", "gaussian_toy", "ipd", "bandit"]
+PROBLEM_KINDS = ("tabular", "gaussian_toy", "ipd", "bandit")
 ENTRY_POINT_GROUP = "mgbench.estimators"
 
 

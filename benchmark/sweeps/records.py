@@ -18,12 +18,12 @@ class ProblemSettings:
     """The problem of a sweep, with every field resolved (preset, then explicit overrides).
 
     Attributes:
-      kind: `tabular`, `gaussian_toy` or `ipd`.
+      kind: `tabular`, `gaussian_toy`, `ipd` or `bandit`.
       fields: `(name, value)` pairs of the resolved fields (sorted by name).
       preset: the preset the fields started from, if any.
       overrides: the fields given explicitly on top of the preset.
       mdp_seeds: problem seeds (tabular; the evaluation points of ipd with theta = "random";
-        empty otherwise).
+        bandit task sets and targets; empty otherwise).
     """
 
     kind: str
@@ -122,7 +122,7 @@ class Sweep:
         values = self.problem.values
         names = self.problem.overrides if self.problem.preset else tuple(values)
         problem.update({name: values[name] for name in names if values[name] is not None})
-        if self.problem.kind == "tabular" or self.problem.mdp_seeds:
+        if self.problem.kind in ("tabular", "bandit") or self.problem.mdp_seeds:
             problem["mdp_seeds"] = list(self.problem.mdp_seeds)
         data: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -177,10 +177,17 @@ class Sweep:
         Numeric axes keep at most three values (`batch` and `n_*` sample sizes their three
         smallest, other axes their first, middle and last), categorical axes (estimator,
         split, strings, booleans) are kept whole so every curve still appears; at most two
-        problem seeds and at most 256 repetitions.
+        problem seeds and at most 256 repetitions. Bandit sweeps keep the middle η only and
+        their targets use 2000 runs.
         """
         grid = tuple((axis, _shrink_axis(axis, values)) for axis, values in self.grid)
         problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2])
+        if problem.kind == "bandit":   # a smoke test: the middle η only, targets of 2000 runs
+            grid = tuple((axis, values[len(values) // 2:len(values) // 2 + 1] if axis in PROBLEM_AXES["bandit"]
+                          else values) for axis, values in grid)
+            values = {**problem.values, "reference_runs": min(problem.values["reference_runs"], 2000),
+                      "fd_runs": min(problem.values["fd_runs"], 2000)}
+            problem = replace(problem, fields=tuple(sorted(values.items())))
         name = self.name if self.name.endswith("-quick") else f"{self.name}-quick"
         description = f"quick version of {self.name}" + (f": {self.description}" if self.description else "")
         return replace(self, name=name, grid=grid, problem=problem, description=description,

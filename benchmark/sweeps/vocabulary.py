@@ -20,8 +20,8 @@ class SweepError(ValueError):
 
 TOP_LEVEL_KEYS = ("name", "description", "seed", "repetitions", "target", "meta_parameter",
                   "problem", "grid", "estimator_params")
-TARGETS = ("ideal", "practical")
-META_PARAMETERS = ("init", "intrinsic")
+TARGETS = ("ideal", "practical", "fd")
+META_PARAMETERS = ("init", "intrinsic", "lr_schedule")
 REWARD_LAWS = ("uniform", "normal", "bernoulli")
 INITIAL_LAWS = ("first", "uniform", "dirichlet")
 
@@ -31,6 +31,18 @@ TOY_FIELDS = ("theta", "sigma", "c")
 IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
 IPD_CRITICS = ("none", "exact", "learned")
 IPD_POINTS = ("zeros", "random", "training")
+# K-armed bandit tasks over a lifetime with a learned learning-rate schedule (Vuorio et al.):
+# the task law, the reward noise, the lifetime and its cutoff, pulls per inner step, the
+# objective, the tasks (0 = a fresh task per repetition, M = a fixed set of M tasks drawn from
+# the problem seed) and the run counts of the practical (reference) and fd targets.
+BANDIT_FIELDS = ("n_arms", "arm_law", "low", "high", "noise", "lifetime", "cutoff", "pulls", "objective",
+                 "task_count", "reference_runs", "fd_runs", "fd_epsilon")
+ARM_LAWS = ("exp_uniform", "uniform", "normal")
+OBJECTIVES = ("lifetime", "final")
+BANDIT_DEFAULTS: dict[str, Any] = {"n_arms": 30, "arm_law": "exp_uniform", "low": -100.0, "high": 1.0,
+                                   "noise": 2.0, "lifetime": 80, "cutoff": None, "pulls": 10,
+                                   "objective": "lifetime", "task_count": 0, "reference_runs": 100_000,
+                                   "fd_runs": 100_000, "fd_epsilon": 0.01}
 SEED_FIELDS = ("n_mdps", "mdp_seeds")
 # Repetitions per estimator call: a cell's R repetitions run in blocks of this size (at most;
 # see `benchmark.sweeps.cells.block_size`), and `mgbench bench` times calls of this size.
@@ -51,7 +63,7 @@ TABULAR_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 ESTIMATOR_AXIS = "estimator"
-PROBLEM_AXES = {"tabular": ("steps", "lr"), "gaussian_toy": ("N",), "ipd": ("steps", "lr")}
+PROBLEM_AXES = {"tabular": ("steps", "lr"), "gaussian_toy": ("N",), "ipd": ("steps", "lr"), "bandit": ("eta0", "eta1")}
 TABULAR_ONLY_AXES = ("split", "steps", "lr", "batch")
 SPLIT_PATTERN = re.compile(r"^[el]{3}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,6 +80,8 @@ AXIS_EXPECTATIONS: dict[str, str] = {
     "lr": "a non-empty list of positive numbers",
     "batch": "a non-empty list of positive integers",
     "N": "a non-empty list of positive integers",
+    "eta0": "a non-empty list of numbers (the schedule parameter of the first lifetime/10 steps)",
+    "eta1": "a non-empty list of numbers (the schedule parameter of the remaining steps)",
     "n_inner": "a non-empty list of positive integers",
     "n_hessian": "a non-empty list of positive integers",
     "n_outer": "a non-empty list of positive integers",
