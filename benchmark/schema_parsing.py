@@ -7,18 +7,19 @@ import json
 from typing import Any, Mapping
 
 from benchmark.schema_checks import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                     GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, PROBLEM_AXES,
+                                     GENERIC_EXPECTATION, INITIAL_LAWS, MAX_STEPS, META_PARAMETERS, PROBLEM_AXES,
                                      PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, TABULAR_DEFAULTS,
                                      TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                      TOY_DEFAULTS, TOY_FIELDS, SweepError, _expect_choice, _expect_int,
                                      _expect_name, _expect_number, _expect_string, _expect_table, _is_int,
-                                     _is_number, _refuse_unknown)
+                                     _is_number, _refuse_huge_integers, _refuse_unknown)
 from benchmark.schema_records import ProblemSettings, Sweep
 
 
 def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep:
     """Validate a sweep given as plain data (the parsed TOML)."""
     _refuse_unknown("", data, TOP_LEVEL_KEYS)
+    _refuse_huge_integers("", data)
     name = _expect_name("name", data.get("name"))
     description = _expect_string("description", data.get("description", ""), allow_empty=True)
     seed = _expect_int("seed", data.get("seed", 0), minimum=0, what="a non-negative integer")
@@ -126,11 +127,20 @@ def _parse_axis(axis: str, raw: Any) -> tuple[Any, ...]:
     values = raw if isinstance(raw, list) else [raw]
     if not values or isinstance(raw, dict) or not all(_axis_value_ok(axis, value) for value in values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r}")
+    if axis == "steps" and max(values) > MAX_STEPS:
+        raise SweepError(f"grid.steps: expected at most {MAX_STEPS} inner steps, got {max(values)!r}")
     if axis == "lr":
         values = [float(value) for value in values]
-    if len({json.dumps(value) for value in values}) != len(values):
+    if len({_identity(value) for value in values}) != len(values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r} (a value is repeated)")
     return tuple(values)
+
+
+def _identity(value: Any) -> str:
+    """Equal numbers are one value whatever their type (`1` and `1.0` are a repeat)."""
+    if _is_number(value):
+        return json.dumps(float(value))
+    return json.dumps(value)
 
 
 def _axis_value_ok(axis: str, value: Any) -> bool:
