@@ -65,10 +65,23 @@ def _cell(row) -> str:
     return f"{row.slope:.2f}{interval} {row.verdict}"
 
 
+class EstimatorFailedEverywhere(RuntimeError):
+    """Every cell of an estimator of the comparison failed: it has no row to compare."""
+
+
+class SuiteLost(RuntimeError):
+    """An infrastructure fault left cells of the suite pending (running again resumes)."""
+
+
 def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool = False, jobs: int | None = None,
             results_dir: str | Path = "results", reports_dir: str | Path = "reports", split: str = "lll",
-            quiet: bool = False) -> Path:
-    """Run the suite for the estimator(s) registered by `reference` and write the report page."""
+            quiet: bool = False, overwrite: bool = False) -> Path:
+    """Run the suite for the estimator(s) registered by `reference` and write the report page.
+
+    Raises:
+      EstimatorFailedEverywhere: (after writing the page) an estimator has no `ok` cell in
+        any sweep of the suite; the message names it and its first failure.
+    """
     from estimators import load_estimator
 
     from benchmark.report import bound_checks, load_report_frame, verdict_table_html, write_report
@@ -81,12 +94,18 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     spec = added[0]
     baselines = tuple(against) if against is not None else DEFAULT_AGAINST[spec.problem]
     out = Path(reports_dir) / f"compare-{spec.name}"
-    sections, all_checks = [], []
+    sections, all_checks, frames = [], [], []
     for definition in standard_suite(spec.name, spec.problem, baselines, split=split):
         sweep = sweep_from_dict(definition, source=f"compare {spec.name}")
         sweep = sweep.quick() if quick else sweep
-        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,))
+        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,), overwrite=overwrite)
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        if summary.lost:
+            raise SuiteLost(f"lost {summary.lost_reason}; {summary.pending} cells of {sweep.name} not computed "
+                               f"(run the same command again to resume)")
         frame, _ = load_report_frame(summary.directory)
+        frames.append(frame)
         all_checks.append(bound_checks(frame))
         write_report(summary.directory, out / sweep.name)
         sections.append(f"<li><a href='{sweep.name}/index.html'>{html.escape(sweep.name)}</a>: "
@@ -104,7 +123,18 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
 
     index = out / "index.html"
     index.write_text(_page(f"compare {spec.name}", "\n".join(body)))
+    _refuse_failing_everywhere(pd.concat(frames, ignore_index=True), index)
     return index
+
+
+def _refuse_failing_everywhere(frame: pd.DataFrame, index: Path) -> None:
+    """Raise `EstimatorFailedEverywhere` naming every estimator without a single `ok` cell."""
+    failing = [name for name, cells in frame.groupby("estimator") if not (cells["status"] == "ok").any()]
+    if failing:
+        first = frame[frame["estimator"] == failing[0]]["error"].dropna()
+        reason = f" (first: {first.iloc[0]})" if len(first) else ""
+        raise EstimatorFailedEverywhere(f"estimator {', '.join(map(repr, failing))} failed in every cell{reason}; "
+                                        f"it is missing from the comparison in {index}")
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,19 +142,32 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
                                                         "sf,lsf,pw for a toy estimator)")
     parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long version")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
+    from benchmark.cli import positive_int
+
+    parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
     parser.add_argument("--split", default="lll", help="split of the Liu baselines (default lll: all parts sampled)")
     parser.add_argument("--out", default="results", help="results directory (default results)")
     parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard earlier results of the suite's sweeps stored under the same names")
 
 
 @subcommand("compare", help="run the bound-checking suite for a new estimator beside the baselines",
             arguments=_arguments)
 def compare_command(args: argparse.Namespace) -> int:
-    """Print where the comparison report went."""
+    """Print where the comparison report went; exit 3 when an estimator failed in every cell."""
+    import sys
+
     against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
-    page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
-                   reports_dir=args.reports, split=args.split, quiet=args.quiet)
+    try:
+        page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
+                       reports_dir=args.reports, split=args.split, quiet=args.quiet, overwrite=args.overwrite)
+    except EstimatorFailedEverywhere as error:
+        print(f"mgbench: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 3
+    except SuiteLost as error:
+        print(f"mgbench: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 4
     print(f"comparison report: {page}")
     return 0

@@ -69,6 +69,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"sweep: cannot read {str(path)!r} ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise SweepError(f"sweep: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -119,4 +121,7 @@ def _resolve_reference(reference: str | Path) -> Path:
         return presets[str(reference)]
     if path.suffix == PRESET_SUFFIX or path.parent != Path("."):
         raise SweepError(f"sweep: no such file {str(reference)!r}")
-    raise SweepError(f"sweep: expected a TOML file or a preset name ({', '.join(presets)}), got {str(reference)!r}")
+    from estimators.registry import did_you_mean
+
+    raise SweepError(f"sweep: expected a TOML file or a preset name{did_you_mean(str(reference), list(presets))} "
+                     f"({', '.join(presets)}), got {str(reference)!r}")

@@ -130,7 +130,9 @@ def load_estimator(reference: str) -> list[EstimatorSpec]:
     the module had been imported before.
     """
     _load_builtin_and_entry_points()
-    module_name, _, attribute = reference.partition(":")
+    module_name, _, attribute = str(reference).partition(":")
+    if not module_name.strip():
+        raise ValueError(f"estimator module: expected MODULE[:NAME] or FILE.py[:NAME], got {reference!r}")
     try:
         if module_name.endswith(".py"):
             module = _import_path(module_name)
