@@ -15,7 +15,8 @@ stderr and exit code 2. Exit codes (README "Exit codes", docs/reliability.md):
     0    every cell of the sweep(s) is stored `ok`
     2    bad input, or a run refused before it started (nothing computed)
     3    the run completed but cells are stored `failed` (`--retry-failed` evaluates them again)
-    4    an infrastructure fault (Dask scheduler lost, a worker cannot import a plug-in):
+    4    an infrastructure fault (Dask scheduler lost, a worker cannot import a plug-in,
+         the store cannot be written):
          the cells it concerned are not stored; running the same command again resumes
     130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP (128 + the signal)
 
@@ -138,8 +139,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from benchmark.store import StoreError
+
     try:
         return SUBCOMMANDS[args.command].run(args)
+    except StoreError as error:  # the disk, not the input: what was stored is kept, running again resumes
+        _print_error(f"{error}; free space, then run the same command again to resume")
+        return EXIT_LOST
     except UnicodeDecodeError as error:
         _print_error(f"input: not UTF-8 text ({error.reason} at byte {error.start})")
     except FileNotFoundError as error:

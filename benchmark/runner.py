@@ -24,7 +24,9 @@ What a stored `failed` cell means, and what is never stored (docs/reliability.md
 """
 from __future__ import annotations
 
+import faulthandler
 import os
+import re
 import signal
 import sys
 import time
@@ -305,7 +307,13 @@ class WorkerSetupError(RuntimeError):
 
 def evaluate_in_worker(sweep: Sweep, cell: Cell, plugins: Sequence[str] = (),
                        time_limit: float | None = None) -> dict[str, Any]:
-    """`evaluate_cell` after importing the plug-in estimator modules (once per process)."""
+    """`evaluate_cell` after importing the plug-in estimator modules (once per process).
+
+    Python's fault handler is off here: a cell that crashes its process is reported once,
+    as a `failed` cell with the exit signal, not as a C-level stack dump on the terminal.
+    """
+    if faulthandler.is_enabled():
+        faulthandler.disable()
     try:
         _load_plugins(tuple(plugins))
     except Exception as error:  # noqa: BLE001 - any import failure is the worker's, not the cell's
@@ -341,9 +349,11 @@ def _lost(cell: Cell, reason: str) -> dict[str, Any]:
 
 
 def _died(cell: Cell, error: BaseException) -> dict[str, Any]:
-    reason = " ".join(str(error).split()) or type(error).__name__
+    text = " ".join(str(error).split())
+    match = re.search(r"exit codes? of the workers? (?:are|is) (\{[^}]*\})", text)
+    reason = f"exit code {match.group(1)}" if match else f"{type(error).__name__}: {text[:200]}"
     return {"cell_id": cell.cell_id, "status": "failed",
-            "error": f"the worker process died while running this cell ({type(error).__name__}: {reason[:300]})"}
+            "error": f"the worker process died while running this cell ({reason})"}
 
 
 def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None, plugins: Sequence[str],
@@ -403,25 +413,51 @@ def _isolated(sweep: Sweep, cell: Cell, workers: int, plugins, time_limit) -> It
 
 
 def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, time_limit):
-    """`(cell, result or exception)` for each cell of `group` on the reusable loky pool, as they finish."""
-    from concurrent.futures import as_completed
+    """`(cell, result or exception)` for each cell of `group` on the reusable loky pool, as they
+    finish; at most 2 x `workers` cells are queued at a time."""
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     executor = get_reusable_executor(max_workers=workers)
-    futures = {executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), time_limit): cell for cell in group}
+    queue, running = list(reversed(group)), {}
     try:
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except (BrokenProcessPool, WorkerSetupError) as error:
-                yield futures[future], error
+        while queue or running:
+            while queue and len(running) < 2 * workers:
+                cell = queue.pop()
+                running[executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), time_limit)] = cell
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                cell = running.pop(future)
+                try:
+                    yield cell, future.result()
+                except (BrokenProcessPool, WorkerSetupError) as error:
+                    yield cell, error
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+                for future, cell in list(running.items()):   # the pool is broken: the rest fails with it
+                    yield cell, BrokenProcessPool("the pool broke while this cell was queued")
+                running.clear()
+                for cell in reversed(queue):
+                    yield cell, BrokenProcessPool("the pool broke before this cell started")
+                queue.clear()
     except BaseException:
-        for future in futures:
-            future.cancel()
-        executor.shutdown(wait=False, kill_workers=True)   # no orphaned workers after Ctrl-C or SIGTERM
+        _kill_pool(executor)     # no orphaned workers after Ctrl-C, SIGTERM or SIGHUP
         raise
+
+
+def _kill_pool(executor) -> None:
+    """Stop the pool's workers now; loky's manager thread may complain while it dies: silenced."""
+    import threading
+
+    previous = threading.excepthook
+
+    def quiet(arguments):
+        if arguments.thread is None or "ExecutorManager" not in arguments.thread.name:
+            previous(arguments)
+
+    threading.excepthook = quiet
+    executor.shutdown(wait=False, kill_workers=True)
 
 
 def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: str | None,

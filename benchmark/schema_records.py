@@ -236,7 +236,8 @@ class Sweep:
                              f"depends on the meta-parameter would need its own derivative), got {critic!r}")
         for name in self.estimators:
             parameters = {**parameters_of[name], **self.fixed_parameters.get(name, {})}
-            if not any(_is_int(parameters.get(size)) or size in self.axes for size in ("n_inner", "batch")):
+            if not any(size in parameters and (_is_int(parameters[size]) or size in self.axes)
+                       for size in ("n_inner", "batch")):
                 raise SweepError(f"grid.estimator: {name!r} cannot be compared with target = \"practical\" "
                                  f"(it draws no inner batch: no 'batch' parameter)")
 

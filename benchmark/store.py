@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS provenance (
 _ADDED_COLUMNS = (("cells", "code_hash", "TEXT"), ("provenance", "base_hash", "TEXT"))
 
 
+class StoreError(RuntimeError):
+    """The store cannot be written (disk full, I/O error): one line naming the file and SQLite's reason."""
+
+
 class ResultStore:
     """The SQLite store of one sweep, `<out>/<name>/results.sqlite` (parent process only)."""
 
@@ -152,25 +156,37 @@ class ResultStore:
                          f"({reason}; hash {sweep_hash}, this one {self.sweep.sweep_hash}); pass --overwrite "
                          f"to replace its results, or rename the sweep")
     # ------------------------------------------------------------------ runs
+    def _write(self, statement: str, values: tuple) -> sqlite3.Cursor:
+        """Execute and commit one write; an SQLite failure becomes a `StoreError` naming the file."""
+        try:
+            cursor = self._connection.execute(statement, values)
+            self._connection.commit()
+        except sqlite3.Error as error:
+            try:
+                self._connection.rollback()
+            except sqlite3.Error:
+                pass
+            raise StoreError(f"store: cannot write {self.directory / DATABASE} ({error}); the cells stored so far "
+                             f"are kept") from None
+        return cursor
+
     def start_run(self, *, backend: str, jobs: int | None) -> None:
         """Record the provenance of a new run (committed at once)."""
-        cursor = self._connection.execute(
+        cursor = self._write(
             "INSERT INTO provenance (sweep_name, sweep_hash, base_hash, sweep_toml, sweep_source, sweep_file_text, "
             "package_version, git_commit, numpy_version, python_version, host, backend, jobs, started_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (self.sweep.name, self.sweep.sweep_hash, self.sweep.base_hash, self.sweep.to_toml(), self.sweep.source,
              self.sweep.text, _package_version(), _git_commit(), np.__version__, platform.python_version(),
              platform.node(), backend, jobs, _now()))
-        self._connection.commit()
         self._run = cursor.lastrowid
 
     def finish_run(self, *, cells_computed: int, outcome: str) -> None:
         """Close the provenance record of the current run."""
         if self._run is None:
             return
-        self._connection.execute("UPDATE provenance SET finished_at = ?, cells_computed = ?, outcome = ? "
-                                 "WHERE run = ?", (_now(), cells_computed, outcome, self._run))
-        self._connection.commit()
+        self._write("UPDATE provenance SET finished_at = ?, cells_computed = ?, outcome = ? WHERE run = ?",
+                    (_now(), cells_computed, outcome, self._run))
 
     # ------------------------------------------------------------------ cells
     def finished_cell_ids(self, *, include_failed: bool = True) -> set[str]:
@@ -199,9 +215,8 @@ class ResultStore:
         values = (cell.cell_id, cell.index, json.dumps(cell.key), int(result.get("repetitions", self.sweep.repetitions)),
                   result["status"], *metrics, *texts, json.dumps(extra, default=_jsonable) if extra else None,
                   result.get("error"), _real(result.get("seconds")), _now(), code_hash)
-        self._connection.execute(f"INSERT OR REPLACE INTO cells ({', '.join(columns)}) "
-                                 f"VALUES ({', '.join('?' * len(columns))})", values)
-        self._connection.commit()
+        self._write(f"INSERT OR REPLACE INTO cells ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    values)
 
     def write_csv(self) -> Path:
         """Write `<out>/<name>/results.csv` from the store; returns its path."""

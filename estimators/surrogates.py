@@ -34,7 +34,6 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from scipy.signal import lfilter
 
 from estimators.problem import Critic, MetaProblem
 from mdps import TabularMDP, sample_trajectories, softmax_policy
@@ -249,6 +248,8 @@ def trace(values: np.ndarray, decay: float) -> np.ndarray:
         return np.cumsum(values, axis=-1)
     if decay == 0.0:
         return values
+    from scipy.signal import lfilter  # imported here: scipy.signal costs ~1 s at start-up, rarely needed
+
     return lfilter([1.0], [1.0, -decay], values, axis=-1)
 
 
@@ -258,6 +259,8 @@ def reverse_trace(values: np.ndarray, decay: float) -> np.ndarray:
         return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
     if decay == 0.0:
         return values
+    from scipy.signal import lfilter
+
     return lfilter([1.0], [1.0, -decay], values[..., ::-1], axis=-1)[..., ::-1]
 
 
