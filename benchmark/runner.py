@@ -25,6 +25,7 @@ What a stored `failed` cell means, and what is never stored (docs/reliability.md
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import re
 import signal
@@ -42,6 +43,8 @@ from benchmark.store import CSV, ResultStore
 
 BACKENDS = ("joblib", "dask")
 BYTES_PER_LISTED_CELL = 760      # measured: listing 10^7 cells took 7.6 GB
+CLIENT_LOGGERS = ("distributed.client", "distributed.utils", "distributed.core", "distributed.comm",
+                  "distributed.batched")
 LOST = "lost"                    # the status of a result that was not computed (never stored)
 
 
@@ -478,17 +481,25 @@ def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: 
         reason = " ".join(str(error).split())
         raise SweepError(f"scheduler: cannot connect to {scheduler!r} ({type(error).__name__}: {reason})") from None
     futures = []
+    where = scheduler or "the local cluster"
+    # The client logs its reconnection attempts with tracebacks; a lost scheduler is said in one line instead.
+    loggers = [logging.getLogger(name) for name in CLIENT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), time_limit, pure=False)
                    for cell in cells]
         cell_of = {future.key: cell for future, cell in zip(futures, cells)}
         for future in as_completed(futures):
-            result = _dask_result(future, cell_of[future.key])
+            result = _dask_result(future, cell_of[future.key], where)
             yield result
             if result["status"] == LOST:
                 return          # the cluster is gone or broken: the rest stays pending
     finally:
         _close_quietly(client, futures, cluster)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _close_quietly(client, futures, cluster) -> None:
@@ -501,15 +512,22 @@ def _close_quietly(client, futures, cluster) -> None:
             pass
 
 
-def _dask_result(future, cell: Cell) -> dict[str, Any]:
+def _dask_result(future, cell: Cell, where: str) -> dict[str, Any]:
     """The future's result; a `failed` record when the cell killed its workers (`KilledWorker`);
     a `lost` record (not stored) when the infrastructure failed (scheduler lost, plug-in)."""
+    from concurrent.futures import CancelledError
+
     from distributed import KilledWorker
 
     try:
         return future.result()
     except KilledWorker as error:
         return _died(cell, error)
+    except WorkerSetupError as error:
+        return _lost(cell, f"WorkerSetupError: {error}")
+    except (CancelledError, OSError) as error:
+        reason = " ".join(str(error).split()) or "no message"
+        return _lost(cell, f"the connection to the Dask scheduler at {where} ({type(error).__name__}: {reason[:200]})")
     except Exception as error:  # noqa: BLE001 - anything else is the cluster's fault, not the cell's
         reason = " ".join(str(error).split()) or "no message"
         return _lost(cell, f"{type(error).__name__}: {reason[:300]}")

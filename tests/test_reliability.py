@@ -462,3 +462,91 @@ def test_the_practical_target_of_a_large_path_space_falls_back_to_a_reference_es
     process = mgbench(tmp_path, "sweep", "big.toml", "--jobs", "1", "--quiet", "--no-report", timeout=300)
     assert process.returncode == 0, process.stderr
     assert all(status == "ok" for status, _ in cells(tmp_path / "results/big").values())
+
+
+# ----------------------------------------------------------------------------- Dask (items 1, 14)
+
+class Cluster:
+    """A Dask scheduler and 2 single-threaded worker processes on 127.0.0.1, stopped by PID."""
+
+    def __init__(self, directory: Path, worker_env: dict[str, str]):
+        self.file = directory / "scheduler.json"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes["scheduler"] = self._start(directory, ["scheduler", "--host", "127.0.0.1", "--port", "0",
+                                                              "--no-dashboard", "--scheduler-file", str(self.file)],
+                                                  ENV)
+        deadline = time.monotonic() + 60
+        while not self.file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.address = json.loads(self.file.read_text())["address"]
+        for index in range(2):
+            self.processes[f"worker{index}"] = self._start(
+                directory, ["worker", "--scheduler-file", str(self.file), "--nworkers", "1", "--nthreads", "1",
+                            "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{index}"], worker_env)
+        self._wait_for_workers(2)
+
+    @staticmethod
+    def _start(directory: Path, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_" + argv[0].replace("-", "_"),
+                                 *argv[1:]], cwd=directory, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _wait_for_workers(self, count: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(count, timeout=60)
+
+    def kill(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)     # the process and the children it started, by its group id
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    directory = tmp_path / "cluster"
+    directory.mkdir()
+    started = Cluster(directory, ENV)
+    yield started
+    started.stop()
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_import_a_plugin_lose_cells_not_fail_them(tmp_path, cluster):
+    """A plug-in module importable by the client only: nothing stored, exit 4, run again resumes."""
+    (tmp_path / "client_only_plugin.py").write_text(PLUGIN)
+    (tmp_path / "k.toml").write_text(sweep_text("k", estimators='["faulty"]', batch="[1, 2, 4]"))
+    process = mgbench(tmp_path, "sweep", "k.toml", "--backend", "dask", "--scheduler", cluster.address,
+                      "--plugin", "client_only_plugin", "--quiet", "--no-report")
+    line = one_line(process, 4, "error: lost WorkerSetupError: a worker on")
+    assert "cannot import a plug-in" in line and "client_only_plugin" in line
+    assert "3 cells not computed" in line and "run the same command again to resume" in line
+    assert cells(tmp_path / "results/k") == {}
+    assert outcomes(tmp_path / "results/k")[-1].startswith("lost: WorkerSetupError")
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_leaves_cells_pending_and_a_rerun_resumes(tmp_path, cluster, plugin):
+    (tmp_path / "l.toml").write_text(sweep_text("l", repetitions=128, estimators='["faulty"]', grid='mode = "sleep"',
+                                                batch=str(list(range(1, 13)))))
+    process = start(tmp_path, "sweep", "l.toml", "--backend", "dask", "--scheduler", cluster.address,
+                    "--plugin", str(plugin), "--quiet", "--no-report")
+    database = tmp_path / "results/l/results.sqlite"
+    deadline = time.monotonic() + 60
+    while _stored(database) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.kill("scheduler")
+    _, err = process.communicate(timeout=60)
+    line = one_line((process.returncode, err), 4, "error: lost ")
+    assert "cells not computed" in line and "run the same command again to resume" in line
+    stored = cells(tmp_path / "results/l")
+    assert stored and all(status == "ok" for status, _ in stored.values())
+    again = mgbench(tmp_path, "sweep", "l.toml", "--plugin", str(plugin), "--jobs", "2", "--quiet", "--no-report")
+    assert again.returncode == 0, again.stderr
+    assert f"12 cells ({12 - len(stored)} computed, {len(stored)} already stored, 0 failed)" in again.stdout
