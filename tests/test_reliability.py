@@ -232,6 +232,21 @@ def test_compare_offers_only_options_it_has(tmp_path):
     assert "--overwrite" in help_text
 
 
+def test_compare_exits_3_naming_an_estimator_that_fails_everywhere(tmp_path):
+    (tmp_path / "broken_toy.py").write_text(textwrap.dedent("""
+        from estimators import register
+
+        @register("broken_toy", problem="gaussian_toy", replace=True, description="test: always raises")
+        def broken_toy(problem, repetitions, rng):
+            raise RuntimeError("not implemented yet")
+    """))
+    process = mgbench(tmp_path, "compare", "broken_toy.py:broken_toy", "--quick", "--against", "pw", "--jobs", "1",
+                      "--quiet", timeout=300)
+    line = one_line(process, 3, "error: estimator 'broken_toy' failed in every cell (first: RuntimeError: not "
+                                "implemented yet)")
+    assert "missing from the comparison" in line
+
+
 def test_version(tmp_path):
     process = mgbench(tmp_path, "--version")
     assert process.returncode == 0 and process.stdout.startswith("mgbench ")
