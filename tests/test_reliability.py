@@ -247,6 +247,12 @@ def test_compare_exits_3_naming_an_estimator_that_fails_everywhere(tmp_path):
     assert "missing from the comparison" in line
 
 
+def test_figures_show_progress_while_their_sweeps_run(tmp_path):
+    process = mgbench(tmp_path, "figures", "tang2022", "--quick", "--jobs", "1", timeout=300)
+    assert process.returncode == 0, process.stderr
+    assert "tang-toy-quick: 100%" in process.stderr and "9/9" in process.stderr
+
+
 def test_version(tmp_path):
     process = mgbench(tmp_path, "--version")
     assert process.returncode == 0 and process.stdout.startswith("mgbench ")
@@ -551,7 +557,7 @@ def test_a_lost_scheduler_leaves_cells_pending_and_a_rerun_resumes(tmp_path, clu
     (tmp_path / "l.toml").write_text(sweep_text("l", repetitions=128, estimators='["faulty"]', grid='mode = "sleep"',
                                                 batch=str(list(range(1, 13)))))
     process = start(tmp_path, "sweep", "l.toml", "--backend", "dask", "--scheduler", cluster.address,
-                    "--plugin", str(plugin), "--quiet", "--no-report")
+                    "--plugin", plugin.name, "--quiet", "--no-report")   # relative: the workers run elsewhere
     database = tmp_path / "results/l/results.sqlite"
     deadline = time.monotonic() + 60
     while _stored(database) < 2 and process.poll() is None and time.monotonic() < deadline:
