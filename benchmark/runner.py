@@ -42,7 +42,8 @@ from benchmark.schema_checks import DEFAULT_MAX_CELLS
 from benchmark.store import CSV, ResultStore
 
 BACKENDS = ("joblib", "dask")
-BYTES_PER_LISTED_CELL = 760      # measured: listing 10^7 cells took 7.6 GB
+BYTES_PER_LISTED_CELL = 760      # measured (issue 15): listing 10^7 cells took 7.6 GB
+SECONDS_PER_LISTED_CELL = 3e-5   # and about 5 minutes
 CLIENT_LOGGERS = ("distributed.client", "distributed.utils", "distributed.core", "distributed.comm",
                   "distributed.batched")
 LOST = "lost"                    # the status of a result that was not computed (never stored)
@@ -255,9 +256,10 @@ def _check_size(sweep: Sweep, max_cells: int | None) -> None:
     count = sweep.cell_count()
     if max_cells is not None and count > max_cells:
         gigabytes = count * BYTES_PER_LISTED_CELL / 1e9
+        minutes = count * SECONDS_PER_LISTED_CELL / 60
         raise SweepError(f"grid: {count} cells, more than the limit of {max_cells} (listing them alone would take "
-                         f"~{gigabytes:.1f} GB of memory, before any is computed); shrink the grid, or raise the "
-                         f"limit with --max-cells")
+                         f"~{gigabytes:.1f} GB of memory and ~{minutes:.0f} min before the first is computed); shrink "
+                         f"the grid, or raise the limit with --max-cells")
 
 
 def _check_memory(sweep: Sweep, cells: Sequence[Cell]) -> None:
