@@ -1,19 +1,11 @@
-"""benchmark.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
+"""benchmark.analysis.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmark.bounds import (
-    BOUNDS,
-    VERDICTS,
-    Bound,
-    BoundCheck,
-    bound_table,
-    check_bound,
-    fit_bound_constant,
-    fit_loglog_slope,
-)
+from benchmark.analysis.bounds import (BOUNDS, VERDICTS, Bound, BoundCheck, bound_table, check_bound,
+                                       fit_bound_constant, fit_loglog_slope)
 
 BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
 

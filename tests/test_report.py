@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
-from benchmark.compare import comparison_table
-from benchmark.report import bound_checks, fit_ranges, load_report_frame, write_report
-from benchmark.runner import run_sweep
-from benchmark.schema import sweep_from_dict
+from benchmark.reports.compare import comparison_table
+from benchmark.reports.sweep import bound_checks, fit_ranges, load_report_frame, write_report
+from benchmark.sweeps.runner import run_sweep
+from benchmark.sweeps.loading import sweep_from_dict
 from estimators.problem import ToyProblem
 from estimators.toy import sf_variance
 from mdps import GaussianToy
