@@ -492,12 +492,12 @@ def test_the_practical_target_of_a_large_path_space_falls_back_to_a_reference_es
 class Cluster:
     """A Dask scheduler and 2 single-threaded worker processes on 127.0.0.1, stopped by PID."""
 
-    def __init__(self, directory: Path, worker_env: dict[str, str]):
+    def __init__(self, directory: Path, worker_env: dict[str, str], scheduler_env: dict[str, str] = ENV):
         self.file = directory / "scheduler.json"
         self.processes: dict[str, subprocess.Popen] = {}
         self.processes["scheduler"] = self._start(directory, ["scheduler", "--host", "127.0.0.1", "--port", "0",
                                                               "--no-dashboard", "--scheduler-file", str(self.file)],
-                                                  ENV)
+                                                  scheduler_env)
         deadline = time.monotonic() + 60
         while not self.file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -573,3 +573,22 @@ def test_a_lost_scheduler_leaves_cells_pending_and_a_rerun_resumes(tmp_path, clu
     again = mgbench(tmp_path, "sweep", "l.toml", "--plugin", str(plugin), "--jobs", "2", "--quiet", "--no-report")
     assert again.returncode == 0, again.stderr
     assert f"12 cells ({12 - len(stored)} computed, {len(stored)} already stored, 0 failed)" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_cell_that_kills_dask_workers_is_failed_and_the_rest_completes(tmp_path, plugin):
+    """KilledWorker (here after the first death: allowed-failures = 0) is the cell's fault: stored failed."""
+    directory = tmp_path / "cluster"
+    directory.mkdir()
+    cluster = Cluster(directory, ENV, {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    try:
+        (tmp_path / "kw.toml").write_text(sweep_text("kw", estimators='["faulty"]', batch="[1, 2, 3, 4]",
+                                                     grid='mode = "exit"'))
+        process = mgbench(tmp_path, "sweep", "kw.toml", "--backend", "dask", "--scheduler", cluster.address,
+                          "--plugin", str(plugin), "--quiet", "--no-report")
+    finally:
+        cluster.stop()
+    line = one_line(process, 3, "warning: 1 cells stored as failed")
+    assert "KilledWorker" in line
+    stored = {json.loads(key)["batch"]: value for key, value in cells(tmp_path / "results/kw").items()}
+    assert stored[3][0] == "failed" and all(stored[batch][0] == "ok" for batch in (1, 2, 4))

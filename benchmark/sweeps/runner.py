@@ -122,8 +122,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
       max_cells: refuse (before listing them) a sweep of more cells (None: no limit).
       time_limit: seconds per cell; a cell that takes longer is stored `failed` (None: none).
     Returns:
-      a `RunSummary`. A KeyboardInterrupt (or `Interrupted`, from SIGTERM/SIGHUP) stops the
-      run cleanly (`interrupted=True`); the CSV is written in every case.
+      a `RunSummary`. A KeyboardInterrupt (`mgbench` raises one carrying `signum` on SIGTERM and
+      SIGHUP) stops the run cleanly (`interrupted=True`); the CSV is written in every case.
     Raises:
       SweepError: the sweep cannot run (too many cells, one estimator call above the memory
         budget, a parameter value its estimator refuses, the results directory in use or
@@ -143,7 +143,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     done = store.finished_cell_ids(include_failed=not retry_failed) - changed
     pending = [cell for cell in cells if cell.cell_id not in done]
     by_id = {cell.cell_id: cell for cell in pending}
-    if changed and not quiet:
+    if changed:
         names = sorted({by_id[cell_id].estimator for cell_id in changed})
         print(f"mgbench: warning: the code of estimator {', '.join(map(repr, names))} changed since {len(changed)} "
               f"of its cells were stored; they are computed again", file=sys.stderr)

@@ -192,12 +192,6 @@ class ResultStore:
         query = "SELECT cell_id FROM cells" + ("" if include_failed else " WHERE status = 'ok'")
         return {row[0] for row in self._connection.execute(query)}
 
-    def failed_cells(self, cell_ids: Iterable[str]) -> dict[str, str | None]:
-        """`{cell_id: error}` of the stored `failed` cells among `cell_ids`."""
-        wanted = set(cell_ids)
-        rows = self._connection.execute("SELECT cell_id, error FROM cells WHERE status != 'ok'")
-        return {cell_id: error for cell_id, error in rows if cell_id in wanted}
-
     def code_hashes(self) -> dict[str, str | None]:
         """`{cell_id: code_hash}` of every stored cell (None for cells stored before hashes)."""
         return dict(self._connection.execute("SELECT cell_id, code_hash FROM cells"))
