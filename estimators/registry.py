@@ -1,10 +1,12 @@
 """The estimator registry: one function plus one `@register(...)` line makes an estimator.
 
 An estimator is a function `(problem, repetitions, rng, **parameters) -> estimates`:
-- `problem`: a `MetaProblem` (kind `tabular`) or a `ToyProblem` (kind `gaussian_toy`);
+- `problem`: a `MetaProblem` (kind `tabular`), a `ToyProblem` (kind `gaussian_toy`) or a
+  `LolaProblem` (kind `ipd`);
 - `repetitions`: R independent estimates to draw;
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
-- returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy.
+- returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy,
+  `(R, 2, 5)` for the IPD (both players' LOLA meta-gradients).
 
 The built-in estimators register when the package is imported (`estimators/__init__.py`
 imports `estimators.builtin` after this module). External packages register theirs
@@ -30,8 +32,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal, Mapping
 
-ProblemKind = Literal["tabular", "gaussian_toy"]
-PROBLEM_KINDS = ("tabular", "gaussian_toy")
+ProblemKind = Literal["tabular", "gaussian_toy", "ipd"]
+PROBLEM_KINDS = ("tabular", "gaussian_toy", "ipd")
 ENTRY_POINT_GROUP = "mgbench.estimators"
 Validator = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
 

@@ -11,7 +11,9 @@ target = "ideal"              # or "practical"
 meta_parameter = "init"       # or "intrinsic" (tabular only)
 
 [problem]
-kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c)
+kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c), or "ipd" (fields gamma,
+                              # horizon, rollout_length, critic "none" | "exact" | "learned", theta
+                              # "zeros" | "random" (n_mdps seeded points); target "ideal" only)
 preset = "liu2022"            # optional; explicit fields override the preset's:
 # n_states, n_actions, gamma, horizon (int; absent = infinite), concentration,
 # reward ("uniform" | "normal" | "bernoulli"), initial ("first" | "uniform" | "dirichlet"),
@@ -21,8 +23,8 @@ n_mdps = 10                   # problem seeds 0..n-1 (or mdp_seeds = [...]); def
 [grid]                        # every value is an axis; the grid is their product
 estimator = ["maml", "dice"]
 split = ["lee"]
-steps = [2]                   # K (tabular, required)
-lr = [3.0]                    # alpha (tabular, required)
+steps = [2]                   # K (tabular and ipd, required)
+lr = [3.0]                    # alpha (tabular and ipd, required)
 batch = [2, 4, 8]             # |tau| for each sampled part
 # N = [1, 2, 4]               # sample count (gaussian_toy, required)
 # lambda_ = [0.5, 1.0]        # any estimator parameter is an axis too
@@ -33,13 +35,13 @@ lambda_ = 0.9
 
 Rules:
 - A scalar in `[grid]` is a one-element axis (`steps = 2` is `steps = [2]`).
-- `steps`, `lr` (tabular) and `N` (toy) are axes of the problem; every other axis is an
+- `steps`, `lr` (tabular, ipd) and `N` (toy) are axes of the problem; every other axis is an
   estimator parameter and multiplies only the cells of the estimators that take it: with
   `estimator = ["maml", "es"]` and `split = ["lee", "lll"]`, `maml` gets two cells per
   point and `es` one, whose `split` is empty. An axis that no estimator of the grid takes
   is an error (most likely a typo).
 - A cell is one estimator, one value of each axis that applies to it and one problem seed
-  (`mdp_seed`, tabular only). Its `cell_id` is a hash of its canonical key (problem
+  (`mdp_seed`: tabular, and ipd with `theta = "random"`). Its `cell_id` is a hash of its canonical key (problem
   settings, target, meta-parameter, estimator, parameter values, problem seed) and so
   does not depend on the order of the grid; `repetitions` and `seed` are not part of it.
 - A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files

@@ -27,8 +27,8 @@ import numpy as np
 
 from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
-from estimators import MetaProblem, ToyProblem, get_estimator
-from mdps import GaussianToy, random_mdp
+from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
+from mdps import GaussianToy, IteratedPrisonersDilemma, random_mdp
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 # Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
@@ -39,7 +39,7 @@ N_BOOTSTRAP = 1000
 SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
 
-Problem = MetaProblem | ToyProblem
+Problem = MetaProblem | ToyProblem | LolaProblem
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ def bytes_per_repetition(sweep: Sweep, cell: Cell) -> int:
     if sweep.problem.kind == "gaussian_toy":
         return 2 * 8 * 4 * int(cell.axis("N", 1))
     parameters = _all_parameters(sweep, cell)
+    if sweep.problem.kind == "ipd":            # 2 rows (players) x the largest batch or buffer, ~20 arrays
+        games = max([int(parameters[name]) for name in (*SAMPLE_SIZE_PARAMETERS, "buffer")
+                     if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)] or [1])
+        return 2 * 2 * games * int(sweep.problem.values["rollout_length"]) * 160
     problem = sweep.problem.values
     trajectories = max([int(parameters[name]) for name in SAMPLE_SIZE_PARAMETERS
                         if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)]
@@ -103,18 +107,34 @@ def blocks(sweep: Sweep, cell: Cell) -> list[int]:
 
 # ----------------------------------------------------------------------------- problems and targets
 
-def build_problem(sweep: Sweep, cell: Cell) -> Problem:
-    """The problem of a cell: the Gaussian toy at θ with N samples, or K inner steps of size α
-    on the tabular MDP of seed `mdp_seed`, from θ_0 = 0."""
+def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Problem:
+    """The problem of a cell: the Gaussian toy at θ with N samples, K inner steps of size α
+    on the tabular MDP of seed `mdp_seed` from θ_0 = 0 (sampled with `kernel`), or LOLA with
+    K look-ahead steps of size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed
+    `mdp_seed` (`ipd_point`)."""
     values = sweep.problem.values
     if sweep.problem.kind == "gaussian_toy":
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
         return ToyProblem(toy, theta=values["theta"], n_samples=int(cell.axis("N")))
+    if sweep.problem.kind == "ipd":
+        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed)
+        return LolaProblem(IteratedPrisonersDilemma(values["gamma"], values["horizon"]), theta1, theta2,
+                           steps=int(cell.axis("steps")), lr=float(cell.axis("lr")),
+                           rollout_length=values["rollout_length"], critic=values["critic"])
     mdp = _tabular_mdp(tuple(sorted(values.items())), cell.mdp_seed)
     return MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=int(cell.axis("steps")),
                        lr=float(cell.axis("lr")), meta_parameter=sweep.meta_parameter,
                        rollout_length=values["rollout_length"], critic=values["critic"],
-                       critic_noise=values["critic_noise"])
+                       critic_noise=values["critic_noise"], kernel=kernel)
+
+
+def ipd_point(theta: str, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The IPD evaluation point: both players' logits zero (`zeros`, where LOLA training
+    starts), or θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed)."""
+    if theta == "zeros":
+        return np.zeros(5), np.zeros(5)
+    draw = np.random.default_rng(np.random.SeedSequence(int(seed))).standard_normal((2, 5))
+    return draw[0], draw[1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -207,13 +227,15 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None) -> dict[str, Any]:
+def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
+                  kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
 
     Args:
       sweep, cell: what to evaluate.
       time_limit: seconds; checked after the target and after every block of repetitions,
         so a cell stops at most one estimator call after the limit (None: no limit).
+      kernel: `compiled` or `numpy`, how tabular batches are computed (`MetaProblem.kernel`).
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
       `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
@@ -229,13 +251,14 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None) 
                               "repetitions": sweep.repetitions}
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            problem = build_problem(sweep, cell)
+            problem = build_problem(sweep, cell, kernel=kernel)
             target = compute_target(sweep, cell, problem)
             record.update(target_method=target.method, target_se=target.standard_error,
                           target_norm=float(np.linalg.norm(target.value)))
             if not np.all(np.isfinite(target.value)):
                 raise _CellFailure("the target is not finite")
-            statistics = CellStatistics(target.value)
+            groups = target.value.shape[0] if sweep.problem.kind == "ipd" else 1      # one 5-vector per player
+            statistics = CellStatistics(target.value, corr_groups=groups)
             deadline = None if time_limit is None else start + time_limit
             _stream_estimates(sweep, cell, problem, target, statistics, deadline)
             summary = statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP)

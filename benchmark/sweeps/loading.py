@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from benchmark.sweeps.vocabulary import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                         GENERIC_EXPECTATION, INITIAL_LAWS, MAX_STEPS, META_PARAMETERS, PRESET_SUFFIX,
-                                         PROBLEM_AXES,
+                                         GENERIC_EXPECTATION, INITIAL_LAWS, IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS,
+                                         IPD_POINTS, MAX_STEPS, META_PARAMETERS, PRESET_SUFFIX, PROBLEM_AXES,
                                          PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
                                          TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                          TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
@@ -156,9 +156,11 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
     target = expect_choice("target", data.get("target", "ideal"), TARGETS)
     meta_parameter = expect_choice("meta_parameter", data.get("meta_parameter", "init"), META_PARAMETERS)
     problem = _parse_problem(expect_table("problem", data.get("problem")))
-    if problem.kind == "gaussian_toy" and meta_parameter == "intrinsic":
-        raise SweepError("meta_parameter: expected 'init' for gaussian_toy problems "
+    if problem.kind != "tabular" and meta_parameter == "intrinsic":
+        raise SweepError(f"meta_parameter: expected 'init' for {problem.kind} problems "
                          "('intrinsic' needs a tabular problem)")
+    if problem.kind == "ipd" and target != "ideal":
+        raise SweepError("target: expected 'ideal' for ipd problems (the exact LOLA meta-gradients)")
     grid = _parse_grid(expect_table("grid", data.get("grid")), problem.kind)
     estimator_params = _parse_estimator_params(data.get("estimator_params", {}), dict(grid))
     return Sweep(name, seed, repetitions, target, meta_parameter, problem, grid, estimator_params,
@@ -174,6 +176,15 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
         values = {**TOY_DEFAULTS, **{name: _toy_field(name, table[name]) for name in TOY_FIELDS if name in table}}
         return ProblemSettings(kind, tuple(sorted(values.items())),
                                overrides=tuple(name for name in TOY_FIELDS if name in table))
+    if kind == "ipd":
+        refuse_unknown("problem.", table, ("kind", *IPD_FIELDS, *SEED_FIELDS), kind=kind)
+        overrides = tuple(name for name in IPD_FIELDS if name in table)
+        values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
+        if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
+            raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
+                             "evaluation points of theta = \"random\")")
+        seeds = _parse_mdp_seeds(table) if values["theta"] == "random" else ()
+        return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
     refuse_unknown("problem.", table, ("kind", "preset", *TABULAR_FIELDS, *SEED_FIELDS), kind=kind)
     preset = table.get("preset")
     if preset is not None:
@@ -208,6 +219,14 @@ def _tabular_field(name: str, value: Any) -> Any:
         return noise
     choices = {"reward": REWARD_LAWS, "initial": INITIAL_LAWS, "critic": CRITICS}[name]
     return expect_choice(path, value, choices)
+
+
+def _ipd_field(name: str, value: Any) -> Any:
+    if name == "critic":
+        return expect_choice(f"problem.{name}", value, IPD_CRITICS)
+    if name == "theta":
+        return expect_choice(f"problem.{name}", value, IPD_POINTS)
+    return _tabular_field(name, value)
 
 
 def _toy_field(name: str, value: Any) -> float:

@@ -18,11 +18,12 @@ class ProblemSettings:
     """The problem of a sweep, with every field resolved (preset, then explicit overrides).
 
     Attributes:
-      kind: `tabular` or `gaussian_toy`.
+      kind: `tabular`, `gaussian_toy` or `ipd`.
       fields: `(name, value)` pairs of the resolved fields (sorted by name).
       preset: the preset the fields started from, if any.
       overrides: the fields given explicitly on top of the preset.
-      mdp_seeds: problem seeds (tabular; empty for the toy).
+      mdp_seeds: problem seeds (tabular; the evaluation points of ipd with theta = "random";
+        empty otherwise).
     """
 
     kind: str
@@ -121,7 +122,7 @@ class Sweep:
         values = self.problem.values
         names = self.problem.overrides if self.problem.preset else tuple(values)
         problem.update({name: values[name] for name in names if values[name] is not None})
-        if self.problem.kind == "tabular":
+        if self.problem.kind == "tabular" or self.problem.mdp_seeds:
             problem["mdp_seeds"] = list(self.problem.mdp_seeds)
         data: dict[str, Any] = {"name": self.name}
         if self.description:

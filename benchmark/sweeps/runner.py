@@ -40,6 +40,7 @@ from benchmark.sweeps.cells import MEMORY_BUDGET_BYTES, bytes_per_repetition, ev
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import CSV, DATABASE, ResultStore
 from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS, SweepError
+from estimators.fused import check_kernel
 from estimators.problem import positive_int
 
 BACKENDS = ("joblib", "dask")
@@ -104,7 +105,7 @@ class RunSummary:
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, backend: str = "joblib",
               scheduler: str | None = None, quiet: bool = False, overwrite: bool = False,
               retry_failed: bool = False, plugins: Sequence[str] = (), max_cells: int | None = DEFAULT_MAX_CELLS,
-              time_limit: float | None = None) -> RunSummary:
+              time_limit: float | None = None, kernel: str = "compiled") -> RunSummary:
     """Run every cell of `sweep` not yet stored under `out_dir`, then write the CSV.
 
     Args:
@@ -121,6 +122,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
         every worker (`estimators.load_estimator`), for estimators outside the package.
       max_cells: refuse (before listing them) a sweep of more cells (None: no limit).
       time_limit: seconds per cell; a cell that takes longer is stored `failed` (None: none).
+      kernel: `compiled` (default) or `numpy` (`MetaProblem.kernel`): how sampled batches
+        are computed, not what; not part of the sweep, so stored results resume either way.
     Returns:
       a `RunSummary`. A KeyboardInterrupt (`mgbench` raises one carrying `signum` on SIGTERM and
       SIGHUP) stops the run cleanly (`interrupted=True`); the CSV is written in every case.
@@ -130,6 +133,10 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
         holding a different sweep).
     """
     _check_options(jobs, backend, scheduler, max_cells, time_limit)
+    try:
+        check_kernel(kernel)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
     _check_size(sweep, max_cells)
     sweep.check()
     cells = sweep.cells()
@@ -154,7 +161,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     results = None
     try:
         results = _results(sweep, pending, backend=backend, jobs=jobs, scheduler=scheduler, plugins=plugins,
-                           time_limit=time_limit)
+                           options=CellOptions(time_limit, kernel))
         for result in results:
             if result["status"] == LOST:
                 lost += 1
@@ -312,8 +319,21 @@ class WorkerSetupError(RuntimeError):
     """A worker cannot run cells at all (e.g. it cannot import a plug-in): infrastructure, not a result."""
 
 
+@dataclass(frozen=True)
+class CellOptions:
+    """How the cells of a run are evaluated, not what: never part of the sweep or its results.
+
+    Attributes:
+      time_limit: seconds per cell (None: no limit), `evaluate_cell`.
+      kernel: `compiled` or `numpy`, how sampled batches are computed (`MetaProblem.kernel`).
+    """
+
+    time_limit: float | None = None
+    kernel: str = "compiled"
+
+
 def evaluate_in_worker(sweep: Sweep, cell: Cell, plugins: Sequence[str] = (),
-                       time_limit: float | None = None) -> dict[str, Any]:
+                       options: CellOptions = CellOptions()) -> dict[str, Any]:
     """`evaluate_cell` after importing the plug-in estimator modules (once per process).
 
     Python's fault handler is off here: a cell that crashes its process is reported once,
@@ -327,7 +347,7 @@ def evaluate_in_worker(sweep: Sweep, cell: Cell, plugins: Sequence[str] = (),
         import platform
 
         raise WorkerSetupError(f"a worker on {platform.node()} cannot import a plug-in: {error}") from None
-    return evaluate_cell(sweep, cell, time_limit=time_limit)
+    return evaluate_cell(sweep, cell, time_limit=options.time_limit, kernel=options.kernel)
 
 
 _LOADED_PLUGINS: set[str] = set()
@@ -343,12 +363,12 @@ def _load_plugins(plugins: tuple[str, ...]) -> None:
 
 
 def _results(sweep: Sweep, cells: list[Cell], *, backend: str, jobs: int | None, scheduler: str | None,
-             plugins: Sequence[str], time_limit: float | None = None) -> Iterator[dict[str, Any]]:
+             plugins: Sequence[str], options: CellOptions = CellOptions()) -> Iterator[dict[str, Any]]:
     if not cells:
         return iter(())
     if backend == "dask":
-        return _dask_results(sweep, cells, jobs, scheduler, plugins, time_limit)
-    return _joblib_results(sweep, cells, jobs, plugins, time_limit)
+        return _dask_results(sweep, cells, jobs, scheduler, plugins, options)
+    return _joblib_results(sweep, cells, jobs, plugins, options)
 
 
 def _lost(cell: Cell, reason: str) -> dict[str, Any]:
@@ -364,7 +384,7 @@ def _died(cell: Cell, error: BaseException) -> dict[str, Any]:
 
 
 def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None, plugins: Sequence[str],
-                    time_limit: float | None = None) -> Iterator[dict[str, Any]]:
+                    options: CellOptions = CellOptions()) -> Iterator[dict[str, Any]]:
     """Cells on local worker processes (loky), or in this process when one worker suffices.
 
     When a worker dies, every unfinished cell of the pool is lost with it; they are run
@@ -375,7 +395,7 @@ def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None, plugins: 
     if workers == 1:
         for cell in cells:
             try:
-                yield evaluate_in_worker(sweep, cell, plugins, time_limit)
+                yield evaluate_in_worker(sweep, cell, plugins, options)
             except WorkerSetupError as error:
                 yield _lost(cell, str(error))
                 return
@@ -385,7 +405,7 @@ def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None, plugins: 
         group, pending = pending[:group_size], pending[group_size:]
         finished: set[str] = set()
         crash = None
-        for cell, outcome in _run_group(sweep, group, workers, plugins, time_limit):
+        for cell, outcome in _run_group(sweep, group, workers, plugins, options):
             if isinstance(outcome, WorkerSetupError):
                 yield _lost(cell, str(outcome))
                 return
@@ -406,11 +426,11 @@ def _joblib_results(sweep: Sweep, cells: list[Cell], jobs: int | None, plugins: 
             pending = [*unfinished, *pending]
             for _ in range(len(unfinished)):
                 cell, pending = pending[0], pending[1:]
-                yield from _isolated(sweep, cell, workers, plugins, time_limit)
+                yield from _isolated(sweep, cell, workers, plugins, options)
 
 
-def _isolated(sweep: Sweep, cell: Cell, workers: int, plugins, time_limit) -> Iterator[dict[str, Any]]:
-    for _, outcome in _run_group(sweep, [cell], workers, plugins, time_limit):
+def _isolated(sweep: Sweep, cell: Cell, workers: int, plugins, options) -> Iterator[dict[str, Any]]:
+    for _, outcome in _run_group(sweep, [cell], workers, plugins, options):
         if isinstance(outcome, WorkerSetupError):
             yield _lost(cell, str(outcome))
         elif isinstance(outcome, BaseException):
@@ -419,7 +439,7 @@ def _isolated(sweep: Sweep, cell: Cell, workers: int, plugins, time_limit) -> It
             yield outcome
 
 
-def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, time_limit):
+def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     """`(cell, result or exception)` for each cell of `group` on the reusable loky pool, as they
     finish; at most 2 x `workers` cells are queued at a time."""
     from concurrent.futures import FIRST_COMPLETED, wait
@@ -433,7 +453,7 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, time_limi
         while queue or running:
             while queue and len(running) < 2 * workers:
                 cell = queue.pop()
-                running[executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), time_limit)] = cell
+                running[executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options)] = cell
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 cell = running.pop(future)
@@ -468,7 +488,7 @@ def _kill_pool(executor) -> None:
 
 
 def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: str | None,
-                  plugins: Sequence[str], time_limit: float | None = None) -> Iterator[dict[str, Any]]:
+                  plugins: Sequence[str], options: CellOptions = CellOptions()) -> Iterator[dict[str, Any]]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -492,7 +512,7 @@ def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: 
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     try:
-        futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), time_limit, pure=False)
+        futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options, pure=False)
                    for cell in cells]
         cell_of = {future.key: cell for future, cell in zip(futures, cells)}
         for future in as_completed(futures):

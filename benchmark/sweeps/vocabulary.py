@@ -28,6 +28,9 @@ INITIAL_LAWS = ("first", "uniform", "dirichlet")
 TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", "reward", "initial",
                   "rollout_length", "critic", "critic_noise")
 TOY_FIELDS = ("theta", "sigma", "c")
+IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
+IPD_CRITICS = ("none", "exact", "learned")
+IPD_POINTS = ("zeros", "random")
 SEED_FIELDS = ("n_mdps", "mdp_seeds")
 # Repetitions per estimator call: a cell's R repetitions run in blocks of this size (at most;
 # see `benchmark.sweeps.cells.block_size`), and `mgbench bench` times calls of this size.
@@ -36,6 +39,10 @@ TABULAR_DEFAULTS: dict[str, Any] = {"gamma": 0.9, "horizon": None, "concentratio
                                     "reward": "uniform", "initial": "first", "rollout_length": 20,
                                     "critic": "noisy", "critic_noise": 1.0}
 TOY_DEFAULTS: dict[str, Any] = {"theta": 0.0, "sigma": 1.0, "c": 1.0}
+# Liu et al. (2022), their IPD experiment (docs/ipd.md): γ = 0.96, rollouts of 100 steps, learned
+# baselines, both players at θ = 0 (where LOLA training starts)
+IPD_DEFAULTS: dict[str, Any] = {"gamma": 0.96, "horizon": None, "rollout_length": 100, "critic": "learned",
+                                "theta": "zeros"}
 TABULAR_PRESETS: dict[str, dict[str, Any]] = {
     # Liu et al. (2022), their tabular study (docs/methods.md, Problems with exact answers)
     "liu2022": {"n_states": 20, "n_actions": 5, "gamma": 0.8, "horizon": None, "concentration": 0.001,
@@ -44,7 +51,7 @@ TABULAR_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 ESTIMATOR_AXIS = "estimator"
-PROBLEM_AXES = {"tabular": ("steps", "lr"), "gaussian_toy": ("N",)}
+PROBLEM_AXES = {"tabular": ("steps", "lr"), "gaussian_toy": ("N",), "ipd": ("steps", "lr")}
 TABULAR_ONLY_AXES = ("split", "steps", "lr", "batch")
 SPLIT_PATTERN = re.compile(r"^[el]{3}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
