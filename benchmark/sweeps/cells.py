@@ -329,16 +329,22 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_cell(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> dict[str, Any]:
+def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
+                  kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
 
-    `kernel` (`compiled` or `numpy`) says how tabular batches are computed (`MetaProblem.kernel`).
-
+    Args:
+      sweep, cell: what to evaluate.
+      time_limit: seconds; checked after the target and after every block of repetitions,
+        so a cell stops at most one estimator call after the limit (None: no limit).
+      kernel: `compiled` or `numpy`, how tabular batches are computed (`MetaProblem.kernel`).
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
       `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
-      `sigma_in`, `target_method` and `target_se`. A cell whose estimates are not finite, or
-      whose estimator raises, is `failed` with the reason and no metrics.
+      `sigma_in`, `target_method` and `target_se`. A cell is `failed`, with the reason and
+      no metrics, when its estimator raises or returns complex, mis-shaped or non-finite
+      values, when a statistic overflows (estimates too large to square), or when it
+      exceeds `time_limit`: a stored `ok` cell has finite metrics.
     """
     from benchmark.analysis.statistics import CellStatistics
 
@@ -355,8 +361,11 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> dict
                 raise _CellFailure("the target is not finite")
             groups = target.value.shape[0] if sweep.problem.kind == "ipd" else 1      # one 5-vector per player
             statistics = CellStatistics(target.value, corr_groups=groups)
-            _stream_estimates(sweep, cell, problem, target, statistics)
-            record.update(statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP))
+            deadline = None if time_limit is None else start + time_limit
+            _stream_estimates(sweep, cell, problem, target, statistics, deadline)
+            summary = statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP)
+            _refuse_overflow(summary)
+            record.update(summary)
             record["sigma_in"] = inner_gradient_sigma(sweep, cell, problem)
     except _CellFailure as failure:
         record.update(status="failed", error=str(failure))
@@ -370,12 +379,33 @@ class _CellFailure(Exception):
     """The cell cannot produce valid numbers (stored as `failed`, the sweep goes on)."""
 
 
-def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics) -> None:
+# Statistics that must be finite in an `ok` cell (the others may be nan by definition,
+# e.g. the relative bias of a zero target, or a correlation of constant estimates).
+FINITE_METRICS = ("bias2", "bias", "variance", "mse", "target_norm")
+
+
+def _refuse_overflow(summary: dict[str, Any]) -> None:
+    for name, value in summary.items():
+        if isinstance(value, (float, np.floating)) and (np.isinf(value) or (name in FINITE_METRICS
+                                                                            and np.isnan(value))):
+            raise _CellFailure(f"non-finite statistic {name} = {value} (estimates too large to square in "
+                               f"float64)")
+
+
+def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics,
+                      deadline: float | None = None) -> None:
     estimator = get_estimator(cell.estimator, sweep.problem.kind)
     first = 0
-    for index, size in enumerate(blocks(sweep, cell)):
-        estimates = np.asarray(estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index),
-                                         **cell.parameters), dtype=float)
+    sizes = blocks(sweep, cell)
+    for index, size in enumerate(sizes):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _CellFailure(f"time limit: stopped after {first} of {sweep.repetitions} repetitions "
+                               f"(--cell-time-limit)")
+        raw = estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index), **cell.parameters)
+        if np.iscomplexobj(raw):
+            raise _CellFailure(f"estimator returned complex values (dtype {np.asarray(raw).dtype}); "
+                               f"expected real numbers")
+        estimates = np.asarray(raw, dtype=float)
         if estimates.shape != (size, *target.value.shape):
             raise _CellFailure(f"estimator returned shape {estimates.shape}, expected {(size, *target.value.shape)}")
         finite = np.isfinite(estimates.reshape(size, -1)).all(axis=1)
