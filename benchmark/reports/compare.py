@@ -63,10 +63,23 @@ def _cell(row) -> str:
     return f"{row.slope:.2f}{interval} {row.verdict}"
 
 
+class EstimatorFailedEverywhere(RuntimeError):
+    """Every cell of an estimator of the comparison failed: it has no row to compare."""
+
+
+class SuiteLost(RuntimeError):
+    """An infrastructure fault left cells of the suite pending (running again resumes)."""
+
+
 def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool = False, jobs: int | None = None,
             results_dir: str | Path = "results", reports_dir: str | Path = "reports", split: str = "lll",
-            quiet: bool = False) -> Path:
-    """Run the suite for the estimator(s) registered by `reference` and write the report page."""
+            quiet: bool = False, overwrite: bool = False) -> Path:
+    """Run the suite for the estimator(s) registered by `reference` and write the report page.
+
+    Raises:
+      EstimatorFailedEverywhere: (after writing the page) an estimator has no `ok` cell in
+        any sweep of the suite; the message names it and its first failure.
+    """
     from estimators import load_estimator
 
     from benchmark.reports.sweep import bound_checks, load_report_frame, verdict_table_html, write_report
@@ -79,12 +92,18 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     spec = added[0]
     baselines = tuple(against) if against is not None else DEFAULT_AGAINST[spec.problem]
     out = Path(reports_dir) / f"compare-{spec.name}"
-    sections, all_checks = [], []
+    sections, all_checks, frames = [], [], []
     for definition in standard_suite(spec.name, spec.problem, baselines, split=split):
         sweep = sweep_from_dict(definition, source=f"compare {spec.name}")
         sweep = sweep.quick() if quick else sweep
-        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,))
+        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,), overwrite=overwrite)
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        if summary.lost:
+            raise SuiteLost(f"lost {summary.lost_reason}; {summary.pending} cells of {sweep.name} not computed "
+                               f"(run the same command again to resume)")
         frame, _ = load_report_frame(summary.directory)
+        frames.append(frame)
         all_checks.append(bound_checks(frame))
         write_report(summary.directory, out / sweep.name)
         sections.append(f"<li><a href='{sweep.name}/index.html'>{html.escape(sweep.name)}</a>: "
@@ -102,4 +121,15 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
 
     index = out / "index.html"
     index.write_text(html_page(f"compare {spec.name}", "\n".join(body)))
+    _refuse_failing_everywhere(pd.concat(frames, ignore_index=True), index)
     return index
+
+
+def _refuse_failing_everywhere(frame: pd.DataFrame, index: Path) -> None:
+    """Raise `EstimatorFailedEverywhere` naming every estimator without a single `ok` cell."""
+    failing = [name for name, cells in frame.groupby("estimator") if not (cells["status"] == "ok").any()]
+    if failing:
+        first = frame[frame["estimator"] == failing[0]]["error"].dropna()
+        reason = f" (first: {first.iloc[0]})" if len(first) else ""
+        raise EstimatorFailedEverywhere(f"estimator {', '.join(map(repr, failing))} failed in every cell{reason}; "
+                                        f"it is missing from the comparison in {index}")

@@ -201,6 +201,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
         save_figure(figure, out, f"{name}-{axis}")
         sections.append(f"<h2>Against {html.escape(axis)}</h2><img src='{name}-{axis}.png' style='max-width:100%'>"
                         f"<p><a href='{name}-{axis}.pdf'>PDF</a></p>")
+    sections += _failed_cells_section(frame)
     sections += ["<h2>Results</h2>", _results_table(frame)]
     page = out / "index.html"
     page.write_text(html_page(f"mgbench report: {name}", "\n".join(sections)))
@@ -216,6 +217,18 @@ def verdict_table_html(checks: pd.DataFrame) -> str:
     columns = ["curve", "axis", "range", "bound", "slope", "exponent", "constant_ls", "constant_envelope", "verdict",
                "cells_used", "cells_excluded", "note"]
     return shown[columns].to_html(index=False, float_format=lambda v: f"{v:.3g}", escape=True)
+
+
+def _failed_cells_section(frame: pd.DataFrame) -> list[str]:
+    """'Failed cells': how many cells of each estimator failed, and why (empty when none did)."""
+    failed = frame[frame["status"] != "ok"]
+    if failed.empty:
+        return []
+    reasons = failed.assign(error=failed["error"].fillna("(no reason stored)"))
+    table = reasons.groupby(["estimator", "error"]).size().rename("cells").reset_index()
+    return [f"<h2>Failed cells</h2><p>{len(failed)} of {len(frame)} cells failed; they have no metrics and are left "
+            f"out of the verdicts and figures (<code>mgbench sweep ... --retry-failed</code> evaluates them "
+            f"again).</p>", table[["estimator", "cells", "error"]].to_html(index=False, escape=True)]
 
 
 def _results_table(frame: pd.DataFrame) -> str:

@@ -48,10 +48,14 @@ Rules:
 - A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files
   relative to it, or preset names); `load_sweeps` returns its sweeps, run one after another
   (the `default` preset is one).
-- Parsing checks structure and types; checks that need the estimator registry (unknown
-  estimator names, parameters an estimator does not take) run in `Sweep.check()`,
-  called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
-  a preset naming an estimator not written yet can still be listed.
+- Parsing checks structure and types (and refuses integers of 2**63 or more, a value
+  repeated in an axis as `1` and `1.0`, `steps` above 1000); checks that need the
+  estimator registry (unknown estimator names, parameters an estimator does not take,
+  parameter values refused by the estimator's `validate`, the practical target's need
+  for critic `none` and an inner batch) run in `Sweep.check()`, called by `load_sweep`
+  unless `check_estimators=False` and by `run_sweep`, so that a preset naming an
+  estimator not written yet can still be listed. `Sweep.cells()` checks names and
+  parameters only.
 
 The modules of this package:
 - `vocabulary`: `SweepError`, the vocabulary (keys, choices, defaults, axis names) and the
