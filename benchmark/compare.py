@@ -86,8 +86,8 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
         sweep = sweep_from_dict(definition, source=f"compare {spec.name}")
         sweep = sweep.quick() if quick else sweep
         summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,))
-        frame, _ = load_report_frame(summary.directory)
-        all_checks.append(bound_checks(frame))
+        frame, settings = load_report_frame(summary.directory)
+        all_checks.append(bound_checks(frame, settings))
         write_report(summary.directory, out / sweep.name)
         sections.append(f"<li><a href='{sweep.name}/index.html'>{html.escape(sweep.name)}</a>: "
                         f"{summary.total} cells</li>")
@@ -100,10 +100,10 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
             "<h2>Slope [95% interval] and verdict, per bound and axis</h2>",
             table.to_html(index=False, escape=True) if not table.empty else "<p>No bound could be checked.</p>",
             "<h2>All checks</h2>", verdict_table_html(checks), "<h2>Sweeps</h2><ul>", *sections, "</ul>"]
-    from benchmark.report import _page
+    from benchmark.pages import page
 
     index = out / "index.html"
-    index.write_text(_page(f"compare {spec.name}", "\n".join(body)))
+    index.write_text(page(f"compare {spec.name}", body))
     return index
 
 

@@ -328,3 +328,16 @@ def test_the_envelope_lies_above_every_resolved_interval():
     assert np.all(envelope * shape >= y_hi * (1 - 1e-15)) and envelope == pytest.approx(0.45)
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": 1 / shape}, y, y_hi=y_hi)
     assert check.constant_envelope == pytest.approx(0.45)
+
+
+def test_a_claim_toward_zero_mirrors_the_rule():
+    """The multi-step Hessian bound speaks of Δ_H → 0: a bias falling faster there is consistent."""
+    bound = BOUNDS["multi_step_hessian"]
+    delta = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    faster = 5 * delta**1.5 * log_normal_noise(delta, scale=0.01)
+    columns = {"steps": 2, "hessian_error": delta}
+    assert check_bound(bound, "hessian_error", columns, faster, toward_zero=True).verdict == "consistent"
+    assert check_bound(bound, "hessian_error", columns, faster).verdict == "violated"
+    slower = 5 * delta**0.5 * log_normal_noise(delta, scale=0.01)
+    assert check_bound(bound, "hessian_error", columns, slower, toward_zero=True).verdict == "violated"
+    assert BOUNDS["multi_step_hessian"].scope.toward_zero == ("c",)

@@ -13,6 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 from benchmark import plotting  # noqa: E402
+from benchmark.looks import look  # noqa: E402
 from benchmark.figures import STUDIES, figure_specs, make_figures, study_names  # noqa: E402
 from benchmark.figures.analysis import seed_summary  # noqa: E402
 from benchmark.figures.spec import FigureData  # noqa: E402
@@ -66,8 +67,15 @@ def test_metric_vs_axis_draws_lines_bands_bounds_and_labels(tmp_path):
     texts = [text.get_text() for text in figure.legends[0].get_texts()]
     assert {"LSF", "PW", "fitted C/|τ|"} <= set(texts)
     dashed = [line for line in first.get_lines() if line.get_linestyle() == "--"]
-    assert len(dashed) == 1 and dashed[0].get_color() == plotting.ESTIMATOR_COLOURS["lsf"]
-    assert len(first.collections) == 2      # one band per estimator
+    assert len(dashed) == 1 and dashed[0].get_color() == look("lsf").colour
+    from matplotlib.collections import PolyCollection
+    assert sum(isinstance(c, PolyCollection) for c in first.collections) == 2      # one band per estimator
+    # batch 16 is unresolved (bias_lo = 0): not on the trend line, an upper limit at bias_hi instead
+    solid = [line for line in first.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) > 1]
+    assert solid and all(16 not in list(line.get_xdata()) for line in solid)
+    hollow = [line for line in first.get_lines() if line.get_markerfacecolor() == "white"]
+    lsf16 = frame[(frame.estimator == "lsf") & (frame.split == "lee") & (frame.batch == 16)]["bias_hi"].item()
+    assert any(list(line.get_xdata()) == [16] and np.isclose(line.get_ydata()[0], lsf16) for line in hollow)
     paths = plotting.save_figure(figure, tmp_path, "synthetic")
     assert [path.suffix for path in paths] == [".png", ".pdf"] and all(path.stat().st_size > 1000 for path in paths)
 
