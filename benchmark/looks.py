@@ -63,7 +63,7 @@ _FIXED: dict[str, tuple[str, str]] = {
     "hessian_bias": ("#555555", "d"),
     "off_policy": ("#8c2d04", "H"),
 }
-_PLUGIN_COLOURS = ("#1a1a1a", "#7b1fa2", "#00695c", "#283593", "#8d6e00", "#ad1457")
+_PLUGIN_COLOURS = ("#1a1a1a", "#7b1fa2", "#c2185b")
 _PLUGIN_MARKERS = ("*", "X", "P", "D", "h", "p")
 
 # Liu et al.'s splits: solid for the sampled-inner-only split the compositional bound

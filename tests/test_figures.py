@@ -238,3 +238,15 @@ def test_make_figures_all_quick_draws_every_figure(tmp_path, monkeypatch):
     start = time.perf_counter()
     make_figures("tang2022", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "again")
     assert time.perf_counter() - start < elapsed
+
+
+def test_seed_summary_gives_no_across_instance_interval_for_two_instances():
+    """A '95% interval' over 2 MDPs would be the range of two numbers: the cells' own are pooled instead."""
+    frame = pd.DataFrame({"estimator": "maml", "batch": 2, "mdp_seed": [0, 1], "bias2": [1.0, 4.0],
+                          "bias": [1.0, 2.0], "bias_lo": [0.5, 1.0], "bias_hi": [1.5, 3.0],
+                          "variance": [1.0, 3.0], "variance_lo": [0.8, 2.0], "variance_hi": [1.2, 4.0]})
+    row = seed_summary(frame, ["estimator", "batch"], ["bias", "variance"]).iloc[0]
+    assert row["interval"] == "cells' own" and row["n_mdps"] == 2
+    assert row["bias"] == pytest.approx(np.sqrt(2.5))
+    assert (row["bias_lo"], row["bias_hi"]) == pytest.approx((np.sqrt(0.625), np.sqrt(5.625)))
+    assert (row["variance_lo"], row["variance_hi"]) == pytest.approx((1.4, 2.6))

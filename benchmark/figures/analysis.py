@@ -25,8 +25,12 @@ N_BOOTSTRAP = 2000
 SQUARED_BIAS_METRICS = {"bias": 1, "rel_bias": 2}   # aggregated through the unbiased bias2
 
 
+MIN_INSTANCES = 3    # fewest problem instances for an interval across instances
+
+
 def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
-                 n_bootstrap: int = N_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
+                 n_bootstrap: int = N_BOOTSTRAP, confidence: float = 0.95,
+                 min_instances: int = MIN_INSTANCES) -> pd.DataFrame:
     """Each metric aggregated over the problem seeds (`mdp_seed`), with a 95% interval.
 
     Aggregate: the mean over seeds, except for `bias` and `rel_bias`, which are averaged
@@ -35,12 +39,14 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
     do: it is clipped at 0, so a mean of unresolved (noise-only) cells is positive and its
     interval would exclude zero.
 
-    Interval: with two or more problem seeds, the percentile interval of the aggregate over
+    Interval: with `min_instances` (3) or more problem seeds, the percentile interval of the aggregate over
     a bootstrap that resamples the seeds (the uncertainty of the average over random MDPs,
     which includes the within-cell noise); for the bias, widened to contain the root mean
     square of the cells' own limits, sqrt(mean bias_lo²) and sqrt(mean bias_hi²), so that cells
     unresolved on their own (bias_lo = 0) do not become resolved by averaging a few seeds;
-    with one seed (or none, the toy), the cell's own
+    with 2 seeds no across-instance interval is given (a "95% interval" of two numbers is
+    their range): the cells' own limits pooled as above (for the bias, as root mean squares;
+    otherwise their means); with one seed (or none, the toy), the cell's own
     bootstrap interval `<metric>_lo/_hi` when it has one (for `rel_bias`, `bias_lo/_hi`
     divided by `target_norm`), else none.
 
@@ -49,7 +55,8 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
       by: the columns that identify a point of a curve (e.g. estimator, split, batch).
       metrics: the metric columns to aggregate.
     Returns:
-      one row per group: `by`, `<metric>`, `<metric>_lo`, `<metric>_hi`, `n_mdps`, and the
+      one row per group: `by`, `<metric>`, `<metric>_lo`, `<metric>_hi`, `n_mdps`,
+      `interval` (`across instances`, `cells' own` or `none`), and the
       means of `sigma_in`, `target_norm`, `target_se`, `noise_floor` when present.
     """
     extra = [name for name in ("sigma_in", "target_norm", "target_se", "noise_floor") if name in df
@@ -73,7 +80,15 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
             mean = float(values.mean())
             row[metric] = math.sqrt(max(mean, 0.0)) if squared else mean
             lo = hi = math.nan
-            if values.size >= 2:
+            row["interval"] = "across instances" if values.size >= min_instances else "cells' own"
+            if 2 <= values.size < min_instances:
+                if squared and {"bias_lo", "bias_hi"} <= set(group):
+                    lo = math.sqrt(np.nanmean(group["bias_lo"].to_numpy(dtype=float) ** 2 / scale))
+                    hi = math.sqrt(np.nanmean(group["bias_hi"].to_numpy(dtype=float) ** 2 / scale))
+                elif f"{metric}_lo" in group and f"{metric}_hi" in group:
+                    lo = float(np.nanmean(group[f"{metric}_lo"].to_numpy(dtype=float)))
+                    hi = float(np.nanmean(group[f"{metric}_hi"].to_numpy(dtype=float)))
+            elif values.size >= 2:
                 lo, hi = _bootstrap_mean_interval(values, key, metric, n_bootstrap, confidence)
                 if squared:
                     lo, hi = math.sqrt(max(lo, 0.0)), math.sqrt(max(hi, 0.0))
