@@ -217,23 +217,29 @@ def test_make_figures_all_quick_draws_every_figure(tmp_path, monkeypatch):
         return save(figure, directory, stem, **kwargs)
 
     monkeypatch.setattr(plotting, "save_figure", checked_save)
+    full_page = tmp_path / "reports" / "tang2022.html"          # a full run's page: a quick run leaves it alone
+    full_page.parent.mkdir(parents=True)
+    full_page.write_text("full run", encoding="utf-8")
     start = time.perf_counter()
     paths = make_figures("all", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "reports")
     elapsed = time.perf_counter() - start
     print(f"make_figures('all', quick=True, jobs=2): {elapsed:.1f} s")
     assert elapsed < QUICK_BUDGET_SECONDS
-    expected = {f"{study}/{spec.filename}" for study in STUDIES for spec in figure_specs(study)}
+    expected = {f"{study}-quick/{spec.filename}" for study in STUDIES for spec in figure_specs(study)}
     assert set(drawn) == expected
     for name in expected:
         for suffix in (".png", ".pdf"):
             path = tmp_path / "reports" / "figures" / f"{name}{suffix}"
             assert path in paths and path.stat().st_size > 1000
     for study in STUDIES:
-        page = (tmp_path / "reports" / f"{study}.html").read_text(encoding="utf-8")
+        page = (tmp_path / "reports" / f"{study}-quick.html").read_text(encoding="utf-8")
         for spec in figure_specs(study):
-            assert f"figures/{study}/{spec.filename}.png" in page
+            assert f"figures/{study}-quick/{spec.filename}.png" in page
             assert "Published claim" in page and "Our numbers" in page and "Not drawn" not in page
-    assert (tmp_path / "reports" / "all.html").exists()
+        assert "Quick run" in page and "256 estimates per cell" in page     # banner; the settings actually run
+        assert not (tmp_path / "reports" / "figures" / study).exists()
+    assert full_page.read_text(encoding="utf-8") == "full run"
+    assert (tmp_path / "reports" / "all-quick.html").exists() and not (tmp_path / "reports" / "all.html").exists()
     # a second call resumes: nothing is recomputed
     start = time.perf_counter()
     make_figures("tang2022", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "again")

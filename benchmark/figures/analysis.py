@@ -13,7 +13,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.bounds import BOUNDS, BoundCheck, check_bound
+from benchmark.bounds import BOUNDS, DEFAULT_PRECISION, BoundCheck, check_bound
+from benchmark.pages import fmt, fmt_interval
 from benchmark.statistics import percentile_interval
 
 ANALYSIS_SEED = 20220101      # seeds the bootstraps over problem seeds (SeedSequence entropy)
@@ -126,17 +127,25 @@ def _stable_int(value: Any) -> int:
 # ----------------------------------------------------------------------------- bounds
 
 def bound_check(df: pd.DataFrame, bound: str, axis: str, *, metric: str | None = None,
-                min_points: int = 3) -> BoundCheck:
+                min_points: int = 3, precision: float = DEFAULT_PRECISION) -> BoundCheck:
     """`benchmark.bounds.check_bound` on the cells of `df` (every problem seed a point).
 
-    The bias is used only where its lower confidence limit is above zero (resolved).
+    The bias is used only where its lower confidence limit is above zero (resolved); the
+    envelope constant lies above every used cell's upper limit. `axis` is a bound column;
+    when the bound's scope makes its claim toward 0 along the sweep axis that moves it
+    (Δ_H, moved by `c`), the rule is mirrored.
     """
     spec = BOUNDS[bound]
     metric = metric or spec.quantity
     columns = {name: pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float) for name in spec.axes}
     y = df[metric].to_numpy(dtype=float)
     y_lo = df[f"{metric}_lo"].to_numpy(dtype=float) if f"{metric}_lo" in df else None
-    return check_bound(spec, axis, columns, y, y_lo, min_points=min_points)
+    y_hi = df[f"{metric}_hi"].to_numpy(dtype=float) if f"{metric}_hi" in df else None
+    scope = spec.scope
+    toward_zero = scope is not None and any(column == axis and sweep_axis in scope.toward_zero
+                                            for sweep_axis, column in scope.sweep_axes.items())
+    return check_bound(spec, axis, columns, y, y_lo, y_hi=y_hi, min_points=min_points, precision=precision,
+                       toward_zero=toward_zero)
 
 
 def bound_curve(summary: pd.DataFrame, bound: str, constant: float, *, axis: str,
@@ -190,26 +199,6 @@ def overall_verdict(verdicts: Iterable[str], *, good: Sequence[str] = ("tight", 
     if not any(verdict in good for verdict in decided):
         return "disagrees"
     return "partly agrees"
-
-
-# ----------------------------------------------------------------------------- formatting
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A number with `digits` significant digits ('nan' for missing)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(value):
-        return "nan"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
-
-
-def fmt_interval(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    """'0.52 [0.48, 0.57]'."""
-    return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
 def rows_at(summary: pd.DataFrame, **where: Any) -> pd.DataFrame:

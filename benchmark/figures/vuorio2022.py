@@ -177,7 +177,7 @@ def compare_frontier_exact(data: FigureData) -> Comparison:
 
 _NOTES = ("Each curve is one truncation window L, its points λ_c = 0, 0.25, ..., 1 (written next to them); left "
           "panel: naive autodiff Jacobian, right: DiCE's (its L=K, λ_c=0 point is DiCE). Error bars: 95% "
-          "bootstrap intervals of the cell (20000 estimates). Hollow markers: bias not resolved from zero (the interval "
+          "bootstrap intervals of the cell. Hollow markers: bias not resolved from zero (the interval "
           "reaches 0; only its upper whisker is drawn); hollow down-triangles: points whose estimated bias is 0, drawn at their upper limit. Bias is ‖E ĝ − g*‖ (not "
           "squared as in the paper); variance the trace of the covariance. The naive L=K, λ_c=1 point is the "
           "unbiased score-function estimator (`sf`).")
