@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.bounds import BOUNDS, DEFAULT_PRECISION, BoundCheck, check_bound
-from benchmark.pages import fmt, fmt_interval
+from benchmark.pages import fmt, fmt_interval, fmt_slope
 from benchmark.statistics import percentile_interval
 
 ANALYSIS_SEED = 20220101      # seeds the bootstraps over problem seeds (SeedSequence entropy)
@@ -181,7 +181,7 @@ def check_phrase(check: BoundCheck, *, what: str) -> str:
 def check_row(check: BoundCheck, **labels: Any) -> dict[str, Any]:
     """A row of the details table of a comparison."""
     return {**labels, "bound": BOUNDS[check.bound].formula, "axis": check.axis,
-            "slope": fmt(check.slope), "interval": f"[{fmt(check.slope_lo)}, {fmt(check.slope_hi)}]",
+            "slope [95%]": fmt_slope(check.slope, check.slope_lo, check.slope_hi),
             "expected": "1 (vs shape)" if check.exponent is None else fmt(check.exponent),
             "C (least squares)": fmt(check.constant_ls), "C (envelope)": fmt(check.constant_envelope),
             "verdict": check.verdict, "cells used / excluded": f"{check.n_used} / {check.n_excluded}"}
