@@ -9,15 +9,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "load_sweep": "benchmark.schema",
-    "parse_sweep": "benchmark.schema",
-    "Sweep": "benchmark.schema",
-    "Cell": "benchmark.schema",
-    "SweepError": "benchmark.schema",
-    "evaluate_cell": "benchmark.cells",
-    "run_sweep": "benchmark.runner",
-    "RunSummary": "benchmark.runner",
-    "load_results": "benchmark.store",
+    "load_sweep": "benchmark.sweeps.loading",
+    "parse_sweep": "benchmark.sweeps.loading",
+    "Sweep": "benchmark.sweeps.records",
+    "Cell": "benchmark.sweeps.records",
+    "SweepError": "benchmark.sweeps.vocabulary",
+    "evaluate_cell": "benchmark.sweeps.cells",
+    "run_sweep": "benchmark.sweeps.runner",
+    "RunSummary": "benchmark.sweeps.runner",
+    "load_results": "benchmark.sweeps.store",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,74 +1,61 @@
-"""`mgbench` (also `python -m benchmark`): run sweeps and list what can be run.
+"""`mgbench` (also `python -m benchmark`): the table of subcommands and the entry point.
 
     mgbench sweep [FILE_OR_PRESET] [--out DIR] [--jobs N] [--quick] [--quiet] [--overwrite]
                   [--retry-failed] [--backend joblib|dask] [--scheduler ADDRESS]
                   [--plugin MODULE[:NAME]] [--reports DIR] [--no-report]
-    mgbench report RESULTS_DIR [--out DIR]
-    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick]
+    mgbench report RESULTS_DIR [--out DIR] [--precision H] [--plugin MODULE[:NAME]]
+    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick] [--repetitions R] [--precision H]
     mgbench figures STUDY [--quick] [--jobs N]
-    mgbench bench [--quick]
+    mgbench bench [--quick] [--json FILE]
     mgbench list
 
 Bad input of any kind ends with one line `mgbench: error: <field>: <what was expected>` on
 stderr and exit code 2.
 
-Adding a subcommand is one decorated function, anywhere in the package:
-
-    from benchmark.cli import subcommand
-
-    def _arguments(parser):                      # optional
-        parser.add_argument("results_dir")
-
-    @subcommand("report", help="write an HTML report of a sweep", arguments=_arguments)
-    def report(args) -> int:
-        ...
-        return 0
-
-Modules listed in `SUBCOMMAND_MODULES` are imported (when they exist) before the command
-line is parsed, so that their `@subcommand` lines run; keep heavy imports inside the
-function so `mgbench --help` stays fast.
+Every subcommand is one row of `SUBCOMMANDS` below: its name, its help line, the function
+adding its options and its handler (both further down in this module). A handler imports
+what it runs inside its body, so `mgbench list` or `mgbench --help` imports neither pandas,
+matplotlib, the studies nor the bench. Adding a subcommand is one row here and two
+functions below. Nothing in the package imports `benchmark.cli`; it sits on top of everything.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import sqlite3
 import sys
-from pathlib import Path
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 PROG = "mgbench"
-DEFAULT_SWEEP = "default"
-SUBCOMMAND_MODULES = ("benchmark.report", "benchmark.compare", "benchmark.figures", "benchmark.bench")
-# Subcommands whose module does not register itself: name -> (module, help, arguments, run) attributes.
-WIRED_SUBCOMMANDS = {
-    "bench": ("benchmark.bench_command", "HELP", "add_bench_arguments", "run_bench_command"),
-}
 
 
 @dataclass(frozen=True)
 class Subcommand:
-    """A registered `mgbench <name>`: `arguments(parser)` adds its options, `run(args)` returns
-    the exit code."""
+    """`mgbench <name>`: `arguments(parser)` adds its options, `run(args)` returns the exit code."""
 
     name: str
     help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-    arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {}
-
-
-def subcommand(name: str, *, help: str, arguments: Callable[[argparse.ArgumentParser], None] | None = None):
-    """Decorator registering `run(args) -> int` as `mgbench <name>`."""
-
-    def decorate(run: Callable[[argparse.Namespace], int]):
-        SUBCOMMANDS[name] = Subcommand(name, help, run, arguments)
-        return run
-
-    return decorate
+SUBCOMMANDS: dict[str, Subcommand] = {command.name: command for command in (
+    Subcommand("sweep", "run a sweep (resumable) and write <out>/<name>/results.{sqlite,csv}",
+               lambda parser: sweep_arguments(parser), lambda args: sweep_command(args)),
+    Subcommand("report", "write an HTML report of a sweep: bound verdicts, figures, results",
+               lambda parser: report_arguments(parser), lambda args: report_command(args)),
+    Subcommand("compare", "run the bound-checking suite for a new estimator beside the baselines",
+               lambda parser: compare_arguments(parser), lambda args: compare_command(args)),
+    Subcommand("figures", "run the sweeps of a published study (resuming) and draw its figures and HTML page",
+               lambda parser: figures_arguments(parser), lambda args: figures_command(args)),
+    Subcommand("bench", "measure throughput, memory and scaling of the estimators on fixed reference cells",
+               lambda parser: bench_arguments(parser), lambda args: bench_command(args)),
+    Subcommand("list", "list registered estimators (with parameters) and preset sweeps",
+               lambda parser: list_arguments(parser), lambda args: list_command(args)),
+)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,42 +90,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser with every registered subcommand."""
-    _import_subcommand_modules()
+    """The parser with every subcommand of `SUBCOMMANDS`."""
     parser = _Parser(prog=PROG, description="Bias and variance of meta-gradient estimators against exact targets.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in SUBCOMMANDS.values():
-        sub = commands.add_parser(command.name, help=command.help, description=command.help)
-        if command.arguments is not None:
-            command.arguments(sub)
+        command.arguments(subparsers.add_parser(command.name, help=command.help, description=command.help))
     return parser
-
-
-def _import_subcommand_modules() -> None:
-    for module in SUBCOMMAND_MODULES:
-        _optional_module(module)
-    for name, (module_name, help_name, arguments_name, run_name) in WIRED_SUBCOMMANDS.items():
-        module = _optional_module(module_name)
-        if module is not None and name not in SUBCOMMANDS:
-            subcommand(name, help=getattr(module, help_name),
-                       arguments=getattr(module, arguments_name))(getattr(module, run_name))
-
-
-def _optional_module(name: str):
-    """The module, or None when it does not exist (yet); other import errors propagate."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return None
 
 
 def _print_error(message: str) -> None:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-# ----------------------------------------------------------------------------- sweep
+DEFAULT_SWEEP = "default"
+STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "all")
+
 
 def positive_int(text: str) -> int:
     """argparse type: a positive integer, or a clear error."""
@@ -151,7 +117,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+# ----------------------------------------------------------------------------- sweep
+
+def sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench sweep`."""
     parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, metavar="FILE_OR_PRESET",
                         help=f"a sweep TOML file, a preset or a suite of presets (default: {DEFAULT_SWEEP!r}; "
                              f"see `mgbench list`)")
@@ -174,12 +143,10 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="do not write the report")
 
 
-@subcommand("sweep", help="run a sweep (resumable) and write <out>/<name>/results.{sqlite,csv}",
-            arguments=_sweep_arguments)
 def sweep_command(args: argparse.Namespace) -> int:
     """Load, optionally shrink, and run a sweep; print where the results went."""
-    from benchmark.runner import run_sweep
-    from benchmark.schema import load_sweeps
+    from benchmark.sweeps.loading import load_sweeps
+    from benchmark.sweeps.runner import run_sweep
     from estimators import load_estimator
 
     for reference in args.plugin:
@@ -190,17 +157,19 @@ def sweep_command(args: argparse.Namespace) -> int:
         summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                             quiet=args.quiet, overwrite=args.overwrite, retry_failed=args.retry_failed,
                             plugins=tuple(args.plugin))
-        _report(summary)
+        _print_summary(summary)
         if summary.interrupted:
             return 130
         if not args.no_report:
-            from benchmark.report import write_report
+            from benchmark.reports.sweep import write_report
 
-            print(f"report: {write_report(summary.directory, Path(args.reports) / sweep.name)}")
+            page = write_report(summary.directory, Path(args.reports) / sweep.name, frame=summary.results,
+                                sweep=summary.sweep)
+            print(f"report: {page}")
     return 0
 
 
-def _report(summary) -> None:
+def _print_summary(summary) -> None:
     print(f"{summary.name}: {summary.total} cells ({summary.computed} computed, {summary.skipped} already stored, "
           f"{summary.failed} failed) in {summary.seconds:.1f} s")
     print(f"results: {summary.csv_path}")
@@ -211,15 +180,156 @@ def _report(summary) -> None:
               f"{summary.directory}; run the same command again to resume", file=sys.stderr)
 
 
+# ----------------------------------------------------------------------------- report
+
+DEFAULT_PRECISION = 0.25   # = benchmark.analysis.bounds.DEFAULT_PRECISION (not imported: keeps --help light)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a positive number, or a clear error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench report`."""
+    parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
+    parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help="largest slope-interval half-width (exponent units) for a tight or violated verdict "
+                             f"(default {DEFAULT_PRECISION})")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module first (its claimed bounds are judged); repeatable")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report and print where it went."""
+    from benchmark.reports.sweep import write_report
+    from estimators import load_estimator
+
+    for reference in args.plugin:
+        load_estimator(reference)
+    print(f"report: {write_report(args.results_dir, args.out, precision=args.precision)}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- compare
+
+def compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench compare`."""
+    parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
+    parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
+                                                        "sf,lsf,pw for a toy estimator)")
+    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long smoke test")
+    parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
+    parser.add_argument("--repetitions", type=positive_int, default=None,
+                        help="repetitions per cell (default 5000 tabular, 100000 toy)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help=f"largest slope-interval half-width for tight/violated (default {DEFAULT_PRECISION})")
+    parser.add_argument("--out", default="results", help="results directory (default results)")
+    parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Run the comparison suite; print the headline verdicts and where the page went."""
+    from benchmark.reports.compare import compare
+
+    against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
+    page, lines = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
+                          reports_dir=args.reports, quiet=args.quiet, repetitions=args.repetitions,
+                          precision=args.precision)
+    for line in lines:
+        print(line)
+    print(f"comparison report: {page}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- figures
+
+def figures_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench figures`."""
+    parser.add_argument("study", choices=STUDY_CHOICES, metavar="STUDY",
+                        help=f"one of {', '.join(STUDY_CHOICES)} (beyond: the estimators against both targets)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick version of every sweep (results under <out>/<name>-quick/), minutes in total")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="parallel workers for the sweeps (default: all cores)")
+    parser.add_argument("--out", default="results", metavar="DIR", help="sweep results directory (default: results)")
+    parser.add_argument("--reports", default="reports", metavar="DIR",
+                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html; with --quick "
+                             "<study>-quick in both (default: reports)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard stored results of sweeps whose preset has changed")
+    parser.add_argument("--quiet", action="store_true", help="print only the written files")
+
+
+def figures_command(args: argparse.Namespace) -> int:
+    """Make the figures; print the written files. Exit code 0, or 1 when a figure was not drawn."""
+    from benchmark.studies import FiguresError, make_figures
+
+    progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    try:
+        paths = make_figures(args.study, quick=args.quick, jobs=args.jobs, results_dir=args.out,
+                             reports_dir=args.reports, overwrite=args.overwrite, progress=progress)
+    except FiguresError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+
+def bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench bench`."""
+    parser.add_argument("--quick", action="store_true",
+                        help="short timing windows and one scaling study (under 2 minutes)")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write every measurement and the machine description as JSON to FILE")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run the bench (progress on stderr), print the report on stdout.
+
+    Exit code 0 when every cell was measured, 1 when some could not be (listed in the
+    report). Targets missed are reported, never an error: speed is measured, not asserted.
+    """
+    from benchmark.bench.report import format_report, machine_info
+    from benchmark.bench.run import run_bench
+
+    quick = bool(getattr(args, "quick", False))
+    start = time.perf_counter()
+
+    def progress(name: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f} s] {name}", file=sys.stderr, flush=True)
+
+    results = run_bench(quick, progress=progress)
+    machine = machine_info()
+    print(format_report(results, quick=quick, machine=machine))
+    print(f"\nbench time: {time.perf_counter() - start:.0f} s")
+    path = getattr(args, "json", None)
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"quick": quick, "machine": machine, "results": [r.to_dict() for r in results]}, handle,
+                      indent=2)
+    return 1 if any(result.error for result in results) else 0
+
+
 # ----------------------------------------------------------------------------- list
 
-def _list_arguments(parser: argparse.ArgumentParser) -> None:
+def list_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `mgbench list`."""
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
                         help="import an estimator module (or .py file) first, to list its estimators too")
 
 
-@subcommand("list", help="list registered estimators (with parameters) and preset sweeps",
-            arguments=_list_arguments)
 def list_command(args: argparse.Namespace) -> int:
     """Print every registered estimator by problem kind, then every preset sweep."""
     from estimators import load_estimator
@@ -232,7 +342,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def format_listing() -> str:
     """The text of `mgbench list`."""
-    from benchmark.schema import available_presets, preset_description
+    from benchmark.sweeps.loading import available_presets, preset_description
     from estimators import available_estimators
     from estimators.registry import PROBLEM_KINDS
 

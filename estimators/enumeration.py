@@ -11,7 +11,7 @@ from math import lgamma
 
 import numpy as np
 
-from estimators.inner_paths import (PracticalPass, WeightedBatch, _check_practical_problem, _gamma_powers,
+from estimators.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
                                     backward_step, inner_gradient, practical_estimates)
 from estimators.problem import MetaProblem
 from mdps import TabularMDP, softmax_policy
@@ -91,7 +91,7 @@ class _EnumeratedTree:
 def _enumerate_tree(problem: MetaProblem, batch: int) -> _EnumeratedTree:
     states, actions, log_dynamics = enumerate_trajectories(problem.mdp, problem.rollout_length)
     counts, log_coefficient = enumerate_batches(len(states), batch)
-    gamma_powers = _gamma_powers(problem)
+    gamma_powers = discount_powers(problem)
     rewards = gamma_powers * problem.inner_mdp.rewards[states, actions]
 
     def make_batches(n_nodes: int) -> WeightedBatch:
@@ -111,7 +111,7 @@ def _enumerate_tree(problem: MetaProblem, batch: int) -> _EnumeratedTree:
 
 def practical_objective_by_enumeration(problem: MetaProblem, batch: int) -> float:
     """E[V_out(θ_K)] = Σ_paths p(path) V_out(θ_K(path)), exactly."""
-    _check_practical_problem(problem)
+    check_practical_problem(problem)
     tree = _enumerate_tree(problem, batch)
     values, _, _ = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
     probabilities = np.ones(1)
@@ -127,7 +127,7 @@ def practical_target_by_enumeration(problem: MetaProblem, batch: int) -> np.ndar
     adjoint and U(c) the expected V_out(θ_K) below child c (reached from node n by batch
     b with probability p(b|n)), Λ(n) = Σ_b p(b|n) [Λ(c) + α Ĵ_bᵀ Λ(c) + U(c) s_b].
     """
-    _check_practical_problem(problem)
+    check_practical_problem(problem)
     tree = _enumerate_tree(problem, batch)
     values, _, adjoint = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
     meta_intrinsic = np.zeros_like(adjoint)
@@ -159,7 +159,7 @@ def practical_target(problem: MetaProblem, *, batch: int, reference_repetitions:
     standard error 11-fold on the `vuorio-frontier` problem), with the standard error of
     that mean (root of the summed coordinate variances / R).
     """
-    _check_practical_problem(problem)
+    check_practical_problem(problem)
     if enumerated_path_count(problem, batch) <= MAX_ENUMERATED_ELEMENTS:
         return practical_target_by_enumeration(problem, batch), None, "enumeration"
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5EF,)))

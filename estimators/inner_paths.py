@@ -158,13 +158,15 @@ class PracticalPass:
     baseline: Literal["none", "initial_value"] = "none"
 
 
-def _check_practical_problem(problem: MetaProblem) -> None:
+def check_practical_problem(problem: MetaProblem) -> None:
+    """Refuse a problem the practical-target estimators cannot serve (a critic other than `none`)."""
     if problem.critic != "none":
         raise ValueError("critic: the practical target needs critic 'none' (a baseline that "
                          f"depends on φ would need its own derivative), got {problem.critic!r}")
 
 
-def _gamma_powers(problem: MetaProblem) -> np.ndarray:
+def discount_powers(problem: MetaProblem) -> np.ndarray:
+    """`(T,)` γᵗ for t = 0..T-1 (T the rollout length)."""
     return problem.mdp.gamma ** np.arange(problem.rollout_length)
 
 
@@ -173,7 +175,7 @@ def sampled_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
     """N fresh rollouts of length T per path under π_θ (inner reward), weights 1/N."""
     rollouts = sample_trajectories(problem.mdp, softmax_policy(thetas), n_trajectories,
                                    problem.rollout_length, rng, rewards=problem.inner_mdp.rewards)
-    gamma_powers = _gamma_powers(problem)
+    gamma_powers = discount_powers(problem)
     ones = np.ones(rollouts.states.shape[:2])
     return WeightedBatch(rollouts.states, rollouts.actions, gamma_powers * rollouts.rewards,
                          ones / n_trajectories, ones, gamma_powers)
@@ -195,7 +197,7 @@ def backward_step(policy: np.ndarray, batch: WeightedBatch, adjoint: np.ndarray,
 def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *,
                         batch: int, settings: PracticalPass) -> np.ndarray:
     """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`."""
-    _check_practical_problem(problem)
+    check_practical_problem(problem)
     thetas = np.broadcast_to(np.asarray(problem.theta0, float), (repetitions, *problem.shape)).copy()
     policies, batches = [], []
     for _ in range(problem.steps):

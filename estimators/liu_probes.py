@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.problem import MetaProblem
+from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from estimators.split import split_meta_gradient
 from estimators.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient
 from mdps import inner_loop
 
 
-def _positive_int(field: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
-    return int(value)
+def injected_hessian_error(c, n_states: int, n_actions: int):
+    """Δ_H = ‖E[Ĥ] − H‖ = 2c/(S·A): the Hessian shift `hessian_bias` injects (a float or an array of c)."""
+    return 2.0 * c / (n_states * n_actions)
 
 
 def _perturbed_reverse_accumulation(problem: MetaProblem, repetitions: int, rng: np.random.Generator | None, *,
@@ -34,13 +33,12 @@ def _perturbed_reverse_accumulation(problem: MetaProblem, repetitions: int, rng:
     shape = (repetitions, *problem.shape)
     vector = np.broadcast_to(problem.mdp.gradient(iterates[-1]), shape).copy()
     meta = np.zeros(shape)
-    size = problem.shape[0] * problem.shape[1]
     for iterate in reversed(iterates[:-1]):
         hessian_vector, mixed = inner_mdp.tangents(iterate, vector)
         if problem.meta_parameter == "intrinsic":
             meta = meta + lr * mixed
         shift = c if rng is None else c + noise * rng.standard_normal(shape)
-        vector = vector + lr * (hessian_vector + 2.0 * shift / size * vector)
+        vector = vector + lr * (hessian_vector + injected_hessian_error(shift, *problem.shape) * vector)
     return meta if problem.meta_parameter == "intrinsic" else vector
 
 
@@ -64,7 +62,7 @@ def hessian_bias(problem: MetaProblem, repetitions: int, rng: np.random.Generato
     Returns:
       `(R, S, A)` estimates.
     """
-    return _perturbed_reverse_accumulation(problem, _positive_int("repetitions", repetitions), rng,
+    return _perturbed_reverse_accumulation(problem, positive_int("repetitions", repetitions), rng,
                                            c=float(c), noise=float(noise))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.enumeration import practical_target  # noqa: F401  (the target, for benchmark/cells.py)
 from estimators.inner_paths import PracticalPass, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register

@@ -10,6 +10,14 @@ from mdps import GaussianToy, TabularMDP, intrinsic_meta_gradient, meta_gradient
 
 MetaParameter = Literal["init", "intrinsic"]
 Critic = Literal["none", "exact", "noisy"]
+CRITICS: tuple[Critic, ...] = ("none", "exact", "noisy")
+
+
+def positive_int(field: str, value) -> int:
+    """`value` as an int when it is a positive integer (not a bool); else a one-line `ValueError` naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,12 +59,10 @@ class MetaProblem:
             raise ValueError(f"meta_parameter: expected 'init' or 'intrinsic', got {self.meta_parameter!r}")
         if self.intrinsic is not None and np.shape(self.intrinsic) != shape:
             raise ValueError(f"intrinsic: expected shape {shape}, got {np.shape(self.intrinsic)}")
-        if self.critic not in ("none", "exact", "noisy"):
-            raise ValueError(f"critic: expected 'none', 'exact' or 'noisy', got {self.critic!r}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
-            raise ValueError(f"steps: expected a positive integer, got {self.steps!r}")
-        if not isinstance(self.rollout_length, (int, np.integer)) or self.rollout_length < 1:
-            raise ValueError(f"rollout_length: expected a positive integer, got {self.rollout_length!r}")
+        if self.critic not in CRITICS:
+            raise ValueError(f"critic: expected one of {', '.join(CRITICS)}, got {self.critic!r}")
+        positive_int("steps", self.steps)
+        positive_int("rollout_length", self.rollout_length)
 
     @property
     def shape(self) -> tuple[int, int]:

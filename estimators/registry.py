@@ -6,7 +6,9 @@ An estimator is a function `(problem, repetitions, rng, **parameters) -> estimat
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
 - returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy.
 
-External packages register theirs through the entry-point group `mgbench.estimators`
+The built-in estimators register when the package is imported (`estimators/__init__.py`
+imports `estimators.builtin` after this module). External packages register theirs
+through the entry-point group `mgbench.estimators`
 (each entry point names a module whose import runs its `@register` lines), or at run
 time with `load_estimator("module:function")`.
 """
@@ -80,7 +82,7 @@ def register(name: str, *, problem: ProblemKind, description: str,
 
 def get_estimator(name: str, problem: ProblemKind = "tabular") -> EstimatorSpec:
     """The estimator registered as `name` for `problem`; a clear error names the choices."""
-    _load_builtin_and_entry_points()
+    _load_entry_points()
     try:
         return _REGISTRY[(problem, name)]
     except KeyError:
@@ -90,7 +92,7 @@ def get_estimator(name: str, problem: ProblemKind = "tabular") -> EstimatorSpec:
 
 def available_estimators(problem: ProblemKind | None = None) -> list[EstimatorSpec]:
     """Every registered estimator (for one problem kind if given), sorted by kind and name."""
-    _load_builtin_and_entry_points()
+    _load_entry_points()
     return [spec for key, spec in sorted(_REGISTRY.items()) if problem in (None, spec.problem)]
 
 
@@ -101,7 +103,7 @@ def load_estimator(reference: str) -> list[EstimatorSpec]:
     registers (only the one registered from `function` when it is named), whether or not
     the module had been imported before.
     """
-    _load_builtin_and_entry_points()
+    _load_entry_points()
     module_name, _, attribute = reference.partition(":")
     try:
         if module_name.endswith(".py"):
@@ -143,11 +145,10 @@ def _keyword_defaults(function) -> dict[str, Any]:
             and parameter.default is not inspect.Parameter.empty}
 
 
-def _load_builtin_and_entry_points() -> None:
+def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    importlib.import_module("estimators.builtin")
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         entry_point.load()

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from estimators.problem import MetaProblem
+from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
 from mdps import TabularMDP, inner_loop
@@ -92,8 +92,8 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
     if split not in SPLITS:
         raise ValueError(f"split: expected three letters of e (exact) and l (sampled), one of {SPLITS}, got {split!r}")
-    repetitions = _positive_int("repetitions", repetitions)
-    n_inner, n_hessian, n_outer = (_positive_int(name, batch if size is None else size) for name, size in
+    repetitions = positive_int("repetitions", repetitions)
+    n_inner, n_hessian, n_outer = (positive_int(name, batch if size is None else size) for name, size in
                                    (("n_inner", n_inner), ("n_hessian", n_hessian), ("n_outer", n_outer)))
     inner_letter, hessian_letter, outer_letter = split
     intrinsic = problem.meta_parameter == "intrinsic"
@@ -166,19 +166,13 @@ def inner_gradient_std(problem: MetaProblem, family: str, rng: np.random.Generat
         return 0.0
     if family not in FAMILIES:
         raise ValueError(f"family: expected 'exact' or one of {FAMILIES}, got {family!r}")
-    repetitions = _positive_int("repetitions", repetitions)
+    repetitions = positive_int("repetitions", repetitions)
     if repetitions < 2:
         raise ValueError(f"repetitions: expected at least 2, got {repetitions}")
     thetas = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape))
     one_trajectory = sample_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
     gradients = Surrogate(one_trajectory, family, lambda_=lambda_).gradient().reshape(repetitions, -1)
     return float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
-
-
-def _positive_int(field: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{field}: expected a positive integer, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------- registered
@@ -233,5 +227,5 @@ def first_order(problem: MetaProblem, repetitions: int, rng: np.random.Generator
 @register("exact", problem="tabular", description="the exact (ideal-target) meta-gradient, R copies (split eee)")
 def exact(problem: MetaProblem, repetitions: int, rng: np.random.Generator) -> np.ndarray:
     """`problem.exact_meta_gradient()` repeated R times, `(R, S, A)`; draws nothing from `rng`."""
-    repetitions = _positive_int("repetitions", repetitions)
+    repetitions = positive_int("repetitions", repetitions)
     return np.broadcast_to(problem.exact_meta_gradient(), (repetitions, *problem.shape)).copy()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
-from estimators.problem import MetaProblem
+from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy
 
@@ -24,8 +24,7 @@ def truncated(problem: MetaProblem, repetitions: int, rng: np.random.Generator, 
     `jacobian="dice"` with `window >= K` and `lambda_c = 0` is DiCE autodiff through the
     sampled inner loop (Hessian estimate of the DiCE surrogate in every step).
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window: expected a positive integer, got {window!r}")
+    positive_int("window", window)
     return practical_estimates(problem, repetitions, rng, batch=batch,
                                settings=PracticalPass(jacobian, lambda_c, window))
 

@@ -32,16 +32,3 @@ def policy_tangent(policy: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """
     centred = direction - (policy * direction).sum(axis=-1, keepdims=True)
     return policy * centred
-
-
-def log_policy_hessian_vector_product(policy: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """(∇² log π(a|s)) v restricted to row s: -(diag π_s - π_s π_sᵀ) v_s (same for all a).
-
-    Args:
-      policy: `(..., A)` rows π_s.
-      vector: `(..., A)` rows v_s of the direction (broadcast against `policy`).
-    Returns:
-      `(..., A)` the product, i.e. `-policy_tangent(π_s, v_s)`.
-    """
-    centred = vector - (policy * vector).sum(axis=-1, keepdims=True)
-    return -policy * centred

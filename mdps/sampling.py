@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mdps.tabular import TabularMDP
+from mdps.tabular import TabularMDP, guide_table
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,6 @@ def sample_categorical(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarr
     """
     index = (cumulative <= uniforms[..., None]).sum(axis=-1)
     return np.minimum(index, cumulative.shape[-1] - 1)
-
-
-def guide_table(cumulative: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Chen's guide table: g[q, k] = #{j : F_q[j] <= k/G}, the first candidate index for u ∈ [k/G, (k+1)/G).
-
-    Args:
-      cumulative: `(Q, K)` cumulative probabilities per row, last entry 1.
-      size: G buckets (default K).
-    Returns:
-      `(Q, G)` int start indices.
-    """
-    size = cumulative.shape[-1] if size is None else size
-    grid = np.arange(size) / size
-    return (cumulative[:, None, :] <= grid[None, :, None]).sum(axis=-1)
 
 
 def sample_rows(cumulative: np.ndarray, guide: np.ndarray, rows: np.ndarray, uniforms: np.ndarray) -> np.ndarray:

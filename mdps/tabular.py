@@ -41,6 +41,20 @@ class _BellmanSystem:
         return solved[..., 0] if right.ndim == 2 else np.swapaxes(solved, 1, 2)
 
 
+def guide_table(cumulative: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Chen's guide table: g[q, k] = #{j : F_q[j] <= k/G}, the first candidate index for u ∈ [k/G, (k+1)/G).
+
+    Args:
+      cumulative: `(Q, K)` cumulative probabilities per row, last entry 1.
+      size: G buckets (default K).
+    Returns:
+      `(Q, G)` int start indices.
+    """
+    size = cumulative.shape[-1] if size is None else size
+    grid = np.arange(size) / size
+    return (cumulative[:, None, :] <= grid[None, :, None]).sum(axis=-1)
+
+
 @dataclass(frozen=True)
 class StackedSolution:
     """Exact quantities of R policies, as a function of the time index when H is finite.
@@ -108,8 +122,6 @@ class TabularMDP:
     @cached_property
     def transition_guide(self) -> np.ndarray:
         """`(S*A, S)` guide table of the rows of `cumulative_transitions` (fast sampling)."""
-        from mdps.sampling import guide_table
-
         return guide_table(self.cumulative_transitions.reshape(self.dim, self.n_states))
 
     def with_rewards(self, rewards: np.ndarray) -> "TabularMDP":

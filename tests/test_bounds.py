@@ -1,22 +1,12 @@
-"""benchmark.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
+"""benchmark.analysis.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmark.bounds import (
-    BOUNDS,
-    VERDICTS,
-    Bound,
-    BoundCheck,
-    DEFAULT_PRECISION,
-    VERDICT_MEANINGS,
-    bound_table,
-    check_bound,
-    not_applicable,
-    fit_bound_constant,
-    fit_loglog_slope,
-)
+from benchmark.analysis.bounds import (BOUNDS, DEFAULT_PRECISION, VERDICT_MEANINGS, VERDICTS, Bound, BoundCheck,
+                                       bound_table, check_bound, fit_bound_constant, fit_loglog_slope,
+                                       not_applicable)
 
 BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
 

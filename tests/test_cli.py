@@ -100,19 +100,21 @@ def test_quick_preset_and_default(capsys, tmp_path):
     assert (tmp_path / "reports" / "default-toy" / "index.html").exists()
 
 
-def test_a_subcommand_is_one_registered_function(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))
+def test_every_subcommand_is_one_row_of_the_table_and_parses():
+    assert set(cli.SUBCOMMANDS) == {"sweep", "report", "compare", "figures", "bench", "list"}
+    parser = cli.build_parser()
+    for name, required in (("sweep", []), ("report", ["results/x"]), ("compare", ["m:n"]),
+                           ("figures", ["tang2022"]), ("bench", []), ("list", [])):
+        assert parser.parse_args([name, *required]).command == name
 
-    def arguments(parser):
-        parser.add_argument("word")
 
-    @cli.subcommand("echo", help="print a word", arguments=arguments)
-    def echo(args) -> int:
-        print(args.word)
-        return 0
-
-    assert run(capsys, "echo", "hello")[:2] == (0, "hello\n")
-    assert {"sweep", "list", "echo"} <= set(cli.SUBCOMMANDS)
+def test_list_imports_neither_pandas_matplotlib_the_studies_nor_the_bench():
+    code = ("import sys; from benchmark.cli import main; main(['list']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'matplotlib') "
+            "or m.startswith(('benchmark.studies', 'benchmark.bench', 'benchmark.reports'))))")
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_list_shows_a_plugin_estimator_from_a_file(capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.cli import main
-from benchmark.schema import available_presets
+from benchmark.sweeps.loading import available_presets
 
 
 @pytest.mark.slow

@@ -12,14 +12,14 @@ import pytest
 
 matplotlib.use("Agg")
 
-from benchmark import plotting  # noqa: E402
-from benchmark.looks import look  # noqa: E402
-from benchmark.figures import STUDIES, figure_specs, make_figures, study_names  # noqa: E402
-from benchmark.figures.analysis import seed_summary  # noqa: E402
-from benchmark.figures.spec import FigureData  # noqa: E402
-from benchmark.schema import available_presets, load_sweep  # noqa: E402
+from benchmark.present import plotting  # noqa: E402
+from benchmark.studies import figure_specs, make_figures, STUDIES, study_names  # noqa: E402
+from benchmark.analysis.aggregation import seed_summary  # noqa: E402
+from benchmark.studies.spec import FigureData  # noqa: E402
+from benchmark.sweeps.loading import available_presets, load_sweep  # noqa: E402
+from benchmark.present.looks import look  # noqa: E402
 
-QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (issue 6)
+QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (docs/figures.md, Run times)
 
 
 def _plotted(ax) -> int:
@@ -160,7 +160,7 @@ def _closed_form_toy_cells() -> pd.DataFrame:
 
 
 def test_tang_comparison_reads_the_closed_form_rates():
-    from benchmark.figures import tang2022
+    from benchmark.studies import tang2022
 
     data = FigureData(_closed_form_toy_cells(), {"tang-toy": load_sweep("tang-toy")}, quick=False)
     comparison = tang2022.compare_bias_variance(data)
@@ -174,7 +174,7 @@ def test_tang_comparison_reads_the_closed_form_rates():
 
 def test_tang_optimisation_settles_at_the_predicted_fixed_points():
     """LSF's mean drift −2(θ − c) − 2θ/N vanishes at θ = cN/(N + 1); PW's at θ = c."""
-    from benchmark.figures import tang2022
+    from benchmark.studies import tang2022
 
     runs, settings = tang2022.simulate_optimisation(quick=True)
     tail = runs[runs["iteration"] >= 80]

@@ -33,6 +33,6 @@ def test_installed_mgbench_runs_a_sweep_with_its_report_outside_the_repository(t
                              cwd=tmp_path, env=installed_python_environment(), capture_output=True, text=True)
     assert process.returncode == 0, process.stderr
     assert (tmp_path / "reports" / "default-toy-quick" / "index.html").exists()
-    figures = subprocess.run([sys.executable, "-c", "import benchmark.figures, benchmark.report, benchmark.compare"],
+    figures = subprocess.run([sys.executable, "-c", "import benchmark.studies, benchmark.reports.sweep, benchmark.reports.compare"],
                              cwd=tmp_path, env=installed_python_environment(), capture_output=True, text=True)
     assert figures.returncode == 0, figures.stderr

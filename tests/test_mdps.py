@@ -233,7 +233,8 @@ def test_batched_values_and_gradients_equal_the_single_policy_ones(horizon):
 
 
 def test_guide_table_sampling_equals_plain_inverse_cdf():
-    from mdps.sampling import guide_table, sample_rows
+    from mdps.sampling import sample_rows
+    from mdps.tabular import guide_table
 
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.full(7, 0.3), size=40)

@@ -1,4 +1,4 @@
-"""benchmark.statistics against direct numpy computations and known sampling distributions.
+"""benchmark.analysis.statistics against direct numpy computations and known sampling distributions.
 
 Tolerances: point metrics are exact reformulations (float rounding only, rtol 1e-10);
 statistical checks use the standard error over independent seeds (|mean - truth| < 4 SE,
@@ -9,16 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.statistics import (
-    SUMMARY_KEYS,
-    CellStatistics,
-    _PooledMetrics,
-    _resampling_counts,
-    bias_variance,
-    expanded_confidence,
-    pearson_with_target,
-    percentile_interval,
-)
+from benchmark.analysis.statistics import (SUMMARY_KEYS, CellStatistics, _PooledMetrics, _resampling_counts,
+                                           bias_variance, expanded_confidence, pearson_with_target, percentile_interval)
 
 POINT_KEYS = ("count", "bias2", "bias", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum",
               "target_norm", "noise_floor")
@@ -31,7 +23,7 @@ def gaussian_estimates(rng, repetitions, mean, scale):
 
 
 def direct_metrics(g: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """ALGORITHMS.md 4, computed on the full `(R, d)` array."""
+    """docs/methods.md (Metrics per cell), computed on the full `(R, d)` array."""
     repetitions = g.shape[0]
     m = g.mean(axis=0)
     v = float(np.trace(np.atleast_2d(np.cov(g, rowvar=False, ddof=1))))

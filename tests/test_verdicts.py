@@ -1,4 +1,4 @@
-"""Bound scope and power on real (quick) sweeps: `benchmark.verdicts` and the sweep report.
+"""Bound scope and power on real (quick) sweeps: `benchmark.analysis.verdicts` and the sweep report.
 
 The cases of issue 10: tang-toy judges only (LSF, LSF bounds) and (SF, Θ(N)); hessian-bias
 reports (it crashed on the axis `c`); no `tight` or `violated` from an interval wider than
@@ -9,12 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark.bounds import BOUNDS, DEFAULT_PRECISION, VERDICTS
+from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, VERDICTS
 from benchmark.cli import main
-from benchmark.report import bound_checks, load_report_frame
-from benchmark.runner import run_sweep
-from benchmark.schema import load_sweep
-from benchmark.verdicts import not_applied
+from benchmark.reports.sweep import bound_checks, bounds_not_applied, load_report_frame
+from benchmark.sweeps.loading import load_sweep
+from benchmark.sweeps.runner import run_sweep
 
 REQUIRED = ["estimator", "split", "axis", "bound", "slope", "slope_lo", "slope_hi", "verdict"]
 
@@ -36,7 +35,7 @@ def test_tang_toy_judges_only_lsf_with_lsf_bounds_and_sf_with_theta_n(tang):
     pairs = set(zip(checks["estimator"], checks["bound"]))
     assert pairs == {("lsf", "lsf_bias"), ("lsf", "lsf_bias_abstract"), ("lsf", "lsf_variance"),
                      ("sf", "sf_variance")}
-    skipped = not_applied(frame, problem=settings["kind"], target=settings["target"])
+    skipped = bounds_not_applied(frame, settings)
     assert set(skipped["bound"]) == set(BOUNDS)                    # one line per bound
     assert all("\n" not in reason for reason in skipped["reason"])
     line = skipped.set_index("bound").loc["sf_variance", "reason"]
@@ -68,7 +67,7 @@ def test_decompose_applies_the_compositional_bound_to_split_lee_only(tmp_path_fa
     frame, settings, _ = quick_run("decompose", tmp_path_factory)
     checks = bound_checks(frame, settings)
     assert set(checks["split"]) == {"lee"}
-    reason = not_applied(frame, problem="tabular", target="ideal").set_index("bound").loc["compositional", "reason"]
+    reason = bounds_not_applied(frame, settings).set_index("bound").loc["compositional", "reason"]
     assert "split lee" in reason and "lll" in reason
 
 

@@ -1,0 +1,144 @@
+"""The tables printed by `mgbench bench` (throughput, scaling, speed-up, the performance targets)
+and the description of the machine they were measured on."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from pathlib import Path
+
+from benchmark.bench.cells import REPOSITORY_ROOT
+from benchmark.bench.run import BenchResult
+
+TARGET_TRANSITIONS_PER_SECOND = 5e6
+TARGET_EXACT_SECONDS = 0.020
+TARGET_MEMORY_BYTES = 2 * 2**30
+
+
+def machine_info() -> dict[str, str]:
+    """Cores (`os.cpu_count`), CPU model (`lscpu`, else /proc/cpuinfo), numpy and Python versions, git commit."""
+    import platform
+
+    import numpy
+
+    model = ""
+    try:
+        output = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
+        model = next((line.split(":", 1)[1].strip() for line in output.splitlines()
+                      if line.startswith("Model name")), "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if not model and Path("/proc/cpuinfo").exists():
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    return {"cores": str(os.cpu_count()), "cpu": model or platform.processor() or "unknown",
+            "numpy": numpy.__version__, "python": platform.python_version(), "code": _code_version()}
+
+
+def _code_version() -> str:
+    """`git` commit of the measured code (with `+ uncommitted changes` when the tracked files differ)."""
+    try:
+        def git(*arguments):
+            return subprocess.run(["git", "-C", str(REPOSITORY_ROOT), *arguments], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}".rstrip()
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def _milliseconds(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{1e3 * seconds:.3g}"
+
+
+def _megabytes(size: int | None) -> str:
+    return "-" if size is None else f"{size / 2**20:.0f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    line = lambda row: "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)  # noqa: E731
+                                 for i, (cell, width) in enumerate(zip(row, widths)))
+    return [line(header).rstrip(), "  ".join("-" * width for width in widths).rstrip(),
+            *(line(row).rstrip() for row in rows)]
+
+
+def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str, str] | None = None) -> str:
+    """The bench tables (throughput, scaling, speed-up, targets) as printed by `mgbench bench`."""
+    machine = machine_info() if machine is None else machine
+    lines = [f"mgbench bench{' --quick' if quick else ''}: one thread per measurement, rates per CPU-second "
+             f"(= per core)",
+             f"machine: {machine['cores']} cores, {machine['cpu']}, numpy {machine['numpy']}, "
+             f"Python {machine['python']}, code {machine.get('code', 'unknown')}", ""]
+    measured = [r for r in results if r.cell.kind != "scaling"]
+    rows = []
+    for result in measured:
+        cell = result.cell
+        if result.error:
+            rows.append([cell.name, str(cell.repetitions), "-", "-", "-", "-", "-", "-", "-", f"error: {result.error}"])
+            continue
+        note, repetitions = "", str(cell.repetitions)
+        if result.speedup is not None:
+            note = (f"vectorized sf (R={cell.repetitions}) {_si(result.vectorized_transitions_per_second, '/s')}: "
+                    f"{result.speedup:.0f}x faster")
+            repetitions = "1"
+        parts = "-" if result.sampled_parts is None else f"{result.sampled_parts:.3g}"
+        rows.append([cell.name, repetitions, parts, _si(result.transitions_per_second),
+                     _si(result.estimates_per_second), _milliseconds(result.cpu_seconds_per_call),
+                     "-" if result.cpu_per_wall is None else f"{result.cpu_per_wall:.2f}",
+                     _megabytes(result.peak_memory_bytes), _megabytes(result.peak_rss_bytes), note])
+    lines += _table(["cell", "R", "parts", "transitions/s", "estimates/s", "ms/call", "cpu/wall",
+                     "peak MB", "RSS MB", ""], rows)
+    fits = [(r.cell, fit) for r in results for fit in r.scaling]
+    if fits or any(r.cell.kind == "scaling" and r.error for r in results):
+        lines += ["", "scaling: fastest CPU ms per call at three values of each axis (interleaved rounds); slope of "
+                      "log time vs log value (1 = linear cost), and the same slope of the sampled work"]
+        rows = [[cell.name.replace("scaling ", ""), fit.axis,
+                 " ".join(f"{value:g}" for value in fit.values),
+                 " ".join(_milliseconds(seconds) for seconds in fit.seconds), f"{fit.slope:.2f}",
+                 f"{fit.work_slope:.2f}"]
+                for cell, fit in fits]
+        rows += [[r.cell.name, r.cell.axis or "-", "-", f"error: {r.error}", "-", "-"]
+                 for r in results if r.cell.kind == "scaling" and r.error]
+        lines += _table(["cell", "axis", "values", "ms/call", "time slope", "work slope"], rows)
+    lines += ["", "targets:", *target_lines(results)]
+    return "\n".join(lines)
+
+
+def target_lines(results: list[BenchResult]) -> list[str]:
+    """One line per performance target (docs/performance.md): the measured value and whether it is met."""
+    lines = []
+    liu = [r for r in results if r.cell.kind == "tabular" and r.cell.name.startswith("liu2022")
+           and r.transitions_per_second is not None]
+    if liu:
+        rates = [r.transitions_per_second for r in liu]
+        below = [r.cell.name for r in liu if r.transitions_per_second < TARGET_TRANSITIONS_PER_SECOND]
+        label = "lll" if any("lll" in r.cell.name for r in liu) else "practical (loaded/dice not registered)"
+        lines.append(f"  liu2022 {label} >= {_si(TARGET_TRANSITIONS_PER_SECOND)} transitions/s per core: "
+                     f"{_si(min(rates))} to {_si(max(rates))} -> "
+                     + ("met in every cell" if not below else f"not met in {len(below)} of {len(liu)} cells"))
+    exact = [r for r in results if r.cell.kind == "exact" and r.cpu_seconds_per_call is not None]
+    for result in exact:
+        met = result.cpu_seconds_per_call < TARGET_EXACT_SECONDS
+        lines.append(f"  exact liu2022 meta-gradient K={result.cell.steps} < {_milliseconds(TARGET_EXACT_SECONDS)} ms: "
+                     f"{_milliseconds(result.cpu_seconds_per_call)} ms -> {'met' if met else 'not met'}")
+    peaks = [r.peak_rss_bytes for r in results if r.peak_rss_bytes is not None]
+    if peaks:
+        met = max(peaks) < TARGET_MEMORY_BYTES
+        lines.append(f"  no cell above 2 GB: largest process peak {_megabytes(max(peaks))} MB "
+                     f"(interpreter included) -> {'met' if met else 'not met'}")
+    failed = [r.cell.name for r in results if r.error]
+    if failed:
+        lines.append(f"  not measured ({len(failed)}): " + "; ".join(failed))
+    return lines

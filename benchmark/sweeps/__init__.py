@@ -1,0 +1,64 @@
+"""Declarative sweeps: a TOML file becomes a validated, frozen `Sweep` and its grid of `Cell`s.
+
+A sweep file (the schema is a contract; unknown keys are refused):
+
+```toml
+name = "comp-sample"          # results go to <out>/<name>/  (letters, digits, . _ -)
+description = "one line"      # optional, shown by `mgbench list`
+seed = 0                      # sampling seed; cell seeds derive from (seed, cell key)
+repetitions = 2000            # R >= 2 independent estimates per cell
+target = "ideal"              # or "practical"
+meta_parameter = "init"       # or "intrinsic" (tabular only)
+
+[problem]
+kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c)
+preset = "liu2022"            # optional; explicit fields override the preset's:
+# n_states, n_actions, gamma, horizon (int; absent = infinite), concentration,
+# reward ("uniform" | "normal" | "bernoulli"), initial ("first" | "uniform" | "dirichlet"),
+# rollout_length, critic ("none" | "exact" | "noisy"), critic_noise
+n_mdps = 10                   # problem seeds 0..n-1 (or mdp_seeds = [...]); default 1
+
+[grid]                        # every value is an axis; the grid is their product
+estimator = ["maml", "dice"]
+split = ["lee"]
+steps = [2]                   # K (tabular, required)
+lr = [3.0]                    # alpha (tabular, required)
+batch = [2, 4, 8]             # |tau| for each sampled part
+# N = [1, 2, 4]               # sample count (gaussian_toy, required)
+# lambda_ = [0.5, 1.0]        # any estimator parameter is an axis too
+
+[estimator_params.loaded]     # optional fixed parameters of one estimator
+lambda_ = 0.9
+```
+
+Rules:
+- A scalar in `[grid]` is a one-element axis (`steps = 2` is `steps = [2]`).
+- `steps`, `lr` (tabular) and `N` (toy) are axes of the problem; every other axis is an
+  estimator parameter and multiplies only the cells of the estimators that take it: with
+  `estimator = ["maml", "es"]` and `split = ["lee", "lll"]`, `maml` gets two cells per
+  point and `es` one, whose `split` is empty. An axis that no estimator of the grid takes
+  is an error (most likely a typo).
+- A cell is one estimator, one value of each axis that applies to it and one problem seed
+  (`mdp_seed`, tabular only). Its `cell_id` is a hash of its canonical key (problem
+  settings, target, meta-parameter, estimator, parameter values, problem seed) and so
+  does not depend on the order of the grid; `repetitions` and `seed` are not part of it.
+- A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files
+  relative to it, or preset names); `load_sweeps` returns its sweeps, run one after another
+  (the `default` preset is one).
+- Parsing checks structure and types; checks that need the estimator registry (unknown
+  estimator names, parameters an estimator does not take) run in `Sweep.check()`,
+  called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
+  a preset naming an estimator not written yet can still be listed.
+
+The modules of this package:
+- `vocabulary`: `SweepError`, the vocabulary (keys, choices, defaults, axis names) and the
+  value checks behind the one-line errors;
+- `records`: `ProblemSettings`, `Cell`, `Sweep` (grid expansion, `quick()`, hashes,
+  canonical TOML);
+- `parsing`: plain data -> validated `Sweep` (`sweep_from_dict`);
+- `loading`: TOML text, files, presets (`presets/*.toml`) and suites (`parse_sweep`,
+  `load_sweep`, `load_sweeps`, `available_presets`, ...);
+- `cells`: evaluating one cell (problem, target, estimates, statistics);
+- `store`: the SQLite store of a sweep's results and its CSV export;
+- `runner`: `run_sweep`, resuming, in parallel (joblib or Dask).
+"""

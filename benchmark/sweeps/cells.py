@@ -1,0 +1,307 @@
+"""Evaluate one cell of a sweep: build its problem and target, stream estimates into statistics.
+
+Randomness (docs/architecture.md, "Seeds"): the problem instance comes from
+the problem seed `mdp_seed`; every sampled quantity of a cell comes from
+`SeedSequence(entropy=sweep.seed, spawn_key=(cell hash, stream, index))` with the streams
+
+  ESTIMATES  block b of repetitions (index b)      the estimator's generator
+  BOOTSTRAP  the bootstrap of the statistics
+
+(σ_in, shared by every cell of a problem and estimator, is keyed by those instead.)
+
+The R repetitions are drawn in blocks of a size fixed by the cell alone (`block_size`), one
+estimator call per block, each block with its own generator, and each block is one batch
+of the statistics. So a cell's numbers depend neither on the worker that runs it, nor on
+the number of workers, nor on the order in which cells run.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmark.sweeps.records import Cell, stable_hash, Sweep
+from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
+from estimators import MetaProblem, ToyProblem, get_estimator
+from mdps import GaussianToy, random_mdp
+
+ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
+# Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
+# exchangeable, and a short cell (a --quick one has 4 blocks) still gets 32 units, not 4.
+UNITS_PER_BLOCK = 8
+MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well under 2 GB
+N_BOOTSTRAP = 1000
+SIGMA_IN_REPETITIONS = 4096
+SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
+
+Problem = MetaProblem | ToyProblem
+
+
+@dataclass(frozen=True)
+class Target:
+    """The quantity a cell's estimates are compared with.
+
+    Attributes:
+      value: the target, the shape of one estimate.
+      standard_error: its standard error when it is itself an estimate, else None.
+      method: how it was obtained (`exact`, `enumeration`, `reference sf estimate ...`).
+    """
+
+    value: np.ndarray
+    standard_error: float | None
+    method: str
+
+
+# ----------------------------------------------------------------------------- seeds
+
+def cell_generator(sweep: Sweep, cell: Cell, stream: int, index: int = 0) -> np.random.Generator:
+    """The generator of one stream of a cell: `SeedSequence(sweep.seed, spawn_key=(cell, stream, index))`."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed,
+                                                        spawn_key=(cell.seed_key, stream, index)))
+
+
+def block_size(sweep: Sweep, cell: Cell) -> int:
+    """Repetitions per estimator call: `BLOCK_REPETITIONS`, halved until one call of this
+    cell is estimated to fit `MEMORY_BUDGET_BYTES` (a function of the cell only)."""
+    size = BLOCK_REPETITIONS
+    while size > 1 and size * bytes_per_repetition(sweep, cell) > MEMORY_BUDGET_BYTES:
+        size //= 2
+    return size
+
+
+def bytes_per_repetition(sweep: Sweep, cell: Cell) -> int:
+    """Rough peak memory of one repetition in an estimator call, with a safety factor of 2.
+
+    Tabular: the estimators hold one batch of |tau| x T transitions at a time, about
+    16 (4 + 2A) bytes each (indices, rewards, scores, products; measured ~250 B for
+    liu2022), plus K + 2 parameter-sized arrays. Toy: four float64 arrays of N samples.
+    """
+    if sweep.problem.kind == "gaussian_toy":
+        return 2 * 8 * 4 * int(cell.axis("N", 1))
+    parameters = _all_parameters(sweep, cell)
+    problem = sweep.problem.values
+    trajectories = max([int(parameters[name]) for name in SAMPLE_SIZE_PARAMETERS
+                        if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)]
+                       or [1])
+    transitions = trajectories * int(problem["rollout_length"])
+    dimension = int(problem["n_states"]) * int(problem["n_actions"])
+    return 2 * (16 * (4 + 2 * int(problem["n_actions"])) * transitions
+                + 8 * 4 * dimension * (int(cell.axis("steps", 1)) + 2))
+
+
+def blocks(sweep: Sweep, cell: Cell) -> list[int]:
+    """The sizes of the blocks of repetitions of a cell (all `block_size` but the last)."""
+    size = block_size(sweep, cell)
+    full, rest = divmod(sweep.repetitions, size)
+    return [size] * full + ([rest] if rest else [])
+
+
+# ----------------------------------------------------------------------------- problems and targets
+
+def build_problem(sweep: Sweep, cell: Cell) -> Problem:
+    """The problem of a cell: the Gaussian toy at θ with N samples, or K inner steps of size α
+    on the tabular MDP of seed `mdp_seed`, from θ_0 = 0."""
+    values = sweep.problem.values
+    if sweep.problem.kind == "gaussian_toy":
+        toy = GaussianToy(sigma=values["sigma"], c=values["c"])
+        return ToyProblem(toy, theta=values["theta"], n_samples=int(cell.axis("N")))
+    mdp = _tabular_mdp(tuple(sorted(values.items())), cell.mdp_seed)
+    return MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=int(cell.axis("steps")),
+                       lr=float(cell.axis("lr")), meta_parameter=sweep.meta_parameter,
+                       rollout_length=values["rollout_length"], critic=values["critic"],
+                       critic_noise=values["critic_noise"])
+
+
+@functools.lru_cache(maxsize=64)
+def _tabular_mdp(fields: tuple[tuple[str, Any], ...], seed: int):
+    values = dict(fields)
+    return random_mdp(values["n_states"], values["n_actions"], seed=seed, gamma=values["gamma"],
+                      horizon=values["horizon"], concentration=values["concentration"],
+                      reward=values["reward"], initial=values["initial"])
+
+
+def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
+    """The cell's target: the exact gradient on the toy (both targets coincide there), the
+    exact meta-gradient (ideal) or `estimators.enumeration.practical_target` (practical)."""
+    if isinstance(problem, ToyProblem):
+        return Target(problem.exact_gradient(), None, "exact")
+    if sweep.target == "ideal":
+        return Target(problem.exact_meta_gradient(), None, "exact")
+    return _practical_target(sweep, cell, problem)
+
+
+def _practical_target(sweep: Sweep, cell: Cell, problem: MetaProblem) -> Target:
+    from estimators.enumeration import practical_target
+
+    parameters = _all_parameters(sweep, cell)
+    batch = parameters.get("n_inner") or parameters.get("batch")
+    if not isinstance(batch, int):
+        raise ValueError(f"target: 'practical' needs the inner batch size, but estimator "
+                         f"{cell.estimator!r} has no 'batch' parameter")
+    key = (tuple(sorted(sweep.problem.values.items())), cell.mdp_seed, int(cell.axis("steps")),
+           float(cell.axis("lr")), sweep.meta_parameter, batch, sweep.seed)
+    return _cached_practical_target(key, problem, practical_target)
+
+
+_PRACTICAL_CACHE: dict[tuple, Target] = {}
+
+
+def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target: Callable) -> Target:
+    """One practical target per (problem, batch, seed) and process: every estimator of a grid
+    point is compared with the same reference (which may itself be an estimate)."""
+    target = _PRACTICAL_CACHE.get(key)
+    if target is None:
+        value, standard_error, method = practical_target(problem, batch=key[5], seed=key[6])
+        target = Target(np.asarray(value, dtype=float), standard_error, str(method))
+        if len(_PRACTICAL_CACHE) > 64:
+            _PRACTICAL_CACHE.clear()
+        _PRACTICAL_CACHE[key] = target
+    return target
+
+
+def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
+    """σ_in, the standard deviation (root of the trace of the covariance) of the one-trajectory
+    inner-gradient estimate at θ_0; nan for the toy only.
+
+    How the inner gradient is formed (`inner_gradient_source`): the estimator's own
+    surrogate family (dice, loaded, lvc, maml, first_order; `exact`: 0), else what it
+    declares through `@register(..., inner_gradient=...)` (a family, or a function
+    `(problem, repetitions, rng) -> (R, S, A)`), else the problem's standard inner
+    policy-gradient estimate at the same critic, γᵗ A_t ∇log π (the `maml` family's ĝ).
+
+    It depends on the problem instance and that estimate only (not on K, α or the
+    batch), so it is drawn from a generator keyed by those alone and cached per process:
+    every cell of a grid line gets the same σ_in, as a bound fit along the line needs.
+    """
+    if not isinstance(problem, MetaProblem):
+        return math.nan
+    from estimators.split import inner_gradient_std
+
+    spec = get_estimator(cell.estimator, sweep.problem.kind)
+    family, function = inner_gradient_family(spec)
+    accepted = inspect.signature(inner_gradient_std).parameters
+    parameters = tuple(sorted((name, value) for name, value in _all_parameters(sweep, cell).items()
+                              if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
+    key = (sweep.seed, tuple(sorted(sweep.problem.canonical().items())), cell.mdp_seed, sweep.meta_parameter,
+           cell.estimator, parameters)
+    value = _SIGMA_CACHE.get(key)
+    if value is None:
+        seed_key = int(stable_hash(repr(key))[:16], 16)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
+        if function is not None:
+            gradients = np.asarray(function(problem, SIGMA_IN_REPETITIONS, rng), dtype=float)
+            gradients = gradients.reshape(SIGMA_IN_REPETITIONS, -1)
+            value = float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
+        else:
+            value = float(inner_gradient_std(problem, family, rng, repetitions=SIGMA_IN_REPETITIONS,
+                                             **dict(parameters)))
+        if not math.isfinite(value):
+            raise ValueError(f"sigma_in: the inner-gradient estimate of {cell.estimator!r} "
+                             f"({inner_gradient_source(spec)}) is not finite")
+        if len(_SIGMA_CACHE) > 256:
+            _SIGMA_CACHE.clear()
+        _SIGMA_CACHE[key] = value
+    return value
+
+
+STANDARD_INNER_FAMILY = "maml"   # ĝ = Σ_t γᵗ A_t ∇log π_t with the problem's critic
+
+
+def inner_gradient_family(spec) -> tuple[str, Any]:
+    """(surrogate family or `exact`, declared function or None) that forms σ_in for `spec`."""
+    from estimators.surrogates import FAMILIES
+
+    if spec.name in FAMILIES or spec.name == "exact":
+        return spec.name, None
+    declared = getattr(spec, "inner_gradient", None)
+    if callable(declared):
+        return "", declared
+    if declared is not None:
+        if declared not in FAMILIES:
+            raise ValueError(f"inner_gradient: estimator {spec.name!r} declares {declared!r}; expected one of "
+                             f"{FAMILIES} or a function (problem, repetitions, rng) -> (R, S, A)")
+        return declared, None
+    return STANDARD_INNER_FAMILY, None
+
+
+def inner_gradient_source(spec) -> str:
+    """In words: how σ_in's inner gradient is formed for `spec` (for the report pages)."""
+    family, function = inner_gradient_family(spec)
+    if family == spec.name:
+        return f"its own {family} inner gradient" if family != "exact" else "exact inner steps (σ_in = 0)"
+    if function is not None:
+        return f"the inner-gradient function it declares ({getattr(function, '__name__', 'function')})"
+    if getattr(spec, "inner_gradient", None) is not None:
+        return f"the {family} inner gradient it declares"
+    return ("the problem's standard inner policy-gradient estimate γᵗ A_t ∇log π with the problem's critic "
+            "(it declares none)")
+
+
+_SIGMA_CACHE: dict[tuple, float] = {}
+
+
+def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
+    """The estimator's registered defaults overridden by the cell's parameters."""
+    return {**get_estimator(cell.estimator, sweep.problem.kind).parameters, **cell.parameters}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
+    """Draw the cell's R estimates block by block and summarise them against the target.
+
+    Returns:
+      dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
+      `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
+      `sigma_in`, `target_method` and `target_se`. A cell whose estimates are not finite, or
+      whose estimator raises, is `failed` with the reason and no metrics.
+    """
+    from benchmark.analysis.statistics import CellStatistics
+
+    start = time.perf_counter()
+    record: dict[str, Any] = {"cell_id": cell.cell_id, "status": "ok", "error": None,
+                              "repetitions": sweep.repetitions}
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            problem = build_problem(sweep, cell)
+            target = compute_target(sweep, cell, problem)
+            record.update(target_method=target.method, target_se=target.standard_error,
+                          target_norm=float(np.linalg.norm(target.value)))
+            if not np.all(np.isfinite(target.value)):
+                raise _CellFailure("the target is not finite")
+            statistics = CellStatistics(target.value)
+            _stream_estimates(sweep, cell, problem, target, statistics)
+            record.update(statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP))
+            record["sigma_in"] = inner_gradient_sigma(sweep, cell, problem)
+    except _CellFailure as failure:
+        record.update(status="failed", error=str(failure))
+    except Exception as error:  # noqa: BLE001 - a failing estimator must not stop the sweep
+        record.update(status="failed", error=f"{type(error).__name__}: {error}")
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+class _CellFailure(Exception):
+    """The cell cannot produce valid numbers (stored as `failed`, the sweep goes on)."""
+
+
+def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics) -> None:
+    estimator = get_estimator(cell.estimator, sweep.problem.kind)
+    first = 0
+    for index, size in enumerate(blocks(sweep, cell)):
+        estimates = np.asarray(estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index),
+                                         **cell.parameters), dtype=float)
+        if estimates.shape != (size, *target.value.shape):
+            raise _CellFailure(f"estimator returned shape {estimates.shape}, expected {(size, *target.value.shape)}")
+        finite = np.isfinite(estimates.reshape(size, -1)).all(axis=1)
+        if not finite.all():
+            bad = first + int(np.argmin(finite))
+            raise _CellFailure(f"non-finite estimate (overflow or NaN) at repetition {bad}")
+        for unit in np.array_split(estimates.reshape(size, -1), min(UNITS_PER_BLOCK, size)):
+            statistics.add_batch(unit)
+        first += size
