@@ -315,8 +315,11 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
             handles.setdefault(legend_text[hue_value], handle)
             if annotate is not None:
                 for _, point in rows.iterrows():
-                    if _positive(point[x]) and _positive(point[y]):
-                        ax.annotate(_number(point[annotate]), (point[x], point[y]), textcoords="offset points",
+                    at = point[y]
+                    if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
+                        at = point.get(f"{y}_hi", at)       # an upper limit is drawn at its upper end
+                    if _positive(point[x]) and _positive(at):
+                        ax.annotate(_number(point[annotate]), (point[x], at), textcoords="offset points",
                                     xytext=(4, 3), fontsize=6.5, color=palette[hue_value])
         if highlight is not None:
             chosen = highlight
@@ -346,31 +349,31 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
 
 def _points_with_errors(ax, rows: pd.DataFrame, x: str, y: str, colour: str, marker: str, *, connect: bool,
                         size: float, logx: bool = True, logy: bool = True) -> Any:
-    """Points (connected in row order when `connect`) with error bars from `<col>_lo/_hi`.
+    """Points (resolved ones connected in row order when `connect`) with error bars from
+    `<col>_lo/_hi`.
 
-    A point whose `y` interval reaches zero is hollow; on a log y axis a point whose `y`
-    is not positive but whose upper limit is, is drawn as a hollow down-triangle at the
-    upper limit (an upper bound, not a value) and is not connected.
+    A point whose `y` interval reaches zero (a bias not resolved from zero) is an upper
+    limit: a hollow marker at the interval's upper end with a downward arrow, with its x
+    error bar, never joined into the line.
     """
     xs, ys = rows[x].to_numpy(float), rows[y].to_numpy(float)
     x_ok = np.isfinite(xs) & ((xs > 0) if logx else True)
-    shown = x_ok & np.isfinite(ys) & ((ys > 0) if logy else True)
+    lo = rows[f"{y}_lo"].to_numpy(float) if f"{y}_lo" in rows else np.full(xs.size, np.inf)
+    hi = rows[f"{y}_hi"].to_numpy(float) if f"{y}_hi" in rows else np.full(xs.size, np.nan)
+    unresolved = ~(lo > 0) & (y in _UPPER_LIMIT_METRICS)
+    shown = x_ok & np.isfinite(ys) & ((ys > 0) if logy else True) & ~unresolved
     xerr = _error_bars(rows, x, xs, logx) if f"{x}_lo" in rows else None
     yerr = _error_bars(rows, y, ys, logy) if f"{y}_lo" in rows else None
     handle = ax.errorbar(xs[shown], ys[shown], xerr=None if xerr is None else xerr[:, shown],
                          yerr=None if yerr is None else yerr[:, shown], color=colour, marker=marker, ms=size,
                          lw=1.3 if connect else 0, elinewidth=0.8, capsize=1.5, ls="-" if connect else "none",
                          mec="black" if size > 8 else colour, mew=0.6)
-    if f"{y}_lo" in rows:
-        lo = rows[f"{y}_lo"].to_numpy(float)
-        hollow = shown & ~(lo > 0)
-        if hollow.any():
-            ax.plot(xs[hollow], ys[hollow], ls="none", marker=marker, ms=size, mfc="white", mec=colour, mew=1.0)
-    if logy and f"{y}_hi" in rows:
-        hi = rows[f"{y}_hi"].to_numpy(float)
-        upper = x_ok & ~shown & np.isfinite(hi) & (hi > 0)
-        if upper.any():
-            ax.plot(xs[upper], hi[upper], ls="none", marker="v", ms=size, mfc="white", mec=colour, mew=1.0)
+    limits = x_ok & unresolved & np.isfinite(hi) & (hi > 0)
+    if limits.any():
+        ax.errorbar(xs[limits], hi[limits], xerr=None if xerr is None else xerr[:, limits],
+                    yerr=0.35 * hi[limits] if logy else 0.1 * np.nanmax(np.abs(hi[limits])), uplims=True,
+                    ls="none", marker=marker, ms=size, mfc="white", mec=colour, color=colour, elinewidth=0.8,
+                    capsize=2.5, mew=1.0)
     return handle
 
 

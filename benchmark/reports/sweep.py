@@ -151,6 +151,66 @@ def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame, settings: dict[str, 
     return figures
 
 
+FRONTIER_AXES = ("window", "lambda_c")   # truncation and sampling-correction sweeps
+
+
+def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str, tuple[str, Any, str]]:
+    """The figures of what the sweep varies and measures, beyond bias and variance:
+
+    - Liu-style decompositions (corr measured, i.e. tabular): corr and std_sum against each
+      swept axis, one panel per split (small multiples, one colour per estimator);
+    - truncation / correction sweeps (`window` or `lambda_c` swept): the bias-variance
+      frontier, one curve per setting ordered by λ_c, other estimators as single points.
+
+    Returns:
+      key -> (section title, Figure, caption).
+    """
+    from benchmark.analysis.aggregation import seed_summary
+    from benchmark.present.looks import look
+    from benchmark.present.plotting import frontier, metric_vs_axis
+
+    ok = frame[frame["status"] == "ok"]
+    figures: dict[str, tuple[str, Any, str]] = {}
+    interval = ("95% interval across instances" if n_instances >= 3 else
+                "the cells' own 95% intervals (fewer than 3 instances: no across-instance interval)")
+    measured = "corr" in ok and pd.to_numeric(ok["corr"], errors="coerce").notna().any()
+    swept = [axis for axis in SWEPT_AXES if axis in ok and ok[axis].nunique(dropna=True) >= 3]
+    if measured:
+        for axis in swept:
+            keys = ["estimator", axis] + (["split"] if "split" in ok and ok["split"].notna().any() else [])
+            summary = seed_summary(ok.dropna(subset=[axis]), keys, ["corr", "std_sum"])
+            facet = "split" if "split" in keys and summary["split"].nunique() > 1 else None
+            colour_map = {name: look(name).colour for name in summary["estimator"].unique()}
+            for metric in ("corr", "std_sum"):
+                figure = metric_vs_axis(summary, axis, metric, hue="estimator", facet=facet, facet_label="split",
+                                        logx=bool((summary[axis] > 0).all()), logy=metric == "std_sum",
+                                        colour_map=colour_map, col_wrap=4)
+                figures[f"{axis}-{metric}"] = (
+                    f"{metric} against {axis}" + (" (one panel per split)" if facet else ""), figure,
+                    f"Liu et al.'s {metric} ({'mean Pearson correlation of an estimate with the exact meta-gradient' if metric == 'corr' else 'sum of the coordinates standard deviations'}), "
+                    f"mean over {n_instances} problem instance{'s' if n_instances > 1 else ''}; bands: {interval}. "
+                    f"One colour and marker per estimator.")
+    frontier_axes = [axis for axis in FRONTIER_AXES if axis in ok and ok[axis].nunique(dropna=True) > 1]
+    if frontier_axes:
+        order = "lambda_c" if "lambda_c" in frontier_axes else frontier_axes[0]
+        keys = [axis for axis in ("estimator", "window", "jacobian", "lambda_c") if axis in ok]
+        summary = seed_summary(ok, keys, ["bias", "variance"])
+        curve_keys = [key for key in keys if key != order and key != "estimator" and summary[key].notna().any()]
+        on_curve = summary[order].notna()
+        summary["family"] = [", ".join(f"{key} {row[key]:g}" if isinstance(row[key], float) else f"{key} {row[key]}"
+                                      for key in curve_keys if pd.notna(row[key])) or row["estimator"]
+                            for _, row in summary.iterrows()]
+        points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]])
+        figure = frontier(summary[on_curve], hue="family", order=order, annotate=order,
+                          highlight=points if len(points) else None)
+        figures["frontier"] = (
+            "Bias-variance frontier", figure,
+            f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
+            f"ordered and labelled by {order}; other estimators as single large markers. Error bars: {interval}. "
+            f"Hollow markers: bias not resolved from zero (upper limits).")
+    return figures
+
+
 def _panel_name(curve: Curve) -> str:
     """The panel of a curve: its split and other fixed settings (the estimator is the colour)."""
     parts = [f"split {curve.split}"] if curve.split else []
@@ -214,8 +274,13 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *,
     for key, figure in axis_figures(frame, checks, settings).items():
         save_figure(figure, out, f"{name}-{key}")
         axis = key.split("-")[0]
-        sections.append(f"<section><h2>Against {html.escape(axis)}</h2><img src='{name}-{key}.png' "
+        sections.append(f"<section><h2>Bias and variance against {html.escape(axis)}</h2><img src='{name}-{key}.png' "
                         f"alt='{html.escape(key)}'><p class='caption'>{figure_caption(n_instances, sweep)}</p>"
+                        f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
+    for key, (title, figure, caption) in kind_figures(frame, n_instances, sweep).items():
+        save_figure(figure, out, f"{name}-{key}")
+        sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' alt='{html.escape(key)}'>"
+                        f"<p class='caption'>{html.escape(caption)}</p>"
                         f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
     sections += ["<h2>Results, aggregated over problem instances</h2>", aggregated_table(ok, n_instances),
                  details(f"Per-instance rows ({len(frame)} cells)", _results_table(frame))]
