@@ -208,7 +208,9 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
                      sweep=summary.sweep)
         run_info.append(f"{sweep.name}: {summary.total} cells, {sweep.repetitions} repetitions per cell, "
                         f"{max(1, len(sweep.problem.mdp_seeds))} problem instances, {summary.seconds:.0f} s")
-        figures.append((axis, sweep.name, sorted((out / sweep.name).glob(f"{sweep.name}-{axis}*.png"))))
+        pngs = sorted((out / sweep.name).glob(f"{sweep.name}-{axis}*.png"),
+                      key=lambda path: (path.stem != f"{sweep.name}-{axis}", path.stem))   # bias/variance first
+        figures.append((axis, sweep.name, pngs))
     seconds = time.perf_counter() - started
     checks = pd.concat(checks_list, ignore_index=True) if checks_list else pd.DataFrame()
     table = comparison_table(checks, spec.name)
