@@ -292,7 +292,8 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
       annotate: a column whose values are written next to the points of each curve.
       facet: one panel per value of this column.
       highlight: single estimators drawn as large markers (same columns as `df`, plus
-        `highlight_label`; a `facet` value of NaN puts a point on every panel).
+        `highlight_label`, optionally `look`: the estimator whose look they take; a `facet`
+        value of NaN puts a point on every panel).
       reference: horizontal reference lines `(y, label)`, e.g. the target's standard error.
     Returns:
       the Figure.
@@ -329,8 +330,11 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 rows = chosen[chosen[highlight_label] == name]
                 if rows.empty:
                     continue
-                colour = "black" if index == 0 else PALETTE[(len(hues) + index) % len(PALETTE)]
-                handle = _points_with_errors(ax, rows, x, y, colour, ("*", "X", "P", "D")[index % 4], connect=False,
+                # the look of the estimator the point stands for (column `look`), else of its label:
+                # the same colour and marker in every run, whatever else is highlighted
+                chosen_look = look(str(rows["look"].iloc[0]) if "look" in rows and pd.notna(rows["look"].iloc[0])
+                                   else str(name))
+                handle = _points_with_errors(ax, rows, x, y, chosen_look.colour, chosen_look.marker, connect=False,
                                              size=11, logx=logx, logy=logy)
                 handles.setdefault(str(name), handle)
         for y_value, text in reference:

@@ -200,7 +200,8 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
         summary["family"] = [", ".join(f"{key} {row[key]:g}" if isinstance(row[key], float) else f"{key} {row[key]}"
                                       for key in curve_keys if pd.notna(row[key])) or row["estimator"]
                             for _, row in summary.iterrows()]
-        points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]])
+        points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]],
+                                           look=summary.loc[~on_curve, "estimator"].to_numpy())
         figure = frontier(summary[on_curve], hue="family", order=order, annotate=order,
                           highlight=points if len(points) else None)
         figures["frontier"] = (
@@ -273,8 +274,9 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *,
     n_instances = int(ok["mdp_seed"].nunique()) if "mdp_seed" in ok and ok["mdp_seed"].notna().any() else 1
     for key, figure in axis_figures(frame, checks, settings).items():
         save_figure(figure, out, f"{name}-{key}")
-        axis = key.split("-")[0]
-        sections.append(f"<section><h2>Bias and variance against {html.escape(axis)}</h2><img src='{name}-{key}.png' "
+        axis, _, metric = key.partition("-")
+        title = f"{metric.capitalize() if metric else 'Bias and variance'} against {axis}"
+        sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' "
                         f"alt='{html.escape(key)}'><p class='caption'>{figure_caption(n_instances, sweep)}</p>"
                         f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
     for key, (title, figure, caption) in kind_figures(frame, n_instances, sweep).items():

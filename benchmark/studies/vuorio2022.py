@@ -36,14 +36,14 @@ def _frontier_tables(summary: pd.DataFrame, steps: int) -> tuple[pd.DataFrame, p
     highlight = []
     es = summary[summary["estimator"] == "es"]
     if not es.empty:
-        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan))
+        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan, look="es"))
     dice = truncated[(truncated["jacobian"] == "dice") & (truncated["window"] >= steps) & (truncated["lambda_c"] == 0)]
     if not dice.empty:
-        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan))
+        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan, look="dice"))
     unbiased = truncated[(truncated["jacobian"] == "naive") & (truncated["window"] >= steps)
                          & (truncated["lambda_c"] == 1)]
     if not unbiased.empty:
-        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"]))
+        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"], look="sf"))
     return truncated, pd.concat(highlight, ignore_index=True) if highlight else None
 
 
