@@ -1,19 +1,27 @@
-"""The exact practical target ∇_φ E[V_out(θ_K)]: every path of batches, enumerated.
+"""Exact expectations by enumerating every path of batches: the practical target
+∇_φ E[V_out(θ_K)], and the exact mean and covariance of any registered estimator with a
+path-wise pass (so its bias is exact, with no Monte Carlo noise).
 
 Feasible for tiny problems (few states and actions, short rollouts, small |τ| and K);
 otherwise `practical_target` falls back to a reference estimate with its standard error.
+Tabular problems (`MetaProblem`): the passes of `estimators.inner_paths`; bandit lifetimes
+(`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.lifetime`.
+Estimators declare their pass with `@pathwise_pass(kind, name)` (`estimators.pathwise`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
-from math import lgamma
+from math import lgamma, log
 
 import numpy as np
 
 from estimators.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
                                     backward_step, inner_gradient, practical_estimates)
+from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
+from estimators.pathwise import pass_of
 from estimators.problem import MetaProblem
+from estimators.registry import get_estimator
 from mdps import TabularMDP, softmax_policy
 
 MAX_ENUMERATED_ELEMENTS = 20_000_000  # paths x trajectory types x T, for the exact target
@@ -69,12 +77,18 @@ def trajectory_count(mdp: TabularMDP, length: int) -> int:
     return int(sum(counts)) * mdp.n_actions
 
 
+def log_multiset_count(n_types: int, batch: int) -> float:
+    """log C(n + |τ| − 1, |τ|) = Σ_{i<|τ|} log(n + i) − log |τ|!, exact for any Python int n
+    (`math.log` takes integers beyond 2^64 and beyond the float range)."""
+    return sum(log(n_types + i) for i in range(batch)) - lgamma(batch + 1)
+
+
 def enumerated_path_count(problem: MetaProblem, batch: int) -> float:
     """Work of an exact enumeration, B^K · J · T (J trajectories, B multisets of |τ| of them),
-    computed without enumerating anything (a float: it can be astronomically large)."""
+    computed without enumerating anything (a float, capped at e^700: it can be astronomically large)."""
     n_types = trajectory_count(problem.mdp, problem.rollout_length)
-    log_batches = lgamma(n_types + batch) - lgamma(batch + 1) - lgamma(n_types)
-    log_work = problem.steps * log_batches + np.log(n_types) + np.log(problem.rollout_length)
+    log_work = (problem.steps * log_multiset_count(n_types, batch) + log(n_types)
+                + log(problem.rollout_length))
     return float(np.exp(min(log_work, 700.0)))
 
 
@@ -144,6 +158,69 @@ def practical_target_by_enumeration(problem: MetaProblem, batch: int) -> np.ndar
     return (adjoint if problem.meta_parameter == "init" else meta_intrinsic)[0]
 
 
+def estimator_moments_by_enumeration(problem: MetaProblem, batch: int,
+                                     settings: PracticalPass) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean `(S, A)` and covariance `(S·A, S·A)` of the estimate of one reverse pass.
+
+    Every leaf path of K batches (B^K of them) runs the pass of `estimators.inner_paths`
+    (`backward_step`, any Jacobian, correction λ_c, window L and baseline) with its batches,
+    and is weighted by its probability Π_k p(b_k | θ_k).
+    """
+    check_practical_problem(problem)
+    tree = _enumerate_tree(problem, batch)
+    n_batches, steps = len(tree.counts), problem.steps
+    n_leaves = n_batches ** steps
+    leaves = np.arange(n_leaves)
+    values, _, adjoint = problem.mdp.batch_values_and_gradients(tree.thetas_by_level[-1])
+    outer_value = values - (problem.mdp.value(np.asarray(problem.theta0, float))
+                            if settings.baseline == "initial_value" else 0.0)
+    log_probability = np.zeros(n_leaves)
+    for level in range(steps):
+        parents, digits = leaves // n_batches ** (steps - level), (leaves // n_batches ** (steps - 1 - level)) % n_batches
+        log_probability += tree.log_probabilities_by_level[level][parents, digits]
+    window = steps if settings.window is None else min(settings.window, steps)
+    meta_intrinsic = np.zeros_like(adjoint)
+    full_batches = tree.make_batches(1)
+    for level in range(steps - 1, steps - 1 - window, -1):
+        parents, digits = leaves // n_batches ** (steps - level), (leaves // n_batches ** (steps - 1 - level)) % n_batches
+        policy = softmax_policy(tree.thetas_by_level[level][parents])
+        leaf_batch = WeightedBatch(full_batches.states, full_batches.actions, full_batches.discounted_rewards,
+                                   full_batches.weights[digits], full_batches.counts[digits], full_batches.gamma_powers)
+        adjoint, intrinsic_part = backward_step(policy, leaf_batch, adjoint, outer_value, settings, problem.lr)
+        meta_intrinsic = meta_intrinsic + intrinsic_part
+    estimates = (adjoint if problem.meta_parameter == "init" else meta_intrinsic).reshape(n_leaves, -1)
+    probabilities = np.exp(log_probability)
+    mean = probabilities @ estimates
+    centred = estimates - mean
+    covariance = (probabilities[:, None] * centred).T @ centred
+    return mean.reshape(problem.shape), covariance
+
+
+def exact_moments(problem, estimator: str, **parameters) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and covariance of registered estimator `estimator` on an enumerable problem.
+
+    Args:
+      problem: a `MetaProblem` (critic `none`) or a noise-free `BanditLifetimeProblem` with fixed tasks.
+      estimator: its registered name (see `estimators.pathwise.pathwise_estimators`).
+      parameters: its parameters (registered defaults otherwise).
+    Returns:
+      mean (the estimate's shape) and covariance `(D, D)` of one estimate.
+    """
+    kind = "bandit" if isinstance(problem, BanditLifetimeProblem) else "tabular"
+    builder = pass_of(kind, estimator)
+    spec = get_estimator(estimator, kind)
+    unknown = set(parameters) - set(spec.parameters)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {estimator!r}")
+    merged = {**spec.parameters, **parameters}
+    if kind == "bandit":
+        lifetimes = int(merged.pop("lifetimes", 1))
+        mean, covariance = lifetime_moments_by_enumeration(problem, builder(**merged))
+        return mean, covariance / lifetimes
+    batch = merged.pop("batch")
+    return estimator_moments_by_enumeration(problem, batch, builder(**merged))
+
+
 def _sum_children(probabilities: np.ndarray, child_values: np.ndarray, n_nodes: int) -> np.ndarray:
     weighted = probabilities.reshape(-1, *([1] * (child_values.ndim - 1))) * child_values
     return weighted.reshape(n_nodes, -1, *child_values.shape[1:]).sum(axis=1)
@@ -172,3 +249,90 @@ def practical_target(problem: MetaProblem, *, batch: int, reference_repetitions:
 
 def _chunks(total: int, size: int) -> list[int]:
     return [size] * (total // size) + ([total % size] if total % size else [])
+
+
+# ------------------------------------------------------------------ bandit lifetimes (Vuorio et al.'s problem)
+def enumerate_lifetime_paths(n_arms: int, batch: int, lifetime: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every path of K batches of N pulls of a K_arms-armed bandit (a batch as a multiset).
+
+    Returns:
+      actions `(P, K, N)` int with P = B^K, B = C(K_arms + N − 1, N), and the summed log
+      multinomial coefficients `(P,)` (p(path) = exp(coefficient + Σ log π(a))).
+    """
+    combos = np.array(list(combinations_with_replacement(range(n_arms), batch)))          # (B, N)
+    counts, log_coefficient = enumerate_batches(n_arms, batch)
+    digits = np.stack(np.unravel_index(np.arange(len(combos) ** lifetime), (len(combos),) * lifetime), axis=1)
+    return combos[digits], log_coefficient[digits].sum(axis=1)
+
+
+def _lifetime_path_outcomes(problem: BanditLifetimeProblem, means: np.ndarray, eta: np.ndarray,
+                            settings: LifetimePass, start: int, differentiate: bool = True):
+    """(probabilities (P,), LifetimeOutcome) of every path of one noise-free task with window start w."""
+    actions, log_coefficient = enumerate_lifetime_paths(problem.n_arms, problem.batch, problem.lifetime)
+    n_paths = len(actions)
+    path_means = np.broadcast_to(means, (n_paths, len(means)))
+
+    def draw(step: int, logits: np.ndarray, policy: np.ndarray):
+        chosen = actions[:, step]
+        return chosen, np.take_along_axis(path_means, chosen, axis=1)
+
+    outcome = run_lifetimes(problem, np.broadcast_to(eta, (n_paths, 2)), draw, np.full(n_paths, start), settings,
+                            differentiate=differentiate, means=path_means)
+    return np.exp(log_coefficient + outcome.log_probability), outcome
+
+
+def _check_enumerable(problem: BanditLifetimeProblem) -> np.ndarray:
+    if problem.tasks.noise:
+        raise ValueError(f"noise: exact enumeration needs noise-free rewards, got σ = {problem.tasks.noise}")
+    if problem.task_set is not None:
+        return np.asarray(problem.task_set, float)
+    if problem.tasks.arm_law == "fixed":
+        return np.asarray(problem.tasks.means, float)[None]
+    raise ValueError("task_set: exact enumeration needs a fixed set of tasks (or the `fixed` arm law)")
+
+
+def _window_starts(problem: BanditLifetimeProblem, settings: LifetimePass) -> list[int]:
+    last = problem.lifetime - settings.length(problem.lifetime)
+    return [last] if settings.placement == "last" else list(range(last + 1))
+
+
+def lifetime_moments_by_enumeration(problem: BanditLifetimeProblem, settings: LifetimePass,
+                                    eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean `(2,)` and covariance `(2, 2)` of one lifetime's estimate under `settings`.
+
+    Every path of batches, every window start (uniform for `random`), and every task of the
+    fixed set (uniform) are summed with their probabilities. An estimator averaging m
+    independent lifetimes has the same mean and covariance / m.
+    """
+    tasks = _check_enumerable(problem)
+    eta = np.asarray(problem.eta if eta is None else eta, float)
+    starts = _window_starts(problem, settings)
+    first, second = np.zeros(2), np.zeros((2, 2))
+    for means in tasks:
+        for start in starts:
+            probabilities, outcome = _lifetime_path_outcomes(problem, means, eta, settings, start)
+            first += probabilities @ outcome.estimate
+            second += np.einsum("p,pi,pj->ij", probabilities, outcome.estimate, outcome.estimate)
+    weight = 1.0 / (len(tasks) * len(starts))
+    mean = weight * first
+    return mean, weight * second - np.outer(mean, mean)
+
+
+def lifetime_fitness_by_enumeration(problem: BanditLifetimeProblem, eta: np.ndarray,
+                                    settings: LifetimePass = LifetimePass()) -> float:
+    """E[F(η)], the expected mean reward in the window (the whole lifetime by default: J(η))."""
+    tasks = _check_enumerable(problem)
+    starts = _window_starts(problem, settings)
+    total = 0.0
+    for means in tasks:
+        for start in starts:
+            probabilities, outcome = _lifetime_path_outcomes(problem, means, np.asarray(eta, float), settings, start,
+                                                             differentiate=False)
+            total += probabilities @ outcome.fitness
+    return total / (len(tasks) * len(starts))
+
+
+def lifetime_target_by_enumeration(problem: BanditLifetimeProblem) -> np.ndarray:
+    """The exact practical target ∇_η J `(2,)`: the enumerated mean of the unbiased pass
+    (whole lifetime, λ_c = 1, d = 1)."""
+    return lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last"))[0]

@@ -17,12 +17,16 @@ a high-repetition `sf` run with its standard error (reference).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from estimators.fused import draw_compiled_batch, roll_out_totals, use_compiled
 from estimators.problem import MetaProblem
+from estimators.scores import (flat_indices, forward_trace, indicator_sums, log_policy_curvature, reverse_trace,
+                               score_dots, score_sums, scores_from_totals, start_discounted_returns, state_sums)
+from estimators.surrogates import CURVATURE_ONLY, FULL_HESSIAN, family_rule
 from mdps import sample_trajectories, softmax_policy
 
 Jacobian = Literal["naive", "dice", "lsf"]
@@ -48,96 +52,51 @@ class WeightedBatch:
     gamma_powers: np.ndarray
 
     @property
-    def discounted_returns(self) -> np.ndarray:
+    def start_discounted_returns(self) -> np.ndarray:
         """γᵗ R_t = Σ_{j≥t} γʲ r_j, `(R or 1, M, T)`."""
-        return np.flip(np.cumsum(np.flip(self.discounted_rewards, -1), -1), -1)
+        return start_discounted_returns(self.discounted_rewards)
+
+    def flat_indices(self, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat (r, s_t) and (r, s_t, a_t) indices `(R, M, T)` of the steps for R = len(policy)."""
+        return flat_indices(self.states, self.actions, *policy.shape)
 
 
 # ----------------------------------------------------------------------------- kernels
-def _index(batch: WeightedBatch, n_paths: int, n_states: int, n_actions: int):
-    shape = (n_paths, *batch.states.shape[1:])
-    path = np.arange(n_paths)[:, None, None]
-    state_index = np.broadcast_to(path * n_states + batch.states, shape)
-    pair_index = state_index * n_actions + batch.actions
-    return shape, path, state_index, pair_index
-
-
-def scatter_scores(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} z_{m,t}, with z_t = e_{a_t} − π(·|s_t) on row s_t.
-
-    Args:
-      policy: `(R, S, A)`; coefficients: `(R, M, T)`.
-    Returns:
-      `(R, S, A)`.
-    """
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, state_index, pair_index = _index(batch, n_paths, n_states, n_actions)
-    coefficients = np.broadcast_to(coefficients, shape).ravel()
-    indicator = np.bincount(pair_index.ravel(), coefficients, n_paths * n_states * n_actions)
-    per_state = np.bincount(state_index.ravel(), coefficients, n_paths * n_states)
-    return indicator.reshape(policy.shape) - per_state.reshape(n_paths, n_states, 1) * policy
-
-
-def scatter_indicators(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} e_{(s_t, a_t)}, `(R, S, A)`."""
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, _, pair_index = _index(batch, n_paths, n_states, n_actions)
-    coefficients = np.broadcast_to(coefficients, shape).ravel()
-    return np.bincount(pair_index.ravel(), coefficients, n_paths * n_states * n_actions).reshape(policy.shape)
-
-
-def scatter_log_policy_hvp(policy: np.ndarray, batch: WeightedBatch, coefficients: np.ndarray,
-                           vectors: np.ndarray) -> np.ndarray:
-    """Σ_{m,t} c_{m,t} ∇²log π(a_t|s_t) v = −W_s π_s ⊙ (v_s − π_s·v_s), W_s = Σ_{s_t = s} c.
-
-    O(M·T) scatter plus O(S·A) per path. Shapes as in `scatter_scores`; vectors `(R, S, A)`.
-    """
-    n_paths, n_states, n_actions = policy.shape
-    shape, _, state_index, _ = _index(batch, n_paths, n_states, n_actions)
-    weights = np.bincount(state_index.ravel(), np.broadcast_to(coefficients, shape).ravel(), n_paths * n_states)
-    centred = vectors - (policy * vectors).sum(axis=-1, keepdims=True)
-    return -weights.reshape(n_paths, n_states, 1) * policy * centred
-
-
-def score_dot(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray) -> np.ndarray:
-    """z_{m,t} · v for every step, `(R, M, T)`."""
-    n_paths = policy.shape[0]
-    _, path, _, _ = _index(batch, n_paths, *policy.shape[1:])
-    policy_dot = (policy * vectors).sum(axis=-1)                       # (R, S)
-    return vectors[path, batch.states, batch.actions] - policy_dot[path, batch.states]
-
-
 def inner_gradient(policy: np.ndarray, batch: WeightedBatch) -> np.ndarray:
     """ĝ = Σ_m w_m Σ_t γᵗ R_t z_t, `(R, S, A)`."""
-    return scatter_scores(policy, batch, batch.weights[..., None] * batch.discounted_returns)
+    _, flat_state_actions = batch.flat_indices(policy)
+    return score_sums(policy, flat_state_actions, batch.weights[..., None] * batch.start_discounted_returns)
 
 
 def jacobian_transpose_product(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray,
                                jacobian: Jacobian) -> np.ndarray:
     """Ĵᵀ v for the Jacobian estimate `jacobian` of ĝ (see module docstring), `(R, S, A)`."""
-    weighted_returns = batch.weights[..., None] * batch.discounted_returns
-    product = scatter_log_policy_hvp(policy, batch, weighted_returns, vectors)
+    flat_states, flat_state_actions = batch.flat_indices(policy)
+    weighted_returns = batch.weights[..., None] * batch.start_discounted_returns
+    product = log_policy_curvature(policy, state_sums(flat_states, weighted_returns, *policy.shape[:2]), vectors)
     if jacobian == "naive":
         return product
-    dots = score_dot(policy, batch, vectors)                          # (R, M, T)
+    dots = score_dots(policy, flat_states, flat_state_actions, vectors)                 # (R, M, T)
     if jacobian == "dice":   # Σ_t γᵗ r_t G_t (G_t·v) = Σ_k z_k Σ_{t≥k} γᵗ r_t (G_t·v)
-        inner = batch.weights[..., None] * batch.discounted_rewards * np.cumsum(dots, axis=-1)
-        return product + scatter_scores(policy, batch, np.flip(np.cumsum(np.flip(inner, -1), -1), -1))
+        inner = batch.weights[..., None] * batch.discounted_rewards * forward_trace(dots, 1.0)
+        return product + score_sums(policy, flat_state_actions, reverse_trace(inner, 1.0))
     if jacobian == "lsf":    # Σ_m w_m s_m (ĝ_m·v)
-        per_trajectory = (batch.discounted_returns * dots).sum(axis=-1, keepdims=True)
-        return product + scatter_scores(policy, batch, batch.weights[..., None] * per_trajectory)
+        per_trajectory = (batch.start_discounted_returns * dots).sum(axis=-1, keepdims=True)
+        return product + score_sums(policy, flat_state_actions, batch.weights[..., None] * per_trajectory)
     raise ValueError(f"jacobian: expected 'naive', 'dice' or 'lsf', got {jacobian!r}")
 
 
 def batch_score(policy: np.ndarray, batch: WeightedBatch) -> np.ndarray:
     """s = Σ_{m∈b} Σ_t z_{m,t} = ∇_θ log p(b; θ), `(R, S, A)`."""
-    return scatter_scores(policy, batch, np.broadcast_to(batch.counts[..., None], batch.counts.shape + batch.states.shape[-1:]))
+    _, flat_state_actions = batch.flat_indices(policy)
+    return score_sums(policy, flat_state_actions, batch.counts[..., None])
 
 
 def intrinsic_vector_jacobian_product(policy: np.ndarray, batch: WeightedBatch, vectors: np.ndarray) -> np.ndarray:
     """(∂ĝ/∂η)ᵀ v = Σ_m w_m Σ_j γʲ e_{(s_j, a_j)} (G_j·v), `(R, S, A)` (η enters via r + η)."""
-    cumulative = np.cumsum(score_dot(policy, batch, vectors), axis=-1)
-    return scatter_indicators(policy, batch, batch.weights[..., None] * batch.gamma_powers * cumulative)
+    flat_states, flat_state_actions = batch.flat_indices(policy)
+    cumulative = forward_trace(score_dots(policy, flat_states, flat_state_actions, vectors), 1.0)
+    return indicator_sums(flat_state_actions, batch.weights[..., None] * batch.gamma_powers * cumulative, policy.shape)
 
 
 # ------------------------------------------------------------------- forward / backward
@@ -170,8 +129,8 @@ def discount_powers(problem: MetaProblem) -> np.ndarray:
     return problem.mdp.gamma ** np.arange(problem.rollout_length)
 
 
-def sampled_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
-                  rng: np.random.Generator) -> WeightedBatch:
+def draw_weighted_batch(problem: MetaProblem, thetas: np.ndarray, n_trajectories: int,
+                        rng: np.random.Generator) -> WeightedBatch:
     """N fresh rollouts of length T per path under π_θ (inner reward), weights 1/N."""
     rollouts = sample_trajectories(problem.mdp, softmax_policy(thetas), n_trajectories,
                                    problem.rollout_length, rng, rewards=problem.inner_mdp.rewards)
@@ -188,32 +147,95 @@ def backward_step(policy: np.ndarray, batch: WeightedBatch, adjoint: np.ndarray,
     Args:
       policy: `(R, S, A)` π_{θ_{k-1}}; adjoint: `(R, S, A)` λ_k; outer_value: `(R,)` V_out − b.
     """
-    previous = adjoint + lr * jacobian_transpose_product(policy, batch, adjoint, settings.jacobian)
+    return reverse_step(adjoint, outer_value, settings, lr,
+                        jacobian_transpose_product(policy, batch, adjoint, settings.jacobian),
+                        batch_score(policy, batch) if settings.correction else None,
+                        intrinsic_vector_jacobian_product(policy, batch, adjoint))
+
+
+def reverse_step(adjoint: np.ndarray, outer_value: np.ndarray, settings: PracticalPass, lr: float,
+                 jacobian_product: np.ndarray, score: np.ndarray | None,
+                 intrinsic_product: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """λ_{k-1} = λ_k + α Ĵ_kᵀ λ_k + λ_c (V_out − b) s_k, and α (∂ĝ_k/∂η)ᵀ λ_k, from the three batch sums."""
+    previous = adjoint + lr * jacobian_product
     if settings.correction:
-        previous = previous + settings.correction * outer_value[:, None, None] * batch_score(policy, batch)
-    return previous, lr * intrinsic_vector_jacobian_product(policy, batch, adjoint)
+        previous = previous + settings.correction * outer_value[:, None, None] * score
+    return previous, lr * intrinsic_product
 
 
 def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *,
                         batch: int, settings: PracticalPass) -> np.ndarray:
-    """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`."""
+    """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`.
+
+    The batches run in one compiled kernel each (`estimators.fused`) unless `problem.kernel`
+    is `numpy`; both paths draw the same numbers from `rng`. The compiled sums are in the
+    numpy path's order (bit-identical) except LSF's per-trajectory ĝ_m·v, which numpy sums
+    pairwise over T (agreement to rounding).
+    """
     check_practical_problem(problem)
+    if use_compiled(problem.kernel):
+        forward, backward = _compiled_steps(problem, batch, settings)
+    else:
+        forward, backward = _numpy_steps(problem, batch, settings)
     thetas = np.broadcast_to(np.asarray(problem.theta0, float), (repetitions, *problem.shape)).copy()
     policies, batches = [], []
     for _ in range(problem.steps):
         policy = softmax_policy(thetas)
-        step_batch = sampled_batch(problem, thetas, batch, rng)
+        step_batch, gradient = forward(thetas, policy, rng)
         policies.append(policy)
         batches.append(step_batch)
-        thetas = thetas + problem.lr * inner_gradient(policy, step_batch)
+        thetas = thetas + problem.lr * gradient
     values, _, adjoint = problem.mdp.batch_values_and_gradients(thetas)
     outer_value = values - _baseline(problem, settings)
     window = problem.steps if settings.window is None else min(settings.window, problem.steps)
     meta_intrinsic = np.zeros_like(adjoint)
     for k in range(problem.steps - 1, problem.steps - 1 - window, -1):
-        adjoint, intrinsic_part = backward_step(policies[k], batches[k], adjoint, outer_value, settings, problem.lr)
+        adjoint, intrinsic_part = backward(policies[k], batches[k], adjoint, outer_value)
         meta_intrinsic += intrinsic_part
     return adjoint if problem.meta_parameter == "init" else meta_intrinsic
+
+
+def _numpy_steps(problem: MetaProblem, batch: int, settings: PracticalPass):
+    """(forward, backward) of the numpy path: `WeightedBatch` and its kernels."""
+    def forward(thetas, policy, rng):
+        step_batch = draw_weighted_batch(problem, thetas, batch, rng)
+        return step_batch, inner_gradient(policy, step_batch)
+
+    def backward(policy, step_batch, adjoint, outer_value):
+        return backward_step(policy, step_batch, adjoint, outer_value, settings, problem.lr)
+
+    return forward, backward
+
+
+def _compiled_steps(problem: MetaProblem, batch: int, settings: PracticalPass):
+    """(forward, backward) of the compiled path: the dice row of the family table (β_t = γᵗ r_t,
+    μ = 1, so ω_t = γᵗ R_t) with every trajectory weighted 1/N inside the sums."""
+    hessian = {"naive": CURVATURE_ONLY, "dice": FULL_HESSIAN, "lsf": CURVATURE_ONLY}.get(settings.jacobian)
+    if hessian is None:
+        raise ValueError(f"jacobian: expected 'naive', 'dice' or 'lsf', got {settings.jacobian!r}")
+    rule = replace(family_rule("dice"), hessian=hessian)
+    weight = 1.0 / batch
+    rewards = problem.inner_mdp.rewards
+
+    def forward(thetas, policy, rng):
+        drawn = draw_compiled_batch(problem.mdp, thetas, batch, problem.rollout_length, rng, rewards=rewards,
+                                    critic="none", critic_noise=1.0, needs_critic=False)
+        return drawn, scores_from_totals(roll_out_totals(drawn, rule, pre_weight=weight, gradient=True).gradient,
+                                         policy)
+
+    def backward(policy, drawn, adjoint, outer_value):
+        sums = roll_out_totals(drawn, rule, pre_weight=weight, vectors=adjoint, states=True,
+                               hessian=settings.jacobian == "dice", mixed=problem.meta_parameter == "intrinsic",
+                               counts=bool(settings.correction), lsf=settings.jacobian == "lsf")
+        jacobian_product = log_policy_curvature(policy, sums.states, adjoint)
+        for extra in (sums.hessian, sums.lsf):
+            if extra is not None:
+                jacobian_product = jacobian_product + scores_from_totals(extra, policy)
+        score = scores_from_totals(sums.counts, policy) if settings.correction else None
+        intrinsic = sums.mixed if sums.mixed is not None else np.zeros_like(adjoint)
+        return reverse_step(adjoint, outer_value, settings, problem.lr, jacobian_product, score, intrinsic)
+
+    return forward, backward
 
 
 def _baseline(problem: MetaProblem, settings: PracticalPass) -> float:

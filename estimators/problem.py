@@ -1,4 +1,5 @@
-"""What an estimator is given: a tabular meta-learning problem or the Gaussian toy."""
+"""What an estimator is given: a tabular meta-learning problem, the Gaussian toy, or a
+LOLA problem on the Iterated Prisoner's Dilemma."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,10 +7,12 @@ from typing import Literal
 
 import numpy as np
 
-from mdps import GaussianToy, TabularMDP, intrinsic_meta_gradient, meta_gradient
+from mdps import (GaussianToy, IteratedPrisonersDilemma, TabularMDP, intrinsic_meta_gradient,
+                  lola_meta_gradient, meta_gradient)
 
 MetaParameter = Literal["init", "intrinsic"]
 Critic = Literal["none", "exact", "noisy"]
+Kernel = Literal["compiled", "numpy"]
 CRITICS: tuple[Critic, ...] = ("none", "exact", "noisy")
 
 
@@ -18,6 +21,10 @@ def positive_int(field: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{field}: expected a positive integer, got {value!r}")
     return int(value)
+
+
+GameCritic = Literal["none", "exact", "learned"]
+GAME_CRITICS: tuple[GameCritic, ...] = ("none", "exact", "learned")
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +46,9 @@ class MetaProblem:
       critic: `none` (no baseline, no bootstrap), `exact` (V of the current policy) or
         `noisy` (V + noise·ε·‖V‖₂/S, ε ~ N(0, I_S) once per batch; Liu et al.).
       critic_noise: the noise scale of the `noisy` critic.
+      kernel: how sampled parts are computed, not what: `compiled` (one numba kernel per
+        batch, `estimators.fused`; the numpy path when numba is not installed) or `numpy`
+        (the vectorized reference). Both give the same numbers on the same random stream.
     """
 
     mdp: TabularMDP
@@ -50,6 +60,7 @@ class MetaProblem:
     rollout_length: int = 20
     critic: Critic = "noisy"
     critic_noise: float = 1.0
+    kernel: Kernel = "compiled"
 
     def __post_init__(self):
         shape = (self.mdp.n_states, self.mdp.n_actions)
@@ -61,6 +72,8 @@ class MetaProblem:
             raise ValueError(f"intrinsic: expected shape {shape}, got {np.shape(self.intrinsic)}")
         if self.critic not in CRITICS:
             raise ValueError(f"critic: expected one of {', '.join(CRITICS)}, got {self.critic!r}")
+        if self.kernel not in ("compiled", "numpy"):
+            raise ValueError(f"kernel: expected 'compiled' or 'numpy', got {self.kernel!r}")
         positive_int("steps", self.steps)
         positive_int("rollout_length", self.rollout_length)
 
@@ -103,3 +116,68 @@ class ToyProblem:
     def exact_gradient(self) -> np.ndarray:
         """`(1,)` the exact gradient (the same for both targets on the toy)."""
         return np.array([self.toy.gradient(self.theta)])
+
+
+@dataclass(frozen=True, eq=False)
+class LolaProblem:
+    """LOLA on the IPD at a pair (θ₁, θ₂): estimate both players' meta-gradients `(2, 5)`.
+
+    g₁ = ∇_{θ₁} V₁(θ₁, θ₂^K(θ₁)), θ₂^{k+1} = θ₂^k + α ∇_{θ₂}V₂(θ₁, θ₂^k), and g₂
+    symmetrically (`mdps.lola_meta_gradient`). Sampled parts use rollouts of
+    `rollout_length` steps without bootstrap (as Liu et al.'s code): they estimate the
+    derivatives of the T-step game, so they are unbiased for the exact target only when
+    the game's horizon equals T.
+
+    Attributes:
+      game: the `IteratedPrisonersDilemma` (γ, horizon) of the exact target.
+      theta1, theta2: `(5,)` logits (σ = P(cooperate)).
+      steps: K >= 1 look-ahead steps of the opponent.
+      lr: α, the look-ahead learning rate (lr_in = 0.3 in Liu et al.).
+      rollout_length: T (capped at a finite horizon).
+      critic: the DiCE baseline b_t: `none`; `exact`, the value of the T-step game with
+        T − t steps to go at the sampling pair; `learned`, the fixed point of Liu et al.'s
+        value regression (their loss is (r_t − v[s_t])², so v[s] = E[r_t | s_t = s], the
+        expected immediate reward), or `critic_values` when given.
+      critic_values: optional `(2, 5)` per-player state values [player, own state] used as
+        the `learned` baseline (e.g. values trained along LOLA training).
+    """
+
+    game: IteratedPrisonersDilemma
+    theta1: np.ndarray
+    theta2: np.ndarray
+    steps: int = 1
+    lr: float = 0.3
+    rollout_length: int = 100
+    critic: GameCritic = "learned"
+    critic_values: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("theta1", "theta2"):
+            if np.shape(getattr(self, name)) != (5,):
+                raise ValueError(f"{name}: expected shape (5,), got {np.shape(getattr(self, name))}")
+        if self.critic not in GAME_CRITICS:
+            raise ValueError(f"critic: expected one of {GAME_CRITICS}, got {self.critic!r}")
+        if self.critic_values is not None and np.shape(self.critic_values) != (2, 5):
+            raise ValueError(f"critic_values: expected shape (2, 5), got {np.shape(self.critic_values)}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 1:
+            raise ValueError(f"steps: expected a positive integer, got {self.steps!r}")
+        if (isinstance(self.rollout_length, bool) or not isinstance(self.rollout_length, (int, np.integer))
+                or self.rollout_length < 1):
+            raise ValueError(f"rollout_length: expected a positive integer, got {self.rollout_length!r}")
+        if not np.isfinite(self.lr):
+            raise ValueError(f"lr: expected a finite number, got {self.lr!r}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(2, 5): both players' meta-gradients."""
+        return 2, 5
+
+    @property
+    def length(self) -> int:
+        """T, capped at a finite horizon."""
+        horizon = self.game.horizon
+        return int(self.rollout_length) if horizon is None else min(int(self.rollout_length), horizon)
+
+    def exact_meta_gradient(self) -> np.ndarray:
+        """`(2, 5)` (g₁, g₂), exact."""
+        return np.stack(lola_meta_gradient(self.game, self.theta1, self.theta2, lr=self.lr, steps=self.steps))

@@ -19,7 +19,6 @@ Everything is vectorized over the R repetitions; the only Python loops are over 
 """
 from __future__ import annotations
 
-from functools import partial
 from itertools import product
 from typing import Callable
 
@@ -27,7 +26,8 @@ import numpy as np
 
 from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
-from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, sample_batch
+from estimators.fused import DrawnBatch, compiled_products, draw_compiled_batch, use_compiled
+from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
 from mdps import TabularMDP, inner_loop
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
@@ -66,6 +66,10 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     with (Ĥ_k, M_k) exact at θ_k (`inner_mdp.tangents`) or the family's Hessian-vector
     product and mixed term on the Hessian batch at θ_k.
 
+    The sampled parts run in one compiled kernel per batch (`estimators.fused`) unless
+    `problem.kernel` is `numpy` or an `inner_gradient` hook is given (it reads a numpy
+    `Batch`); both paths draw the same numbers from `rng` and give the same estimates.
+
     Random draws, in order: inner batch 0, ..., inner batch K-1, outer batch, then the
     Hessian batches K-1, ..., 0 (drawn during the backward pass, so that only one is alive
     at a time), each with its critic noise after its rollouts.
@@ -101,7 +105,9 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     inner_rewards = inner_mdp.rewards
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
-    draw = partial(sample_batch, problem, needs_critic=family != "dice")   # DiCE uses no critic
+    compiled = use_compiled(problem.kernel) and inner_gradient is None   # the hook reads a numpy Batch
+    batches = _compiled_batches if compiled else _numpy_batches
+    draw, products = batches(problem, family, lambda_)
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
@@ -112,8 +118,8 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         common = [True] * len(iterates)
     else:
         for k in range(problem.steps):
-            inner_batch = draw(iterates[k], n_inner, rng, rewards=inner_rewards)
-            gradient = Surrogate(inner_batch, family, lambda_=lambda_).gradient()
+            inner_batch = draw(iterates[k], n_inner, rng, inner_rewards)
+            gradient = products(inner_batch)[0]
             if inner_gradient is not None:
                 gradient = inner_gradient(k, iterates[k], inner_batch, gradient)
             inner_batches.append(inner_batch if share else None)
@@ -124,8 +130,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     if outer_letter == "e":
         vector = _exact_gradient(problem.mdp, iterates[-1], common[-1])
     else:
-        outer_batch = draw(iterates[-1], n_outer, rng)
-        vector = Surrogate(outer_batch, family, lambda_=lambda_).gradient()
+        vector = products(draw(iterates[-1], n_outer, rng, None))[0]
 
     # backward: v ← v + α Ĥ_k v, and the LIRPG mixed term
     meta = np.zeros_like(vector)
@@ -135,14 +140,48 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         elif not needs_hessian_batch:
             hessian_vector, mixed = np.zeros_like(vector), None
         else:
-            hessian_batch = inner_batches[k] if share else draw(iterates[k], n_hessian, rng, rewards=inner_rewards)
-            surrogate = Surrogate(hessian_batch, family, lambda_=lambda_)
-            hessian_vector = surrogate.hessian_vector_product(vector)
-            mixed = surrogate.mixed_vector_product(vector) if intrinsic else None
+            hessian_batch = inner_batches[k] if share else draw(iterates[k], n_hessian, rng, inner_rewards)
+            _, hessian_vector, mixed = products(hessian_batch, gradient=False, vectors=vector, hessian=True,
+                                                mixed=intrinsic)
         if intrinsic:
             meta = meta + lr * mixed
         vector = vector + lr * hessian_vector
     return meta if intrinsic else vector
+
+
+# (batch, gradient=True, vectors=None, hessian=False, mixed=False) -> (ĝ, Ĥv, ∂_η(ĝ·v)), None where not asked
+Products = Callable[..., tuple]
+
+
+def _numpy_batches(problem: MetaProblem, family: Family, lambda_: float) -> tuple[Callable, Products]:
+    """(draw, products) of the numpy path: `draw_batch` and the `Surrogate` methods."""
+    def draw(thetas: np.ndarray, size: int, rng: np.random.Generator, rewards: np.ndarray | None) -> Batch:
+        return draw_batch(problem, thetas, size, rng, rewards=rewards, needs_critic=family != "dice")
+
+    def products(batch: Batch, *, gradient: bool = True, vectors: np.ndarray | None = None, hessian: bool = False,
+                 mixed: bool = False) -> tuple:
+        surrogate = Surrogate(batch, family, lambda_=lambda_)
+        return (surrogate.gradient() if gradient else None,
+                surrogate.hessian_vector_product(vectors) if hessian else None,
+                surrogate.mixed_vector_product(vectors) if mixed else None)
+
+    return draw, products
+
+
+def _compiled_batches(problem: MetaProblem, family: Family, lambda_: float) -> tuple[Callable, Products]:
+    """(draw, products) of the compiled path (`estimators.fused`): the same draws and numbers."""
+    rule = family_rule(family, lambda_)
+    mdp = problem.mdp
+    length = problem.rollout_length if mdp.horizon is None else min(problem.rollout_length, mdp.horizon)
+
+    def draw(thetas: np.ndarray, size: int, rng: np.random.Generator, rewards: np.ndarray | None) -> DrawnBatch:
+        return draw_compiled_batch(mdp, thetas, size, length, rng, rewards=rewards, critic=problem.critic,
+                                   critic_noise=problem.critic_noise, needs_critic=rule.uses_critic)
+
+    def products(batch: DrawnBatch, **requests) -> tuple:
+        return compiled_products(batch, rule, **requests)
+
+    return draw, products
 
 
 def inner_gradient_std(problem: MetaProblem, family: str, rng: np.random.Generator, repetitions: int = 10_000,
@@ -170,7 +209,7 @@ def inner_gradient_std(problem: MetaProblem, family: str, rng: np.random.Generat
     if repetitions < 2:
         raise ValueError(f"repetitions: expected at least 2, got {repetitions}")
     thetas = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape))
-    one_trajectory = sample_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
+    one_trajectory = draw_batch(problem, thetas, 1, rng, rewards=problem.inner_mdp.rewards)
     gradients = Surrogate(one_trajectory, family, lambda_=lambda_).gradient().reshape(repetitions, -1)
     return float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
 

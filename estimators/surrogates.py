@@ -29,19 +29,75 @@ Rothfuss et al. (2019) ProMP (LVC); Liu et al. (2022), arXiv 2112.15400.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from scipy.signal import lfilter
 
-from estimators.problem import Critic, MetaProblem
+from estimators.problem import CRITICS, Critic, MetaProblem
+from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
+                               score_dots, score_sums, state_sums)
 from mdps import TabularMDP, sample_trajectories, softmax_policy
 
 Family = Literal["dice", "loaded", "lvc", "maml", "first_order"]
 FAMILIES: tuple[str, ...] = ("dice", "loaded", "lvc", "maml", "first_order")
-CRITICS: tuple[str, ...] = ("none", "exact", "noisy")
+
+
+# ---------------------------------------------------------------------------- family table
+REWARDS, DIFFERENCES, ADVANTAGES = 0, 1, 2           # β_t: γᵗ r_t, d_t = c_t - c_{t+1}, c_t = γᵗ A_t
+FULL_HESSIAN, CURVATURE_ONLY, NO_HESSIAN = 0, 1, 2   # Ĥv = Σ ω h v + Σ u z;  Σ ω h v;  0
+
+
+@dataclass(frozen=True)
+class FamilyRule:
+    """One row of the family table: how a family turns a trajectory into ω_k and u_k(v).
+
+    ω_k = Σ_{t≥k} μ^{t-k} β_t and u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v), W_t·v = Σ_{j≤t} μ^{t-j} z_j·v;
+    the LIRPG mixed term traces z_j·v with `mixed_decay`. Both the numpy path (`Surrogate`)
+    and the compiled kernel (`estimators.fused`) read only this.
+
+    Attributes:
+      outer: β_t, one of REWARDS (γᵗ r_t), DIFFERENCES (d_t), ADVANTAGES (γᵗ A_t).
+      decay: μ (1 for dice, λ for loaded, 0 otherwise).
+      hessian: FULL_HESSIAN, CURVATURE_ONLY (maml) or NO_HESSIAN (first_order).
+      mixed_decay: λ for loaded, 1 otherwise.
+      uses_critic: False when the family never reads A_t (dice).
+    """
+
+    outer: int
+    decay: float
+    hessian: int
+    mixed_decay: float
+    uses_critic: bool
+
+
+def family_rule(family: Family, lambda_: float = 1.0) -> FamilyRule:
+    """The row of `family` in the table of the module docstring (λ only for loaded)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
+    if family == "loaded" and not 0.0 <= float(lambda_) <= 1.0:
+        raise ValueError(f"lambda_: expected a number in [0, 1], got {lambda_!r}")
+    return {
+        "dice": FamilyRule(REWARDS, 1.0, FULL_HESSIAN, 1.0, False),
+        "loaded": FamilyRule(DIFFERENCES, float(lambda_), FULL_HESSIAN, float(lambda_), True),
+        "lvc": FamilyRule(ADVANTAGES, 0.0, FULL_HESSIAN, 1.0, True),
+        "maml": FamilyRule(ADVANTAGES, 0.0, CURVATURE_ONLY, 1.0, True),
+        "first_order": FamilyRule(ADVANTAGES, 0.0, NO_HESSIAN, 1.0, True),
+    }[family]
+
+
+def outer_weights(rule: FamilyRule, discounts: np.ndarray, rewards: np.ndarray,
+                  advantages: np.ndarray | None) -> np.ndarray:
+    """β_t `(..., T)` of a family from γᵗ `(T,)`, r_t and A_t `(..., T)` (A unused for REWARDS)."""
+    if rule.outer == REWARDS:
+        return discounts * rewards
+    weighted = discounts * advantages                                   # c_t
+    if rule.outer == ADVANTAGES:
+        return weighted
+    differences = weighted.copy()
+    differences[..., :-1] -= weighted[..., 1:]                          # d_t = c_t - c_{t+1}
+    return differences
 
 
 # ---------------------------------------------------------------------------- critic
@@ -142,7 +198,7 @@ class Batch:
         return self.flat_states * self.n_actions + self.actions
 
 
-def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_trajectories: int,
+def draw_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_trajectories: int,
                  rng: np.random.Generator, *, rewards: np.ndarray | None = None, length: int | None = None,
                  critic: Critic | None = None, critic_noise: float | None = None,
                  needs_critic: bool = True) -> Batch:
@@ -202,7 +258,7 @@ def sample_batch(source: MetaProblem | TabularMDP, thetas: np.ndarray, n_traject
     baselines, bootstrap = _baselines_and_bootstrap(values, rollouts.states, rollouts.final_states, truncated)
     discounts = mdp.gamma ** np.arange(length)
     return Batch(rollouts.states, rollouts.actions, rollouts.rewards, rollouts.final_states, policy, discounts,
-                 discounted_returns(rollouts.rewards, bootstrap, mdp.gamma), baselines, bootstrap, mdp.gamma,
+                 returns_to_go(rollouts.rewards, bootstrap, mdp.gamma), baselines, bootstrap, mdp.gamma,
                  critic, float(critic_noise), noise_draw, truncated)
 
 
@@ -219,95 +275,6 @@ def _baselines_and_bootstrap(values: np.ndarray | None, states: np.ndarray, fina
         return baselines, np.zeros(final_states.shape)
     final_time = length if values.shape[1] > 1 else 0
     return baselines, values[np.arange(n_policies)[:, None], final_time, final_states]
-
-
-def discounted_returns(rewards: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
-    """R_t = r_t + γ R_{t+1}, R_T = bootstrap.
-
-    Args:
-      rewards: `(..., T)` r_t.
-      bootstrap: `(...)` the value at s_T.
-      gamma: γ.
-    Returns:
-      `(..., T)` returns-to-go.
-    """
-    returns = np.empty_like(rewards, dtype=float)
-    running = np.asarray(bootstrap, dtype=float)
-    for t in range(rewards.shape[-1] - 1, -1, -1):
-        running = rewards[..., t] + gamma * running
-        returns[..., t] = running
-    return returns
-
-
-# ---------------------------------------------------------------------------- kernels
-def trace(values: np.ndarray, decay: float) -> np.ndarray:
-    """Forward decayed cumulative sum y_t = x_t + λ y_{t-1} along the last axis (T).
-
-    λ = 1 gives G_t·v = Σ_{k≤t} z_k·v, λ = 0 the identity.
-    """
-    if decay == 1.0:
-        return np.cumsum(values, axis=-1)
-    if decay == 0.0:
-        return values
-    return lfilter([1.0], [1.0, -decay], values, axis=-1)
-
-
-def reverse_trace(values: np.ndarray, decay: float) -> np.ndarray:
-    """Reverse decayed cumulative sum y_k = x_k + λ y_{k+1} = Σ_{t≥k} λ^{t-k} x_t (last axis)."""
-    if decay == 1.0:
-        return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
-    if decay == 0.0:
-        return values
-    return lfilter([1.0], [1.0, -decay], values[..., ::-1], axis=-1)[..., ::-1]
-
-
-def scatter_scores(batch: Batch, weights: np.ndarray) -> np.ndarray:
-    """Batch mean of Σ_t w_t z_t: (1/N) Σ_{n,t} w_{n,t} (e_{s_t,a_t} - π(·|s_t) on row s_t).
-
-    One `np.bincount` over the flat (r, s, a) indices; the π part is the per-state total
-    (the sum over actions of the same scatter) times π_s.
-
-    Args:
-      batch: the batch (indices and policy).
-      weights: `(R, N, T)` w_t.
-    Returns:
-      `(R, S, A)`.
-    """
-    n_policies, n_trajectories, _ = batch.shape
-    sizes = (n_policies, batch.n_states, batch.n_actions)
-    totals = np.bincount(batch.flat_state_actions.ravel(), weights=weights.ravel(),
-                         minlength=int(np.prod(sizes))).reshape(sizes)
-    return (totals - totals.sum(axis=-1, keepdims=True) * batch.policy) / n_trajectories
-
-
-def scatter_indicators(batch: Batch, weights: np.ndarray) -> np.ndarray:
-    """Batch mean of Σ_t w_t e_{(s_t, a_t)}, shape `(R, S, A)` (a gradient w.r.t. a reward table)."""
-    n_policies, n_trajectories, _ = batch.shape
-    sizes = (n_policies, batch.n_states, batch.n_actions)
-    totals = np.bincount(batch.flat_state_actions.ravel(), weights=weights.ravel(),
-                         minlength=int(np.prod(sizes))).reshape(sizes)
-    return totals / n_trajectories
-
-
-def scores_dot(batch: Batch, vectors: np.ndarray) -> np.ndarray:
-    """z_t·v_r = v_r[s_t, a_t] - π_r(·|s_t)·v_r[s_t], shape `(R, N, T)`, for v `(R, S, A)`."""
-    policy_dot = (batch.policy * vectors).sum(axis=-1)                    # (R, S)
-    return vectors.reshape(-1)[batch.flat_state_actions] - policy_dot.reshape(-1)[batch.flat_states]
-
-
-def log_policy_curvature(batch: Batch, state_weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Σ_t ω_t h_t v = -Ω_s π_s ⊙ (v_s - π_s·v_s), with Ω_s = Σ_{t: s_t = s} ω_t / N.
-
-    Args:
-      batch: the batch (policy).
-      state_weights: `(R, S)` Ω, already divided by N.
-      vectors: `(R, S, A)` v.
-    Returns:
-      `(R, S, A)`.
-    """
-    policy = batch.policy
-    centred = vectors - (policy * vectors).sum(axis=-1, keepdims=True)
-    return -state_weights[..., None] * policy * centred
 
 
 # ---------------------------------------------------------------------------- surrogates
@@ -332,56 +299,41 @@ class Surrogate:
     """
 
     def __init__(self, batch: Batch, family: Family, *, lambda_: float = 1.0):
-        if family not in FAMILIES:
-            raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
-        if family == "loaded" and not 0.0 <= float(lambda_) <= 1.0:
-            raise ValueError(f"lambda_: expected a number in [0, 1], got {lambda_!r}")
         self.batch, self.family, self.lambda_ = batch, family, float(lambda_)
-        if family == "dice":
-            # β_t = γᵗ r_t, traced with λ = 1: ω_k = Σ_{t≥k} γᵗ r_t
-            self._outer_weights, self._decay = batch.discounts * batch.rewards, 1.0
-        elif family == "loaded":
-            weighted = batch.discounts * batch.advantages                   # c_t
-            differences = weighted.copy()
-            differences[..., :-1] -= weighted[..., 1:]                      # d_t = c_t - c_{t+1}
-            self._outer_weights, self._decay = differences, self.lambda_
-        else:
-            self._outer_weights, self._decay = batch.discounts * batch.advantages, 0.0
-        self.step_weights = reverse_trace(self._outer_weights, self._decay)     # ω (R, N, T)
-        # LIRPG: ∂ĝ/∂η traces the score with λ for loaded, with 1 (G_t) otherwise
-        self._mixed_decay = self.lambda_ if family == "loaded" else 1.0
+        self.rule = family_rule(family, lambda_)
+        self._outer_weights = outer_weights(self.rule, batch.discounts, batch.rewards,
+                                            None if self.rule.outer == REWARDS else batch.advantages)
+        self.step_weights = reverse_trace(self._outer_weights, self.rule.decay)     # ω (R, N, T)
 
     @cached_property
     def state_weights(self) -> np.ndarray:
         """`(R, S)` Ω_s = (1/N) Σ_{n,t: s_t = s} ω_t (multiplies ∇² log π)."""
-        batch = self.batch
-        n_policies, n_trajectories, _ = batch.shape
-        return np.bincount(batch.flat_states.ravel(), weights=self.step_weights.ravel(),
-                           minlength=n_policies * batch.n_states).reshape(n_policies, batch.n_states) / n_trajectories
+        n_policies, n_trajectories, _ = self.batch.shape
+        return state_sums(self.batch.flat_states, self.step_weights, n_policies, self.batch.n_states) / n_trajectories
 
     def gradient(self) -> np.ndarray:
         """ĝ = (1/N) Σ_{n,k} ω_k z_k, shape `(R, S, A)`."""
-        return scatter_scores(self.batch, self.step_weights)
+        return score_sums(self.batch.policy, self.batch.flat_state_actions, self.step_weights) / self.batch.shape[1]
 
     def hessian_vector_product(self, vectors: np.ndarray) -> np.ndarray:
         """Ĥv = (1/N) Σ_{n,k} [ω_k h_k v + u_k(v) z_k], shape `(R, S, A)`.
 
-        u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) with W_t·v = Σ_{j≤t} μ^{t-j} z_j·v, where
-        (β, μ) = (γᵗ r_t, 1) for dice, (d_t, λ) for loaded, (γᵗ A_t, 0) for lvc; u = 0
-        for maml; Ĥ = 0 for first_order.
+        u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) with W_t·v = Σ_{j≤t} μ^{t-j} z_j·v, (β, μ) from
+        the family's `FamilyRule`; u = 0 for maml; Ĥ = 0 for first_order.
 
         Args:
           vectors: `(R, S, A)` v_r, one per repetition.
         """
         vectors = self._check_vectors(vectors)
-        if self.family == "first_order":
+        batch, rule = self.batch, self.rule
+        if rule.hessian == NO_HESSIAN:
             return np.zeros_like(vectors)
-        curvature = log_policy_curvature(self.batch, self.state_weights, vectors)
-        if self.family == "maml":
+        curvature = log_policy_curvature(batch.policy, self.state_weights, vectors)
+        if rule.hessian == CURVATURE_ONLY:
             return curvature
-        score_products = trace(scores_dot(self.batch, vectors), self._decay)          # W_t·v
-        outer = reverse_trace(self._outer_weights * score_products, self._decay)       # u_k
-        return curvature + scatter_scores(self.batch, outer)
+        dots = score_dots(batch.policy, batch.flat_states, batch.flat_state_actions, vectors)
+        outer = reverse_trace(self._outer_weights * forward_trace(dots, rule.decay), rule.decay)   # u_k
+        return curvature + score_sums(batch.policy, batch.flat_state_actions, outer) / batch.shape[1]
 
     def mixed_vector_product(self, vectors: np.ndarray) -> np.ndarray:
         """∂_η (ĝ·v) for rewards r + η inside the returns (critic fixed), shape `(R, S, A)`.
@@ -395,8 +347,10 @@ class Surrogate:
           vectors: `(R, S, A)` v_r.
         """
         vectors = self._check_vectors(vectors)
-        score_products = trace(scores_dot(self.batch, vectors), self._mixed_decay)
-        return scatter_indicators(self.batch, self.batch.discounts * score_products)
+        batch = self.batch
+        dots = score_dots(batch.policy, batch.flat_states, batch.flat_state_actions, vectors)
+        coefficients = batch.discounts * forward_trace(dots, self.rule.mixed_decay)
+        return indicator_sums(batch.flat_state_actions, coefficients, batch.policy.shape) / batch.shape[1]
 
     def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors, dtype=float)
@@ -453,4 +407,4 @@ def importance_weighted_gradient(batch: Batch, thetas: np.ndarray, *, values: np
     baselines, bootstrap = _baselines_and_bootstrap(values, batch.states, batch.final_states, batch.truncated)
     final_discount = batch.gamma ** batch.shape[2]
     weights = weights + (final_discount * ratios[..., -1] * bootstrap)[..., None] - batch.discounts * ratios * baselines
-    return scatter_scores(replace(batch, policy=target), weights)
+    return score_sums(target, flat, weights) / batch.shape[1]

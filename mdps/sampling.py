@@ -73,6 +73,24 @@ def sample_rows(cumulative: np.ndarray, guide: np.ndarray, rows: np.ndarray, uni
     return index.reshape(rows.shape) - start
 
 
+def policy_sampling_tables(policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cumulative table `(R·S, A)` of a stack of policies `(R, S, A)` (last entry exactly 1)
+    and its guide table `(R·S, A)`: row r·S + s samples a ~ π_r(·|s) with `sample_rows`."""
+    n_policies, n_states, n_actions = policy.shape
+    cumulative_policy = np.cumsum(policy, axis=-1).reshape(n_policies * n_states, n_actions)
+    cumulative_policy[:, -1] = 1.0
+    return cumulative_policy, guide_table(cumulative_policy)
+
+
+def draw_rollout_uniforms(rng: np.random.Generator, n_policies: int, n_trajectories: int,
+                          length: int) -> tuple[np.ndarray, np.ndarray]:
+    """All the uniforms of `sample_trajectories` at once, in its order: `(R, N)` for s_0, then
+    `(T, 2, R, N)` (per step t: row 0 draws a_t, row 1 draws s_{t+1}). One call consumes the
+    generator exactly as the T + 1 calls of `sample_trajectories` do (numpy fills arrays in
+    C order from one stream), so a compiled rollout fed by these draws the same trajectories."""
+    return rng.random((n_policies, n_trajectories)), rng.random((length, 2, n_policies, n_trajectories))
+
+
 def sample_trajectories(mdp: TabularMDP, policy: np.ndarray, n_trajectories: int, length: int,
                         rng: np.random.Generator, *, rewards: np.ndarray | None = None) -> Trajectories:
     """Roll out `n_trajectories` episodes of `length` steps from ρ under each policy.
@@ -100,9 +118,7 @@ def sample_trajectories(mdp: TabularMDP, policy: np.ndarray, n_trajectories: int
         raise ValueError(f"n_trajectories and length: expected positive integers, got {n_trajectories}, {length}")
     reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
     n_policies, n_states, n_actions = policy.shape
-    cumulative_policy = np.cumsum(policy, axis=-1).reshape(n_policies * n_states, n_actions)
-    cumulative_policy[:, -1] = 1.0
-    policy_guide = guide_table(cumulative_policy)
+    cumulative_policy, policy_guide = policy_sampling_tables(policy)
     transitions = mdp.cumulative_transitions.reshape(n_states * n_actions, n_states)
     cumulative_initial = np.cumsum(mdp.initial)
     cumulative_initial[-1] = 1.0

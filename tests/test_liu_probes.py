@@ -1,6 +1,8 @@
 """Liu et al.'s probes: injected Hessian bias (closed-form expectation) and off-policy reuse."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -74,7 +76,8 @@ def test_hessian_bias_draws_fresh_noise_per_repetition():
 @pytest.mark.parametrize("family", ["maml", "dice", "loaded"])
 def test_off_policy_without_reuse_is_the_plain_split_estimator(split, family):
     problem = small_problem(steps=3, lr=1.0, critic="noisy", horizon=None, length=4)
-    plain = get_estimator(family)(problem, 5, np.random.default_rng(2), split=split, batch=3)
+    # the probe reads numpy batches (its hook): the same path, bit for bit, is the numpy kernel's
+    plain = get_estimator(family)(replace(problem, kernel="numpy"), 5, np.random.default_rng(2), split=split, batch=3)
     reused_nothing = off_policy(problem, 5, np.random.default_rng(2), family=family, reuse=0, split=split, batch=3)
     np.testing.assert_array_equal(reused_nothing, plain)
     reused = off_policy(problem, 5, np.random.default_rng(2), family=family, reuse=2, split=split, batch=3)
@@ -83,21 +86,21 @@ def test_off_policy_without_reuse_is_the_plain_split_estimator(split, family):
 
 def test_off_policy_reuse_has_nothing_to_reuse_at_the_first_step():
     problem = small_problem(steps=1, lr=1.0, critic="noisy", horizon=None, length=4)
-    plain = get_estimator("maml")(problem, 5, np.random.default_rng(3), split="lee", batch=2)
+    plain = get_estimator("maml")(replace(problem, kernel="numpy"), 5, np.random.default_rng(3), split="lee", batch=2)
     np.testing.assert_array_equal(off_policy(problem, 5, np.random.default_rng(3), reuse=3, batch=2), plain)
 
 
 def test_off_policy_second_step_is_the_mean_of_on_policy_and_reweighted_gradients():
     """White box, K = 2, lee: rebuild θ_2 from the documented order of draws and check the estimate."""
-    from estimators.surrogates import Surrogate, critic_values, importance_weighted_gradient, sample_batch
+    from estimators.surrogates import Surrogate, critic_values, importance_weighted_gradient, draw_batch
 
     problem = small_problem(steps=2, lr=1.0, critic="noisy", horizon=None, length=4)
     repetitions, size = 4, 3
     rng = np.random.default_rng(4)
     theta0 = np.broadcast_to(problem.theta0, (repetitions, 3, 2))
-    first = sample_batch(problem, theta0, size, rng)
+    first = draw_batch(problem, theta0, size, rng)
     theta1 = theta0 + problem.lr * Surrogate(first, "maml").gradient()
-    second = sample_batch(problem, theta1, size, rng)
+    second = draw_batch(problem, theta1, size, rng)
     values = critic_values(problem.mdp, theta1, "noisy", noise_scale=problem.critic_noise,
                            noise_draw=first.noise_draw)
     gradient = 0.5 * (Surrogate(second, "maml").gradient()

@@ -13,7 +13,7 @@ from estimators.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_batches, 
                                     enumerated_path_count, practical_objective_by_enumeration, practical_target,
                                     practical_target_by_enumeration)
 from estimators.inner_paths import (PracticalPass, WeightedBatch, inner_gradient, jacobian_transpose_product,
-                                    practical_estimates, sampled_batch)
+                                    practical_estimates, draw_weighted_batch)
 from estimators.problem import MetaProblem
 from tests.finite_differences import central_difference, relative_error
 
@@ -109,7 +109,7 @@ def test_sampling_correction_interpolates_linearly_in_lambda_c():
 
 def surrogate_batch(problem, seed=3, n=4):
     thetas = problem.theta0[None] + np.random.default_rng(seed).normal(scale=0.3, size=(1, 2, 2))
-    return thetas, sampled_batch(problem, thetas, n, np.random.default_rng(seed))
+    return thetas, draw_weighted_batch(problem, thetas, n, np.random.default_rng(seed))
 
 
 def likelihood_ratio(problem, batch: WeightedBatch, theta_new, theta_old):
@@ -121,7 +121,7 @@ def likelihood_ratio(problem, batch: WeightedBatch, theta_new, theta_old):
 def test_inner_gradient_and_naive_jacobian_match_finite_differences_of_the_surrogate():
     problem = tiny_problem(rollout_length=3)
     thetas, batch = surrogate_batch(problem)
-    returns = batch.discounted_returns[0]
+    returns = batch.start_discounted_returns[0]
 
     def reinforce_surrogate(theta):   # Σ_m w_m Σ_t γᵗ R_t log π_θ(a_t|s_t), samples fixed
         log_policy = np.log(mdps.softmax_policy(theta))[batch.states[0], batch.actions[0]]

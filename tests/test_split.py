@@ -17,7 +17,7 @@ import mdps
 from estimators import get_estimator
 from estimators.problem import MetaProblem
 from estimators.split import (SPLITS, inner_gradient_std, split_meta_gradient)
-from estimators.surrogates import Batch, Surrogate, sample_batch
+from estimators.surrogates import Batch, Surrogate, draw_batch
 from tests.statistical import assert_biased, assert_unbiased, bias_norm
 
 FAMILIES = ("dice", "loaded", "lvc", "maml", "first_order")
@@ -70,7 +70,7 @@ def test_sampled_parts_with_diverging_repetitions_run_for_both_horizons_and_meta
 def test_sampled_gradients_are_unbiased_without_truncation(critic):
     problem = small_problem(critic=critic)
     rng = np.random.default_rng(0)
-    batch = sample_batch(problem, np.broadcast_to(problem.theta0, (REPETITIONS, 3, 2)), 1, rng)
+    batch = draw_batch(problem, np.broadcast_to(problem.theta0, (REPETITIONS, 3, 2)), 1, rng)
     gradient = problem.mdp.gradient(problem.theta0)
     for family in ("dice", "loaded", "lvc", "maml"):
         assert_unbiased(Surrogate(batch, family).gradient(), gradient)
@@ -90,7 +90,7 @@ def test_truncated_rollouts_estimate_the_truncated_gradient(critic):
     for t in range(4):
         truncated += mdp.gamma**t * visits[:, None] * policy * advantages
         visits = np.einsum("s,sa,sat->t", visits, policy, mdp.transitions)
-    batch = sample_batch(problem, np.broadcast_to(theta, (REPETITIONS, 3, 2)), 1, np.random.default_rng(15))
+    batch = draw_batch(problem, np.broadcast_to(theta, (REPETITIONS, 3, 2)), 1, np.random.default_rng(15))
     assert_unbiased(Surrogate(batch, "maml").gradient(), truncated)
     four_steps = mdps.TabularMDP(mdp.transitions, mdp.rewards, mdp.initial, mdp.gamma, horizon=4)
     assert_unbiased(Surrogate(batch, "dice").gradient(), four_steps.gradient(theta))
@@ -101,7 +101,7 @@ def test_truncated_rollouts_estimate_the_truncated_gradient(critic):
 def test_dice_and_loaded_hessians_are_unbiased_and_maml_is_not(critic):
     problem = small_problem(critic=critic)
     rng = np.random.default_rng(1)
-    batch = sample_batch(problem, np.broadcast_to(problem.theta0, (REPETITIONS, 3, 2)), 1, rng)
+    batch = draw_batch(problem, np.broadcast_to(problem.theta0, (REPETITIONS, 3, 2)), 1, rng)
     vector = np.random.default_rng(5).normal(size=(3, 2))
     vectors = np.broadcast_to(vector, (REPETITIONS, 3, 2))
     exact = problem.mdp.hessian_vector_product(problem.theta0, vector)
@@ -167,10 +167,10 @@ def test_shared_batch_is_the_inner_batch_and_independent_batches_are_drawn_in_or
     repetitions, size = 5, 3
     thetas = np.broadcast_to(problem.theta0, (repetitions, 3, 2))
     rng = np.random.default_rng(8)
-    inner = sample_batch(problem, thetas, size, rng)
+    inner = draw_batch(problem, thetas, size, rng)
     step = thetas + problem.lr * Surrogate(inner, "dice").gradient()
     outer = problem.mdp.batch_values_and_gradients(step)[2]
-    hessian = sample_batch(problem, thetas, size, rng)
+    hessian = draw_batch(problem, thetas, size, rng)
     for shared, hessian_batch in ((True, inner), (False, hessian)):
         expected = outer + problem.lr * Surrogate(hessian_batch, "dice").hessian_vector_product(outer)
         estimates = get_estimator("dice")(problem, repetitions, np.random.default_rng(8), split="lle",

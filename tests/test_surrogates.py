@@ -10,7 +10,7 @@ from scipy.stats import chi2
 import mdps
 from estimators.problem import MetaProblem
 from estimators.surrogates import (FAMILIES, Surrogate, critic_values, importance_weighted_gradient,
-                                   sample_batch, surrogate_gradient,
+                                   draw_batch, surrogate_gradient,
                                    surrogate_hessian_vector_product, surrogate_mixed_vector_product)
 from tests.finite_differences import relative_error
 
@@ -33,7 +33,7 @@ def small_problem(horizon, length, critic="noisy", seed=5, n_states=3, n_actions
 def random_batch(problem, n_repetitions=2, n_trajectories=3, seed=0):
     rng = np.random.default_rng(seed)
     thetas = rng.normal(size=(n_repetitions, *problem.shape))
-    return thetas, sample_batch(problem, thetas, n_trajectories, rng)
+    return thetas, draw_batch(problem, thetas, n_trajectories, rng)
 
 
 def log_softmax(theta):
@@ -143,7 +143,7 @@ def test_return_based_gradients_coincide_and_dice_equals_maml_without_critic():
     reference = surrogate_gradient(batch, "maml")
     for family in ("lvc", "loaded", "first_order"):
         np.testing.assert_allclose(surrogate_gradient(batch, family), reference, rtol=1e-12, atol=1e-12)
-    no_critic = sample_batch(problem, thetas, 6, np.random.default_rng(0), critic="none")
+    no_critic = draw_batch(problem, thetas, 6, np.random.default_rng(0), critic="none")
     np.testing.assert_allclose(surrogate_gradient(no_critic, "dice"), surrogate_gradient(no_critic, "maml"),
                                rtol=1e-12, atol=1e-12)
     # rows of every estimate sum to zero (softmax invariance), like the exact gradient
@@ -168,7 +168,7 @@ def test_batch_critic_baselines_and_bootstrap(horizon, length):
             else:
                 assert batch.bootstrap[r, n] == 0.0
     # critic none: no baseline, no bootstrap; the reward table override reaches the returns
-    plain = sample_batch(problem, thetas, 5, np.random.default_rng(0), critic="none",
+    plain = draw_batch(problem, thetas, 5, np.random.default_rng(0), critic="none",
                          rewards=problem.mdp.rewards + 1.0)
     assert np.all(plain.baselines == 0) and np.all(plain.bootstrap == 0)
     np.testing.assert_allclose(plain.rewards, problem.mdp.rewards[plain.states, plain.actions] + 1.0)
@@ -199,9 +199,9 @@ def test_bad_arguments_raise_value_errors_naming_the_field():
     with pytest.raises(ValueError, match="vectors"):
         Surrogate(batch, "maml").hessian_vector_product(np.zeros(problem.shape))
     with pytest.raises(ValueError, match="thetas"):
-        sample_batch(problem, np.zeros(problem.shape), 3, np.random.default_rng(0))
+        draw_batch(problem, np.zeros(problem.shape), 3, np.random.default_rng(0))
     with pytest.raises(ValueError, match="length"):
-        sample_batch(problem.mdp, thetas, 3, np.random.default_rng(0))
+        draw_batch(problem.mdp, thetas, 3, np.random.default_rng(0))
     assert set(FAMILIES) == {"dice", "loaded", "lvc", "maml", "first_order"}
 
 
@@ -242,7 +242,7 @@ def test_importance_weighted_gradient_is_unbiased_off_policy(rho_bar):
     behaviour = rng.normal(size=problem.shape)
     target = behaviour + 0.5 * rng.normal(size=problem.shape)
     repetitions = 20000
-    batch = sample_batch(problem, np.broadcast_to(behaviour, (repetitions, *problem.shape)), 1, rng)
+    batch = draw_batch(problem, np.broadcast_to(behaviour, (repetitions, *problem.shape)), 1, rng)
     targets = np.broadcast_to(target, batch.policy.shape)
     values = critic_values(problem.mdp, targets, "exact")
     estimates = importance_weighted_gradient(batch, targets, values=values, rho_bar=rho_bar)

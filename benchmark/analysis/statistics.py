@@ -9,7 +9,8 @@ batch, so R = 10^6 estimates cost no more memory than R = 10^3. The metrics are
   bias2    = ‖m - g*‖² - v/R                                unbiased for ‖E g - g*‖²
   bias     = sqrt(max(bias2, 0)),  rel_bias = bias / ‖g*‖
   variance = v,  mse = (1/R) Σ_r ‖g_r - g*‖²
-  cosine   = cos(m, g*),  corr = (1/R) Σ_r pearson(g_r, g*)   (Liu et al. 2022)
+  cosine   = cos(m, g*),  corr = (1/R) Σ_r pearson(g_r, g*)   (Liu et al. 2022; on the IPD the
+             mean of both players' correlations, `corr_groups`)
   std_sum  = Σ_j sqrt((1/(R-1)) Σ_r (g_rj - m_j)²)          (Liu et al. 2022)
   noise_floor = sqrt(v/R)   the root-mean-square error of m, sqrt(E‖m - E g‖²); a bias
                             below it is not resolved by R estimates.
@@ -135,11 +136,19 @@ class CellStatistics:
     Args:
       target: g*, any shape, flattened to `(d,)`.
       max_batches: the most units held before merging (>= 2).
+      corr_groups: G; `corr` is the mean over G equal consecutive blocks of the flattened
+        vectors of their Pearson correlations (G = 2 on the IPD: one 5-vector per player,
+        as Liu et al. average the two players' correlations); 1 = over all coordinates.
     """
 
-    def __init__(self, target: np.ndarray, *, max_batches: int = 256):
+    def __init__(self, target: np.ndarray, *, max_batches: int = 256, corr_groups: int = 1):
         if isinstance(max_batches, bool) or not isinstance(max_batches, (int, np.integer)) or max_batches < 2:
             raise ValueError(f"max_batches: expected an integer >= 2, got {max_batches!r}")
+        size = np.asarray(target).size
+        if (isinstance(corr_groups, bool) or not isinstance(corr_groups, (int, np.integer)) or corr_groups < 1
+                or size % corr_groups):
+            raise ValueError(f"corr_groups: expected a positive divisor of the target size {size}, got {corr_groups!r}")
+        self.corr_groups = int(corr_groups)
         self.target = np.asarray(target, dtype=float).ravel().copy()
         if not np.all(np.isfinite(self.target)):
             raise ValueError("target: expected finite values")
@@ -186,7 +195,10 @@ class CellStatistics:
         mean = estimates.mean(axis=0)
         m2 = np.sum((estimates - mean) ** 2, axis=0)
         sse = float(np.sum((estimates - self.target) ** 2))
-        corr = float(np.sum(pearson_with_target(estimates, self.target)))
+        groups = self.corr_groups
+        blocks = estimates.reshape(n, groups, -1)
+        targets = self.target.reshape(groups, -1)
+        corr = float(sum(np.sum(pearson_with_target(blocks[:, g], targets[g])) for g in range(groups)) / groups)
         unit = (n, mean, m2, sse, corr)
         self._count += n
 

@@ -10,6 +10,7 @@ from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS   # the sweep runner's
 
 LIU2022_ESTIMATORS = ("loaded", "dice")
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
+KERNELS = ("numpy", "compiled")   # measured in this order, one subprocess each, for every liu2022 cell
 SCALING_VALUES = {
     "R": (64, 128, 256),
     "|tau|": (32, 64, 128),
@@ -27,6 +28,8 @@ class BenchCell:
     Attributes:
       name: the label printed in the table.
       kind: `tabular` (a registered tabular estimator), `toy` (a Gaussian-toy estimator),
+        `compile` (numba's first-call cost of the compiled kernel: `parameters["cold"]` True
+        with an empty cache, else loading the on-disk cache as every new worker does),
         `exact` (`mdps.meta_gradient`), `reference` (vectorized `sf` and its per-trajectory
         reference) or `scaling` (one axis of the scaling study).
       estimator: registered estimator name (None for `exact`).
@@ -38,6 +41,7 @@ class BenchCell:
         the same law).
       repetitions: R per call.
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
+      kernel: `compiled` or `numpy` (`MetaProblem.kernel`) for tabular cells.
     """
 
     name: str
@@ -53,6 +57,7 @@ class BenchCell:
     n_actions: int = 5
     repetitions: int = BLOCK_REPETITIONS
     axis: str | None = None
+    kernel: str = "compiled"
 
 
 # ----------------------------------------------------------------------------- cells
@@ -65,12 +70,18 @@ def _liu2022_cell(estimator: str, batch: int, steps: int, **changes) -> BenchCel
 
 
 def reference_cells(quick: bool) -> list[BenchCell]:
-    """The fixed reference cells: liu2022 (split `lll`, loaded and dice)
-    at |τ| ∈ {32, 256} x K ∈ {1, 6}; the toy at N = 64; the exact meta-gradient at K = 6;
-    the per-trajectory reference (`benchmark.bench.reference`); and the
-    scaling axes (first estimator only when `quick`)."""
+    """The fixed reference cells: liu2022 (split `lll`, loaded and dice) at |τ| ∈ {32, 256}
+    x K ∈ {1, 6}, each with the numpy and then the compiled kernel; the compiled kernel's
+    first-call cost (from the disk cache; also cold unless `quick`); the toy at N = 64; the
+    exact meta-gradient at K = 6; the per-trajectory reference (`benchmark.bench.reference`);
+    and the scaling axes (first estimator only when `quick`)."""
     estimators = LIU2022_ESTIMATORS
-    cells = [_liu2022_cell(name, batch, steps) for name in estimators for batch in (32, 256) for steps in (1, 6)]
+    cells = [_liu2022_cell(name, batch, steps, kernel=kernel, name=f"{_liu2022_cell(name, batch, steps).name} {kernel}")
+             for name in estimators for batch in (32, 256) for steps in (1, 6) for kernel in KERNELS]
+    cells.append(BenchCell("compile: load the cached kernels (every new worker)", "compile"))
+    if not quick:   # ~15 s of compiling
+        cells.append(BenchCell("compile: cold, empty cache (first run on a machine)", "compile",
+                               parameters={"cold": True}))
     cells += [BenchCell(f"toy {name} N=64", "toy", name, batch=64) for name in TOY_ESTIMATORS]
     cells.append(BenchCell("exact meta_gradient liu2022 K=6", "exact", None, steps=6, lr=3.0, repetitions=1))
     cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",

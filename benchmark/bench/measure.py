@@ -2,6 +2,7 @@
 the scaling fits. `benchmark.bench.run` calls `measure_cell` inside a single-threaded subprocess."""
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics as _statistics
 import sys
@@ -81,6 +82,17 @@ class _SampleCounter:
         return False
 
 
+def _transition_counters() -> list[_SampleCounter]:
+    """Counters of the sampled transitions R x N x T of both kernels: numpy rollouts
+    (`mdps.sample_trajectories`) and compiled batches (`estimators.fused.draw_compiled_batch`,
+    counted once when drawn, however often a shared batch is rolled out again)."""
+    from estimators.fused import draw_compiled_batch
+    from mdps import sample_trajectories
+
+    return [_SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size),
+            _SampleCounter(draw_compiled_batch, lambda batch: batch.step_uniforms.size // 2)]
+
+
 def _mdp(cell: BenchCell):
     from mdps import liu2022_mdp, random_mdp
 
@@ -98,7 +110,7 @@ def _tabular_call(cell: BenchCell):
 
     mdp = _mdp(cell)
     problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
-                          rollout_length=cell.rollout_length, critic=cell.critic)
+                          rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel)
     estimator = get_estimator(cell.estimator, "tabular")
     return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
 
@@ -122,7 +134,29 @@ def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
         return _measure_reference(cell, quick)
     if cell.kind == "scaling":
         return _measure_scaling(cell, quick)
-    raise ValueError(f"kind: expected tabular, toy, exact, reference or scaling, got {cell.kind!r}")
+    if cell.kind == "compile":
+        return _measure_compile(cell)
+    raise ValueError(f"kind: expected tabular, toy, exact, reference, scaling or compile, got {cell.kind!r}")
+
+
+def _measure_compile(cell: BenchCell) -> dict[str, Any]:
+    """Wall and CPU seconds of importing numba and getting every kernel ready (`fused.compile_kernel`):
+    from the on-disk cache (what every new worker pays), or from nothing with an empty
+    temporary cache (`cold`: the first run on a machine)."""
+    import os
+    import tempfile
+
+    if cell.parameters.get("cold"):
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
+    from estimators import fused
+
+    if not fused.AVAILABLE:
+        raise RuntimeError("numba is not installed: the compiled kernel is not available")
+    begin_wall, begin_cpu = time.perf_counter(), time.process_time()
+    fused.compile_kernel()
+    wall, cpu = time.perf_counter() - begin_wall, time.process_time() - begin_cpu
+    return {"calls": 1, "seconds_per_call": wall, "cpu_seconds_per_call": cpu,
+            "cpu_per_wall": cpu / wall if wall > 0 else math.nan, "peak_rss_bytes": _peak_rss_bytes()}
 
 
 def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float | None = None) -> dict[str, Any]:
@@ -130,23 +164,25 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
     transitions; rates per CPU second and the memory peak above the post-warm-up baseline."""
     import numpy as np
 
-    from mdps import GaussianToy, sample_trajectories
+    from mdps import GaussianToy
 
     rng = np.random.default_rng(np.random.SeedSequence(0))
     call(2, rng)                                             # warm-up: imports, caches
     baseline = _peak_rss_bytes()
     if cell.kind == "toy":
-        counter = _SampleCounter(GaussianToy.sample, np.size, owner=GaussianToy, name="sample")
+        counters = [_SampleCounter(GaussianToy.sample, np.size, owner=GaussianToy, name="sample")]
     else:
-        counter = _SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size)
+        counters = _transition_counters()
     counted = []
 
     def timed_call():
         if counted:
             return call(cell.repetitions, rng)
-        with counter:             # the first timed call also counts what it samples (one wrapper call
-            call(cell.repetitions, rng)  # per batch: negligible)
-        counted.append(counter.total)
+        with contextlib.ExitStack() as stack:   # the first timed call also counts what it samples (one
+            for counter in counters:            # wrapper call per batch: negligible)
+                stack.enter_context(counter)
+            call(cell.repetitions, rng)
+        counted.append(sum(counter.total for counter in counters))
 
     timing = _time_calls(timed_call, quick, min_seconds=min_seconds)
     transitions = counted[0]
@@ -219,8 +255,6 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
     """
     import numpy as np
 
-    from mdps import sample_trajectories
-
     window = 0.6 if quick else 3.0
     fits = []
     for axis in SCALING_VALUES if cell.axis is None else (cell.axis,):
@@ -231,9 +265,12 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
         transitions = []
         for one, call in zip(scaled, calls):
             call(2, rng)                                                        # warm-up
-            with _SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size) as counter:
+            counters = _transition_counters()
+            with contextlib.ExitStack() as stack:
+                for counter in counters:
+                    stack.enter_context(counter)
                 call(one.repetitions, rng)
-            transitions.append(counter.total)
+            transitions.append(sum(counter.total for counter in counters))
         best = [math.inf] * len(values)
         start, rounds = time.perf_counter(), 0
         while rounds < 3 or time.perf_counter() - start < window:

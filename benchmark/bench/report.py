@@ -13,6 +13,8 @@ from benchmark.bench.run import BenchResult
 TARGET_TRANSITIONS_PER_SECOND = 5e6
 TARGET_EXACT_SECONDS = 0.020
 TARGET_MEMORY_BYTES = 2 * 2**30
+TARGET_COMPILED_TRANSITIONS_PER_SECOND = 20e6   # compiled kernel, on the loaded |τ| = 32, K = 1 cell
+TARGET_KERNEL_RATIO = 3.0                        # compiled over numpy, on every liu2022 cell
 
 
 def machine_info() -> dict[str, str]:
@@ -81,7 +83,7 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
              f"(= per core)",
              f"machine: {machine['cores']} cores, {machine['cpu']}, numpy {machine['numpy']}, "
              f"Python {machine['python']}, code {machine.get('code', 'unknown')}", ""]
-    measured = [r for r in results if r.cell.kind != "scaling"]
+    measured = [r for r in results if r.cell.kind not in ("scaling", "compile")]
     rows = []
     for result in measured:
         cell = result.cell
@@ -112,8 +114,60 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
         rows += [[r.cell.name, r.cell.axis or "-", "-", f"error: {r.error}", "-", "-"]
                  for r in results if r.cell.kind == "scaling" and r.error]
         lines += _table(["cell", "axis", "values", "ms/call", "time slope", "work slope"], rows)
-    lines += ["", "targets:", *target_lines(results)]
+    pairs = kernel_pairs(results)
+    if pairs:
+        lines += ["", "kernels: the same cell with the numpy path and the compiled kernel (one subprocess each); "
+                      "ratio = numpy CPU time / compiled CPU time"]
+        rows = [[name, _si(numpy.transitions_per_second), _si(compiled.transitions_per_second),
+                 f"{numpy.cpu_seconds_per_call / compiled.cpu_seconds_per_call:.2f}x",
+                 _megabytes(numpy.peak_memory_bytes), _megabytes(compiled.peak_memory_bytes)]
+                for name, numpy, compiled in pairs]
+        lines += _table(["cell", "numpy transitions/s", "compiled transitions/s", "ratio", "numpy peak MB",
+                         "compiled peak MB"], rows)
+    compiles = [r for r in results if r.cell.kind == "compile"]
+    if compiles:
+        lines += ["", "compiled kernel, first-call cost (kept out of the timed calls: every cell warms up first):"]
+        lines += [f"  {r.cell.name}: " + (f"error: {r.error}" if r.error else
+                                           f"{r.seconds_per_call:.2f} s wall, {r.cpu_seconds_per_call:.2f} s CPU")
+                  for r in compiles]
+    lines += ["", "targets:", *target_lines(results), *kernel_target_lines(results)]
     return "\n".join(lines)
+
+
+def kernel_pairs(results: list[BenchResult]) -> list[tuple[str, BenchResult, BenchResult]]:
+    """(cell name without the kernel, numpy result, compiled result) for every cell measured with both kernels."""
+    by_name = {}
+    for result in results:
+        if result.cell.kind == "tabular" and result.cpu_seconds_per_call and not result.error:
+            name = result.cell.name.removesuffix(f" {result.cell.kernel}")
+            by_name.setdefault(name, {})[result.cell.kernel] = result
+    return [(name, kernels["numpy"], kernels["compiled"]) for name, kernels in by_name.items()
+            if {"numpy", "compiled"} <= kernels.keys()]
+
+
+def kernel_target_lines(results: list[BenchResult]) -> list[str]:
+    """The compiled kernel's targets: its rate, its ratio over numpy, its memory."""
+    pairs = kernel_pairs(results)
+    if not pairs:
+        return ["  no cell measured with both kernels"]
+    lines = []
+    reference = [compiled for name, _, compiled in pairs if "lll loaded |tau|=32 K=1" in name]
+    if reference:
+        rate = reference[0].transitions_per_second
+        lines.append(f"  >= {_si(TARGET_COMPILED_TRANSITIONS_PER_SECOND)} transitions/s on liu2022 lll loaded "
+                     f"|tau|=32 K=1: {_si(rate)} -> "
+                     f"{'met' if rate >= TARGET_COMPILED_TRANSITIONS_PER_SECOND else 'not met'}")
+    ratios = [(name, numpy.cpu_seconds_per_call / compiled.cpu_seconds_per_call) for name, numpy, compiled in pairs]
+    below = [name for name, ratio in ratios if ratio < TARGET_KERNEL_RATIO]
+    lines.append(f"  >= {TARGET_KERNEL_RATIO:g}x over numpy on every liu2022 cell: "
+                 f"{min(r for _, r in ratios):.2f}x to {max(r for _, r in ratios):.2f}x -> "
+                 + ("met in every cell" if not below else f"not met in {len(below)} of {len(ratios)}: "
+                    + "; ".join(below)))
+    heavier = [name for name, numpy, compiled in pairs
+               if (compiled.peak_memory_bytes or 0) > (numpy.peak_memory_bytes or 0)]
+    lines.append("  compiled peak memory <= numpy's in every cell -> "
+                 + ("met" if not heavier else f"not met in {len(heavier)}: " + "; ".join(heavier)))
+    return lines
 
 
 def target_lines(results: list[BenchResult]) -> list[str]:

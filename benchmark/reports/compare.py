@@ -167,13 +167,26 @@ def headline(spec, checks: pd.DataFrame, frames: dict[str, pd.DataFrame], *, qui
     return lines
 
 
+class EstimatorFailedEverywhere(RuntimeError):
+    """Every cell of an estimator of the comparison failed: it has no row to compare."""
+
+
+class SuiteLost(RuntimeError):
+    """An infrastructure fault left cells of the suite pending (running again resumes)."""
+
+
 def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool = False, jobs: int | None = None,
             results_dir: str | Path = "results", reports_dir: str | Path = "reports", quiet: bool = False,
-            repetitions: int | None = None, precision: float | None = None) -> tuple[Path, list[str]]:
+            repetitions: int | None = None, precision: float | None = None,
+            overwrite: bool = False) -> tuple[Path, list[str]]:
     """Run the suite for the estimator registered by `reference`; write the page.
 
     Returns:
       (the page's path, the headline lines).
+    Raises:
+      SuiteLost: an infrastructure fault left cells pending (running again resumes).
+      EstimatorFailedEverywhere: (after writing the page) an estimator has no `ok` cell in
+        any sweep of the suite; the message names it and its first failure.
     """
     from estimators import load_estimator
 
@@ -200,7 +213,12 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
         sweep = sweep_from_dict(definition, source=f"compare {spec.name}")
         sweep = sweep.quick() if quick else sweep
         axis = definition["name"].rsplit("-", 1)[1]
-        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,))
+        summary = run_sweep(sweep, results_dir, jobs=jobs, quiet=quiet, plugins=(reference,), overwrite=overwrite)
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        if summary.lost:
+            raise SuiteLost(f"lost {summary.lost_reason}; {summary.pending} cells of {sweep.name} not computed "
+                            f"(run the same command again to resume)")
         frame, settings = report_frame(summary.results, summary.sweep)
         frames[axis] = frame
         checks_list.append(bound_checks(frame, settings, precision=precision))
@@ -245,6 +263,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     body += ["<h2>Runs</h2><ul>", *[f"<li>{html.escape(item)}</li>" for item in run_info], "</ul>"]
     index = out / "index.html"
     index.write_text(page(f"compare {spec.name}", body), encoding="utf-8")
+    _refuse_failing_everywhere(pd.concat(frames.values(), ignore_index=True), index)
     return index, lines
 
 
@@ -263,3 +282,13 @@ def sigma_table(frames: dict[str, pd.DataFrame], estimators: Sequence[str], sour
                      else "not finite: the bound's shape is undefined, no compositional verdict",
                      "inner gradient": source(get_estimator(name, "tabular"))})
     return table(rows)
+
+
+def _refuse_failing_everywhere(frame: pd.DataFrame, index: Path) -> None:
+    """Raise `EstimatorFailedEverywhere` naming every estimator without a single `ok` cell."""
+    failing = [name for name, cells in frame.groupby("estimator") if not (cells["status"] == "ok").any()]
+    if failing:
+        first = frame[frame["estimator"] == failing[0]]["error"].dropna()
+        reason = f" (first: {first.iloc[0]})" if len(first) else ""
+        raise EstimatorFailedEverywhere(f"estimator {', '.join(map(repr, failing))} failed in every cell{reason}; "
+                                        f"it is missing from the comparison in {index}")

@@ -284,6 +284,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *,
         sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' alt='{html.escape(key)}'>"
                         f"<p class='caption'>{html.escape(caption)}</p>"
                         f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
+    sections += _failed_cells_section(frame)
     sections += ["<h2>Results, aggregated over problem instances</h2>", aggregated_table(ok, n_instances),
                  details(f"Per-instance rows ({len(frame)} cells)", _results_table(frame))]
     index = out / "index.html"
@@ -409,6 +410,20 @@ def verdict_table_html(checks: pd.DataFrame) -> str:
              "cells used / excluded": f"{row.cells_used} / {row.cells_excluded}", "note": row.note}
             for row in checks.itertuples()]
     return table(rows, raw=("verdict",))
+
+
+def _failed_cells_section(frame: pd.DataFrame) -> list[str]:
+    """'Failed cells': how many cells of each estimator failed, and why (empty when none did)."""
+    failed = frame[frame["status"] != "ok"]
+    if failed.empty:
+        return []
+    from benchmark.present.pages import frame_table
+
+    reasons = failed.assign(error=failed["error"].fillna("(no reason stored)"))
+    counts = reasons.groupby(["estimator", "error"]).size().rename("cells").reset_index()
+    return [f"<h2>Failed cells</h2><p>{len(failed)} of {len(frame)} cells failed; they have no metrics and are left "
+            f"out of the verdicts and figures (<code>mgbench sweep ... --retry-failed</code> evaluates them "
+            f"again).</p>", frame_table(counts[["estimator", "cells", "error"]])]
 
 
 def _results_table(frame: pd.DataFrame) -> str:

@@ -83,7 +83,8 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
     say = progress or (lambda message: None)
     studies = study_names(study)
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
-    runner = _SweepCache(results_dir, quick=quick, jobs=jobs, overwrite=overwrite, say=say)
+    runner = _SweepCache(results_dir, quick=quick, jobs=jobs, overwrite=overwrite, say=say,
+                         progress_bars=progress is not None)
     written: list[Path] = []
     pages: dict[str, Path] = {}
     problems: list[str] = []
@@ -165,8 +166,9 @@ class _SweepCache:
     """Runs each preset sweep at most once per `make_figures` call and loads its results."""
 
     def __init__(self, results_dir: Path, *, quick: bool, jobs: int | None, overwrite: bool,
-                 say: Callable[[str], None]):
+                 say: Callable[[str], None], progress_bars: bool = False):
         self.results_dir, self.quick, self.jobs, self.overwrite, self.say = results_dir, quick, jobs, overwrite, say
+        self.progress_bars = progress_bars     # a tqdm bar per sweep while it runs (stderr)
         self._done: dict[str, tuple[Any, Any, float]] = {}
         self._failed: dict[str, Exception] = {}
 
@@ -197,7 +199,8 @@ class _SweepCache:
         if self.quick:
             sweep = sweep.quick()
         self.say(f"figures: sweep {sweep.name} ({len(sweep.cells())} cells, resuming any stored)")
-        summary = run_sweep(sweep, self.results_dir, jobs=self.jobs, quiet=True, overwrite=self.overwrite)
+        summary = run_sweep(sweep, self.results_dir, jobs=self.jobs, quiet=not self.progress_bars,
+                            overwrite=self.overwrite)
         if summary.interrupted:
             raise KeyboardInterrupt
         self.say(f"figures: sweep {sweep.name}: {summary.computed} computed, {summary.skipped} stored, "

@@ -6,7 +6,8 @@ Loaded DiCE, LVC and MAML under the seven inner/Hessian/outer splits), `lr` and 
 lee, with the fitted bound K α^K σ_in |τ|^-1/2), `hessian-bias` (bias vs the injected
 Hessian error, bound (K-1) Δ_H^(K-1)) and `lirpg` (the intrinsic-reward meta-gradient).
 Every curve is the mean over the problem seeds (10 random `liu2022` MDPs) with a 95%
-bootstrap interval over them.
+bootstrap interval over them. The IPD panels (LOLA-DiCE training) are in
+`benchmark.studies.liu2022_ipd`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pandas as pd
 from benchmark.present import plotting
 from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
 from benchmark.present.pages import fmt, fmt_interval
+from benchmark.studies.liu2022_ipd import FIGURE as IPD_FIGURE
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, check_phrase, check_row
 
 ESTIMATORS = ("maml", "dice", "lvc", "loaded")
@@ -402,4 +404,5 @@ FIGURES = [
                claim="Low-bias Hessian estimators reduce the bias (the general claim, applied to the intrinsic-reward "
                      "meta-gradient: LVC should correlate better than MAML with split ele).",
                notes=BAND_NOTE),
+    IPD_FIGURE,
 ]

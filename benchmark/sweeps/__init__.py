@@ -11,7 +11,10 @@ target = "ideal"              # or "practical"
 meta_parameter = "init"       # or "intrinsic" (tabular only)
 
 [problem]
-kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c)
+kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c), or "ipd" (fields gamma,
+                              # horizon, rollout_length, critic "none" | "exact" | "learned", theta
+                              # "zeros" | "random" (one seeded point per problem seed) | "training"
+                              # (the pair after mdp_seeds exact LOLA updates); target "ideal" only)
 preset = "liu2022"            # optional; explicit fields override the preset's:
 # n_states, n_actions, gamma, horizon (int; absent = infinite), concentration,
 # reward ("uniform" | "normal" | "bernoulli"), initial ("first" | "uniform" | "dirichlet"),
@@ -21,8 +24,8 @@ n_mdps = 10                   # problem seeds 0..n-1 (or mdp_seeds = [...]); def
 [grid]                        # every value is an axis; the grid is their product
 estimator = ["maml", "dice"]
 split = ["lee"]
-steps = [2]                   # K (tabular, required)
-lr = [3.0]                    # alpha (tabular, required)
+steps = [2]                   # K (tabular and ipd, required)
+lr = [3.0]                    # alpha (tabular and ipd, required)
 batch = [2, 4, 8]             # |tau| for each sampled part
 # N = [1, 2, 4]               # sample count (gaussian_toy, required)
 # lambda_ = [0.5, 1.0]        # any estimator parameter is an axis too
@@ -33,22 +36,26 @@ lambda_ = 0.9
 
 Rules:
 - A scalar in `[grid]` is a one-element axis (`steps = 2` is `steps = [2]`).
-- `steps`, `lr` (tabular) and `N` (toy) are axes of the problem; every other axis is an
+- `steps`, `lr` (tabular, ipd) and `N` (toy) are axes of the problem; every other axis is an
   estimator parameter and multiplies only the cells of the estimators that take it: with
   `estimator = ["maml", "es"]` and `split = ["lee", "lll"]`, `maml` gets two cells per
   point and `es` one, whose `split` is empty. An axis that no estimator of the grid takes
   is an error (most likely a typo).
 - A cell is one estimator, one value of each axis that applies to it and one problem seed
-  (`mdp_seed`, tabular only). Its `cell_id` is a hash of its canonical key (problem
+  (`mdp_seed`: tabular, and ipd with `theta = "random"` or `"training"`). Its `cell_id` is a hash of its canonical key (problem
   settings, target, meta-parameter, estimator, parameter values, problem seed) and so
   does not depend on the order of the grid; `repetitions` and `seed` are not part of it.
 - A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files
   relative to it, or preset names); `load_sweeps` returns its sweeps, run one after another
   (the `default` preset is one).
-- Parsing checks structure and types; checks that need the estimator registry (unknown
-  estimator names, parameters an estimator does not take) run in `Sweep.check()`,
-  called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
-  a preset naming an estimator not written yet can still be listed.
+- Parsing checks structure and types (and refuses integers of 2**63 or more, a value
+  repeated in an axis as `1` and `1.0`, `steps` above 1000); checks that need the
+  estimator registry (unknown estimator names, parameters an estimator does not take,
+  parameter values refused by the estimator's `validate`, the practical target's need
+  for critic `none` and an inner batch) run in `Sweep.check()`, called by `load_sweep`
+  unless `check_estimators=False` and by `run_sweep`, so that a preset naming an
+  estimator not written yet can still be listed. `Sweep.cells()` checks names and
+  parameters only.
 
 The modules of this package:
 - `vocabulary`: `SweepError`, the vocabulary (keys, choices, defaults, axis names) and the

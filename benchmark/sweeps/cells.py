@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
+import os
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
-from estimators import MetaProblem, ToyProblem, get_estimator
-from mdps import GaussianToy, random_mdp
+from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
+from estimators.lifetime import BanditLifetimeProblem
+from mdps import BanditDistribution, GaussianToy, IteratedPrisonersDilemma, random_mdp
+from mdps.ipd import exact_lola_training
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 # Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
@@ -39,7 +45,7 @@ N_BOOTSTRAP = 1000
 SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
 
-Problem = MetaProblem | ToyProblem
+Problem = MetaProblem | ToyProblem | LolaProblem | BanditLifetimeProblem
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,14 @@ def bytes_per_repetition(sweep: Sweep, cell: Cell) -> int:
     """
     if sweep.problem.kind == "gaussian_toy":
         return 2 * 8 * 4 * int(cell.axis("N", 1))
+    if sweep.problem.kind == "bandit":   # θ, T (2 columns), pulls x arms draws, x 4 lifetimes (fd), x 2
+        problem = sweep.problem.values
+        return 2 * 4 * 8 * int(problem["n_arms"]) * (4 + int(problem["pulls"]))
     parameters = _all_parameters(sweep, cell)
+    if sweep.problem.kind == "ipd":            # 2 rows (players) x the largest batch or buffer, ~20 arrays
+        games = max([int(parameters[name]) for name in (*SAMPLE_SIZE_PARAMETERS, "buffer")
+                     if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)] or [1])
+        return 2 * 2 * games * int(sweep.problem.values["rollout_length"]) * 160
     problem = sweep.problem.values
     trajectories = max([int(parameters[name]) for name in SAMPLE_SIZE_PARAMETERS
                         if isinstance(parameters.get(name), int) and not isinstance(parameters.get(name), bool)]
@@ -103,18 +116,48 @@ def blocks(sweep: Sweep, cell: Cell) -> list[int]:
 
 # ----------------------------------------------------------------------------- problems and targets
 
-def build_problem(sweep: Sweep, cell: Cell) -> Problem:
-    """The problem of a cell: the Gaussian toy at θ with N samples, or K inner steps of size α
-    on the tabular MDP of seed `mdp_seed`, from θ_0 = 0."""
+def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Problem:
+    """The problem of a cell: the Gaussian toy at θ with N samples, K inner steps of size α
+    on the tabular MDP of seed `mdp_seed` from θ_0 = 0 (sampled with `kernel`), or LOLA with
+    K look-ahead steps of size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed
+    `mdp_seed` (`ipd_point`)."""
     values = sweep.problem.values
     if sweep.problem.kind == "gaussian_toy":
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
         return ToyProblem(toy, theta=values["theta"], n_samples=int(cell.axis("N")))
+    if sweep.problem.kind == "ipd":
+        game = IteratedPrisonersDilemma(values["gamma"], values["horizon"])
+        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed, game)
+        return LolaProblem(game, theta1, theta2,
+                           steps=int(cell.axis("steps")), lr=float(cell.axis("lr")),
+                           rollout_length=values["rollout_length"], critic=values["critic"])
+    if sweep.problem.kind == "bandit":
+        return _bandit_problem(tuple(sorted(values.items())), cell.mdp_seed,
+                               (float(cell.axis("eta0")), float(cell.axis("eta1"))))
     mdp = _tabular_mdp(tuple(sorted(values.items())), cell.mdp_seed)
     return MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=int(cell.axis("steps")),
                        lr=float(cell.axis("lr")), meta_parameter=sweep.meta_parameter,
                        rollout_length=values["rollout_length"], critic=values["critic"],
-                       critic_noise=values["critic_noise"])
+                       critic_noise=values["critic_noise"], kernel=kernel)
+
+
+def ipd_point(theta: str, seed: int | None, game: IteratedPrisonersDilemma) -> tuple[np.ndarray, np.ndarray]:
+    """The IPD evaluation point: both players' logits zero (`zeros`, where LOLA training
+    starts); θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed); or the
+    pair after `seed` updates of exact LOLA training on `game` from zero (`training`: Adam
+    0.1, K = 1, α = 0.3, Liu et al.'s loop with exact meta-gradients)."""
+    if theta == "zeros":
+        return np.zeros(5), np.zeros(5)
+    if theta == "training":
+        point = _training_point(game.gamma, game.horizon, int(seed))
+        return point[0].copy(), point[1].copy()
+    draw = np.random.default_rng(np.random.SeedSequence(int(seed))).standard_normal((2, 5))
+    return draw[0], draw[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _training_point(gamma: float, horizon: int | None, updates: int) -> np.ndarray:
+    return exact_lola_training(IteratedPrisonersDilemma(gamma, horizon), updates)[-1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -125,11 +168,25 @@ def _tabular_mdp(fields: tuple[tuple[str, Any], ...], seed: int):
                       reward=values["reward"], initial=values["initial"])
 
 
+@functools.lru_cache(maxsize=256)
+def _bandit_problem(fields: tuple[tuple[str, Any], ...], seed: int, eta: tuple[float, float]) -> BanditLifetimeProblem:
+    """The bandit lifetime of a cell: tasks of the distribution, fresh per repetition
+    (`task_count = 0`) or a fixed set of `task_count` tasks drawn from the problem seed."""
+    values = dict(fields)
+    tasks = BanditDistribution(values["n_arms"], values["arm_law"], values["low"], values["high"], values["noise"])
+    task_set = tasks.task_set(seed, values["task_count"]) if values["task_count"] else None
+    return BanditLifetimeProblem(tasks=tasks, eta=np.array(eta), lifetime=values["lifetime"], cutoff=values["cutoff"],
+                                 batch=values["pulls"], objective=values["objective"], task_set=task_set)
+
+
 def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
     """The cell's target: the exact gradient on the toy (both targets coincide there), the
-    exact meta-gradient (ideal) or `estimators.enumeration.practical_target` (practical)."""
+    exact meta-gradient (ideal) or `estimators.enumeration.practical_target` (practical);
+    for bandits `_bandit_target` (ideal, practical, or Vuorio et al.'s fd)."""
     if isinstance(problem, ToyProblem):
         return Target(problem.exact_gradient(), None, "exact")
+    if isinstance(problem, BanditLifetimeProblem):
+        return _bandit_target(sweep, cell, problem)
     if sweep.target == "ideal":
         return Target(problem.exact_meta_gradient(), None, "exact")
     return _practical_target(sweep, cell, problem)
@@ -161,6 +218,71 @@ def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target:
         if len(_PRACTICAL_CACHE) > 64:
             _PRACTICAL_CACHE.clear()
         _PRACTICAL_CACHE[key] = target
+    return target
+
+
+_BANDIT_TARGETS: dict[tuple, Target] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    """Hash of the modules that compute bandit targets: a code change invalidates the disk cache."""
+    import estimators.enumeration
+    import estimators.lifetime
+    import estimators.vuorio
+
+    return stable_hash("".join(Path(module.__file__).read_text(encoding="utf-8") for module in
+                               (estimators.enumeration, estimators.lifetime, estimators.vuorio)))
+
+
+def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> Target:
+    """One target per (problem, η, target, seed) and process, mean over tasks with its standard
+    error (the root of the summed coordinate variances):
+
+    - `ideal`: each task's exact meta-gradient with exact inner steps (`problem.ideal_target`,
+      over the fixed task set, or 4000 tasks drawn from the problem seed);
+    - `practical`: exact by enumeration when rewards are noise-free, the tasks a fixed set and
+      the paths few; else `estimators.vuorio.reference_target` (`reference_runs` unbiased lifetimes);
+    - `fd`: Vuorio et al.'s ground truth, `estimators.vuorio.fd_ground_truth` (`fd_runs`,
+      `fd_epsilon`, common random numbers).
+    """
+    from estimators.enumeration import lifetime_target_by_enumeration
+    from estimators.vuorio import fd_ground_truth, reference_target
+
+    values = sweep.problem.values
+    key = (tuple(sorted(values.items())), cell.mdp_seed, cell.axis("eta0"), cell.axis("eta1"), sweep.target,
+           sweep.seed)
+    target = _BANDIT_TARGETS.get(key)
+    if target is not None:
+        return target
+    seed = int(stable_hash(repr(key))[:8], 16)
+    cache = Path(tempfile.gettempdir()) / f"mgbench-bandit-target-{stable_hash(repr(key) + _code_version())[:24]}.json"
+    if cache.exists():    # a deterministic function of the key: computed once per machine, not per worker
+        stored = json.loads(cache.read_text())
+        target = Target(np.asarray(stored["value"], float), stored["standard_error"], stored["method"])
+        _BANDIT_TARGETS[key] = target
+        return target
+    if sweep.target == "ideal":
+        value, error = problem.ideal_target(seed=cell.mdp_seed or 0, task_count=4000)
+        method = "exact" if problem.task_set is not None else "exact, mean over 4000 tasks"
+    elif sweep.target == "fd":
+        value, error = fd_ground_truth(problem, runs=values["fd_runs"], epsilon=values["fd_epsilon"], seed=seed)
+        method = f"fd with common random numbers (runs={values['fd_runs']}, ε={values['fd_epsilon']})"
+    elif (problem.tasks.noise == 0 and problem.task_set is not None
+          and len(problem.task_set) * (problem.n_arms ** problem.batch) ** problem.lifetime <= 2_000_000):
+        value, error, method = lifetime_target_by_enumeration(problem), np.zeros(2), "enumeration"
+    else:
+        value, error = reference_target(problem, runs=values["reference_runs"], seed=seed)
+        method = f"reference estimate (runs={values['reference_runs']})"
+    standard_error = float(np.sqrt(np.sum(np.asarray(error) ** 2)))
+    target = Target(np.asarray(value, float), standard_error if standard_error > 0 else None, method)
+    if len(_BANDIT_TARGETS) > 256:
+        _BANDIT_TARGETS.clear()
+    _BANDIT_TARGETS[key] = target
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"value": target.value.tolist(), "standard_error": target.standard_error,
+                                   "method": target.method}))
+    os.replace(partial, cache)       # atomic: a reader sees the whole file or none
     return target
 
 
@@ -252,14 +374,22 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
+def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
+                  kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
 
+    Args:
+      sweep, cell: what to evaluate.
+      time_limit: seconds; checked after the target and after every block of repetitions,
+        so a cell stops at most one estimator call after the limit (None: no limit).
+      kernel: `compiled` or `numpy`, how tabular batches are computed (`MetaProblem.kernel`).
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
       `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
-      `sigma_in`, `target_method` and `target_se`. A cell whose estimates are not finite, or
-      whose estimator raises, is `failed` with the reason and no metrics.
+      `sigma_in`, `target_method` and `target_se`. A cell is `failed`, with the reason and
+      no metrics, when its estimator raises or returns complex, mis-shaped or non-finite
+      values, when a statistic overflows (estimates too large to square), or when it
+      exceeds `time_limit`: a stored `ok` cell has finite metrics.
     """
     from benchmark.analysis.statistics import CellStatistics
 
@@ -268,15 +398,19 @@ def evaluate_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
                               "repetitions": sweep.repetitions}
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            problem = build_problem(sweep, cell)
+            problem = build_problem(sweep, cell, kernel=kernel)
             target = compute_target(sweep, cell, problem)
             record.update(target_method=target.method, target_se=target.standard_error,
                           target_norm=float(np.linalg.norm(target.value)))
             if not np.all(np.isfinite(target.value)):
                 raise _CellFailure("the target is not finite")
-            statistics = CellStatistics(target.value)
-            _stream_estimates(sweep, cell, problem, target, statistics)
-            record.update(statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP))
+            groups = target.value.shape[0] if sweep.problem.kind == "ipd" else 1      # one 5-vector per player
+            statistics = CellStatistics(target.value, corr_groups=groups)
+            deadline = None if time_limit is None else start + time_limit
+            _stream_estimates(sweep, cell, problem, target, statistics, deadline)
+            summary = statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP)
+            _refuse_overflow(summary)
+            record.update(summary)
             record["sigma_in"] = inner_gradient_sigma(sweep, cell, problem)
     except _CellFailure as failure:
         record.update(status="failed", error=str(failure))
@@ -290,12 +424,33 @@ class _CellFailure(Exception):
     """The cell cannot produce valid numbers (stored as `failed`, the sweep goes on)."""
 
 
-def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics) -> None:
+# Statistics that must be finite in an `ok` cell (the others may be nan by definition,
+# e.g. the relative bias of a zero target, or a correlation of constant estimates).
+FINITE_METRICS = ("bias2", "bias", "variance", "mse", "target_norm")
+
+
+def _refuse_overflow(summary: dict[str, Any]) -> None:
+    for name, value in summary.items():
+        if isinstance(value, (float, np.floating)) and (np.isinf(value) or (name in FINITE_METRICS
+                                                                            and np.isnan(value))):
+            raise _CellFailure(f"non-finite statistic {name} = {value} (estimates too large to square in "
+                               f"float64)")
+
+
+def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics,
+                      deadline: float | None = None) -> None:
     estimator = get_estimator(cell.estimator, sweep.problem.kind)
     first = 0
-    for index, size in enumerate(blocks(sweep, cell)):
-        estimates = np.asarray(estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index),
-                                         **cell.parameters), dtype=float)
+    sizes = blocks(sweep, cell)
+    for index, size in enumerate(sizes):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _CellFailure(f"time limit: stopped after {first} of {sweep.repetitions} repetitions "
+                               f"(--cell-time-limit)")
+        raw = estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index), **cell.parameters)
+        if np.iscomplexobj(raw):
+            raise _CellFailure(f"estimator returned complex values (dtype {np.asarray(raw).dtype}); "
+                               f"expected real numbers")
+        estimates = np.asarray(raw, dtype=float)
         if estimates.shape != (size, *target.value.shape):
             raise _CellFailure(f"estimator returned shape {estimates.shape}, expected {(size, *target.value.shape)}")
         finite = np.isfinite(estimates.reshape(size, -1)).all(axis=1)

@@ -12,13 +12,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmark.sweeps.vocabulary import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, CRITICS, ESTIMATOR_AXIS,
-                                         GENERIC_EXPECTATION, INITIAL_LAWS, META_PARAMETERS, PRESET_SUFFIX, PROBLEM_AXES,
+from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, BANDIT_DEFAULTS,
+                                         BANDIT_FIELDS, CRITICS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
+                                         IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, MAX_STEPS, META_PARAMETERS,
+                                         OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES,
                                          PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
                                          TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                          TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
                                          expect_name, expect_number, expect_string, expect_table, is_int,
-                                         is_number, refuse_unknown)
+                                         is_number, refuse_huge_integers, refuse_unknown)
 from benchmark.sweeps.records import ProblemSettings, Sweep
 
 if sys.version_info >= (3, 11):
@@ -84,6 +86,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"sweep: cannot read {str(path)!r} ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise SweepError(f"sweep: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -134,7 +138,10 @@ def _resolve_reference(reference: str | Path) -> Path:
         return presets[str(reference)]
     if path.suffix == PRESET_SUFFIX or path.parent != Path("."):
         raise SweepError(f"sweep: no such file {str(reference)!r}")
-    raise SweepError(f"sweep: expected a TOML file or a preset name ({', '.join(presets)}), got {str(reference)!r}")
+    from estimators.registry import did_you_mean
+
+    raise SweepError(f"sweep: expected a TOML file or a preset name{did_you_mean(str(reference), list(presets))} "
+                     f"({', '.join(presets)}), got {str(reference)!r}")
 
 
 # ----------------------------------------------------------------------------- plain data -> Sweep
@@ -142,6 +149,7 @@ def _resolve_reference(reference: str | Path) -> Path:
 def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep:
     """Validate a sweep given as plain data (the parsed TOML)."""
     refuse_unknown("", data, TOP_LEVEL_KEYS)
+    refuse_huge_integers("", data)
     name = expect_name("name", data.get("name"))
     description = expect_string("description", data.get("description", ""), allow_empty=True)
     seed = expect_int("seed", data.get("seed", 0), minimum=0, what="a non-negative integer")
@@ -149,9 +157,20 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
     target = expect_choice("target", data.get("target", "ideal"), TARGETS)
     meta_parameter = expect_choice("meta_parameter", data.get("meta_parameter", "init"), META_PARAMETERS)
     problem = _parse_problem(expect_table("problem", data.get("problem")))
-    if problem.kind == "gaussian_toy" and meta_parameter == "intrinsic":
-        raise SweepError("meta_parameter: expected 'init' for gaussian_toy problems "
-                         "('intrinsic' needs a tabular problem)")
+    if problem.kind in ("gaussian_toy", "ipd") and meta_parameter != "init":
+        needs = "a tabular problem" if meta_parameter == "intrinsic" else "a bandit problem"
+        raise SweepError(f"meta_parameter: expected 'init' for {problem.kind} problems "
+                         f"({meta_parameter!r} needs {needs})")
+    if problem.kind == "bandit" and meta_parameter != "lr_schedule":
+        raise SweepError(f"meta_parameter: expected 'lr_schedule' for bandit problems, got {meta_parameter!r}")
+    if problem.kind == "tabular" and meta_parameter == "lr_schedule":
+        raise SweepError("meta_parameter: expected 'init' or 'intrinsic' for tabular problems "
+                         "('lr_schedule' needs a bandit problem)")
+    if problem.kind == "ipd" and target != "ideal":
+        raise SweepError("target: expected 'ideal' for ipd problems (the exact LOLA meta-gradients)")
+    if target == "fd" and problem.kind != "bandit":
+        raise SweepError(f"target: expected 'ideal' or 'practical' for {problem.kind} problems "
+                         f"('fd', Vuorio et al.'s finite-difference ground truth, needs a bandit problem)")
     grid = _parse_grid(expect_table("grid", data.get("grid")), problem.kind)
     estimator_params = _parse_estimator_params(data.get("estimator_params", {}), dict(grid))
     return Sweep(name, seed, repetitions, target, meta_parameter, problem, grid, estimator_params,
@@ -167,6 +186,25 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
         values = {**TOY_DEFAULTS, **{name: _toy_field(name, table[name]) for name in TOY_FIELDS if name in table}}
         return ProblemSettings(kind, tuple(sorted(values.items())),
                                overrides=tuple(name for name in TOY_FIELDS if name in table))
+    if kind == "ipd":
+        refuse_unknown("problem.", table, ("kind", *IPD_FIELDS, *SEED_FIELDS), kind=kind)
+        overrides = tuple(name for name in IPD_FIELDS if name in table)
+        values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
+        if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
+            raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
+                             "points of theta = \"random\" and count the updates of theta = \"training\")")
+        seeds = _parse_mdp_seeds(table) if values["theta"] != "zeros" else ()
+        return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
+    if kind == "bandit":
+        refuse_unknown("problem.", table, ("kind", *BANDIT_FIELDS, *SEED_FIELDS), kind=kind)
+        overrides = tuple(name for name in BANDIT_FIELDS if name in table)
+        values = {**BANDIT_DEFAULTS, **{name: _bandit_field(name, table[name]) for name in overrides}}
+        if values["cutoff"] is not None and values["cutoff"] > values["lifetime"]:
+            raise SweepError(f"problem.cutoff: expected an integer in [0, lifetime = {values['lifetime']}], "
+                             f"got {values['cutoff']!r}")
+        if values["arm_law"] in ("exp_uniform", "uniform") and not values["low"] < values["high"]:
+            raise SweepError(f"problem.low: expected low < high, got {values['low']!r}, {values['high']!r}")
+        return ProblemSettings(kind, tuple(sorted(values.items())), None, overrides, _parse_mdp_seeds(table))
     refuse_unknown("problem.", table, ("kind", "preset", *TABULAR_FIELDS, *SEED_FIELDS), kind=kind)
     preset = table.get("preset")
     if preset is not None:
@@ -201,6 +239,30 @@ def _tabular_field(name: str, value: Any) -> Any:
         return noise
     choices = {"reward": REWARD_LAWS, "initial": INITIAL_LAWS, "critic": CRITICS}[name]
     return expect_choice(path, value, choices)
+
+
+def _ipd_field(name: str, value: Any) -> Any:
+    if name == "critic":
+        return expect_choice(f"problem.{name}", value, IPD_CRITICS)
+    if name == "theta":
+        return expect_choice(f"problem.{name}", value, IPD_POINTS)
+    return _tabular_field(name, value)
+def _bandit_field(name: str, value: Any) -> Any:
+    path = f"problem.{name}"
+    if name in ("n_arms", "lifetime", "pulls", "reference_runs", "fd_runs"):
+        return expect_int(path, value, minimum=1, what="a positive integer")
+    if name in ("cutoff", "task_count"):
+        return expect_int(path, value, minimum=0, what="a non-negative integer")
+    if name in ("low", "high"):
+        return expect_number(path, value, what="a finite number")
+    if name in ("noise",):
+        noise = expect_number(path, value, what="a non-negative number")
+        if noise < 0:
+            raise SweepError(f"{path}: expected a non-negative number, got {value!r}")
+        return noise
+    if name == "fd_epsilon":
+        return expect_number(path, value, positive=True, what="a positive number")
+    return expect_choice(path, value, {"arm_law": ARM_LAWS, "objective": OBJECTIVES}[name])
 
 
 def _toy_field(name: str, value: Any) -> float:
@@ -238,6 +300,11 @@ def _parse_grid(table: Mapping[str, Any], kind: str) -> tuple[tuple[str, tuple[A
         if kind == "gaussian_toy" and axis in TABULAR_ONLY_AXES:
             raise SweepError(f"grid.{axis}: not an axis of gaussian_toy problems (expected estimator, N "
                              f"or estimator parameters)")
+        if kind == "bandit" and (axis in TABULAR_ONLY_AXES or axis == "N"):
+            raise SweepError(f"grid.{axis}: not an axis of bandit problems (expected estimator, eta0, eta1 "
+                             f"or estimator parameters; the pulls per step are problem.pulls)")
+        if kind != "bandit" and axis in PROBLEM_AXES["bandit"]:
+            raise SweepError(f"grid.{axis}: not an axis of {kind} problems (the schedule η needs a bandit problem)")
         if kind == "tabular" and axis == "N":
             raise SweepError("grid.N: not an axis of tabular problems (the batch size is grid.batch)")
         axes.append((axis, _parse_axis(axis, raw)))
@@ -249,11 +316,20 @@ def _parse_axis(axis: str, raw: Any) -> tuple[Any, ...]:
     values = raw if isinstance(raw, list) else [raw]
     if not values or isinstance(raw, dict) or not all(_axis_value_ok(axis, value) for value in values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r}")
-    if axis == "lr":
+    if axis == "steps" and max(values) > MAX_STEPS:
+        raise SweepError(f"grid.steps: expected at most {MAX_STEPS} inner steps, got {max(values)!r}")
+    if axis in ("lr", "eta0", "eta1"):
         values = [float(value) for value in values]
-    if len({json.dumps(value) for value in values}) != len(values):
+    if len({_identity(value) for value in values}) != len(values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r} (a value is repeated)")
     return tuple(values)
+
+
+def _identity(value: Any) -> str:
+    """Equal numbers are one value whatever their type (`1` and `1.0` are a repeat)."""
+    if is_number(value):
+        return json.dumps(float(value))
+    return json.dumps(value)
 
 
 def _axis_value_ok(axis: str, value: Any) -> bool:
@@ -265,6 +341,8 @@ def _axis_value_ok(axis: str, value: Any) -> bool:
         return is_int(value) and value >= 1
     if axis == "lr":
         return is_number(value) and value > 0
+    if axis in ("eta0", "eta1"):
+        return is_number(value)
     return isinstance(value, (bool, str)) or is_int(value) or is_number(value)
 
 
@@ -279,7 +357,7 @@ def _parse_estimator_params(raw: Any, axes: Mapping[str, tuple[Any, ...]]):
         values = []
         for parameter, value in parameters.items():
             path = f"estimator_params.{name}.{parameter}"
-            if parameter in axes or parameter in ("steps", "lr", "N"):
+            if parameter in axes or parameter in ("steps", "lr", "N", "eta0", "eta1"):
                 raise SweepError(f"{path}: expected a parameter that is not also a grid axis, got {parameter!r}")
             if isinstance(value, (list, dict)) or not _axis_value_ok(parameter, value):
                 raise SweepError(f"{path}: expected one number, boolean or string, got {value!r}")

@@ -18,11 +18,12 @@ class ProblemSettings:
     """The problem of a sweep, with every field resolved (preset, then explicit overrides).
 
     Attributes:
-      kind: `tabular` or `gaussian_toy`.
+      kind: `tabular`, `gaussian_toy`, `ipd` or `bandit`.
       fields: `(name, value)` pairs of the resolved fields (sorted by name).
       preset: the preset the fields started from, if any.
       overrides: the fields given explicitly on top of the preset.
-      mdp_seeds: problem seeds (tabular; empty for the toy).
+      mdp_seeds: problem seeds (tabular; the evaluation points of ipd with theta = "random";
+        bandit task sets and targets; empty otherwise).
     """
 
     kind: str
@@ -121,7 +122,7 @@ class Sweep:
         values = self.problem.values
         names = self.problem.overrides if self.problem.preset else tuple(values)
         problem.update({name: values[name] for name in names if values[name] is not None})
-        if self.problem.kind == "tabular":
+        if self.problem.kind in ("tabular", "bandit") or self.problem.mdp_seeds:
             problem["mdp_seeds"] = list(self.problem.mdp_seeds)
         data: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -146,11 +147,42 @@ class Sweep:
                            "mdp_seeds": list(self.problem.mdp_seeds)}
         return stable_hash(data)[:16]
 
+    @property
+    def base_hash(self) -> str:
+        """Hash of what every cell of the sweep shares (seed, repetitions, target,
+        meta-parameter, problem settings): results stored under another base hash are of a
+        different sweep, while a grid or problem seeds that only grow add cells."""
+        data = {"seed": self.seed, "repetitions": self.repetitions, "target": self.target,
+                "meta_parameter": self.meta_parameter, "problem": self.problem.canonical(),
+                "label": self.problem.label}
+        return stable_hash(data)[:16]
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """What an estimator's `validate` sees of the problem (`estimators.registry`)."""
+        return {"kind": self.problem.kind, "target": self.target, "meta_parameter": self.meta_parameter,
+                "critic": self.problem.values.get("critic") if self.problem.kind == "tabular" else None}
+
     # ------------------------------------------------------------------ checks and cells
     def check(self) -> None:
-        """Validate against the estimator registry (names, parameters, their types);
-        raises `SweepError`."""
-        self._estimator_parameters()
+        """Validate against the estimator registry (names, parameters, their types, and
+        their values with each estimator's `validate`); raises `SweepError`."""
+        parameters_of = self._estimator_parameters()
+        self._check_practical_target(parameters_of)
+        self._check_parameter_values(parameters_of)
+
+    def cell_count(self) -> int:
+        """The number of cells, without listing them (cheap for any grid size)."""
+        parameters_of = self._estimator_parameters()
+        total = 0
+        for estimator in self.estimators:
+            count = len(self.problem.mdp_seeds) or 1
+            for axis, values in self.grid:
+                if axis != ESTIMATOR_AXIS and (axis in PROBLEM_AXES[self.problem.kind]
+                                               or axis in parameters_of[estimator]):
+                    count *= len(values)
+            total += count
+        return total
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid times the problem seeds, in a stable order (see `benchmark.sweeps`)."""
@@ -176,10 +208,17 @@ class Sweep:
         Numeric axes keep at most three values (`batch` and `n_*` sample sizes their three
         smallest, other axes their first, middle and last), categorical axes (estimator,
         split, strings, booleans) are kept whole so every curve still appears; at most two
-        problem seeds and at most 256 repetitions.
+        problem seeds and at most 256 repetitions. Bandit sweeps keep the middle η only and
+        their targets use 2000 runs.
         """
         grid = tuple((axis, _shrink_axis(axis, values)) for axis, values in self.grid)
         problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2])
+        if problem.kind == "bandit":   # a smoke test: the middle η only, targets of 2000 runs
+            grid = tuple((axis, values[len(values) // 2:len(values) // 2 + 1] if axis in PROBLEM_AXES["bandit"]
+                          else values) for axis, values in grid)
+            values = {**problem.values, "reference_runs": min(problem.values["reference_runs"], 2000),
+                      "fd_runs": min(problem.values["fd_runs"], 2000)}
+            problem = replace(problem, fields=tuple(sorted(values.items())))
         name = self.name if self.name.endswith("-quick") else f"{self.name}-quick"
         description = f"quick version of {self.name}" + (f": {self.description}" if self.description else "")
         return replace(self, name=name, grid=grid, problem=problem, description=description,
@@ -194,6 +233,45 @@ class Sweep:
                "estimator": estimator, **problem_axes, **parameters, "mdp_seed": mdp_seed}
         identity = {**key, "problem": self.problem.canonical()}
         return Cell(stable_hash(identity)[:16], index, estimator, key, parameters, mdp_seed)
+
+    def _check_practical_target(self, parameters_of: dict[str, dict[str, Any]]) -> None:
+        """The practical target of a tabular problem needs critic `none` and an inner batch size."""
+        if self.target != "practical" or self.problem.kind != "tabular":
+            return
+        critic = self.problem.values["critic"]
+        if critic != "none":
+            raise SweepError(f"problem.critic: expected 'none' with target = \"practical\" (a baseline that "
+                             f"depends on the meta-parameter would need its own derivative), got {critic!r}")
+        for name in self.estimators:
+            parameters = {**parameters_of[name], **self.fixed_parameters.get(name, {})}
+            if not any(size in parameters and (is_int(parameters[size]) or size in self.axes)
+                       for size in ("n_inner", "batch")):
+                raise SweepError(f"grid.estimator: {name!r} cannot be compared with target = \"practical\" "
+                                 f"(it draws no inner batch: no 'batch' parameter)")
+
+    def _check_parameter_values(self, parameters_of: dict[str, dict[str, Any]]) -> None:
+        """Run each estimator's `validate` on every combination of its parameter values
+        (each value alone, the others at their first value, when there are too many)."""
+        from estimators import get_estimator
+
+        setting = self.setting
+        fixed = self.fixed_parameters
+        for name in self.estimators:
+            spec = get_estimator(name, self.problem.kind)
+            if spec.validate is None:
+                continue
+            axes = [(axis, values) for axis, values in self.grid
+                    if axis != ESTIMATOR_AXIS and axis in parameters_of[name]]
+            fixed_here = _as_declared(fixed.get(name, {}), parameters_of[name])
+            for point in _points(axes):
+                chosen = _as_declared(point, parameters_of[name])
+                try:
+                    spec.check({**fixed_here, **chosen}, setting)
+                except ValueError as error:
+                    raise SweepError(_locate(str(error), name, chosen, fixed_here)) from None
+                except Exception as error:  # noqa: BLE001 - a plug-in's check may fail with anything
+                    raise SweepError(f"grid.estimator: the validate function of estimator {name!r} failed "
+                                     f"({type(error).__name__}: {error})") from None
 
     def _estimator_parameters(self) -> dict[str, dict[str, Any]]:
         """`{estimator: its registered parameters with defaults}`; checks every axis and
@@ -229,6 +307,41 @@ def _as_declared(values: dict[str, Any], defaults: Mapping[str, Any]) -> dict[st
     """Integers given for float parameters become floats, so `c = 1` and `c = 1.0` are one cell."""
     return {name: float(value) if isinstance(defaults.get(name), float) and is_int(value) else value
             for name, value in values.items()}
+
+
+MAX_VALIDATED_POINTS = 10_000
+
+
+def _points(axes: list[tuple[str, tuple[Any, ...]]]):
+    """Every point of the axes, or (beyond `MAX_VALIDATED_POINTS`) each value alone."""
+    count = 1
+    for _, values in axes:
+        count *= len(values)
+    if count <= MAX_VALIDATED_POINTS:
+        for point in itertools.product(*(values for _, values in axes)):
+            yield dict(zip((axis for axis, _ in axes), point))
+        return
+    first = {axis: values[0] for axis, values in axes}
+    for axis, values in axes:
+        for value in values:
+            yield {**first, axis: value}
+
+
+def _locate(message: str, estimator: str, chosen: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
+    """`<field>: ...` from an estimator's `validate` -> the key of the sweep file that holds it."""
+    field_name, _, rest = message.partition(":")
+    field_name = field_name.strip()
+    if field_name in chosen:
+        path = f"grid.{field_name}"
+    elif field_name in fixed:
+        path = f"estimator_params.{estimator}.{field_name}"
+    elif field_name in ("critic", "critic_noise", "rollout_length"):
+        path = f"problem.{field_name}"
+    elif field_name in ("target", "meta_parameter"):
+        path = field_name
+    else:
+        path, rest = "grid.estimator", f" {message}"
+    return f"{path}:{rest.rstrip()} (estimator {estimator!r})"
 
 
 def _shrink_axis(axis: str, values: tuple[Any, ...]) -> tuple[Any, ...]:

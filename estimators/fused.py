@@ -1,0 +1,232 @@
+"""One compiled kernel per batch: rollouts, returns, baselines, the family's weights and the score sums.
+
+The numpy path (`surrogates.draw_batch` + `Surrogate`) materialises a batch as `(R, N, T)`
+arrays and makes a dozen passes over them. Here one `numba` kernel takes one repetition
+at a time: its N rollouts advance together (time outer, so the uniforms are read in the
+order they were drawn) into `(N, T)` index buffers, then each trajectory is processed
+alone in T-long buffers:
+
+  1. rollout: s_0 ~ ρ, a_t ~ π_r(·|s_t), s_{t+1} ~ P(·|s_t, a_t) by inverse CDF with guide
+     tables, from uniforms that numpy drew in the order `mdps.sample_trajectories` draws
+     them (`draw_rollout_uniforms`), so the trajectories are the same;
+  2. R_t = r_t + γ R_{t+1} with R_T = V̂_T(s_T) (truncated, with a critic), b_t = V̂_t(s_t),
+     A_t = R_t - b_t;
+  3. β_t, ω_k = Σ_{t≥k} μ^{t-k} β_t and, given v, u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) and
+     the LIRPG coefficients γᵗ (W'_t·v), read from the family table
+     (`surrogates.family_rule`);
+  4. the indicator totals Σ ω e_{(s,a)}, Σ u e_{(s,a)}, Σ γᵗ W' e_{(s,a)} and the state
+     totals Σ ω e_s, accumulated in the step order of `np.bincount`.
+
+The O(R·S·A) finishes are the numpy ones of `estimators.scores` (`scores_from_totals`,
+`log_policy_curvature`), and every floating-point operation of steps 1-4 is the numpy
+path's, in the same order. The policy's sampling tables are built in the kernel with
+the same numbers. Only the critic (exact or noisy) is computed differently: its Bellman
+solve (Gaussian elimination with partial pivoting, one per repetition, one when all
+repetitions share θ) and its finite-horizon recursion sum in another order than
+LAPACK and `einsum`. So the estimates are bit-identical to the numpy path on the same
+random stream for the critic `none` and for `dice` (which reads no critic), and agree to
+rounding (≤ 1e-12 relative, ~1e-14 measured) with the `exact` and `noisy` critics
+(`tests/test_fused_kernel.py`). A batch drawn once can be re-rolled from its stored
+uniforms, which is how a shared inner/Hessian batch is used twice without keeping its
+trajectories.
+
+The kernels live in `estimators.fused_kernels`, imported on first use (numba takes ~1.5 s
+to import, which commands that sample nothing should not pay). Without numba `AVAILABLE`
+is False and the estimators fall back to the numpy path (same numbers, slower).
+`cache=True` compiles once per machine (~15 s) and every later process loads the
+compiled code from the disk cache (~0.6 s).
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
+from estimators.surrogates import CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule
+from mdps import TabularMDP, softmax_policy
+from mdps.sampling import draw_rollout_uniforms
+
+AVAILABLE = importlib.util.find_spec("numba") is not None   # numba itself is imported on first use (~1.5 s)
+
+KERNELS: tuple[str, ...] = ("compiled", "numpy")   # the values of `MetaProblem.kernel`
+
+
+def check_kernel(kernel: str) -> str:
+    """`kernel` if it is one of `KERNELS`, else a ValueError naming the field."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel: expected one of {KERNELS}, got {kernel!r}")
+    return kernel
+
+
+def use_compiled(kernel: str) -> bool:
+    """True when `kernel` is `compiled` and numba is installed (else the numpy path runs)."""
+    return check_kernel(kernel) == "compiled" and AVAILABLE
+
+
+# ---------------------------------------------------------------------------- drawn batches
+@dataclass(frozen=True, eq=False)
+class DrawnBatch:
+    """What a batch is made of before it is rolled out: the policy tables, the critic and the uniforms.
+
+    Attributes:
+      mdp: the dynamics.
+      policy: `(R, S, A)` π_r; cumulative_policy, policy_guide: `(R·S, A)` its sampling tables.
+      reward_table: `(S, A)` rewards of the returns (r, or r + η for the inner loop).
+      values: `(R, L, S)` critic V̂ (L = 0 when the family reads no critic or there is none).
+      truncated: whether the rollouts bootstrap from V̂_T(s_T).
+      discounts: `(T,)` γᵗ.
+      initial_uniforms: `(R, N)`; step_uniforms: `(T, 2, R, N)` (see `draw_rollout_uniforms`).
+    """
+
+    mdp: TabularMDP
+    policy: np.ndarray
+    cumulative_policy: np.ndarray
+    policy_guide: np.ndarray
+    reward_table: np.ndarray
+    values: np.ndarray
+    truncated: bool
+    discounts: np.ndarray
+    initial_uniforms: np.ndarray
+    step_uniforms: np.ndarray
+
+    @property
+    def n_trajectories(self) -> int:
+        return self.initial_uniforms.shape[1]
+
+
+def draw_compiled_batch(mdp: TabularMDP, thetas: np.ndarray, n_trajectories: int, length: int,
+                        rng: np.random.Generator, *, rewards: np.ndarray | None, critic: str, critic_noise: float,
+                        needs_critic: bool) -> DrawnBatch:
+    """Draw a batch as `surrogates.draw_batch` does (same draws from `rng`, same critic), without rolling it out.
+
+    Args: as `draw_batch` with a `TabularMDP`, T = `length` (already capped at H).
+    """
+    truncated = mdp.horizon is None or length < mdp.horizon
+    reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
+    thetas = np.asarray(thetas, dtype=float)
+    policy = softmax_policy(thetas)
+    from estimators import fused_kernels
+
+    cumulative_policy, policy_guide = fused_kernels.policy_tables(policy)
+    n_policies = thetas.shape[0]
+    initial_uniforms, step_uniforms = draw_rollout_uniforms(rng, n_policies, n_trajectories, length)
+    noise_draw = (rng.standard_normal((n_policies, mdp.n_states)) if critic == "noisy"
+                  else np.zeros((n_policies, mdp.n_states)))
+    if critic == "none" or not needs_critic:
+        values = np.zeros((n_policies, 0, mdp.n_states))
+    else:
+        common = bool(np.all(thetas == thetas[:1]))
+        values = fused_kernels.critic_values(policy, mdp.transitions, reward_table, mdp.gamma, mdp.horizon or 0,
+                                             common, noise_draw, float(critic_noise), critic == "noisy")
+    discounts = mdp.gamma ** np.arange(length)
+    return DrawnBatch(mdp, policy, cumulative_policy, policy_guide, reward_table, values, truncated, discounts,
+                      initial_uniforms, step_uniforms)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The raw sums of one roll-out of a `DrawnBatch` (see `fused_kernels.batch_totals`), None where not asked.
+
+    Attributes:
+      gradient: `(R, S, A)` Σ w·ω_t e_{(s_t, a_t)}.
+      states: `(R, S)` Σ w·ω_t e_{s_t}.
+      hessian: `(R, S, A)` Σ u_t(v) e_{(s_t, a_t)}.
+      mixed: `(R, S, A)` Σ (w·γᵗ)(W'_t·v) e_{(s_t, a_t)}.
+      counts: `(R, S, A)` visits of (s, a).
+      lsf: `(R, S, A)` Σ_m w (ĝ_m·v) Σ_t e_{(s_t, a_t)}.
+    """
+
+    gradient: np.ndarray | None
+    states: np.ndarray | None
+    hessian: np.ndarray | None
+    mixed: np.ndarray | None
+    counts: np.ndarray | None
+    lsf: np.ndarray | None
+
+
+def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 1.0, vectors: np.ndarray | None = None,
+                    gradient: bool = False, states: bool = False, hessian: bool = False, mixed: bool = False,
+                    counts: bool = False, lsf: bool = False) -> Totals:
+    """Roll the batch out in the kernel and return the sums asked for (`Totals`).
+
+    Args:
+      batch: from `draw_compiled_batch` (may be rolled out any number of times).
+      rule: the family's row of the family table (β, μ, Hessian kind, mixed decay).
+      pre_weight: w, the weight of every trajectory inside the sums (1 for the split).
+      vectors: `(R, S, A)` v (needed for `hessian`, `mixed` and `lsf`).
+    """
+    from estimators import fused_kernels   # imports numba (once per process)
+
+    policy, mdp = batch.policy, batch.mdp
+    shape = policy.shape
+    if (hessian or mixed or lsf) and vectors is None:
+        raise ValueError("vectors: required for the Hessian-vector product, the mixed and the LSF terms")
+    if vectors is not None:
+        vectors = np.ascontiguousarray(vectors, dtype=float)
+        if vectors.shape != shape:
+            raise ValueError(f"vectors: expected shape {shape}, got {vectors.shape}")
+    hessian = hessian and rule.hessian == FULL_HESSIAN
+
+    def totals(wanted: bool, size: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(size) if wanted else np.zeros((0,) * len(size))
+
+    sums = Totals(totals(gradient, shape), totals(states, shape[:2]), totals(hessian, shape), totals(mixed, shape),
+                  totals(counts, shape), totals(lsf, shape))
+    fused_kernels.batch_totals(
+        batch.cumulative_policy, batch.policy_guide, mdp.cumulative_transitions.reshape(mdp.dim, -1),
+        mdp.transition_guide, _cumulative_initial(mdp), batch.reward_table, batch.values, batch.truncated,
+        batch.discounts, mdp.gamma, batch.initial_uniforms, batch.step_uniforms,
+        rule.outer == REWARDS, rule.outer == DIFFERENCES, float(rule.decay), rule.hessian == FULL_HESSIAN,
+        float(rule.mixed_decay),
+        np.zeros((0, 0, 0)) if vectors is None else vectors,
+        np.zeros((0, 0)) if vectors is None else policy_dots(policy, vectors), float(pre_weight),
+        sums.gradient, sums.states, sums.hessian, sums.mixed, sums.counts, sums.lsf)
+    return Totals(*(total if total.size else None for total in (sums.gradient, sums.states, sums.hessian, sums.mixed,
+                                                                 sums.counts, sums.lsf)))
+
+
+def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = True, vectors: np.ndarray | None = None,
+                      hessian: bool = False, mixed: bool = False) -> tuple:
+    """(ĝ, Ĥv, ∂_η(ĝ·v)) of a family on the batch, each `(R, S, A)` or None when not asked.
+
+    The same numbers as `Surrogate(draw_batch(...), family).gradient()`,
+    `.hessian_vector_product(v)` and `.mixed_vector_product(v)` on the same draws.
+    """
+    curvature = hessian and rule.hessian != NO_HESSIAN
+    sums = roll_out_totals(batch, rule, vectors=vectors, gradient=gradient, states=curvature, hessian=curvature,
+                           mixed=mixed)
+    policy, n_trajectories = batch.policy, batch.n_trajectories
+    result_gradient = scores_from_totals(sums.gradient, policy) / n_trajectories if gradient else None
+    result_hessian = None
+    if curvature:
+        result_hessian = log_policy_curvature(policy, sums.states / n_trajectories, vectors)
+        if rule.hessian != CURVATURE_ONLY:
+            result_hessian = result_hessian + scores_from_totals(sums.hessian, policy) / n_trajectories
+    elif hessian:
+        result_hessian = np.zeros(policy.shape)
+    result_mixed = sums.mixed / n_trajectories if mixed else None
+    return result_gradient, result_hessian, result_mixed
+
+
+def _cumulative_initial(mdp: TabularMDP) -> np.ndarray:
+    cumulative = np.cumsum(mdp.initial)
+    cumulative[-1] = 1.0
+    return cumulative
+
+
+def compile_kernel() -> float:
+    """Compile (or load from the on-disk cache) every specialisation used; returns the seconds it took."""
+    import time
+
+    from mdps import random_mdp
+    from estimators.surrogates import family_rule
+
+    start = time.perf_counter()
+    if AVAILABLE:
+        mdp = random_mdp(3, 2, seed=0)
+        batch = draw_compiled_batch(mdp, np.zeros((1, 3, 2)), 1, 2, np.random.default_rng(0), rewards=None,
+                                    critic="exact", critic_noise=1.0, needs_critic=True)
+        compiled_products(batch, family_rule("loaded", 0.5), vectors=np.ones((1, 3, 2)), hessian=True, mixed=True)
+    return time.perf_counter() - start

@@ -1,0 +1,272 @@
+"""The numba kernels of `estimators.fused` (imported only when the compiled path runs).
+
+Every function here is `@njit(cache=True)`: compiled once per machine and loaded from the
+on-disk cache (next to this file, in `__pycache__`, or numba's user cache when that is
+not writable) by every later process. What they compute, and why the numbers equal the
+numpy path's, is in the docstring of `estimators.fused`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def trace_forward(values, decay, out):
+    """out_t = x_t + λ out_{t-1}, as `scores.forward_trace`: cumsum (λ = 1), identity (λ = 0), the recursion otherwise."""
+    length = values.shape[0]
+    if decay == 0.0:
+        for t in range(length):
+            out[t] = values[t]
+        return
+    out[0] = values[0]
+    if decay == 1.0:
+        for t in range(1, length):
+            out[t] = out[t - 1] + values[t]
+    else:
+        for t in range(1, length):
+            out[t] = decay * out[t - 1] + values[t]
+
+
+@njit(cache=True, nogil=True)
+def trace_reverse(values, decay, out):
+    """out_k = x_k + λ out_{k+1}, as `scores.reverse_trace`."""
+    length = values.shape[0]
+    if decay == 0.0:
+        for t in range(length):
+            out[t] = values[t]
+        return
+    out[length - 1] = values[length - 1]
+    if decay == 1.0:
+        for t in range(length - 2, -1, -1):
+            out[t] = out[t + 1] + values[t]
+    else:
+        for t in range(length - 2, -1, -1):
+            out[t] = decay * out[t + 1] + values[t]
+
+
+@njit(cache=True, nogil=True)
+def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide, cumulative_initial, reward_table,
+                  values, truncated, discounts, gamma, initial_uniforms, step_uniforms,
+                  from_rewards, differences, decay, full_hessian, mixed_decay, vectors, vector_dots, pre_weight,
+                  gradient_totals, state_totals, hessian_totals, mixed_totals, count_totals, lsf_totals):
+    """Roll out every trajectory and add its terms to the totals (arrays of size 0 are skipped).
+
+    Totals at (r, s_t, a_t) (state totals at (r, s_t)), with w = `pre_weight` (1 for the
+    split, whose finishes divide by N; 1/N for the practical paths, which weight each
+    trajectory before the sums): gradient w·ω_t; state w·ω_t; hessian u_t(v) from w·β_t;
+    mixed (w·γᵗ)(W'_t·v); count 1; lsf w·Σ_j ω_j (z_j·v) (the trajectory's ĝ_m·v, LSF).
+
+    Shapes: cumulative_policy, policy_guide `(R·S, A)`; transitions, transition_guide
+    `(S·A, S)`; cumulative_initial `(S,)`; reward_table `(S, A)`; values `(R, L, S)` (L = 0:
+    no critic); discounts `(T,)`; initial_uniforms `(R, N)`; step_uniforms `(T, 2, R, N)`;
+    vectors `(R, S, A)`, vector_dots `(R, S)`; totals `(R, S, A)` / `(R, S)` or empty. The
+    family's row (`surrogates.FamilyRule`) arrives as flags: β_t = γᵗ r_t (`from_rewards`),
+    else c_t = γᵗ A_t, differenced when `differences`; μ = `decay`; u-terms when `full_hessian`.
+    """
+    n_policies, n_trajectories = initial_uniforms.shape
+    length = discounts.shape[0]
+    n_states, n_actions = reward_table.shape
+    policy_buckets, transition_buckets = policy_guide.shape[1], transition_guide.shape[1]
+    count_actions = n_actions <= 8      # few actions: counting beats the guide table's unpredictable scan
+    with_values = values.shape[1] > 0
+    time_dependent = values.shape[1] > 1
+    want_gradient = gradient_totals.size > 0
+    want_states = state_totals.size > 0
+    want_hessian = hessian_totals.size > 0 and full_hessian
+    want_mixed = mixed_totals.size > 0
+    want_counts = count_totals.size > 0
+    want_lsf = lsf_totals.size > 0
+    # one repetition's N trajectories are rolled out together (time outer, so the uniforms
+    # are read in the order they were drawn), then processed one trajectory at a time
+    all_states = np.empty((n_trajectories, length), np.intp)
+    all_actions = np.empty((n_trajectories, length), np.intp)
+    final_states = np.empty(n_trajectories, np.intp)
+    weights = np.empty(length)        # β_t
+    step_weights = np.empty(length)   # ω_t
+    rewards = np.empty(length)
+    dots = np.empty(length)
+    traced = np.empty(length)
+    products = np.empty(length)
+    for r in range(n_policies):
+        # ---- rollouts (mdps.sampling: sample_categorical for s_0, then sample_rows per step)
+        for n in range(n_trajectories):
+            uniform = initial_uniforms[r, n]
+            state = 0
+            for j in range(n_states):
+                if cumulative_initial[j] <= uniform:
+                    state += 1
+            final_states[n] = min(state, n_states - 1)
+        for t in range(length):
+            for n in range(n_trajectories):
+                state = final_states[n]
+                uniform = step_uniforms[t, 0, r, n]
+                row = r * n_states + state
+                if count_actions:   # a ~ π(·|s) = #{j : F[j] <= u}: branch-free, the same index as the scan
+                    action = 0
+                    for j in range(n_actions - 1):
+                        action += cumulative_policy[row, j] <= uniform
+                else:
+                    action = policy_guide[row, int(uniform * policy_buckets)]
+                    while cumulative_policy[row, action] <= uniform:
+                        action += 1
+                all_states[n, t], all_actions[n, t] = state, action
+                uniform = step_uniforms[t, 1, r, n]
+                row = state * n_actions + action
+                state = transition_guide[row, int(uniform * transition_buckets)]
+                while transitions[row, state] <= uniform:
+                    state += 1
+                final_states[n] = state
+        for n in range(n_trajectories):
+            states, actions, state = all_states[n], all_actions[n], final_states[n]
+            for t in range(length):
+                rewards[t] = reward_table[states[t], actions[t]]
+            # ---- β_t from returns and baselines (surrogates.draw_batch, outer_weights)
+            if from_rewards:
+                for t in range(length):
+                    weights[t] = discounts[t] * rewards[t]
+            else:
+                running = 0.0
+                if with_values and truncated:
+                    running = values[r, length if time_dependent else 0, state]
+                for t in range(length - 1, -1, -1):
+                    running = rewards[t] + gamma * running
+                    baseline = values[r, t if time_dependent else 0, states[t]] if with_values else 0.0
+                    weights[t] = discounts[t] * (running - baseline)         # c_t
+                if differences:                                               # d_t = c_t - c_{t+1}
+                    for t in range(length - 1):
+                        weights[t] = weights[t] - weights[t + 1]
+            trace_reverse(weights, decay, step_weights)                      # ω
+            for t in range(length):
+                if want_gradient:
+                    gradient_totals[r, states[t], actions[t]] += pre_weight * step_weights[t]
+                if want_states:
+                    state_totals[r, states[t]] += pre_weight * step_weights[t]
+                if want_counts:
+                    count_totals[r, states[t], actions[t]] += 1.0
+            if not (want_hessian or want_mixed or want_lsf):
+                continue
+            for t in range(length):                                           # z_t·v
+                dots[t] = vectors[r, states[t], actions[t]] - vector_dots[r, states[t]]
+            if want_hessian:
+                trace_forward(dots, decay, traced)                           # W_t·v
+                for t in range(length):
+                    traced[t] = (pre_weight * weights[t]) * traced[t]
+                trace_reverse(traced, decay, products)                       # u_k
+                for t in range(length):
+                    hessian_totals[r, states[t], actions[t]] += products[t]
+            if want_mixed:
+                trace_forward(dots, mixed_decay, traced)                     # W'_t·v
+                for t in range(length):
+                    mixed_totals[r, states[t], actions[t]] += (pre_weight * discounts[t]) * traced[t]
+            if want_lsf:
+                total = 0.0
+                for t in range(length):
+                    total += step_weights[t] * dots[t]
+                total = pre_weight * total
+                for t in range(length):
+                    lsf_totals[r, states[t], actions[t]] += total
+
+
+@njit(cache=True, nogil=True)
+def policy_tables(policy):
+    """`mdps.sampling.policy_sampling_tables` in the kernel (same numbers): cumulative rows and guide tables."""
+    n_policies, n_states, n_actions = policy.shape
+    cumulative = np.empty((n_policies * n_states, n_actions))
+    guide = np.zeros((n_policies * n_states, n_actions), np.intp)
+    for r in range(n_policies):
+        for s in range(n_states):
+            row = r * n_states + s
+            total = policy[r, s, 0]
+            cumulative[row, 0] = total
+            for a in range(1, n_actions):
+                total = total + policy[r, s, a]
+                cumulative[row, a] = total
+            cumulative[row, n_actions - 1] = 1.0
+            for k in range(n_actions):
+                grid = k / n_actions
+                count = 0
+                for a in range(n_actions):
+                    if cumulative[row, a] <= grid:
+                        count += 1
+                guide[row, k] = count
+    return cumulative, guide
+
+
+@njit(cache=True, nogil=True)
+def solve_in_place(matrix, right):
+    """x with M x = b by Gaussian elimination with partial pivoting (M and b overwritten; x in b)."""
+    size = right.shape[0]
+    for column in range(size):
+        pivot = column
+        for row in range(column + 1, size):
+            if abs(matrix[row, column]) > abs(matrix[pivot, column]):
+                pivot = row
+        if pivot != column:
+            for j in range(size):
+                matrix[column, j], matrix[pivot, j] = matrix[pivot, j], matrix[column, j]
+            right[column], right[pivot] = right[pivot], right[column]
+        for row in range(column + 1, size):
+            factor = matrix[row, column] / matrix[column, column]
+            if factor != 0.0:
+                for j in range(column + 1, size):
+                    matrix[row, j] -= factor * matrix[column, j]
+                right[row] -= factor * right[column]
+    for row in range(size - 1, -1, -1):
+        total = right[row]
+        for j in range(row + 1, size):
+            total -= matrix[row, j] * right[j]
+        right[row] = total / matrix[row, row]
+
+
+@njit(cache=True, nogil=True)
+def critic_values(policy, transitions, reward_table, gamma, horizon, common, noise_draw, noise_scale, noisy):
+    """`surrogates.critic_values` (exact or noisy) in the kernel: `(R, L, S)`, L = 1 (H = 0: infinite) or H + 1.
+
+    V_r solves (I - γ P_{π_r}) V = r_{π_r} (infinite horizon) or the backward recursion
+    V_t = Σ_a π (r + γ P V_{t+1}), V_H = 0; noisy adds noise·ε_r·‖V_t‖₂/S. The same maths
+    as numpy's, in another summation order (LAPACK and einsum there): agreement to rounding.
+    """
+    n_policies, n_states, n_actions = policy.shape
+    rows = 1 if horizon == 0 else horizon + 1
+    values = np.zeros((n_policies, rows, n_states))
+    matrix = np.empty((n_states, n_states))
+    solved = 1 if common else n_policies
+    for r in range(solved):
+        if horizon == 0:
+            for s in range(n_states):
+                total = 0.0
+                for j in range(n_states):
+                    matrix[s, j] = 0.0
+                for a in range(n_actions):
+                    weight = policy[r, s, a]
+                    total += weight * reward_table[s, a]
+                    for j in range(n_states):
+                        matrix[s, j] += weight * transitions[s, a, j]
+                for j in range(n_states):
+                    matrix[s, j] = -gamma * matrix[s, j]
+                matrix[s, s] += 1.0
+                values[r, 0, s] = total
+            solve_in_place(matrix, values[r, 0])
+        else:
+            for t in range(horizon - 1, -1, -1):
+                for s in range(n_states):
+                    total = 0.0
+                    for a in range(n_actions):
+                        future = 0.0
+                        for j in range(n_states):
+                            future += transitions[s, a, j] * values[r, t + 1, j]
+                        total += policy[r, s, a] * (reward_table[s, a] + gamma * future)
+                    values[r, t, s] = total
+    for r in range(solved, n_policies):
+        values[r] = values[0]
+    if noisy:
+        for r in range(n_policies):
+            for t in range(rows):
+                squares = 0.0
+                for s in range(n_states):
+                    squares += values[r, t, s] * values[r, t, s]
+                norm = np.sqrt(squares)
+                for s in range(n_states):
+                    values[r, t, s] = values[r, t, s] + noise_scale * noise_draw[r, s] * norm / n_states
+    return values

@@ -1,0 +1,349 @@
+"""Learned learning-rate schedules on bandits over a whole lifetime (Vuorio et al. 2022).
+
+The problem (their released code, `algorithms/off_policy_bandits.py`): a task is a K-armed
+bandit drawn from a task distribution; the policy is softmax(θ), θ_0 = 0; an inner step pulls
+N arms from π_θ (rewards μ_a + σε) and ascends the sampled REINFORCE gradient without baseline
+
+  θ_{i+1} = θ_i + α_i ĝ_i,   ĝ_i = (1/N) Σ_j r_ij z_ij,   z_ij = e_{a_ij} − π_{θ_i},
+
+with α_i = softplus(η_{phase(i)}), phase 0 for i < cutoff (= K/10), 1 after. The objective is the
+reward collected over the lifetime, J(η) = E[(1/K) Σ_{i<K} (1/N) Σ_j r_ij] = (1/K) Σ_{i<K} E[V(θ_i)]
+(under a task distribution also averaged over tasks); every estimate is of ∇_η J, shape `(2,)`.
+
+`run_lifetimes` is the one pass every estimator uses: it simulates R lifetimes and, inside a
+window of L steps starting at w, differentiates their surrogate in forward mode (η has two
+coordinates, so tangents T_i = dθ_i/dη `(R, K_arms, 2)` are cheaper than a reverse pass):
+
+  q_ij = dlog π_{θ_i}(a_ij)/dη = T_iᵀ z_ij,
+  estimate = (1/L) Σ_{i∈W} [(1/N) Σ_j r_ij q_ij  +  λ_c r̄_i C_i],  C_i = Σ_{i'∈W, i'<i} d^{i−i'} Σ_j q_i'j,
+  T_w = 0,  T_{i+1} = T_i + α_i Ĵ_i T_i + ĝ_i (dα_i/dη)ᵀ   (i ∈ W),
+  Ĵ_i = `naive`: (1/N) Σ_j r_ij ∇²log π(a_ij) = −r̄_i (diag π − ππᵀ)     (autodiff through ĝ),
+        `dice`:  naive + (1/N) Σ_j r_ij z_ij z_ijᵀ                       (their DiCE inner loss).
+
+This is exactly the gradient of their surrogate (`sample_lifetime`, `outer_loss_ignore_buffer`):
+θ and η are stop-gradiented outside the window, the cumulative log-probability is reset there.
+Their `e_maml_lambda` under `logpi_cum_fn = 'meta_batch_size'` is λ_c · N (the score of a batch
+is Σ_j, they divide by N); their `'meta_discount'` variant is λ_c = 1 with discount d. With
+L = K, λ_c = 1 and d = 1 the estimate is unbiased (score-function identity). The fitness of a
+lifetime (for ES and finite differences) is the mean reward in the window, (1/(L N)) Σ_{i∈W} Σ_j r_ij.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+from estimators.problem import positive_int
+from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
+                  learning_rate_meta_gradient, schedule_phases, sigmoid, softplus)
+
+Placement = Literal["random", "last"]
+LifetimeJacobian = Literal["naive", "dice"]
+# (step i, logits θ_i (R, A), policy π_i (R, A)) -> actions (R, N) int, rewards (R, N)
+Draw = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, eq=False)
+class BanditLifetimeProblem:
+    """A learned learning-rate schedule η `(2,)` on bandit tasks over a lifetime of K inner steps.
+
+    Attributes:
+      tasks: the task distribution (arm law, K arms, reward noise σ).
+      eta: `(2,)` the meta-parameter at which the meta-gradient is estimated.
+      lifetime: K inner steps.
+      cutoff: steps in phase 0 (default K // 10, their `index_cutoff_ratio = 10`).
+      batch: N pulls per inner step.
+      objective: `lifetime` (1/K) Σ_{i<K} V(θ_i) (theirs) or `final` V(θ_K) (exact targets only).
+      task_set: None (a fresh task per repetition) or `(M, K)` a fixed set, drawn from uniformly.
+    """
+
+    tasks: BanditDistribution = VUORIO2022_BANDITS
+    eta: np.ndarray = field(default_factory=lambda: np.array([1.5, 1.5]))
+    lifetime: int = 80
+    cutoff: int | None = None
+    batch: int = 10
+    objective: str = "lifetime"
+    task_set: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("lifetime", "batch"):
+            positive_int(name, getattr(self, name))
+        if self.cutoff is not None and (isinstance(self.cutoff, bool) or not isinstance(self.cutoff, (int, np.integer))
+                                        or not 0 <= self.cutoff <= self.lifetime):
+            raise ValueError(f"cutoff: expected an integer in [0, lifetime], got {self.cutoff!r}")
+        if np.shape(self.eta) != (2,) or not np.all(np.isfinite(self.eta)):
+            raise ValueError(f"eta: expected 2 finite numbers, got {self.eta!r}")
+        if self.objective not in ("lifetime", "final"):
+            raise ValueError(f"objective: expected 'lifetime' or 'final', got {self.objective!r}")
+        if self.task_set is not None and (np.ndim(self.task_set) != 2 or np.shape(self.task_set)[1] != self.tasks.n_arms):
+            raise ValueError(f"task_set: expected shape (M, {self.tasks.n_arms}), got {np.shape(self.task_set)}")
+
+    @property
+    def shape(self) -> tuple[int]:
+        """(2,): the shape of η and of every estimate."""
+        return (2,)
+
+    @property
+    def n_arms(self) -> int:
+        return self.tasks.n_arms
+
+    @property
+    def phase_cutoff(self) -> int:
+        """The cutoff, K // 10 by default."""
+        return self.lifetime // 10 if self.cutoff is None else int(self.cutoff)
+
+    def draw_tasks(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`(count, K_arms)` arm means: fresh draws, or rows of `task_set`."""
+        return self.tasks.draw_tasks(rng, count, self.task_set)
+
+    def exact_task_gradient(self, means: np.ndarray) -> np.ndarray:
+        """One task's ideal meta-gradient (exact inner steps θ_{i+1} = θ_i + α_i ∇V(θ_i)), `(2,)`."""
+        return learning_rate_meta_gradient(bandit_mdp(means), np.zeros((1, len(means))), np.asarray(self.eta, float),
+                                           steps=self.lifetime, cutoff=self.phase_cutoff, objective=self.objective)
+
+    def ideal_target(self, *, seed: int = 0, task_count: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """The ideal target under the task distribution: the mean over tasks of each task's exact
+        meta-gradient, and its standard error (over the fixed task set, or `task_count` fresh
+        tasks drawn from `seed`)."""
+        tasks = self.task_set if self.task_set is not None else self.tasks.task_set(seed, task_count)
+        gradients = bandit_learning_rate_meta_gradient(tasks, np.asarray(self.eta, float), steps=self.lifetime,
+                                                       cutoff=self.phase_cutoff, objective=self.objective)
+        if len(gradients) == 1:
+            return gradients[0], np.zeros(2)
+        return gradients.mean(axis=0), gradients.std(axis=0, ddof=1) / np.sqrt(len(gradients))
+
+
+@dataclass(frozen=True)
+class LifetimePass:
+    """How one lifetime becomes an estimate (module docstring).
+
+    Attributes:
+      jacobian: `naive` or `dice`.
+      correction: λ_c ∈ [0, 1], the weight of the sampling correction (1 = the full batch score).
+      meta_discount: d ∈ [0, 1], earlier scores weighted d^{i−i'} (their meta-discount variant).
+      window: L, the truncation window (None = the whole lifetime).
+      placement: `random` (start uniform in 0..K−L, theirs) or `last` (the last L steps).
+      outer: `sampled` (theirs: the terms use the pulled rewards r_ij) or `exact` (mgbench's
+        reference: their conditional expectation given the past, (1/N) Σ_j r_ij q_ij → T_iᵀ∇V(θ_i)
+        and r̄_i → V(θ_i); same mean, less variance).
+      baseline: `none` (theirs); `ideal`: r̄_i − b_i in the correction, b_i = V(θ̄_i) of the
+        exact inner loop θ̄ of the task (fixed given the task, so E[b_i C_i] = 0: same mean);
+        `future`: the score S_i' of batch i' multiplies Σ_{i>i'} d^{i−i'} (value_i) − β_i', with
+        β_i' = Σ_{i>i'} d^{i−i'} V(θ̄_i) along exact inner steps from θ_i' (known before batch i'
+        is drawn, so E[β_i' S_i'] = 0: same mean; a critic of the future lifetime value).
+    """
+
+    jacobian: LifetimeJacobian = "naive"
+    correction: float = 0.0
+    meta_discount: float = 1.0
+    window: int | None = None
+    placement: Placement = "random"
+    outer: Literal["sampled", "exact"] = "sampled"
+    baseline: Literal["none", "ideal", "future"] = "none"
+
+    def __post_init__(self):
+        if self.jacobian not in ("naive", "dice"):
+            raise ValueError(f"jacobian: expected 'naive' or 'dice', got {self.jacobian!r}")
+        if not 0.0 <= float(self.correction) <= 1.0:
+            raise ValueError(f"lambda_c: expected a number in [0, 1], got {self.correction!r}")
+        if not 0.0 <= float(self.meta_discount) <= 1.0:
+            raise ValueError(f"meta_discount: expected a number in [0, 1], got {self.meta_discount!r}")
+        if self.window is not None and (isinstance(self.window, bool) or not isinstance(self.window, (int, np.integer))
+                                        or self.window < 1):
+            raise ValueError(f"window: expected a positive integer, got {self.window!r}")
+        if self.placement not in ("random", "last"):
+            raise ValueError(f"placement: expected 'random' or 'last', got {self.placement!r}")
+        if self.outer not in ("sampled", "exact") or self.baseline not in ("none", "ideal", "future"):
+            raise ValueError(f"outer, baseline: expected 'sampled'/'exact' and 'none'/'ideal'/'future', "
+                             f"got {self.outer!r}, {self.baseline!r}")
+
+    def length(self, lifetime: int) -> int:
+        """L, at most the lifetime."""
+        return lifetime if self.window is None else min(int(self.window), lifetime)
+
+    def starts(self, lifetime: int, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`(count,)` window starts w: uniform on 0..K−L (`random`) or K−L (`last`)."""
+        last = lifetime - self.length(lifetime)
+        if self.placement == "last":
+            return np.full(count, last)
+        return rng.integers(last + 1, size=count)
+
+
+@dataclass(frozen=True)
+class LifetimeOutcome:
+    """What `run_lifetimes` returns for R lifetimes.
+
+    Attributes:
+      estimate: `(R, 2)` the surrogate's gradient (zeros when not differentiated).
+      fitness: `(R,)` the mean reward in the window.
+      log_probability: `(R,)` Σ_{i,j} log π_{θ_i}(a_ij) of the drawn actions (for enumeration).
+      final_theta: `(R, K_arms)` θ_K.
+    """
+
+    estimate: np.ndarray
+    fitness: np.ndarray
+    log_probability: np.ndarray
+    final_theta: np.ndarray
+
+
+def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, starts: np.ndarray,
+                  settings: LifetimePass, *, differentiate: bool = True,
+                  means: np.ndarray | None = None) -> LifetimeOutcome:
+    """Simulate R lifetimes under schedules η_r and differentiate their surrogate in forward mode.
+
+    Args:
+      problem: the lifetime, cutoff and batch (tasks enter through `draw`).
+      etas: `(R, 2)` one η per lifetime.
+      draw: the pulls of each step (module type `Draw`): sampled, or fixed by enumeration.
+      starts: `(R,)` window starts w.
+      settings: the pass (Jacobian, λ_c, d, L).
+      differentiate: False for the fitness only (ES, finite differences).
+      means: `(R, K_arms)` the tasks; needed only by `outer = "exact"` and `baseline = "ideal"`.
+    Returns:
+      `LifetimeOutcome`.
+    """
+    etas = np.asarray(etas, dtype=float)
+    n_rows, n_arms, lifetime = len(etas), problem.n_arms, problem.lifetime
+    length = settings.length(lifetime)
+    phases = schedule_phases(lifetime, problem.phase_cutoff)
+    rates, rate_slopes = softplus(etas), sigmoid(etas)                      # (R, 2) each
+    theta = np.zeros((n_rows, n_arms))
+    tangent = np.zeros((n_rows, n_arms, 2))                                # T_i = dθ_i/dη
+    cumulative = np.zeros((n_rows, 2))                                     # C_i
+    estimate, fitness, log_probability = np.zeros((n_rows, 2)), np.zeros(n_rows), np.zeros(n_rows)
+    rows = np.arange(n_rows)[:, None]
+    exact_outer, ideal_baseline = settings.outer == "exact", settings.baseline == "ideal"
+    future_baseline = settings.baseline == "future"
+    if (exact_outer or ideal_baseline or future_baseline) and means is None:
+        raise ValueError("means: the exact outer terms and the ideal baseline need the tasks' arm means")
+    ideal_theta = np.zeros((n_rows, n_arms))
+    for step in range(lifetime):
+        inside = (step >= starts) & (step < starts + length)                                   # (R,)
+        logits = theta - theta.max(axis=1, keepdims=True)
+        unnormalised = np.exp(logits)
+        normaliser = unnormalised.sum(axis=1, keepdims=True)
+        policy = unnormalised / normaliser
+        actions, rewards = draw(step, theta, policy)
+        batch = actions.shape[1]
+        log_probability += (logits - np.log(normaliser))[rows, actions].sum(axis=1)
+        mean_reward = rewards.mean(axis=1)
+        fitness += inside * mean_reward
+        gradient = _scatter(actions, rewards / batch, n_arms) - mean_reward[:, None] * policy       # ĝ_i
+        phase = phases[step]
+        if differentiate:
+            # rows outside their window carry T = 0 and C = 0: work on the rows inside only
+            active = np.flatnonzero(inside)
+            new_tangent, new_cumulative = np.zeros_like(tangent), np.zeros_like(cumulative)
+            if active.size:
+                sub_tangent, sub_policy, sub_actions = tangent[active], policy[active], actions[active]
+                sub_rewards, sub_mean = rewards[active], mean_reward[active]
+                sub_rows = np.arange(active.size)[:, None]
+                policy_tangent = (sub_policy[..., None] * sub_tangent).sum(axis=1)                  # πᵀT (r, 2)
+                scores = sub_tangent[sub_rows, sub_actions] - policy_tangent[:, None, :]             # q_ij (r, N, 2)
+                if exact_outer:
+                    value = (sub_policy * means[active]).sum(axis=1)
+                    pathwise = ((sub_policy * (means[active] - value[:, None]))[..., None] * sub_tangent).sum(axis=1)
+                else:
+                    value, pathwise = sub_mean, (sub_rewards[..., None] * scores).mean(axis=1)
+                if ideal_baseline:
+                    ideal_policy = np.exp(ideal_theta[active] - ideal_theta[active].max(axis=1, keepdims=True))
+                    ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
+                    value = value - (ideal_policy * means[active]).sum(axis=1)
+                batch_scores = scores.sum(axis=1)                                                    # S_i (r, 2)
+                estimate[active] += pathwise + settings.correction * value[:, None] * cumulative[active]
+                if future_baseline:
+                    future = _future_values(theta[active], means[active], rates[active][:, phases[step:]],
+                                            starts[active] + length - step, settings.meta_discount)
+                    estimate[active] -= settings.correction * future[:, None] * batch_scores
+                new_cumulative[active] = (cumulative[active] + batch_scores) * settings.meta_discount
+                product = -sub_mean[:, None, None] * sub_policy[..., None] * (sub_tangent - policy_tangent[:, None, :])
+                if settings.jacobian == "dice":       # (1/N) Σ_j r_ij z_ij q_ijᵀ
+                    weighted = sub_rewards[..., None] * scores / batch                               # (r, N, 2)
+                    product += (np.stack([_scatter(sub_actions, weighted[..., c], n_arms) for c in range(2)], axis=-1)
+                                - sub_policy[..., None] * weighted.sum(axis=1)[:, None, :])
+                rate_tangent = np.zeros((active.size, 2))
+                rate_tangent[:, phase] = rate_slopes[active, phase]
+                new_tangent[active] = (sub_tangent + rates[active, phase, None, None] * product
+                                       + gradient[active][..., None] * rate_tangent[:, None, :])
+            tangent, cumulative = new_tangent, new_cumulative
+        if ideal_baseline:
+            ideal_policy = np.exp(ideal_theta - ideal_theta.max(axis=1, keepdims=True))
+            ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
+            ideal_value = (ideal_policy * means).sum(axis=1)
+            ideal_theta = ideal_theta + rates[:, phase, None] * ideal_policy * (means - ideal_value[:, None])
+        theta = theta + rates[:, phase, None] * gradient
+    return LifetimeOutcome(estimate / length, fitness / length, log_probability, theta)
+
+
+def _future_values(theta: np.ndarray, means: np.ndarray, rates: np.ndarray, remaining: np.ndarray,
+                   discount: float, stride: int = 4) -> np.ndarray:
+    """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps θ̄_{l+1} = θ̄_l + α_l ∇V(θ̄_l) from θ̄_0 = θ,
+    m = `remaining` steps left in the window (per row), rates `(R, ≥ m)` from the current step on.
+    The continuation takes `stride` steps at once (one gradient, the summed rates; V held over
+    the stride): any function of θ is a valid baseline, this one is cheap. `(R,)`."""
+    total = np.zeros(len(theta))
+    current, horizon = theta, int(remaining.max()) if len(remaining) else 0
+    policy = np.exp(current - current.max(axis=1, keepdims=True))
+    policy /= policy.sum(axis=1, keepdims=True)
+    for start in range(0, max(horizon - 1, 0), stride):
+        offsets = np.arange(start, min(start + stride, horizon - 1))            # steps start..: θ̄_{offset+1}
+        value = (policy * means).sum(axis=1)
+        current = current + rates[:, offsets].sum(axis=1)[:, None] * policy * (means - value[:, None])
+        policy = np.exp(current - current.max(axis=1, keepdims=True))
+        policy /= policy.sum(axis=1, keepdims=True)
+        value = (policy * means).sum(axis=1)
+        weights = ((offsets[None] + 1 < remaining[:, None]) * discount ** (offsets + 1.0)).sum(axis=1)
+        total += weights * value
+    return total
+
+
+def _scatter(actions: np.ndarray, weights: np.ndarray, n_arms: int) -> np.ndarray:
+    """Σ_j w_rj e_{a_rj}, `(R, K_arms)`."""
+    n_rows = len(actions)
+    index = (np.arange(n_rows)[:, None] * n_arms + actions).ravel()
+    return np.bincount(index, np.broadcast_to(weights, actions.shape).ravel(), n_rows * n_arms).reshape(n_rows, n_arms)
+
+
+def sampled_draw(means: np.ndarray, noise: float, batch: int, rng: np.random.Generator, *, shared: int = 1) -> Draw:
+    """Sampled pulls r = μ_a + σε, a ~ π_θ.
+
+    Independent lifetimes (`shared = 1`) draw a by inversion of the CDF (cheapest). Groups of
+    `shared > 1` consecutive lifetimes use common random numbers through the Gumbel-max trick,
+    a = argmax(θ + G), as `jax.random.categorical` does in their code, so that the coupling of
+    perturbed lifetimes (and hence the variance of ES and finite differences) is theirs.
+
+    Args:
+      means: `(R, K_arms)` the task of each lifetime.
+      shared: consecutive groups of `shared` lifetimes share G and ε (1 = independent).
+    """
+    n_rows, n_arms = means.shape
+    if n_rows % shared:
+        raise ValueError(f"shared: {shared} does not divide the {n_rows} lifetimes")
+    groups = n_rows // shared
+
+    def common(draws: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(draws, (groups, shared, *draws.shape[2:])).reshape(n_rows, *draws.shape[2:])
+
+    def draw(step: int, logits: np.ndarray, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if shared == 1:
+            cumulative = np.cumsum(policy, axis=1)
+            uniforms = rng.random((n_rows, batch, 1))
+            actions = np.minimum((cumulative[:, None, :] <= uniforms).sum(axis=-1), n_arms - 1)
+        else:
+            actions = np.argmax(logits[:, None, :] + common(rng.gumbel(size=(groups, 1, batch, n_arms))), axis=-1)
+        rewards = np.take_along_axis(means, actions, axis=1)
+        if noise:
+            rewards = rewards + noise * common(rng.standard_normal((groups, 1, batch)))
+        return actions, rewards
+
+    return draw
+
+
+def sampled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: np.ndarray, rng: np.random.Generator,
+                      settings: LifetimePass, *, shared: int = 1, differentiate: bool = True) -> LifetimeOutcome:
+    """R sampled lifetimes (tasks `means (R, K_arms)`, schedules `etas (R, 2)`); groups of `shared`
+    consecutive lifetimes share their random numbers and their window."""
+    starts = np.repeat(settings.starts(problem.lifetime, rng, len(etas) // shared), shared)
+    draw = sampled_draw(means, problem.tasks.noise, problem.batch, rng, shared=shared)
+    return run_lifetimes(problem, etas, draw, starts, settings, differentiate=differentiate, means=means)

@@ -1,0 +1,34 @@
+"""Which registered estimators are one path-wise pass, and which pass: the table that lets
+`estimators.enumeration.exact_moments` compute their exact mean and covariance.
+
+An estimator module declares its pass with `@pathwise_pass(kind, name)` on a function mapping
+the estimator's parameters to a `PracticalPass` (tabular, `estimators.inner_paths`) or a
+`LifetimePass` (bandit, `estimators.lifetime`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+_PATHWISE: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
+def pathwise_pass(kind: str, name: str):
+    """Declare the pass of registered estimator `name` of problem kind `kind` (`tabular` or `bandit`)."""
+    def decorate(function):
+        _PATHWISE[(kind, name)] = function
+        return function
+    return decorate
+
+
+def pathwise_estimators(kind: str) -> list[str]:
+    """Names of the estimators of `kind` that declared a path-wise pass."""
+    return sorted(name for k, name in _PATHWISE if k == kind)
+
+
+def pass_of(kind: str, name: str) -> Callable[..., Any]:
+    """The declared pass builder of estimator `name` of `kind`; a one-line error names the choices."""
+    try:
+        return _PATHWISE[(kind, name)]
+    except KeyError:
+        raise ValueError(f"estimator: {name!r} has no path-wise pass to enumerate for {kind} problems "
+                         f"(expected one of {pathwise_estimators(kind)})") from None

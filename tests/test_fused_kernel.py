@@ -1,0 +1,166 @@
+"""The compiled per-batch kernel (`estimators.fused`) against the numpy reference path.
+
+Both paths draw the same numbers from the same generator, so each sampled estimate is
+compared one to one (never statistically):
+
+- bit-identical (`np.array_equal`) for the critic `none` and for `dice` (which reads no
+  critic): every floating-point operation of the kernel — rollout, returns, β, ω, u, the
+  mixed coefficients and the totals in `np.bincount` order — is the numpy path's, in the
+  same order, and the O(R·S·A) finishes are the same numpy functions;
+- within 1e-12 of the largest entry for the `exact` and `noisy` critics: the kernel's
+  Bellman solve (Gaussian elimination with partial pivoting) and finite-horizon recursion
+  sum in another order than LAPACK and `einsum`, so V̂ agrees only to rounding
+  (~1e-14 measured), and so do the estimates that read it.
+
+Every family (loaded at λ = 1, 0 and 0.6) x split with a sampled part x shared and
+independent batches x critic x horizon (infinite; finite with T = H; finite truncated
+T < H) x meta-parameter (init, intrinsic). Small MDPs, R = 3, N = 4, K = 2.
+
+The practical-target passes (`inner_paths.practical_estimates`: naive, dice and lsf
+Jacobians, correction λ_c, window, baseline) run the dice row of the family table with
+each trajectory weighted 1/N inside the sums: bit-identical, except the LSF Jacobian,
+whose per-trajectory ĝ_m·v = Σ_t γᵗR_t (z_t·v) numpy sums pairwise over T and the kernel
+in order (within 1e-12 of the largest entry).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from estimators import fused, fused_kernels, get_estimator
+from estimators.problem import MetaProblem
+from estimators.split import SPLITS
+from estimators.surrogates import FAMILIES, family_rule
+from mdps import random_mdp, sample_trajectories, softmax_policy
+from mdps.sampling import draw_rollout_uniforms, policy_sampling_tables
+
+REPETITIONS, BATCH, STEPS = 3, 4, 2
+SAMPLED_SPLITS = [split for split in SPLITS if "l" in split]
+HORIZONS = {"infinite": (None, 5), "finite": (5, 5), "truncated": (5, 3)}   # (H, T)
+
+
+def test_numba_is_installed_so_the_compiled_path_runs():
+    assert fused.AVAILABLE, "numba is a dependency: without it every estimate silently takes the numpy path"
+
+
+def _problem(horizon_kind: str, critic: str, meta_parameter: str) -> MetaProblem:
+    horizon, length = HORIZONS[horizon_kind]
+    mdp = random_mdp(4, 3, seed=11, horizon=horizon)
+    rng = np.random.default_rng(5)
+    intrinsic = rng.normal(size=(4, 3)) if meta_parameter == "intrinsic" else None
+    return MetaProblem(mdp, 0.5 * rng.normal(size=(4, 3)), steps=STEPS, lr=2.0, meta_parameter=meta_parameter,
+                       intrinsic=intrinsic, rollout_length=length, critic=critic, critic_noise=0.7)
+
+
+@pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
+@pytest.mark.parametrize("critic", ["none", "exact", "noisy"])
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_compiled_equals_numpy_on_the_same_stream(horizon_kind, critic, meta_parameter):
+    compiled = _problem(horizon_kind, critic, meta_parameter)
+    reference = replace(compiled, kernel="numpy")
+    for family in FAMILIES:
+        for lambda_ in ((1.0, 0.0, 0.6) if family == "loaded" else (1.0,)):
+            parameters = {"lambda_": lambda_} if family == "loaded" else {}
+            for split in SAMPLED_SPLITS:
+                for shared in (False, True):
+                    estimate = get_estimator(family).function(compiled, REPETITIONS, np.random.default_rng(3),
+                                                              split=split, shared=shared, batch=BATCH, **parameters)
+                    expected = get_estimator(family).function(reference, REPETITIONS, np.random.default_rng(3),
+                                                              split=split, shared=shared, batch=BATCH, **parameters)
+                    label = f"{family} λ={lambda_} {split} shared={shared}"
+                    if critic == "none" or family == "dice":
+                        assert np.array_equal(estimate, expected), label
+                    else:
+                        scale = np.abs(expected).max()
+                        np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * scale, err_msg=label)
+
+
+@pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_compiled_practical_passes_equal_numpy(horizon_kind, meta_parameter):
+    from estimators.inner_paths import PracticalPass, practical_estimates
+
+    for steps in (1, 3):
+        compiled = replace(_problem(horizon_kind, "none", meta_parameter), steps=steps)
+        reference = replace(compiled, kernel="numpy")
+        for settings in (PracticalPass("naive", 1.0), PracticalPass("naive", 0.5, 1, "initial_value"),
+                         PracticalPass("dice", 0.0, None), PracticalPass("dice", 1.0, 2, "initial_value"),
+                         PracticalPass("lsf", 0.0), PracticalPass("lsf", 1.0, 1)):
+            estimate = practical_estimates(compiled, REPETITIONS, np.random.default_rng(8), batch=BATCH,
+                                           settings=settings)
+            expected = practical_estimates(reference, REPETITIONS, np.random.default_rng(8), batch=BATCH,
+                                           settings=settings)
+            if settings.jacobian == "lsf":
+                np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * np.abs(expected).max(),
+                                           err_msg=str(settings))
+            else:
+                assert np.array_equal(estimate, expected), (steps, settings)
+
+
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_kernel_products_equal_the_surrogate_methods(horizon_kind):
+    """ĝ, Ĥv and the mixed term of one batch, every family, critic none: bit-identical."""
+    from estimators.surrogates import Surrogate, draw_batch
+
+    problem = _problem(horizon_kind, "none", "init")
+    length = HORIZONS[horizon_kind][1]
+    thetas = np.random.default_rng(1).normal(size=(REPETITIONS, 4, 3))
+    vectors = np.random.default_rng(2).normal(size=thetas.shape)
+    batch = draw_batch(problem, thetas, BATCH, np.random.default_rng(4))
+    drawn = fused.draw_compiled_batch(problem.mdp, thetas, BATCH, length, np.random.default_rng(4), rewards=None,
+                                      critic="none", critic_noise=1.0, needs_critic=True)
+    for family in FAMILIES:
+        surrogate = Surrogate(batch, family, lambda_=0.6)
+        gradient, hessian, mixed = fused.compiled_products(drawn, family_rule(family, 0.6), vectors=vectors,
+                                                           hessian=True, mixed=True)
+        assert np.array_equal(gradient, surrogate.gradient()), family
+        assert np.array_equal(hessian, surrogate.hessian_vector_product(vectors)), family
+        assert np.array_equal(mixed, surrogate.mixed_vector_product(vectors)), family
+
+
+def test_uniforms_are_drawn_in_the_order_of_the_numpy_sampler():
+    mdp = random_mdp(4, 3, seed=2)
+    policy = softmax_policy(np.random.default_rng(0).normal(size=(2, 4, 3)))
+    sampler, drawer = np.random.default_rng(9), np.random.default_rng(9)
+    sample_trajectories(mdp, policy, 5, 7, sampler)
+    draw_rollout_uniforms(drawer, 2, 5, 7)
+    assert sampler.bit_generator.state == drawer.bit_generator.state
+
+
+def test_policy_tables_equal_the_numpy_sampling_tables():
+    policy = softmax_policy(np.random.default_rng(0).normal(size=(3, 6, 4)) * 3)
+    expected_cumulative, expected_guide = policy_sampling_tables(policy)
+    cumulative, guide = fused_kernels.policy_tables(policy)
+    assert np.array_equal(cumulative, expected_cumulative)
+    assert np.array_equal(guide, expected_guide)
+
+
+def test_compiled_critic_agrees_with_the_numpy_critic():
+    from estimators.surrogates import critic_values
+
+    for horizon in (None, 4):
+        mdp = random_mdp(5, 3, seed=4, horizon=horizon)
+        thetas = np.random.default_rng(1).normal(size=(3, 5, 3))
+        noise = np.random.default_rng(2).standard_normal((3, 5))
+        for critic in ("exact", "noisy"):
+            expected = critic_values(mdp, thetas, critic, noise_scale=0.5, noise_draw=noise)
+            values = fused_kernels.critic_values(softmax_policy(thetas), mdp.transitions, mdp.rewards, mdp.gamma,
+                                                 horizon or 0, False, noise, 0.5, critic == "noisy")
+            np.testing.assert_allclose(values, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
+def test_without_numba_the_numpy_path_runs(monkeypatch):
+    problem = _problem("infinite", "noisy", "init")
+    expected = get_estimator("loaded").function(replace(problem, kernel="numpy"), 2, np.random.default_rng(0), batch=3)
+    monkeypatch.setattr(fused, "AVAILABLE", False)
+    assert not fused.use_compiled("compiled")
+    assert np.array_equal(get_estimator("loaded").function(problem, 2, np.random.default_rng(0), batch=3), expected)
+
+
+def test_bad_kernel_names_the_field():
+    with pytest.raises(ValueError, match="kernel"):
+        replace(_problem("infinite", "none", "init"), kernel="fortran")
+    with pytest.raises(ValueError, match="kernel"):
+        fused.check_kernel("fortran")
