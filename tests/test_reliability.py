@@ -473,8 +473,6 @@ def test_disk_full_is_one_line_naming_the_store_and_leaves_no_temporary_csv(tmp_
 # ----------------------------------------------------------------------------- the practical target (item 2)
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 15 item 2: np.log of a Python int >= 2**64 in estimators/enumeration.py, "
-                          "fixed on branch vuorio (not merged yet)", strict=False)
 def test_the_practical_target_of_a_large_path_space_falls_back_to_a_reference_estimate(tmp_path):
     """>= 2^64 trajectory types: enumeration is impossible, the reference estimate must run."""
     (tmp_path / "big.toml").write_text(sweep_text("big", target="practical", estimators='["maml", "sf"]',
