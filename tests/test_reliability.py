@@ -344,24 +344,33 @@ def _stored(database: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, plugin, signum, code):
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGHUP, 129, False),
+                                                 (signal.SIGINT, 130, True)],
+                         ids=["SIGTERM", "SIGHUP", "Ctrl-C in a terminal (SIGINT to the process group)"])
+def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, plugin, signum, code, group):
+    """The parent alone is signalled (a `kill PID`), or, for Ctrl-C, its whole process group with the workers."""
     (tmp_path / "g.toml").write_text(sweep_text("g", repetitions=256, estimators='["faulty"]', grid='mode = "sleep"',
                                                 batch=str(list(range(1, 41)))))
-    process = start(tmp_path, "sweep", "g.toml", "--plugin", str(plugin), "--jobs", "2", "--quiet", "--no-report")
+    process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", "g.toml", "--plugin", str(plugin),
+                                "--jobs", "2", "--quiet", "--no-report"], cwd=tmp_path, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
     database = tmp_path / "results/g/results.sqlite"
     deadline = time.monotonic() + 60
     while _stored(database) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     workers = _children(process.pid)
     assert workers, "no worker processes seen"
-    process.send_signal(signum)
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     _, err = process.communicate(timeout=60)
     name = signal.Signals(signum).name
     one_line((process.returncode, err), code, f"interrupted ({name}):")
     assert "run the same command again to resume" in err
     assert (tmp_path / "results/g/results.csv").exists()
     assert outcomes(tmp_path / "results/g")[-1] == f"interrupted ({name})"
+    assert all(status == "ok" for status, _ in cells(tmp_path / "results/g").values())   # no cell blamed
     import psutil
 
     deadline = time.monotonic() + 15
