@@ -307,17 +307,19 @@ def test_a_cell_over_the_time_limit_is_failed(tmp_path, plugin):
 
 # ----------------------------------------------------------------------------- dead workers (item 4)
 
-@pytest.mark.parametrize("mode", ["exit", "segfault"])
-def test_a_cell_that_kills_its_worker_is_failed_and_the_rest_completes(tmp_path, plugin, mode):
+def test_cells_that_kill_their_worker_are_failed_and_the_rest_completes(tmp_path, plugin):
+    """Two killers in one grid (`os._exit` and a segfault, at batch = 3): each is isolated and
+    stored failed with its exit code; the six other cells are ok."""
     (tmp_path / "d.toml").write_text(sweep_text("d", estimators='["faulty"]', batch="[1, 2, 3, 4]",
-                                                grid=f'mode = "{mode}"'))
+                                                grid='mode = ["exit", "segfault"]'))
     process = mgbench(tmp_path, "sweep", "d.toml", "--plugin", str(plugin), "--jobs", "2", "--quiet", "--no-report")
-    line = one_line(process, 3, "warning: 1 cells stored as failed")
+    line = one_line(process, 3, "warning: 2 cells stored as failed")
     assert "worker process died" in line
-    stored = {json.loads(key)["batch"]: value for key, value in cells(tmp_path / "results/d").items()}
-    assert sorted(stored) == [1, 2, 3, 4]
-    assert stored[3][0] == "failed" and "worker process died" in stored[3][1]
-    assert all(stored[batch][0] == "ok" for batch in (1, 2, 4))
+    stored = {(json.loads(key)["mode"], json.loads(key)["batch"]): value
+              for key, value in cells(tmp_path / "results/d").items()}
+    assert len(stored) == 8
+    assert "exit code {EXIT(1)}" in stored[("exit", 3)][1] and "SIGSEGV" in stored[("segfault", 3)][1]
+    assert all(stored[(mode, batch)][0] == "ok" for mode in ("exit", "segfault") for batch in (1, 2, 4))
 
 
 # ----------------------------------------------------------------------------- signals (items 10, 13)
