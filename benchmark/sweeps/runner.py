@@ -456,7 +456,7 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    executor = get_reusable_executor(max_workers=workers)
+    executor = get_reusable_executor(max_workers=workers, initializer=ignore_ctrl_c)
     queue, running = list(reversed(group)), {}
     try:
         while queue or running:
@@ -480,6 +480,12 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     except BaseException:
         _kill_pool(executor)     # no orphaned workers after Ctrl-C, SIGTERM or SIGHUP
         raise
+
+
+def ignore_ctrl_c() -> None:
+    """Initializer of the pool's workers: Ctrl-C in a terminal reaches the whole process group,
+    but only the parent acts on it (it records the run, writes the CSV and stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _kill_pool(executor) -> None:
