@@ -3,14 +3,22 @@
     mgbench sweep [FILE_OR_PRESET] [--out DIR] [--jobs N] [--quick] [--quiet] [--overwrite] [--kernel K]
                   [--retry-failed] [--backend joblib|dask] [--scheduler ADDRESS]
                   [--plugin MODULE[:NAME]] [--reports DIR] [--no-report]
-    mgbench report RESULTS_DIR [--out DIR]
-    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick]
+    mgbench report RESULTS_DIR [--out DIR] [--precision H] [--plugin MODULE[:NAME]]
+    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick] [--repetitions R] [--precision H]
     mgbench figures STUDY [--quick] [--jobs N]
     mgbench bench [--quick] [--json FILE]
     mgbench list
 
 Bad input of any kind ends with one line `mgbench: error: <field>: <what was expected>` on
-stderr and exit code 2.
+stderr and exit code 2. Exit codes (README "Exit codes", docs/reliability.md):
+
+    0    every cell of the sweep(s) is stored `ok`
+    2    bad input, or a run refused before it started (nothing computed)
+    3    the run completed but cells are stored `failed` (`--retry-failed` evaluates them again)
+    4    an infrastructure fault (Dask scheduler lost, a worker cannot import a plug-in,
+         the store cannot be written):
+         the cells it concerned are not stored; running the same command again resumes
+    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP (128 + the signal)
 
 Every subcommand is one row of `SUBCOMMANDS` below: its name, its help line, the function
 adding its options and its handler (both further down in this module). A handler imports
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sqlite3
 import sys
 import time
@@ -30,6 +39,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 PROG = "mgbench"
+EXIT_OK, EXIT_BAD_INPUT, EXIT_FAILED_CELLS, EXIT_LOST = 0, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,48 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop request by signal (SIGTERM, SIGHUP), handled like Ctrl-C; `signum` is the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP stop `mgbench` like Ctrl-C (a KeyboardInterrupt carrying `signum`):
+    the run is recorded as interrupted, the CSV written, the workers stopped. Main thread only."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            try:
+                signal.signal(number, _raise_interrupted)
+            except ValueError:  # not the main thread: leave the defaults
+                return
+
+
+def interrupted_exit_code(stop: BaseException) -> int:
+    """128 + the signal number (130 for Ctrl-C)."""
+    return 128 + int(getattr(stop, "signum", signal.SIGINT))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `mgbench`; returns the exit code."""
+    """Entry point of `mgbench`; returns the exit code (module docstring)."""
+    install_signal_handlers()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as stop:
+        name = signal.Signals(interrupted_exit_code(stop) - 128).name
+        print(f"{PROG}: interrupted ({name}); nothing in progress was lost: run the same command again "
+              f"to continue", file=sys.stderr)
+        return interrupted_exit_code(stop)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -76,8 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from benchmark.sweeps.store import StoreError
+
     try:
         return SUBCOMMANDS[args.command].run(args)
+    except StoreError as error:  # the disk, not the input: what was stored is kept, running again resumes
+        _print_error(f"{error}; free space, then run the same command again to resume")
+        return EXIT_LOST
+    except UnicodeDecodeError as error:
+        _print_error(f"input: not UTF-8 text ({error.reason} at byte {error.start})")
     except FileNotFoundError as error:
         _print_error(f"{error.filename}: no such file or directory" if error.filename else str(error))
     except ValueError as error:  # SweepError and every validation error of the package
@@ -92,10 +149,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand of `SUBCOMMANDS`."""
     parser = _Parser(prog=PROG, description="Bias and variance of meta-gradient estimators against exact targets.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in SUBCOMMANDS.values():
         command.arguments(subparsers.add_parser(command.name, help=command.help, description=command.help))
     return parser
+
+
+def package_version() -> str:
+    """The installed version of mgbench (`unknown` when run from a tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mgbench")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _print_error(message: str) -> None:
@@ -144,6 +212,28 @@ def sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", default="reports", metavar="DIR",
                         help="after the sweep, write its report to DIR/<name>/ (default: reports)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report")
+    add_guard_arguments(parser)
+
+
+def add_guard_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--max-cells` and `--cell-time-limit`, for every subcommand that runs sweeps."""
+    from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS
+
+    parser.add_argument("--max-cells", type=positive_int, default=DEFAULT_MAX_CELLS, metavar="N",
+                        help=f"refuse a sweep of more than N cells before starting (default {DEFAULT_MAX_CELLS})")
+    parser.add_argument("--cell-time-limit", type=positive_float, default=None, metavar="SECONDS",
+                        help="store a cell as failed when it runs longer (checked between blocks of repetitions)")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a positive finite number, or a clear error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -155,45 +245,72 @@ def sweep_command(args: argparse.Namespace) -> int:
     for reference in args.plugin:
         load_estimator(reference)
     sweeps = load_sweeps(args.sweep)  # a suite runs its sweeps one after another
+    code = EXIT_OK
     for sweep in sweeps:
         sweep = sweep.quick() if args.quick else sweep
         summary = run_sweep(sweep, args.out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                             quiet=args.quiet, overwrite=args.overwrite, retry_failed=args.retry_failed,
-                            plugins=tuple(args.plugin), kernel=args.kernel)
-        _print_summary(summary)
-        if summary.interrupted:
-            return 130
+                            plugins=tuple(args.plugin), max_cells=args.max_cells, time_limit=args.cell_time_limit,
+                            kernel=args.kernel)
+        summary_code = report_summary(summary)
+        if summary_code not in (EXIT_OK, EXIT_FAILED_CELLS):
+            return summary_code
+        code = max(code, summary_code)
         if not args.no_report:
             from benchmark.reports.sweep import write_report
 
-            print(f"report: {write_report(summary.directory, Path(args.reports) / sweep.name)}")
-    return 0
+            page = write_report(summary.directory, Path(args.reports) / sweep.name, frame=summary.results,
+                                sweep=summary.sweep)
+            print(f"report: {page}")
+    return code
 
 
-def _print_summary(summary) -> None:
+def report_summary(summary) -> int:
+    """Print what a run did (stdout) and any warning or stop as one line on stderr; the exit code."""
     print(f"{summary.name}: {summary.total} cells ({summary.computed} computed, {summary.skipped} already stored, "
-          f"{summary.failed} failed) in {summary.seconds:.1f} s")
+          f"{summary.failed_stored} failed) in {summary.seconds:.1f} s")
     print(f"results: {summary.csv_path}")
-    if summary.failed:
-        print(f"{PROG}: warning: {summary.failed} cells failed; first: {summary.first_error}", file=sys.stderr)
     if summary.interrupted:
-        print(f"{PROG}: interrupted: {summary.computed + summary.skipped} of {summary.total} cells stored in "
-              f"{summary.directory}; run the same command again to resume", file=sys.stderr)
+        name = signal.Signals(summary.signal or signal.SIGINT).name
+        print(f"{PROG}: interrupted ({name}): {summary.computed + summary.skipped} of {summary.total} cells stored "
+              f"in {summary.directory}; run the same command again to resume", file=sys.stderr)
+        return 128 + int(summary.signal or signal.SIGINT)
+    if summary.lost:
+        print(f"{PROG}: error: lost {summary.lost_reason}; {summary.pending} cells not computed (not stored, "
+              f"still pending in {summary.directory}); run the same command again to resume", file=sys.stderr)
+        return EXIT_LOST
+    if summary.failed_stored:
+        first = f"; first: {summary.first_error}" if summary.first_error else ""
+        print(f"{PROG}: warning: {summary.failed_stored} cells stored as failed ({summary.failed} by this run{first}); "
+              f"`{PROG} report` lists why, --retry-failed evaluates them again", file=sys.stderr)
+        return EXIT_FAILED_CELLS
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------------- report
+
+DEFAULT_PRECISION = 0.25   # = benchmark.analysis.bounds.DEFAULT_PRECISION (not imported: keeps --help light)
+
 
 def report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `mgbench report`."""
     parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
     parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help="largest slope-interval half-width (exponent units) for a tight or violated verdict "
+                             f"(default {DEFAULT_PRECISION})")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module first (its claimed bounds are judged); repeatable")
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Write the report and print where it went."""
     from benchmark.reports.sweep import write_report
+    from estimators import load_estimator
 
-    print(f"report: {write_report(args.results_dir, args.out)}")
+    for reference in args.plugin:
+        load_estimator(reference)
+    print(f"report: {write_report(args.results_dir, args.out, precision=args.precision)}")
     return 0
 
 
@@ -204,21 +321,37 @@ def compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
     parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
                                                         "sf,lsf,pw for a toy estimator)")
-    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long version")
+    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long smoke test")
     parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
-    parser.add_argument("--split", default="lll", help="split of the Liu baselines (default lll: all parts sampled)")
+    parser.add_argument("--repetitions", type=positive_int, default=None,
+                        help="repetitions per cell (default 5000 tabular, 100000 toy)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help=f"largest slope-interval half-width for tight/violated (default {DEFAULT_PRECISION})")
     parser.add_argument("--out", default="results", help="results directory (default results)")
     parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard earlier results of the suite's sweeps stored under the same names")
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    """Run the comparison suite; print where the comparison report went."""
-    from benchmark.reports.compare import compare
+    """Run the comparison suite; print the headline verdicts and where the page went. Exit 3
+    when an estimator failed in every cell, 4 when cells were lost."""
+    from benchmark.reports.compare import EstimatorFailedEverywhere, SuiteLost, compare
 
     against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
-    page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
-                   reports_dir=args.reports, split=args.split, quiet=args.quiet)
+    try:
+        page, lines = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs,
+                              results_dir=args.out, reports_dir=args.reports, quiet=args.quiet,
+                              repetitions=args.repetitions, precision=args.precision, overwrite=args.overwrite)
+    except EstimatorFailedEverywhere as error:
+        _print_error(str(error))
+        return EXIT_FAILED_CELLS
+    except SuiteLost as error:
+        _print_error(str(error))
+        return EXIT_LOST
+    for line in lines:
+        print(line)
     print(f"comparison report: {page}")
     return 0
 
@@ -235,7 +368,8 @@ def figures_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parallel workers for the sweeps (default: all cores)")
     parser.add_argument("--out", default="results", metavar="DIR", help="sweep results directory (default: results)")
     parser.add_argument("--reports", default="reports", metavar="DIR",
-                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html (default: reports)")
+                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html; with --quick "
+                             "<study>-quick in both (default: reports)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard stored results of sweeps whose preset has changed")
     parser.add_argument("--quiet", action="store_true", help="print only the written files")

@@ -13,7 +13,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def trace_forward(values, decay, out):
-    """out_t = x_t + λ out_{t-1}: numpy's cumsum (λ = 1), identity (λ = 0), lfilter otherwise."""
+    """out_t = x_t + λ out_{t-1}, as `scores.forward_trace`: cumsum (λ = 1), identity (λ = 0), the recursion otherwise."""
     length = values.shape[0]
     if decay == 0.0:
         for t in range(length):

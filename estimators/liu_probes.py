@@ -103,7 +103,22 @@ class _ReusedInnerGradient:
         return total / count if reused else on_policy
 
 
-@register("off_policy", problem="tabular",
+def _check_off_policy(parameters, setting) -> None:
+    """`validate` of `off_policy` (the checks of its body, run when a sweep is loaded)."""
+    if parameters["family"] not in FAMILIES:
+        raise ValueError(f"family: expected one of {', '.join(FAMILIES)}, got {parameters['family']!r}")
+    reuse = parameters["reuse"]
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 0:
+        raise ValueError(f"reuse: expected a non-negative integer, got {reuse!r}")
+    rho_bar = parameters["rho_bar"]
+    if rho_bar is not None and (isinstance(rho_bar, (bool, str)) or not rho_bar > 0):
+        raise ValueError(f"rho_bar: expected None or a positive number, got {rho_bar!r}")
+    split = parameters["split"]
+    if not isinstance(split, str) or not split.startswith("l"):
+        raise ValueError(f"split: off_policy needs a sampled inner gradient (first letter l), got {split!r}")
+
+
+@register("off_policy", problem="tabular", validate=_check_off_policy,
           description="mgbench's own variant of off-policy reuse (not Liu et al.'s IPD replay buffer): inner "
                       "gradients also reuse the last `reuse` inner batches of the loop, per-decision importance "
                       "weights (truncated at rho_bar)")

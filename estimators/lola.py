@@ -62,6 +62,7 @@ class GameBatch:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(M, N, T)."""
         return self.games.shape
 
 
@@ -99,6 +100,7 @@ def draw_buffer(own: np.ndarray, other: np.ndarray, n_games: int, size: int, len
     old_own = (own[:, None] + shifts[0]).reshape(-1, 5)
     old_other = (other[:, None] + shifts[1]).reshape(-1, 5)
     old = draw_batch(old_own, old_other, n_games, length, rng)
+
     def combine(new: np.ndarray, older: np.ndarray) -> np.ndarray:     # (…, M, N, T) + (…, M·C, N, T)
         lead = new.shape[:-3]
         older = older.reshape(*lead, n_rows, chunks * n_games, length)

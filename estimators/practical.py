@@ -14,6 +14,18 @@ from estimators.inner_paths import PracticalPass, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register
 
+BASELINES = ("none", "initial_value")
+
+
+def _check_practical_pass(parameters, setting) -> None:
+    """`validate` of the estimators of this module: a known `baseline`, and critic `none`
+    (the reverse pass of `inner_paths` has no critic baseline)."""
+    if "baseline" in parameters and parameters["baseline"] not in BASELINES:
+        raise ValueError(f"baseline: expected one of {', '.join(BASELINES)}, got {parameters['baseline']!r}")
+    if setting.get("critic") not in (None, "none"):
+        raise ValueError(f"critic: expected 'none' (the sampled inner loop has no critic baseline), "
+                         f"got {setting['critic']!r}")
+
 
 @pathwise_pass("tabular", "sf")
 def score_function_pass(*, baseline: str = "none") -> PracticalPass:
@@ -33,7 +45,7 @@ def linearised_score_function_pass() -> PracticalPass:
     return PracticalPass("lsf", 0.0)
 
 
-@register("sf", problem="tabular",
+@register("sf", problem="tabular", validate=_check_practical_pass,
           description="unbiased score-function meta-gradient of the practical target (pathwise + full sampling correction)")
 def score_function(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                    baseline: str = "none") -> np.ndarray:
@@ -41,7 +53,7 @@ def score_function(problem: MetaProblem, repetitions: int, rng: np.random.Genera
     return practical_estimates(problem, repetitions, rng, batch=batch, settings=score_function_pass(baseline=baseline))
 
 
-@register("sampling_correction", problem="tabular",
+@register("sampling_correction", problem="tabular", validate=_check_practical_pass,
           description="naive autodiff Jacobian plus λ_c times the sampling correction (E-MAML / SG-MRL)")
 def sampling_correction(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                         lambda_c: float = 1.0, baseline: str = "none") -> np.ndarray:
@@ -50,7 +62,7 @@ def sampling_correction(problem: MetaProblem, repetitions: int, rng: np.random.G
                                settings=sampling_correction_pass(lambda_c=lambda_c, baseline=baseline))
 
 
-@register("lsf", problem="tabular",
+@register("lsf", problem="tabular", validate=_check_practical_pass,
           description="linearised score function (Tang 2022): Jacobian I + α (1/N) Σ [∇ĝ_i + ĝ_i ∇log p(τ_i)ᵀ]")
 def linearised_score_function(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *,
                               batch: int = 32) -> np.ndarray:

@@ -14,29 +14,61 @@ imports `estimators.builtin` after this module). External packages register thei
 through the entry-point group `mgbench.estimators`
 (each entry point names a module whose import runs its `@register` lines), or at run
 time with `load_estimator("module:function")`.
+
+Parameter values are checked once, when a sweep is loaded, before any cell runs: an
+estimator may declare `validate=check` in `@register`, a function
+`check(parameters, setting) -> None` that raises `ValueError("<field>: expected ...")`,
+where `parameters` holds every keyword parameter (defaults filled in) and `setting` the
+problem it will see: `kind`, `target` (`ideal`/`practical`), `meta_parameter` and
+`critic` (None for the toy). `<field>` is a parameter name, or `critic`/`target`/
+`meta_parameter` when the setting is what the estimator cannot serve.
 """
 from __future__ import annotations
 
+import difflib
+import hashlib
 import importlib
 import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 ProblemKind = Literal["tabular", "gaussian_toy", "ipd", "bandit"]
 PROBLEM_KINDS = ("tabular", "gaussian_toy", "ipd", "bandit")
 ENTRY_POINT_GROUP = "mgbench.estimators"
+Validator = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
 class EstimatorSpec:
-    """A registered estimator: its function, the problem kind it serves and its parameters."""
+    """A registered estimator: its function, the problem kind it serves, its parameters and
+    the optional check of their values (`validate`, see the module docstring)."""
 
     name: str
     problem: ProblemKind
     function: Callable[..., Any]
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    validate: Validator | None = None
+    bounds: tuple[str, ...] = ()
+    inner_gradient: str | Callable[..., Any] | None = None
+
+    def check(self, parameters: Mapping[str, Any], setting: Mapping[str, Any]) -> None:
+        """Run `validate` on the defaults overridden by `parameters`; raises `ValueError`."""
+        if self.validate is not None:
+            self.validate({**self.parameters, **parameters}, dict(setting))
+
+    def source_hash(self) -> str:
+        """16 hex digits of sha256 of the source file defining the function (of its code
+        object when the file cannot be read): changes when the estimator's module is edited."""
+        try:
+            path = inspect.getsourcefile(self.function)
+            with open(path, "rb") as file:
+                data = file.read()
+        except (OSError, TypeError):
+            code = getattr(self.function, "__code__", None)
+            data = code.co_code if code is not None else repr(self.function).encode()
+        return hashlib.sha256(data).hexdigest()[:16]
 
     def __call__(self, problem, repetitions: int, rng, **parameters):
         unknown = set(parameters) - set(self.parameters)
@@ -51,21 +83,34 @@ _ENTRY_POINTS_LOADED = False
 
 
 def register(name: str, *, problem: ProblemKind, description: str,
-             parameters: dict[str, Any] | None = None, replace: bool = False):
+             parameters: dict[str, Any] | None = None, replace: bool = False,
+             validate: Validator | None = None, bounds: tuple[str, ...] | list[str] = (),
+             inner_gradient: str | Callable[..., Any] | None = None):
     """Decorator registering `function` as estimator `name` for problems of kind `problem`.
 
     `parameters` maps each keyword parameter to its default (also shown by `mgbench list`);
     when omitted, the keyword-only parameters of the function and their defaults are used.
+    `validate(parameters, setting)` checks parameter values before any cell runs (module
+    docstring).
+    `bounds` names the theoretical bounds (keys of `benchmark.analysis.bounds.BOUNDS`) the estimator
+    claims to satisfy; reports and `mgbench compare` judge it against them where they apply.
+    `inner_gradient` says how its inner policy gradient is formed, for σ_in of the
+    compositional bound: a surrogate family (`dice`, `loaded`, `lvc`, `maml`) or a function
+    `(problem, repetitions, rng) -> (R, S, A)` of one-trajectory inner gradients at θ_0;
+    None means the problem's standard estimate (γᵗ A_t ∇log π with the problem's critic).
     """
     if problem not in PROBLEM_KINDS:
         raise ValueError(f"problem: expected one of {PROBLEM_KINDS}, got {problem!r}")
+    if isinstance(bounds, str) or not all(isinstance(bound, str) for bound in bounds):
+        raise ValueError(f"bounds: expected a tuple of bound names, got {bounds!r}")
 
     def decorate(function):
         defaults = parameters if parameters is not None else _keyword_defaults(function)
         key = (problem, name)
         if key in _REGISTRY and not replace and _REGISTRY[key].function is not function:
             raise ValueError(f"estimator: {name!r} is already registered for {problem} problems")
-        _REGISTRY[key] = EstimatorSpec(name, problem, function, description, dict(defaults))
+        _REGISTRY[key] = EstimatorSpec(name, problem, function, description, dict(defaults), validate,
+                                       tuple(bounds), inner_gradient)
         return function
 
     return decorate
@@ -77,8 +122,15 @@ def get_estimator(name: str, problem: ProblemKind = "tabular") -> EstimatorSpec:
     try:
         return _REGISTRY[(problem, name)]
     except KeyError:
-        choices = ", ".join(sorted(n for p, n in _REGISTRY if p == problem))
-        raise ValueError(f"estimator: unknown {problem} estimator {name!r} (expected one of: {choices})") from None
+        names = sorted(n for p, n in _REGISTRY if p == problem)
+        raise ValueError(f"estimator: unknown {problem} estimator {name!r}{did_you_mean(name, names)} "
+                         f"(expected one of: {', '.join(names)})") from None
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """` (did you mean 'x'?)` for the nearest of `choices` (difflib), or an empty string."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def available_estimators(problem: ProblemKind | None = None) -> list[EstimatorSpec]:
@@ -95,20 +147,33 @@ def load_estimator(reference: str) -> list[EstimatorSpec]:
     the module had been imported before.
     """
     _load_entry_points()
-    module_name, _, attribute = reference.partition(":")
+    module_name, _, attribute = str(reference).partition(":")
+    if not module_name.strip():
+        raise ValueError(f"estimator module: expected MODULE[:NAME] or FILE.py[:NAME], got {reference!r}")
     try:
         if module_name.endswith(".py"):
             module = _import_path(module_name)
         else:
             module = importlib.import_module(module_name)
-    except (ImportError, FileNotFoundError) as error:
-        raise ValueError(f"estimator module: cannot import {module_name!r} ({error})") from None
+    except FileNotFoundError:
+        raise ValueError(f"estimator module: cannot import {module_name!r} (no such file)") from None
+    except Exception as error:  # noqa: BLE001 - a plug-in may fail at import with anything
+        where = ""
+        if isinstance(error, SyntaxError) and error.lineno:
+            where = f" at line {error.lineno}"
+        raise ValueError(f"estimator module: cannot import {module_name!r} "
+                         f"({type(error).__name__}{where}: {_first_line(error)})") from None
     if attribute and not hasattr(module, attribute):
         raise ValueError(f"estimator: module {module_name!r} has no attribute {attribute!r}")
     defined = [spec for spec in _REGISTRY.values() if getattr(spec.function, "__module__", None) == module.__name__]
     if attribute:
         defined = [spec for spec in defined if spec.function is getattr(module, attribute)]
     return defined
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error.msg if isinstance(error, SyntaxError) and error.msg else error)
+    return text.strip().splitlines()[0] if text.strip() else "no message"
 
 
 def _import_path(path: str):
@@ -125,7 +190,11 @@ def _import_path(path: str):
     spec = importlib.util.spec_from_file_location(file.stem, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[file.stem] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(file.stem, None)
+        raise
     return module
 
 

@@ -17,7 +17,6 @@ finishes, which is why both paths give the same numbers.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 # ---------------------------------------------------------------------------- indices
@@ -104,13 +103,18 @@ def score_dots(policy: np.ndarray, flat_states: np.ndarray, flat_state_actions: 
 def forward_trace(values: np.ndarray, decay: float) -> np.ndarray:
     """y_t = x_t + λ y_{t-1} = Σ_{k≤t} λ^{t-k} x_k along the last axis (T).
 
-    λ = 1 gives G_t·v = Σ_{k≤t} z_k·v, λ = 0 the identity.
+    λ = 1 gives G_t·v = Σ_{k≤t} z_k·v (a cumulative sum), λ = 0 the identity; otherwise one
+    vector operation per time step (the recursion of `scipy.signal.lfilter([1], [1, -λ])`,
+    whose import alone costs seconds per process).
     """
     if decay == 1.0:
         return np.cumsum(values, axis=-1)
     if decay == 0.0:
         return values
-    return lfilter([1.0], [1.0, -decay], values, axis=-1)
+    traced = np.array(values, dtype=float)
+    for t in range(1, traced.shape[-1]):
+        traced[..., t] += decay * traced[..., t - 1]
+    return traced
 
 
 def reverse_trace(values: np.ndarray, decay: float) -> np.ndarray:
@@ -119,7 +123,7 @@ def reverse_trace(values: np.ndarray, decay: float) -> np.ndarray:
         return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
     if decay == 0.0:
         return values
-    return lfilter([1.0], [1.0, -decay], values[..., ::-1], axis=-1)[..., ::-1]
+    return forward_trace(values[..., ::-1], decay)[..., ::-1]
 
 
 def returns_to_go(rewards: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:

@@ -22,6 +22,44 @@ from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy
 
+JACOBIANS = ("naive", "dice", "lsf")
+
+def _check_truncated(parameters, setting) -> None:
+    """`validate` of `truncated` (checked when a sweep is loaded, before any cell runs)."""
+    window = parameters["window"]
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window: expected a positive integer, got {window!r}")
+    if parameters["jacobian"] not in JACOBIANS:
+        raise ValueError(f"jacobian: expected one of {', '.join(JACOBIANS)}, got {parameters['jacobian']!r}")
+    _check_no_critic(setting)
+
+
+def _check_no_critic(setting) -> None:
+    if setting.get("critic") not in (None, "none"):
+        raise ValueError(f"critic: expected 'none' (the sampled inner loop has no critic baseline), "
+                         f"got {setting['critic']!r}")
+
+
+def _check_es(parameters, setting) -> None:
+    """`validate` of `es`."""
+    if not _positive_number(parameters["sigma"]):
+        raise ValueError(f"sigma: expected a positive number, got {parameters['sigma']!r}")
+    population = parameters["population"]
+    if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 1:
+        raise ValueError(f"population: expected a positive integer, got {population!r}")
+
+
+def _check_fd(parameters, setting) -> None:
+    """`validate` of `fd`."""
+    if not _positive_number(parameters["step"]):
+        raise ValueError(f"step: expected a positive number, got {parameters['step']!r}")
+
+
+def _positive_number(value) -> bool:
+    return (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and value > 0)
+
+
 
 @pathwise_pass("tabular", "truncated")
 def truncated_pass(*, window: int = 1, lambda_c: float = 0.0, jacobian: str = "naive") -> PracticalPass:
@@ -29,7 +67,7 @@ def truncated_pass(*, window: int = 1, lambda_c: float = 0.0, jacobian: str = "n
     return PracticalPass(jacobian, lambda_c, positive_int("window", window))
 
 
-@register("truncated", problem="tabular",
+@register("truncated", problem="tabular", validate=_check_truncated,
           description="backprop through the last `window` inner steps only, with sampling correction λ_c (Vuorio et al.)")
 def truncated(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
               window: int = 1, lambda_c: float = 0.0, jacobian: str = "naive") -> np.ndarray:
@@ -74,7 +112,7 @@ def _meta_point(problem: MetaProblem) -> np.ndarray:
     return np.asarray(problem.theta0 if problem.meta_parameter == "init" else problem.eta, float)
 
 
-@register("es", problem="tabular",
+@register("es", problem="tabular", validate=_check_es,
           description="antithetic OpenES on the sampled objective, common random numbers within each pair")
 def evolution_strategies(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                          sigma: float = 0.1, population: int = 8) -> np.ndarray:
@@ -92,7 +130,7 @@ def evolution_strategies(problem: MetaProblem, repetitions: int, rng: np.random.
     return estimate / (2 * sigma * population)
 
 
-@register("fd", problem="tabular",
+@register("fd", problem="tabular", validate=_check_fd,
           description="central finite differences of the sampled objective with common random numbers (Vuorio et al.'s ground truth)")
 def finite_differences(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                        step: float = 0.01) -> np.ndarray:

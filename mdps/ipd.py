@@ -348,3 +348,41 @@ def _check_steps_and_lr(steps: int, lr: float) -> None:
         raise ValueError(f"steps: expected a non-negative integer, got {steps!r}")
     if not np.isfinite(lr):
         raise ValueError(f"lr: expected a finite number, got {lr!r}")
+
+
+# ---------------------------------------------------------------------------- exact LOLA training
+class Adam:
+    """Adam (Kingma & Ba; PyTorch's defaults β = (0.9, 0.999), ε = 1e-8) for ascent on a stack of parameters."""
+
+    def __init__(self, lr: float, shape: tuple[int, ...], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.lr, self.betas, self.eps, self.count = float(lr), betas, eps, 0
+        self.first, self.second = np.zeros(shape), np.zeros(shape)
+
+    def step(self, gradient: np.ndarray) -> np.ndarray:
+        """The increment lr · m̂ / (√v̂ + ε) for the ascent direction `gradient`."""
+        beta1, beta2 = self.betas
+        self.count += 1
+        self.first = beta1 * self.first + (1 - beta1) * gradient
+        self.second = beta2 * self.second + (1 - beta2) * gradient**2
+        first = self.first / (1 - beta1**self.count)
+        second = self.second / (1 - beta2**self.count)
+        return self.lr * first / (np.sqrt(second) + self.eps)
+
+
+def exact_lola_training(game: IteratedPrisonersDilemma, updates: int, *, lr: float = 0.3, steps: int = 1,
+                        outer_lr: float = 0.1) -> np.ndarray:
+    """Both players ascending their exact LOLA meta-gradients with Adam from θ₁ = θ₂ = 0.
+
+    Liu et al.'s training loop with every estimate exact (lr_in = α, K look-ahead steps,
+    lr_out = `outer_lr`). Returns the `(updates + 1, 2, 5)` path of (θ₁, θ₂).
+    """
+    _check_steps_and_lr(steps, lr)
+    if isinstance(updates, bool) or not isinstance(updates, (int, np.integer)) or updates < 0:
+        raise ValueError(f"updates: expected a non-negative integer, got {updates!r}")
+    path = np.zeros((int(updates) + 1, 2, 5))
+    optimiser = Adam(outer_lr, (2, 5))
+    for update in range(int(updates)):
+        theta1, theta2 = path[update]
+        path[update + 1] = path[update] + optimiser.step(np.stack(lola_meta_gradient(game, theta1, theta2, lr=lr,
+                                                                                      steps=steps)))
+    return path

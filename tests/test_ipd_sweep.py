@@ -51,7 +51,7 @@ def test_ipd_problem_fields_defaults_and_random_points():
     cells = sweep.cells()
     assert sorted({cell.mdp_seed for cell in cells}) == [0, 1]
     problem = build_problem(sweep, cells[0])
-    theta1, theta2 = ipd_point("random", cells[0].mdp_seed)
+    theta1, theta2 = ipd_point("random", cells[0].mdp_seed, problem.game)
     np.testing.assert_array_equal(problem.theta1, theta1)
     assert problem.game.gamma == 0.96 and problem.game.horizon == 12 and problem.critic == "learned"
     default = build_problem(parse_sweep(sweep_text()), parse_sweep(sweep_text()).cells()[0])
@@ -80,3 +80,15 @@ def test_corr_groups_average_the_players_correlations():
     assert statistics.summary(np.random.default_rng(1), n_bootstrap=10)["corr"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="corr_groups"):
         CellStatistics(target, corr_groups=3)
+
+
+def test_ipd_points_along_exact_lola_training():
+    from mdps.ipd import exact_lola_training
+
+    sweep = parse_sweep(sweep_text(extra='theta = "training"\nmdp_seeds = [0, 20]'))
+    cells = [cell for cell in sweep.cells() if cell.estimator == "lola_exact"]
+    points = {cell.mdp_seed: build_problem(sweep, cell) for cell in cells}
+    np.testing.assert_array_equal(points[0].theta1, 0.0)
+    path = exact_lola_training(points[20].game, 20)
+    np.testing.assert_array_equal(points[20].theta1, path[-1, 0])
+    np.testing.assert_array_equal(points[20].theta2, path[-1, 1])

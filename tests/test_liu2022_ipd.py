@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 import mdps
-from benchmark.studies.liu2022_ipd import (Adam, TrainingVariant, VARIANTS, average_rewards, lola_training,
-                                           pearson)
+from benchmark.studies.liu2022_ipd import TrainingVariant, VARIANTS, average_rewards, lola_training, pearson
+from mdps.ipd import Adam, exact_lola_training
 
 
 def test_pearson_and_average_rewards():
@@ -56,3 +56,12 @@ def test_figure_draws_and_compares_on_a_short_simulation():
     comparison = compare_training(data)
     assert comparison.verdict in ("agrees", "partly agrees", "disagrees", "inconclusive")
     assert "off-policy DiCE" in comparison.text and len(comparison.details) == 3
+
+
+def test_exact_lola_path_is_the_training_loop_with_exact_updates():
+    game = mdps.IteratedPrisonersDilemma(0.96)
+    path = exact_lola_training(game, 30)
+    record = lola_training(TrainingVariant("exact", split="eee"), n_seeds=1, updates=31, seed=0, length=20,
+                           exact_updates=True)
+    np.testing.assert_allclose(record["score"][30], average_rewards(path[30, :1], path[30, 1:], 20).mean(axis=1))
+    assert path.shape == (31, 2, 5) and np.all(path[0] == 0)

@@ -238,8 +238,8 @@ def test_ctrl_c_stops_cleanly_with_the_csv_and_exit_code_130(write_sweep, tmp_pa
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "interrupted:" in err and "run the same command again to resume" in err and "Traceback" not in err
+    assert "interrupted (SIGINT):" in err and "run the same command again to resume" in err and "Traceback" not in err
     frame = load_results(tmp_path / "stopped" / "results.csv")
     assert 2 <= len(frame) < 30 and (frame.status == "ok").all()
     with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT outcome FROM provenance").fetchall() == [("interrupted",)]
+        assert connection.execute("SELECT outcome FROM provenance").fetchall() == [("interrupted (SIGINT)",)]

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.aggregation import fmt, fmt_interval
+from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates
 from mdps import IteratedPrisonersDilemma
-from mdps.ipd import OPPONENT_VIEW, REWARDS, batch_lola_player_one, outcome_law, sigmoid
+from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
 
 
 @dataclass(frozen=True)
@@ -75,24 +75,6 @@ VARIANTS = {**ON_POLICY, **OFF_POLICY}
 
 FULL = dict(n_seeds=10, updates=200, length=100, scale=1)   # their 500 updates take ~2.5x longer
 QUICK = dict(n_seeds=2, updates=25, length=30, scale=8)     # batches and buffer divided by `scale`
-
-
-class Adam:
-    """Adam (Kingma & Ba; PyTorch's defaults β = (0.9, 0.999), ε = 1e-8) for ascent on a stack of parameters."""
-
-    def __init__(self, lr: float, shape: tuple[int, ...], betas=(0.9, 0.999), eps: float = 1e-8):
-        self.lr, self.betas, self.eps, self.count = float(lr), betas, eps, 0
-        self.first, self.second = np.zeros(shape), np.zeros(shape)
-
-    def step(self, gradient: np.ndarray) -> np.ndarray:
-        """The increment lr · m̂ / (√v̂ + ε) for the ascent direction `gradient`."""
-        beta1, beta2 = self.betas
-        self.count += 1
-        self.first = beta1 * self.first + (1 - beta1) * gradient
-        self.second = beta2 * self.second + (1 - beta2) * gradient**2
-        first = self.first / (1 - beta1**self.count)
-        second = self.second / (1 - beta2**self.count)
-        return self.lr * first / (np.sqrt(second) + self.eps)
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present import plotting
-from benchmark.analysis.aggregation import fmt, fmt_interval, seed_summary
+from benchmark.analysis.aggregation import seed_summary
+from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 JACOBIAN_LABELS = {"naive": "naive autodiff Jacobian", "dice": "DiCE Jacobian"}
@@ -40,14 +41,14 @@ def _frontier_tables(summary: pd.DataFrame, steps: int) -> tuple[pd.DataFrame, p
     highlight = []
     es = summary[summary["estimator"] == "es"]
     if not es.empty:
-        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan))
+        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan, look="es"))
     dice = truncated[(truncated["jacobian"] == "dice") & (truncated["window"] >= steps) & (truncated["lambda_c"] == 0)]
     if not dice.empty:
-        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan))
+        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan, look="dice"))
     unbiased = truncated[(truncated["jacobian"] == "naive") & (truncated["window"] >= steps)
                          & (truncated["lambda_c"] == 1)]
     if not unbiased.empty:
-        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"]))
+        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"], look="sf"))
     return truncated, pd.concat(highlight, ignore_index=True) if highlight else None
 
 
@@ -182,7 +183,7 @@ def compare_frontier_exact(data: FigureData) -> Comparison:
 
 _NOTES = ("Each curve is one truncation window L, its points λ_c = 0, 0.25, ..., 1 (written next to them); left "
           "panel: naive autodiff Jacobian, right: DiCE's (its L=K, λ_c=0 point is DiCE). Error bars: 95% "
-          "bootstrap intervals of the cell (20000 estimates). Hollow markers: bias not resolved from zero (the interval "
+          "bootstrap intervals of the cell. Hollow markers: bias not resolved from zero (the interval "
           "reaches 0; only its upper whisker is drawn); hollow down-triangles: points whose estimated bias is 0, drawn at their upper limit. Bias is ‖E ĝ − g*‖ (not "
           "squared as in the paper); variance the trace of the covariance. The naive L=K, λ_c=1 point is the "
           "unbiased score-function estimator (`sf`).")

@@ -13,7 +13,8 @@ meta_parameter = "init"       # or "intrinsic" (tabular only)
 [problem]
 kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c), or "ipd" (fields gamma,
                               # horizon, rollout_length, critic "none" | "exact" | "learned", theta
-                              # "zeros" | "random" (n_mdps seeded points); target "ideal" only)
+                              # "zeros" | "random" (one seeded point per problem seed) | "training"
+                              # (the pair after mdp_seeds exact LOLA updates); target "ideal" only)
 preset = "liu2022"            # optional; explicit fields override the preset's:
 # n_states, n_actions, gamma, horizon (int; absent = infinite), concentration,
 # reward ("uniform" | "normal" | "bernoulli"), initial ("first" | "uniform" | "dirichlet"),
@@ -59,16 +60,20 @@ Rules:
   point and `es` one, whose `split` is empty. An axis that no estimator of the grid takes
   is an error (most likely a typo).
 - A cell is one estimator, one value of each axis that applies to it and one problem seed
-  (`mdp_seed`: tabular, and ipd with `theta = "random"`). Its `cell_id` is a hash of its canonical key (problem
+  (`mdp_seed`: tabular, and ipd with `theta = "random"` or `"training"`). Its `cell_id` is a hash of its canonical key (problem
   settings, target, meta-parameter, estimator, parameter values, problem seed) and so
   does not depend on the order of the grid; `repetitions` and `seed` are not part of it.
 - A suite is a file holding only `name`, `description` and `sweeps = [...]` (sweep files
   relative to it, or preset names); `load_sweeps` returns its sweeps, run one after another
   (the `default` preset is one).
-- Parsing checks structure and types; checks that need the estimator registry (unknown
-  estimator names, parameters an estimator does not take) run in `Sweep.check()`,
-  called by `load_sweep` unless `check_estimators=False` and by `Sweep.cells()`, so that
-  a preset naming an estimator not written yet can still be listed.
+- Parsing checks structure and types (and refuses integers of 2**63 or more, a value
+  repeated in an axis as `1` and `1.0`, `steps` above 1000); checks that need the
+  estimator registry (unknown estimator names, parameters an estimator does not take,
+  parameter values refused by the estimator's `validate`, the practical target's need
+  for critic `none` and an inner batch) run in `Sweep.check()`, called by `load_sweep`
+  unless `check_estimators=False` and by `run_sweep`, so that a preset naming an
+  estimator not written yet can still be listed. `Sweep.cells()` checks names and
+  parameters only.
 
 The modules of this package:
 - `vocabulary`: `SweepError`, the vocabulary (keys, choices, defaults, axis names) and the

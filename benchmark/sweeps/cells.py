@@ -34,6 +34,7 @@ from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
 from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
 from estimators.lifetime import BanditLifetimeProblem
 from mdps import BanditDistribution, GaussianToy, IteratedPrisonersDilemma, random_mdp
+from mdps.ipd import exact_lola_training
 
 ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 # Bootstrap units per block: a block's repetitions are iid, so splitting it keeps the units
@@ -118,15 +119,16 @@ def blocks(sweep: Sweep, cell: Cell) -> list[int]:
 def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Problem:
     """The problem of a cell: the Gaussian toy at θ with N samples, K inner steps of size α
     on the tabular MDP of seed `mdp_seed` from θ_0 = 0 (sampled with `kernel`), or LOLA with
-    K look-ahead steps of size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed
-    `mdp_seed` (`ipd_point`)."""
+    K look-ahead steps of size α on the IPD at the point `ipd_point` (zeros, or given by the
+    problem seed `mdp_seed`)."""
     values = sweep.problem.values
     if sweep.problem.kind == "gaussian_toy":
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
         return ToyProblem(toy, theta=values["theta"], n_samples=int(cell.axis("N")))
     if sweep.problem.kind == "ipd":
-        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed)
-        return LolaProblem(IteratedPrisonersDilemma(values["gamma"], values["horizon"]), theta1, theta2,
+        game = IteratedPrisonersDilemma(values["gamma"], values["horizon"])
+        theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed, game)
+        return LolaProblem(game, theta1, theta2,
                            steps=int(cell.axis("steps")), lr=float(cell.axis("lr")),
                            rollout_length=values["rollout_length"], critic=values["critic"])
     if sweep.problem.kind == "bandit":
@@ -139,13 +141,23 @@ def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Prob
                        critic_noise=values["critic_noise"], kernel=kernel)
 
 
-def ipd_point(theta: str, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+def ipd_point(theta: str, seed: int | None, game: IteratedPrisonersDilemma) -> tuple[np.ndarray, np.ndarray]:
     """The IPD evaluation point: both players' logits zero (`zeros`, where LOLA training
-    starts), or θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed)."""
+    starts); θ₁, θ₂ ~ N(0, I₅) from `SeedSequence(seed)` (`random`, the problem seed); or the
+    pair after `seed` updates of exact LOLA training on `game` from zero (`training`: Adam
+    0.1, K = 1, α = 0.3, Liu et al.'s loop with exact meta-gradients)."""
     if theta == "zeros":
         return np.zeros(5), np.zeros(5)
+    if theta == "training":
+        point = _training_point(game.gamma, game.horizon, int(seed))
+        return point[0].copy(), point[1].copy()
     draw = np.random.default_rng(np.random.SeedSequence(int(seed))).standard_normal((2, 5))
     return draw[0], draw[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _training_point(gamma: float, horizon: int | None, updates: int) -> np.ndarray:
+    return exact_lola_training(IteratedPrisonersDilemma(gamma, horizon), updates)[-1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -276,10 +288,15 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
 
 def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     """σ_in, the standard deviation (root of the trace of the covariance) of the one-trajectory
-    inner-gradient estimate at θ_0, via `estimators.split.inner_gradient_std`; nan for the
-    toy and for estimators it does not know.
+    inner-gradient estimate at θ_0; nan for the toy only.
 
-    It depends on the problem instance and the surrogate family only (not on K, α or the
+    How the inner gradient is formed (`inner_gradient_source`): the estimator's own
+    surrogate family (dice, loaded, lvc, maml, first_order; `exact`: 0), else what it
+    declares through `@register(..., inner_gradient=...)` (a family, or a function
+    `(problem, repetitions, rng) -> (R, S, A)`), else the problem's standard inner
+    policy-gradient estimate at the same critic, γᵗ A_t ∇log π (the `maml` family's ĝ).
+
+    It depends on the problem instance and that estimate only (not on K, α or the
     batch), so it is drawn from a generator keyed by those alone and cached per process:
     every cell of a grid line gets the same σ_in, as a bound fit along the line needs.
     """
@@ -287,6 +304,8 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
         return math.nan
     from estimators.split import inner_gradient_std
 
+    spec = get_estimator(cell.estimator, sweep.problem.kind)
+    family, function = inner_gradient_family(spec)
     accepted = inspect.signature(inner_gradient_std).parameters
     parameters = tuple(sorted((name, value) for name, value in _all_parameters(sweep, cell).items()
                               if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
@@ -296,15 +315,53 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     if value is None:
         seed_key = int(stable_hash(repr(key))[:16], 16)
         rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
-        try:
-            value = float(inner_gradient_std(problem, cell.estimator, rng, repetitions=SIGMA_IN_REPETITIONS,
+        if function is not None:
+            gradients = np.asarray(function(problem, SIGMA_IN_REPETITIONS, rng), dtype=float)
+            gradients = gradients.reshape(SIGMA_IN_REPETITIONS, -1)
+            value = float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
+        else:
+            value = float(inner_gradient_std(problem, family, rng, repetitions=SIGMA_IN_REPETITIONS,
                                              **dict(parameters)))
-        except (ValueError, KeyError, NotImplementedError):
-            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"sigma_in: the inner-gradient estimate of {cell.estimator!r} "
+                             f"({inner_gradient_source(spec)}) is not finite")
         if len(_SIGMA_CACHE) > 256:
             _SIGMA_CACHE.clear()
         _SIGMA_CACHE[key] = value
     return value
+
+
+STANDARD_INNER_FAMILY = "maml"   # ĝ = Σ_t γᵗ A_t ∇log π_t with the problem's critic
+
+
+def inner_gradient_family(spec) -> tuple[str, Any]:
+    """(surrogate family or `exact`, declared function or None) that forms σ_in for `spec`."""
+    from estimators.surrogates import FAMILIES
+
+    if spec.name in FAMILIES or spec.name == "exact":
+        return spec.name, None
+    declared = getattr(spec, "inner_gradient", None)
+    if callable(declared):
+        return "", declared
+    if declared is not None:
+        if declared not in FAMILIES:
+            raise ValueError(f"inner_gradient: estimator {spec.name!r} declares {declared!r}; expected one of "
+                             f"{FAMILIES} or a function (problem, repetitions, rng) -> (R, S, A)")
+        return declared, None
+    return STANDARD_INNER_FAMILY, None
+
+
+def inner_gradient_source(spec) -> str:
+    """In words: how σ_in's inner gradient is formed for `spec` (for the report pages)."""
+    family, function = inner_gradient_family(spec)
+    if family == spec.name:
+        return f"its own {family} inner gradient" if family != "exact" else "exact inner steps (σ_in = 0)"
+    if function is not None:
+        return f"the inner-gradient function it declares ({getattr(function, '__name__', 'function')})"
+    if getattr(spec, "inner_gradient", None) is not None:
+        return f"the {family} inner gradient it declares"
+    return ("the problem's standard inner policy-gradient estimate γᵗ A_t ∇log π with the problem's critic "
+            "(it declares none)")
 
 
 _SIGMA_CACHE: dict[tuple, float] = {}
@@ -317,16 +374,22 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_cell(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> dict[str, Any]:
+def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
+                  kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
 
-    `kernel` (`compiled` or `numpy`) says how tabular batches are computed (`MetaProblem.kernel`).
-
+    Args:
+      sweep, cell: what to evaluate.
+      time_limit: seconds; checked after the target and after every block of repetitions,
+        so a cell stops at most one estimator call after the limit (None: no limit).
+      kernel: `compiled` or `numpy`, how tabular batches are computed (`MetaProblem.kernel`).
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
       `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,
-      `sigma_in`, `target_method` and `target_se`. A cell whose estimates are not finite, or
-      whose estimator raises, is `failed` with the reason and no metrics.
+      `sigma_in`, `target_method` and `target_se`. A cell is `failed`, with the reason and
+      no metrics, when its estimator raises or returns complex, mis-shaped or non-finite
+      values, when a statistic overflows (estimates too large to square), or when it
+      exceeds `time_limit`: a stored `ok` cell has finite metrics.
     """
     from benchmark.analysis.statistics import CellStatistics
 
@@ -343,8 +406,11 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> dict
                 raise _CellFailure("the target is not finite")
             groups = target.value.shape[0] if sweep.problem.kind == "ipd" else 1      # one 5-vector per player
             statistics = CellStatistics(target.value, corr_groups=groups)
-            _stream_estimates(sweep, cell, problem, target, statistics)
-            record.update(statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP))
+            deadline = None if time_limit is None else start + time_limit
+            _stream_estimates(sweep, cell, problem, target, statistics, deadline)
+            summary = statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP)
+            _refuse_overflow(summary)
+            record.update(summary)
             record["sigma_in"] = inner_gradient_sigma(sweep, cell, problem)
     except _CellFailure as failure:
         record.update(status="failed", error=str(failure))
@@ -358,12 +424,33 @@ class _CellFailure(Exception):
     """The cell cannot produce valid numbers (stored as `failed`, the sweep goes on)."""
 
 
-def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics) -> None:
+# Statistics that must be finite in an `ok` cell (the others may be nan by definition,
+# e.g. the relative bias of a zero target, or a correlation of constant estimates).
+FINITE_METRICS = ("bias2", "bias", "variance", "mse", "target_norm")
+
+
+def _refuse_overflow(summary: dict[str, Any]) -> None:
+    for name, value in summary.items():
+        if isinstance(value, (float, np.floating)) and (np.isinf(value) or (name in FINITE_METRICS
+                                                                            and np.isnan(value))):
+            raise _CellFailure(f"non-finite statistic {name} = {value} (estimates too large to square in "
+                               f"float64)")
+
+
+def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target, statistics,
+                      deadline: float | None = None) -> None:
     estimator = get_estimator(cell.estimator, sweep.problem.kind)
     first = 0
-    for index, size in enumerate(blocks(sweep, cell)):
-        estimates = np.asarray(estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index),
-                                         **cell.parameters), dtype=float)
+    sizes = blocks(sweep, cell)
+    for index, size in enumerate(sizes):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _CellFailure(f"time limit: stopped after {first} of {sweep.repetitions} repetitions "
+                               f"(--cell-time-limit)")
+        raw = estimator(problem, size, cell_generator(sweep, cell, ESTIMATES, index), **cell.parameters)
+        if np.iscomplexobj(raw):
+            raise _CellFailure(f"estimator returned complex values (dtype {np.asarray(raw).dtype}); "
+                               f"expected real numbers")
+        estimates = np.asarray(raw, dtype=float)
         if estimates.shape != (size, *target.value.shape):
             raise _CellFailure(f"estimator returned shape {estimates.shape}, expected {(size, *target.value.shape)}")
         finite = np.isfinite(estimates.reshape(size, -1)).all(axis=1)

@@ -14,13 +14,13 @@ from typing import Any, Mapping
 
 from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, BANDIT_DEFAULTS,
                                          BANDIT_FIELDS, CRITICS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
-                                         IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, META_PARAMETERS,
+                                         IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, MAX_STEPS, META_PARAMETERS,
                                          OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES,
                                          PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
                                          TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                          TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
                                          expect_name, expect_number, expect_string, expect_table, is_int,
-                                         is_number, refuse_unknown)
+                                         is_number, refuse_huge_integers, refuse_unknown)
 from benchmark.sweeps.records import ProblemSettings, Sweep
 
 if sys.version_info >= (3, 11):
@@ -86,6 +86,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"sweep: cannot read {str(path)!r} ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise SweepError(f"sweep: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -136,7 +138,10 @@ def _resolve_reference(reference: str | Path) -> Path:
         return presets[str(reference)]
     if path.suffix == PRESET_SUFFIX or path.parent != Path("."):
         raise SweepError(f"sweep: no such file {str(reference)!r}")
-    raise SweepError(f"sweep: expected a TOML file or a preset name ({', '.join(presets)}), got {str(reference)!r}")
+    from estimators.registry import did_you_mean
+
+    raise SweepError(f"sweep: expected a TOML file or a preset name{did_you_mean(str(reference), list(presets))} "
+                     f"({', '.join(presets)}), got {str(reference)!r}")
 
 
 # ----------------------------------------------------------------------------- plain data -> Sweep
@@ -144,6 +149,7 @@ def _resolve_reference(reference: str | Path) -> Path:
 def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep:
     """Validate a sweep given as plain data (the parsed TOML)."""
     refuse_unknown("", data, TOP_LEVEL_KEYS)
+    refuse_huge_integers("", data)
     name = expect_name("name", data.get("name"))
     description = expect_string("description", data.get("description", ""), allow_empty=True)
     seed = expect_int("seed", data.get("seed", 0), minimum=0, what="a non-negative integer")
@@ -186,8 +192,8 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
         values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
         if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
             raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
-                             "evaluation points of theta = \"random\")")
-        seeds = _parse_mdp_seeds(table) if values["theta"] == "random" else ()
+                             "points of theta = \"random\" and count the updates of theta = \"training\")")
+        seeds = _parse_mdp_seeds(table) if values["theta"] != "zeros" else ()
         return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
     if kind == "bandit":
         refuse_unknown("problem.", table, ("kind", *BANDIT_FIELDS, *SEED_FIELDS), kind=kind)
@@ -310,11 +316,20 @@ def _parse_axis(axis: str, raw: Any) -> tuple[Any, ...]:
     values = raw if isinstance(raw, list) else [raw]
     if not values or isinstance(raw, dict) or not all(_axis_value_ok(axis, value) for value in values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r}")
+    if axis == "steps" and max(values) > MAX_STEPS:
+        raise SweepError(f"grid.steps: expected at most {MAX_STEPS} inner steps, got {max(values)!r}")
     if axis in ("lr", "eta0", "eta1"):
         values = [float(value) for value in values]
-    if len({json.dumps(value) for value in values}) != len(values):
+    if len({_identity(value) for value in values}) != len(values):
         raise SweepError(f"grid.{axis}: expected {expected}, got {raw!r} (a value is repeated)")
     return tuple(values)
+
+
+def _identity(value: Any) -> str:
+    """Equal numbers are one value whatever their type (`1` and `1.0` are a repeat)."""
+    if is_number(value):
+        return json.dumps(float(value))
+    return json.dumps(value)
 
 
 def _axis_value_ok(axis: str, value: Any) -> bool:

@@ -147,11 +147,42 @@ class Sweep:
                            "mdp_seeds": list(self.problem.mdp_seeds)}
         return stable_hash(data)[:16]
 
+    @property
+    def base_hash(self) -> str:
+        """Hash of what every cell of the sweep shares (seed, repetitions, target,
+        meta-parameter, problem settings): results stored under another base hash are of a
+        different sweep, while a grid or problem seeds that only grow add cells."""
+        data = {"seed": self.seed, "repetitions": self.repetitions, "target": self.target,
+                "meta_parameter": self.meta_parameter, "problem": self.problem.canonical(),
+                "label": self.problem.label}
+        return stable_hash(data)[:16]
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """What an estimator's `validate` sees of the problem (`estimators.registry`)."""
+        return {"kind": self.problem.kind, "target": self.target, "meta_parameter": self.meta_parameter,
+                "critic": self.problem.values.get("critic") if self.problem.kind == "tabular" else None}
+
     # ------------------------------------------------------------------ checks and cells
     def check(self) -> None:
-        """Validate against the estimator registry (names, parameters, their types);
-        raises `SweepError`."""
-        self._estimator_parameters()
+        """Validate against the estimator registry (names, parameters, their types, and
+        their values with each estimator's `validate`); raises `SweepError`."""
+        parameters_of = self._estimator_parameters()
+        self._check_practical_target(parameters_of)
+        self._check_parameter_values(parameters_of)
+
+    def cell_count(self) -> int:
+        """The number of cells, without listing them (cheap for any grid size)."""
+        parameters_of = self._estimator_parameters()
+        total = 0
+        for estimator in self.estimators:
+            count = len(self.problem.mdp_seeds) or 1
+            for axis, values in self.grid:
+                if axis != ESTIMATOR_AXIS and (axis in PROBLEM_AXES[self.problem.kind]
+                                               or axis in parameters_of[estimator]):
+                    count *= len(values)
+            total += count
+        return total
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid times the problem seeds, in a stable order (see `benchmark.sweeps`)."""
@@ -203,6 +234,45 @@ class Sweep:
         identity = {**key, "problem": self.problem.canonical()}
         return Cell(stable_hash(identity)[:16], index, estimator, key, parameters, mdp_seed)
 
+    def _check_practical_target(self, parameters_of: dict[str, dict[str, Any]]) -> None:
+        """The practical target of a tabular problem needs critic `none` and an inner batch size."""
+        if self.target != "practical" or self.problem.kind != "tabular":
+            return
+        critic = self.problem.values["critic"]
+        if critic != "none":
+            raise SweepError(f"problem.critic: expected 'none' with target = \"practical\" (a baseline that "
+                             f"depends on the meta-parameter would need its own derivative), got {critic!r}")
+        for name in self.estimators:
+            parameters = {**parameters_of[name], **self.fixed_parameters.get(name, {})}
+            if not any(size in parameters and (is_int(parameters[size]) or size in self.axes)
+                       for size in ("n_inner", "batch")):
+                raise SweepError(f"grid.estimator: {name!r} cannot be compared with target = \"practical\" "
+                                 f"(it draws no inner batch: no 'batch' parameter)")
+
+    def _check_parameter_values(self, parameters_of: dict[str, dict[str, Any]]) -> None:
+        """Run each estimator's `validate` on every combination of its parameter values
+        (each value alone, the others at their first value, when there are too many)."""
+        from estimators import get_estimator
+
+        setting = self.setting
+        fixed = self.fixed_parameters
+        for name in self.estimators:
+            spec = get_estimator(name, self.problem.kind)
+            if spec.validate is None:
+                continue
+            axes = [(axis, values) for axis, values in self.grid
+                    if axis != ESTIMATOR_AXIS and axis in parameters_of[name]]
+            fixed_here = _as_declared(fixed.get(name, {}), parameters_of[name])
+            for point in _points(axes):
+                chosen = _as_declared(point, parameters_of[name])
+                try:
+                    spec.check({**fixed_here, **chosen}, setting)
+                except ValueError as error:
+                    raise SweepError(_locate(str(error), name, chosen, fixed_here)) from None
+                except Exception as error:  # noqa: BLE001 - a plug-in's check may fail with anything
+                    raise SweepError(f"grid.estimator: the validate function of estimator {name!r} failed "
+                                     f"({type(error).__name__}: {error})") from None
+
     def _estimator_parameters(self) -> dict[str, dict[str, Any]]:
         """`{estimator: its registered parameters with defaults}`; checks every axis and
         fixed parameter against them (and their types against the defaults)."""
@@ -237,6 +307,41 @@ def _as_declared(values: dict[str, Any], defaults: Mapping[str, Any]) -> dict[st
     """Integers given for float parameters become floats, so `c = 1` and `c = 1.0` are one cell."""
     return {name: float(value) if isinstance(defaults.get(name), float) and is_int(value) else value
             for name, value in values.items()}
+
+
+MAX_VALIDATED_POINTS = 10_000
+
+
+def _points(axes: list[tuple[str, tuple[Any, ...]]]):
+    """Every point of the axes, or (beyond `MAX_VALIDATED_POINTS`) each value alone."""
+    count = 1
+    for _, values in axes:
+        count *= len(values)
+    if count <= MAX_VALIDATED_POINTS:
+        for point in itertools.product(*(values for _, values in axes)):
+            yield dict(zip((axis for axis, _ in axes), point))
+        return
+    first = {axis: values[0] for axis, values in axes}
+    for axis, values in axes:
+        for value in values:
+            yield {**first, axis: value}
+
+
+def _locate(message: str, estimator: str, chosen: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
+    """`<field>: ...` from an estimator's `validate` -> the key of the sweep file that holds it."""
+    field_name, _, rest = message.partition(":")
+    field_name = field_name.strip()
+    if field_name in chosen:
+        path = f"grid.{field_name}"
+    elif field_name in fixed:
+        path = f"estimator_params.{estimator}.{field_name}"
+    elif field_name in ("critic", "critic_noise", "rollout_length"):
+        path = f"problem.{field_name}"
+    elif field_name in ("target", "meta_parameter"):
+        path = field_name
+    else:
+        path, rest = "grid.estimator", f" {message}"
+    return f"{path}:{rest.rstrip()} (estimator {estimator!r})"
 
 
 def _shrink_axis(axis: str, values: tuple[Any, ...]) -> tuple[Any, ...]:

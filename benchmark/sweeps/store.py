@@ -8,7 +8,13 @@
   Python versions, host, backend, start and end times, cells computed, outcome).
 
 Only the parent process writes, and it commits after every cell, so a kill at any moment
-loses at most the cells in flight. `<out>/<name>/results.csv` (one row per cell, the
+loses at most the cells in flight. One run at a time holds `<out>/<name>/.lock` (an
+advisory `flock`, released by the kernel when the process dies): a second run of the same
+name is refused at once instead of computing the same cells or mixing two sweeps.
+Each cell also records `code_hash`, the hash of its estimator's source file, so a result
+of an edited estimator is never reused silently. The base of the sweep (seed, repetitions,
+target, meta-parameter, problem: `Sweep.base_hash`) must match; a grid or problem seeds
+that only grow add cells to the stored ones. `<out>/<name>/results.csv` (one row per cell, the
 columns of `CSV_COLUMNS` first, then any further axis and metric) is rewritten after every
 run; `load_results` reads either file into a pandas DataFrame.
 """
@@ -34,6 +40,7 @@ from benchmark.sweeps.vocabulary import SweepError
 DATABASE = "results.sqlite"
 CSV = "results.csv"
 SWEEP_FILE = "sweep.toml"
+LOCK_FILE = ".lock"
 
 KEY_COLUMNS = ("problem", "target", "meta_parameter", "estimator", "split", "steps", "lr", "batch", "N",
                "mdp_seed")
@@ -55,7 +62,8 @@ CREATE TABLE IF NOT EXISTS cells (
     extra TEXT,
     error TEXT,
     seconds REAL,
-    finished_at TEXT NOT NULL
+    finished_at TEXT NOT NULL,
+    code_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS provenance (
     run INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,18 +82,26 @@ CREATE TABLE IF NOT EXISTS provenance (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     cells_computed INTEGER,
-    outcome TEXT
+    outcome TEXT,
+    base_hash TEXT
 );
 """
+# Columns added after the first release: (table, column, type), added to older stores on open.
+_ADDED_COLUMNS = (("cells", "code_hash", "TEXT"), ("provenance", "base_hash", "TEXT"))
+
+
+class StoreError(RuntimeError):
+    """The store cannot be written (disk full, I/O error): one line naming the file and SQLite's reason."""
 
 
 class ResultStore:
     """The SQLite store of one sweep, `<out>/<name>/results.sqlite` (parent process only)."""
 
-    def __init__(self, directory: Path, connection: sqlite3.Connection, sweep: Sweep):
+    def __init__(self, directory: Path, connection: sqlite3.Connection, sweep: Sweep, lock=None):
         self.directory = directory
         self.sweep = sweep
         self._connection = connection
+        self._lock = lock
         self._run: int | None = None
 
     @classmethod
@@ -98,52 +114,77 @@ class ResultStore:
             earlier results of that name are deleted first.
         """
         directory = Path(out_dir) / sweep.name
-        if overwrite and directory.exists():
-            for name in (DATABASE, f"{DATABASE}-journal", CSV, SWEEP_FILE):
-                (directory / name).unlink(missing_ok=True)
         directory.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(directory / DATABASE, timeout=60)
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.executescript(_SCHEMA)
-        store = cls(directory, connection, sweep)
+        lock = _acquire_lock(directory, sweep)
+        try:
+            if overwrite:
+                for name in (DATABASE, f"{DATABASE}-journal", CSV, SWEEP_FILE):
+                    (directory / name).unlink(missing_ok=True)
+            connection = _connect(directory / DATABASE)
+            store = cls(directory, connection, sweep, lock)
+        except BaseException:
+            _release_lock(lock)
+            raise
         store._refuse_other_sweep()
         (directory / SWEEP_FILE).write_text(sweep.to_toml(), encoding="utf-8")
         return store
 
     def _refuse_other_sweep(self) -> None:
-        row = self._connection.execute("SELECT sweep_hash FROM provenance ORDER BY run LIMIT 1").fetchone()
+        row = self._connection.execute("SELECT sweep_hash, base_hash FROM provenance "
+                                       "ORDER BY run DESC LIMIT 1").fetchone()
         if row is None:
             if self._connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0]:
                 self.close()
                 raise SweepError(f"name: {self.directory} holds results without provenance; "
                                  f"pass --overwrite to replace them")
             return
-        if row[0] != self.sweep.sweep_hash:
-            self.close()
-            raise SweepError(f"name: {self.directory} already holds a different sweep named {self.sweep.name!r} "
-                             f"(hash {row[0]}, this one {self.sweep.sweep_hash}); pass --overwrite to replace "
-                             f"its results, or rename the sweep")
-
+        sweep_hash, base_hash = row
+        if sweep_hash == self.sweep.sweep_hash:
+            return
+        if base_hash == self.sweep.base_hash:
+            wanted = {cell.cell_id for cell in self.sweep.cells()}
+            dropped = self.finished_cell_ids() - wanted
+            if not dropped:
+                return    # the same sweep with a grid (or problem seeds) that only grew: new cells are added
+            reason = f"{len(dropped)} stored cells are not in this sweep (a grid may grow, not shrink)"
+        else:
+            reason = "its seed, repetitions, target, meta-parameter or problem differ"
+        self.close()
+        raise SweepError(f"name: {self.directory} already holds a different sweep named {self.sweep.name!r} "
+                         f"({reason}; hash {sweep_hash}, this one {self.sweep.sweep_hash}); pass --overwrite "
+                         f"to replace its results, or rename the sweep")
     # ------------------------------------------------------------------ runs
+    def _write(self, statement: str, values: tuple) -> sqlite3.Cursor:
+        """Execute and commit one write; an SQLite failure becomes a `StoreError` naming the file."""
+        try:
+            cursor = self._connection.execute(statement, values)
+            self._connection.commit()
+        except sqlite3.Error as error:
+            try:
+                self._connection.rollback()
+            except sqlite3.Error:
+                pass
+            raise StoreError(f"store: cannot write {self.directory / DATABASE} ({error}); the cells stored so far "
+                             f"are kept") from None
+        return cursor
+
     def start_run(self, *, backend: str, jobs: int | None) -> None:
         """Record the provenance of a new run (committed at once)."""
-        cursor = self._connection.execute(
-            "INSERT INTO provenance (sweep_name, sweep_hash, sweep_toml, sweep_source, sweep_file_text, "
+        cursor = self._write(
+            "INSERT INTO provenance (sweep_name, sweep_hash, base_hash, sweep_toml, sweep_source, sweep_file_text, "
             "package_version, git_commit, numpy_version, python_version, host, backend, jobs, started_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (self.sweep.name, self.sweep.sweep_hash, self.sweep.to_toml(), self.sweep.source, self.sweep.text,
-             _package_version(), _git_commit(), np.__version__, platform.python_version(), platform.node(),
-             backend, jobs, _now()))
-        self._connection.commit()
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self.sweep.name, self.sweep.sweep_hash, self.sweep.base_hash, self.sweep.to_toml(), self.sweep.source,
+             self.sweep.text, _package_version(), _git_commit(), np.__version__, platform.python_version(),
+             platform.node(), backend, jobs, _now()))
         self._run = cursor.lastrowid
 
     def finish_run(self, *, cells_computed: int, outcome: str) -> None:
         """Close the provenance record of the current run."""
         if self._run is None:
             return
-        self._connection.execute("UPDATE provenance SET finished_at = ?, cells_computed = ?, outcome = ? "
-                                 "WHERE run = ?", (_now(), cells_computed, outcome, self._run))
-        self._connection.commit()
+        self._write("UPDATE provenance SET finished_at = ?, cells_computed = ?, outcome = ? WHERE run = ?",
+                    (_now(), cells_computed, outcome, self._run))
 
     # ------------------------------------------------------------------ cells
     def finished_cell_ids(self, *, include_failed: bool = True) -> set[str]:
@@ -151,41 +192,109 @@ class ResultStore:
         query = "SELECT cell_id FROM cells" + ("" if include_failed else " WHERE status = 'ok'")
         return {row[0] for row in self._connection.execute(query)}
 
-    def record(self, cell: Cell, result: dict[str, Any]) -> None:
+    def code_hashes(self) -> dict[str, str | None]:
+        """`{cell_id: code_hash}` of every stored cell (None for cells stored before hashes)."""
+        return dict(self._connection.execute("SELECT cell_id, code_hash FROM cells"))
+
+    def record(self, cell: Cell, result: dict[str, Any], *, code_hash: str | None = None) -> None:
         """Store one evaluated cell and commit (a cell already stored is replaced)."""
         metrics = [_real(result.get(name)) for name in STORED_METRICS]
         texts = [result.get(name) for name in TEXT_METRICS]
         extra = {name: value for name, value in result.items()
                  if name not in (*STORED_METRICS, *TEXT_METRICS, *RECORD_FIELDS)}
         columns = ("cell_id", "position", "key", "repetitions", "status", *STORED_METRICS, *TEXT_METRICS,
-                   "extra", "error", "seconds", "finished_at")
+                   "extra", "error", "seconds", "finished_at", "code_hash")
         values = (cell.cell_id, cell.index, json.dumps(cell.key), int(result.get("repetitions", self.sweep.repetitions)),
                   result["status"], *metrics, *texts, json.dumps(extra, default=_jsonable) if extra else None,
-                  result.get("error"), _real(result.get("seconds")), _now())
-        self._connection.execute(f"INSERT OR REPLACE INTO cells ({', '.join(columns)}) "
-                                 f"VALUES ({', '.join('?' * len(columns))})", values)
-        self._connection.commit()
+                  result.get("error"), _real(result.get("seconds")), _now(), code_hash)
+        self._write(f"INSERT OR REPLACE INTO cells ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    values)
 
     def write_csv(self) -> Path:
         """Write `<out>/<name>/results.csv` from the store; returns its path."""
         return write_csv(self.directory)
 
+    def write_results(self):
+        """Write `results.csv` and return `(its path, the typed results frame)`, read once."""
+        return write_results(self.directory)
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection and release the lock."""
         self._connection.close()
+        _release_lock(self._lock)
+        self._lock = None
+
+
+def _connect(database: Path) -> sqlite3.Connection:
+    """Open (or create) a store; a file that is not one gives a one-line `SweepError`."""
+    try:
+        connection = sqlite3.connect(database, timeout=60)
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:
+            present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        connection.commit()
+    except sqlite3.DatabaseError as error:
+        raise SweepError(f"store: {database} is not a readable results store ({error}); move it away, "
+                         f"or pass --overwrite to replace it") from None
+    return connection
+
+
+def _acquire_lock(directory: Path, sweep: Sweep):
+    """Hold `<directory>/.lock` (exclusive `flock`, not blocking) or refuse with one line.
+
+    The lock file names the holder (pid, sweep hash); the kernel releases the lock when the
+    holding process ends, however it ends. Without `fcntl` (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    path = directory / LOCK_FILE
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise SweepError(f"name: {directory} is in use by another run ({holder}); wait for it to end, then run "
+                         f"again to compute what it left") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {platform.node()}, sweep {sweep.name!r} hash {sweep.sweep_hash}")
+    handle.flush()
+    return handle
+
+
+def _release_lock(handle) -> None:
+    if handle is not None and not handle.closed:
+        handle.close()      # closing the descriptor releases the flock
 
 
 # ----------------------------------------------------------------------------- tables
 
 def write_csv(sweep_dir: str | Path) -> Path:
     """Write `results.csv` next to `results.sqlite` in a sweep directory; returns its path."""
+    return write_results(sweep_dir)[0]
+
+
+def write_results(sweep_dir: str | Path):
+    """Write `results.csv` next to `results.sqlite`; returns `(its path, the typed results
+    frame)`, whose column roles are those of `benchmark.sweeps.columns`."""
     directory = Path(sweep_dir)
     frame = _frame_from_database(directory / DATABASE)
     path = directory / CSV
     temporary = path.with_suffix(".csv.tmp")
-    frame.to_csv(temporary, index=False)
-    os.replace(temporary, path)
-    return path
+    try:
+        frame.to_csv(temporary, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path, frame
 
 
 def load_results(path: str | Path):
@@ -217,6 +326,8 @@ def _frame_from_database(database: Path):
         connection.row_factory = sqlite3.Row
         rows = connection.execute("SELECT * FROM cells ORDER BY position, cell_id").fetchall()
         name = connection.execute("SELECT sweep_name FROM provenance ORDER BY run LIMIT 1").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise SweepError(f"store: {database} is not a readable results store ({error})") from None
     finally:
         connection.close()
     keys = [json.loads(row["key"]) for row in rows]

@@ -30,7 +30,7 @@ TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", 
 TOY_FIELDS = ("theta", "sigma", "c")
 IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
 IPD_CRITICS = ("none", "exact", "learned")
-IPD_POINTS = ("zeros", "random")
+IPD_POINTS = ("zeros", "random", "training")
 # K-armed bandit tasks over a lifetime with a learned learning-rate schedule (Vuorio et al.):
 # the task law, the reward noise, the lifetime and its cutoff, pulls per inner step, the
 # objective, the tasks (0 = a fresh task per repetition, M = a fixed set of M tasks drawn from
@@ -71,6 +71,9 @@ AXIS_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRESET_SUFFIX = ".toml"
 SUITE_KEY = "sweeps"
 SUITE_KEYS = ("name", "description", SUITE_KEY)
+DEFAULT_MAX_CELLS = 100_000      # a larger grid is refused before anything runs (--max-cells)
+MAX_STEPS = 1000                 # K: each cell costs O(K) exact steps; more is a typo, not a study
+INTEGER_LIMIT = 2**63            # SQLite and numpy int64 hold integers below 2**63
 
 AXIS_EXPECTATIONS: dict[str, str] = {
     "estimator": "a non-empty list of estimator names",
@@ -135,6 +138,18 @@ def expect_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
         expected = " or ".join(repr(choice) for choice in choices)
         raise SweepError(f"{path}: expected {expected}, got {'nothing' if value is None else repr(value)}")
     return value
+
+
+def refuse_huge_integers(path: str, value: Any) -> None:
+    """Every integer anywhere in the sweep data must be below 2**63 in magnitude."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_huge_integers(f"{path}.{key}" if path else str(key), item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_huge_integers(path, item)
+    elif is_int(value) and abs(value) >= INTEGER_LIMIT:
+        raise SweepError(f"{path}: expected an integer below 2**63, got {value!r}")
 
 
 def check_parameter_type(path: str, values: Iterable[Any], default: Any, estimator: str) -> None:
