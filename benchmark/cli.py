@@ -3,8 +3,8 @@
     mgbench sweep [FILE_OR_PRESET] [--out DIR] [--jobs N] [--quick] [--quiet] [--overwrite] [--kernel K]
                   [--retry-failed] [--backend joblib|dask] [--scheduler ADDRESS]
                   [--plugin MODULE[:NAME]] [--reports DIR] [--no-report]
-    mgbench report RESULTS_DIR [--out DIR]
-    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick]
+    mgbench report RESULTS_DIR [--out DIR] [--precision H] [--plugin MODULE[:NAME]]
+    mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick] [--repetitions R] [--precision H]
     mgbench figures STUDY [--quick] [--jobs N]
     mgbench bench [--quick] [--json FILE]
     mgbench list
@@ -259,7 +259,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         if not args.no_report:
             from benchmark.reports.sweep import write_report
 
-            print(f"report: {write_report(summary.directory, Path(args.reports) / sweep.name)}")
+            page = write_report(summary.directory, Path(args.reports) / sweep.name, frame=summary.results,
+                                sweep=summary.sweep)
+            print(f"report: {page}")
     return code
 
 
@@ -287,17 +289,28 @@ def report_summary(summary) -> int:
 
 # ----------------------------------------------------------------------------- report
 
+DEFAULT_PRECISION = 0.25   # = benchmark.analysis.bounds.DEFAULT_PRECISION (not imported: keeps --help light)
+
+
 def report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `mgbench report`."""
     parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
     parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help="largest slope-interval half-width (exponent units) for a tight or violated verdict "
+                             f"(default {DEFAULT_PRECISION})")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:NAME]",
+                        help="import an estimator module first (its claimed bounds are judged); repeatable")
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Write the report and print where it went."""
     from benchmark.reports.sweep import write_report
+    from estimators import load_estimator
 
-    print(f"report: {write_report(args.results_dir, args.out)}")
+    for reference in args.plugin:
+        load_estimator(reference)
+    print(f"report: {write_report(args.results_dir, args.out, precision=args.precision)}")
     return 0
 
 
@@ -308,9 +321,12 @@ def compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
     parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
                                                         "sf,lsf,pw for a toy estimator)")
-    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long version")
+    parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long smoke test")
     parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
-    parser.add_argument("--split", default="lll", help="split of the Liu baselines (default lll: all parts sampled)")
+    parser.add_argument("--repetitions", type=positive_int, default=None,
+                        help="repetitions per cell (default 5000 tabular, 100000 toy)")
+    parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
+                        help=f"largest slope-interval half-width for tight/violated (default {DEFAULT_PRECISION})")
     parser.add_argument("--out", default="results", help="results directory (default results)")
     parser.add_argument("--reports", default="reports", help="reports directory (default reports)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -319,20 +335,23 @@ def compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    """Run the comparison suite; print where the comparison report went. Exit 3 when an
-    estimator failed in every cell, 4 when cells were lost."""
+    """Run the comparison suite; print the headline verdicts and where the page went. Exit 3
+    when an estimator failed in every cell, 4 when cells were lost."""
     from benchmark.reports.compare import EstimatorFailedEverywhere, SuiteLost, compare
 
     against = [name.strip() for name in args.against.split(",") if name.strip()] if args.against else None
     try:
-        page = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs, results_dir=args.out,
-                       reports_dir=args.reports, split=args.split, quiet=args.quiet, overwrite=args.overwrite)
+        page, lines = compare(args.reference, against=against, quick=args.quick, jobs=args.jobs,
+                              results_dir=args.out, reports_dir=args.reports, quiet=args.quiet,
+                              repetitions=args.repetitions, precision=args.precision, overwrite=args.overwrite)
     except EstimatorFailedEverywhere as error:
         _print_error(str(error))
         return EXIT_FAILED_CELLS
     except SuiteLost as error:
         _print_error(str(error))
         return EXIT_LOST
+    for line in lines:
+        print(line)
     print(f"comparison report: {page}")
     return 0
 
@@ -349,7 +368,8 @@ def figures_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parallel workers for the sweeps (default: all cores)")
     parser.add_argument("--out", default="results", metavar="DIR", help="sweep results directory (default: results)")
     parser.add_argument("--reports", default="reports", metavar="DIR",
-                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html (default: reports)")
+                        help="figures go to DIR/figures/<study>/, pages to DIR/<study>.html; with --quick "
+                             "<study>-quick in both (default: reports)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard stored results of sweeps whose preset has changed")
     parser.add_argument("--quiet", action="store_true", help="print only the written files")

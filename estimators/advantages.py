@@ -23,10 +23,15 @@ V̂ = V + noise·ε·‖V‖/S has the derivative of V (their code detaches ‖V
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
-from estimators.scores import forward_trace, reverse_trace
 from mdps import TabularMDP
 from mdps.occupancy import value_reward_vector_product
+
+
+def _trace(values: np.ndarray, decay: float) -> np.ndarray:
+    """y_t = x_t + decay · y_{t−1} along the last axis (a first-order linear filter)."""
+    return lfilter([1.0], [1.0, -decay], values, axis=-1)
 
 
 def td_errors(rewards: np.ndarray, baselines: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
@@ -46,13 +51,13 @@ def gae_advantages(rewards: np.ndarray, baselines: np.ndarray, bootstrap: np.nda
     """A_t = Σ_{l≥0} (γλ)^l δ_{t+l}, `(..., T)`; λ = 1: R_t − b_t with R_t bootstrapped by V̂_T(s_T)."""
     if not 0.0 <= float(lambda_) <= 1.0:
         raise ValueError(f"gae_lambda: expected a number in [0, 1], got {lambda_!r}")
-    return reverse_trace(td_errors(rewards, baselines, bootstrap, gamma), gamma * lambda_)
+    return _trace(td_errors(rewards, baselines, bootstrap, gamma)[..., ::-1], gamma * lambda_)[..., ::-1]
 
 
 def td_coefficients(step_coefficients: np.ndarray, gamma: float, lambda_: float) -> np.ndarray:
     """c_j = γʲ Σ_{t≤j} λ^{j−t} x_t, so that Σ_t γᵗ x_t ∂A_t = Σ_j c_j ∂δ_j, `(..., T)`."""
     length = step_coefficients.shape[-1]
-    return gamma ** np.arange(length) * forward_trace(step_coefficients, lambda_)
+    return gamma ** np.arange(length) * _trace(step_coefficients, lambda_)
 
 
 def critic_state_weights(coefficients: np.ndarray, states: np.ndarray, final_states: np.ndarray, gamma: float,

@@ -5,9 +5,12 @@
   fresh per coordinate, step and repetition (their released code adds
   mean(θ² ⊙ (c + 0.3 ε)) to the Hessian surrogate). Its expectation is the reverse
   accumulation with the deterministic shift H_k + (2c/(S·A)) I (`hessian_bias_expectation`).
-- `off_policy`: the compositional-bias mitigation. The split estimator with sampled inner
-  gradients, where the inner gradient at step k also reuses the rollouts of the last M
-  inner steps, reweighted to π_{θ_k} by per-decision importance ratios.
+- `off_policy`: mgbench's own variant of off-policy reuse, not Liu et al.'s method (they
+  test reuse only on the Iterated Prisoner's Dilemma, with a replay buffer of 1,024
+  trajectories kept across outer iterations and importance weights on the inner gradient and
+  the Hessian). Here: the split estimator with sampled inner gradients, where the inner
+  gradient at step k also reuses the rollouts of the last M inner steps of the same loop,
+  reweighted to π_{θ_k} by per-decision importance ratios (inner gradient only).
 """
 from __future__ import annotations
 
@@ -116,8 +119,9 @@ def _check_off_policy(parameters, setting) -> None:
 
 
 @register("off_policy", problem="tabular", validate=_check_off_policy,
-          description="split estimator whose inner gradients also reuse the last `reuse` inner batches "
-                      "with per-decision importance weights (truncated at rho_bar)")
+          description="mgbench's own variant of off-policy reuse (not Liu et al.'s IPD replay buffer): inner "
+                      "gradients also reuse the last `reuse` inner batches of the loop, per-decision importance "
+                      "weights (truncated at rho_bar)")
 def off_policy(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, family: str = "maml",
                lambda_: float = 1.0, reuse: int = 1, rho_bar: float | None = None, batch: int = 32,
                split: str = "lee", n_inner: int | None = None, n_hessian: int | None = None,

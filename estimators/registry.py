@@ -50,6 +50,8 @@ class EstimatorSpec:
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
     validate: Validator | None = None
+    bounds: tuple[str, ...] = ()
+    inner_gradient: str | Callable[..., Any] | None = None
 
     def check(self, parameters: Mapping[str, Any], setting: Mapping[str, Any]) -> None:
         """Run `validate` on the defaults overridden by `parameters`; raises `ValueError`."""
@@ -82,23 +84,33 @@ _ENTRY_POINTS_LOADED = False
 
 def register(name: str, *, problem: ProblemKind, description: str,
              parameters: dict[str, Any] | None = None, replace: bool = False,
-             validate: Validator | None = None):
+             validate: Validator | None = None, bounds: tuple[str, ...] | list[str] = (),
+             inner_gradient: str | Callable[..., Any] | None = None):
     """Decorator registering `function` as estimator `name` for problems of kind `problem`.
 
     `parameters` maps each keyword parameter to its default (also shown by `mgbench list`);
     when omitted, the keyword-only parameters of the function and their defaults are used.
     `validate(parameters, setting)` checks parameter values before any cell runs (module
     docstring).
+    `bounds` names the theoretical bounds (keys of `benchmark.analysis.bounds.BOUNDS`) the estimator
+    claims to satisfy; reports and `mgbench compare` judge it against them where they apply.
+    `inner_gradient` says how its inner policy gradient is formed, for σ_in of the
+    compositional bound: a surrogate family (`dice`, `loaded`, `lvc`, `maml`) or a function
+    `(problem, repetitions, rng) -> (R, S, A)` of one-trajectory inner gradients at θ_0;
+    None means the problem's standard estimate (γᵗ A_t ∇log π with the problem's critic).
     """
     if problem not in PROBLEM_KINDS:
         raise ValueError(f"problem: expected one of {PROBLEM_KINDS}, got {problem!r}")
+    if isinstance(bounds, str) or not all(isinstance(bound, str) for bound in bounds):
+        raise ValueError(f"bounds: expected a tuple of bound names, got {bounds!r}")
 
     def decorate(function):
         defaults = parameters if parameters is not None else _keyword_defaults(function)
         key = (problem, name)
         if key in _REGISTRY and not replace and _REGISTRY[key].function is not function:
             raise ValueError(f"estimator: {name!r} is already registered for {problem} problems")
-        _REGISTRY[key] = EstimatorSpec(name, problem, function, description, dict(defaults), validate)
+        _REGISTRY[key] = EstimatorSpec(name, problem, function, description, dict(defaults), validate,
+                                       tuple(bounds), inner_gradient)
         return function
 
     return decorate

@@ -57,7 +57,8 @@ def _exact_products(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray,
 def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.Generator, family: Family, *,
                         lambda_: float = 1.0, batch: int = 32, split: str = "lll", n_inner: int | None = None,
                         n_hessian: int | None = None, n_outer: int | None = None, shared: bool = False,
-                        inner_gradient: InnerGradient | None = None) -> np.ndarray:
+                        inner_gradient: InnerGradient | None = None, gae_lambda: float = 1.0,
+                        detach_critic: bool = True) -> np.ndarray:
     """R independent estimates of ∇_φ V_r(θ_K) with Liu et al.'s inner / Hessian / outer split.
 
     Forward, k = 0..K-1: θ_{k+1} = θ_k + α ĝ_k (exact ∇V_{r+η}(θ_k) or the family's ĝ on the
@@ -87,6 +88,10 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         sampled; ignored otherwise).
       inner_gradient: optional hook replacing the sampled inner gradient (used by
         `estimators.liu_probes.off_policy`); it receives (k, θ_k, inner batch, on-policy ĝ_k).
+      gae_lambda: GAE(λ) advantages in every sampled part (1 = R_t − b_t; `estimators.advantages`).
+      detach_critic: hold the critic fixed in η in the LIRPG mixed term (False: the critic of
+        r + η is differentiated, as Liu et al.'s LIRPG code does by default). Either setting
+        other than (1, True) runs on the numpy path.
     Returns:
       `(R, S, A)` estimates of ∇_{θ_0} (init) or ∇_η (intrinsic).
     """
@@ -105,9 +110,15 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     inner_rewards = inner_mdp.rewards
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
-    compiled = use_compiled(problem.kernel) and inner_gradient is None   # the hook reads a numpy Batch
-    batches = _compiled_batches if compiled else _numpy_batches
-    draw, products = batches(problem, family, lambda_)
+    if not 0.0 <= float(gae_lambda) <= 1.0:
+        raise ValueError(f"gae_lambda: expected a number in [0, 1], got {gae_lambda!r}")
+    generalised = float(gae_lambda) != 1.0 or not detach_critic
+    compiled = use_compiled(problem.kernel) and inner_gradient is None and not generalised  # hook: numpy Batch
+    if compiled:
+        draw, products = _compiled_batches(problem, family, lambda_)
+    else:
+        draw, products = _numpy_batches(problem, family, lambda_, float(gae_lambda),
+                                        None if detach_critic else problem.mdp)
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
@@ -153,14 +164,15 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
 Products = Callable[..., tuple]
 
 
-def _numpy_batches(problem: MetaProblem, family: Family, lambda_: float) -> tuple[Callable, Products]:
+def _numpy_batches(problem: MetaProblem, family: Family, lambda_: float, gae_lambda: float = 1.0,
+                   critic_mdp: TabularMDP | None = None) -> tuple[Callable, Products]:
     """(draw, products) of the numpy path: `draw_batch` and the `Surrogate` methods."""
     def draw(thetas: np.ndarray, size: int, rng: np.random.Generator, rewards: np.ndarray | None) -> Batch:
         return draw_batch(problem, thetas, size, rng, rewards=rewards, needs_critic=family != "dice")
 
     def products(batch: Batch, *, gradient: bool = True, vectors: np.ndarray | None = None, hessian: bool = False,
                  mixed: bool = False) -> tuple:
-        surrogate = Surrogate(batch, family, lambda_=lambda_)
+        surrogate = Surrogate(batch, family, lambda_=lambda_, gae_lambda=gae_lambda, critic_mdp=critic_mdp)
         return (surrogate.gradient() if gradient else None,
                 surrogate.hessian_vector_product(vectors) if hessian else None,
                 surrogate.mixed_vector_product(vectors) if mixed else None)
@@ -230,37 +242,45 @@ def dice(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, ba
 @register("loaded", problem="tabular", description=f"Loaded DiCE(lambda_) with critic baseline; {_SPLIT_HELP}")
 def loaded(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, lambda_: float = 1.0,
            batch: int = 32, split: str = "lll", n_inner: int | None = None, n_hessian: int | None = None,
-           n_outer: int | None = None, shared: bool = False) -> np.ndarray:
+           n_outer: int | None = None, shared: bool = False, gae_lambda: float = 1.0,
+           detach_critic: bool = True) -> np.ndarray:
     """Loaded DiCE: L = Σ_t γᵗ A_t ([](w_t) - [](w_{t-1})), w_t = Σ_{k≤t} λ^{t-k} log π_k. `(R, S, A)`."""
     return split_meta_gradient(problem, repetitions, rng, "loaded", lambda_=lambda_, batch=batch, split=split,
-                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared,
+                               gae_lambda=gae_lambda, detach_critic=detach_critic)
 
 
 @register("lvc", problem="tabular", description=f"low-variance curvature (ProMP) surrogate; {_SPLIT_HELP}")
 def lvc(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
         n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
-        shared: bool = False) -> np.ndarray:
+        shared: bool = False, gae_lambda: float = 1.0,
+        detach_critic: bool = True) -> np.ndarray:
     """LVC: L = Σ_t γᵗ A_t π_t / stop(π_t). `(R, S, A)`."""
     return split_meta_gradient(problem, repetitions, rng, "lvc", batch=batch, split=split, n_inner=n_inner,
-                               n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+                               n_hessian=n_hessian, n_outer=n_outer, shared=shared,
+                               gae_lambda=gae_lambda, detach_critic=detach_critic)
 
 
 @register("maml", problem="tabular", description=f"naive autodiff of Σ γ^t A_t log π_t (MAML); {_SPLIT_HELP}")
 def maml(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32, split: str = "lll",
          n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
-         shared: bool = False) -> np.ndarray:
+         shared: bool = False, gae_lambda: float = 1.0,
+        detach_critic: bool = True) -> np.ndarray:
     """MAML: L = Σ_t γᵗ A_t log π_t (Ĥ misses the score outer products: biased). `(R, S, A)`."""
     return split_meta_gradient(problem, repetitions, rng, "maml", batch=batch, split=split, n_inner=n_inner,
-                               n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+                               n_hessian=n_hessian, n_outer=n_outer, shared=shared,
+                               gae_lambda=gae_lambda, detach_critic=detach_critic)
 
 
 @register("first_order", problem="tabular", description=f"first-order MAML: sampled Hessian = 0; {_SPLIT_HELP}")
 def first_order(problem: MetaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 32,
                 split: str = "lll", n_inner: int | None = None, n_hessian: int | None = None,
-                n_outer: int | None = None, shared: bool = False) -> np.ndarray:
+                n_outer: int | None = None, shared: bool = False, gae_lambda: float = 1.0,
+        detach_critic: bool = True) -> np.ndarray:
     """First-order MAML: ĝ of maml, Ĥ = 0 (the LIRPG mixed term is kept). `(R, S, A)`."""
     return split_meta_gradient(problem, repetitions, rng, "first_order", batch=batch, split=split,
-                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared)
+                               n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer, shared=shared,
+                               gae_lambda=gae_lambda, detach_critic=detach_critic)
 
 
 @register("exact", problem="tabular", description="the exact (ideal-target) meta-gradient, R copies (split eee)")

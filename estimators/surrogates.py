@@ -35,10 +35,12 @@ from typing import Literal
 
 import numpy as np
 
+from estimators.advantages import critic_state_weights, gae_advantages, td_coefficients
 from estimators.problem import CRITICS, Critic, MetaProblem
 from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
                                score_dots, score_sums, state_sums)
 from mdps import TabularMDP, sample_trajectories, softmax_policy
+from mdps.occupancy import value_reward_vector_product
 
 Family = Literal["dice", "loaded", "lvc", "maml", "first_order"]
 FAMILIES: tuple[str, ...] = ("dice", "loaded", "lvc", "maml", "first_order")
@@ -296,13 +298,24 @@ class Surrogate:
       batch: the `Batch`.
       family: one of `FAMILIES`.
       lambda_: λ of `loaded` (ignored otherwise).
+      gae_lambda: GAE(λ) advantages for the families that use A_t (`estimators.advantages`;
+        1 = R_t − b_t, the default; dice uses raw rewards and ignores it).
+      critic_mdp: differentiate the critic of r + η with respect to η in the LIRPG mixed term
+        (the dynamics of its occupancy); None holds the critic fixed (`detach_critic`).
     """
 
-    def __init__(self, batch: Batch, family: Family, *, lambda_: float = 1.0):
+    def __init__(self, batch: Batch, family: Family, *, lambda_: float = 1.0, gae_lambda: float = 1.0,
+                 critic_mdp: TabularMDP | None = None):
         self.batch, self.family, self.lambda_ = batch, family, float(lambda_)
         self.rule = family_rule(family, lambda_)
-        self._outer_weights = outer_weights(self.rule, batch.discounts, batch.rewards,
-                                            None if self.rule.outer == REWARDS else batch.advantages)
+        self.gae_lambda, self.critic_mdp = float(gae_lambda), critic_mdp
+        uses_advantages = self.rule.outer != REWARDS
+        advantages = None
+        if uses_advantages:
+            advantages = batch.advantages if self.gae_lambda == 1.0 else gae_advantages(
+                batch.rewards, batch.baselines, batch.bootstrap, batch.gamma, self.gae_lambda)
+        self._generalised = uses_advantages and (self.gae_lambda != 1.0 or critic_mdp is not None)
+        self._outer_weights = outer_weights(self.rule, batch.discounts, batch.rewards, advantages)
         self.step_weights = reverse_trace(self._outer_weights, self.rule.decay)     # ω (R, N, T)
 
     @cached_property
@@ -336,7 +349,8 @@ class Surrogate:
         return curvature + score_sums(batch.policy, batch.flat_state_actions, outer) / batch.shape[1]
 
     def mixed_vector_product(self, vectors: np.ndarray) -> np.ndarray:
-        """∂_η (ĝ·v) for rewards r + η inside the returns (critic fixed), shape `(R, S, A)`.
+        """∂_η (ĝ·v) for rewards r + η inside the returns, shape `(R, S, A)`: critic fixed and
+        λ_GAE = 1 below; otherwise `estimators.advantages` (GAE, critic of r + η differentiated).
 
         Since ∂A_t/∂η = Σ_{j≥t} γ^{j-t} e_{(s_j,a_j)} (and ∂r_t/∂η = e_{(s_t,a_t)} for dice):
           ∂_η (ĝ·v) = (1/N) Σ_{n,j} γʲ (W_j·v) e_{(s_j, a_j)},
@@ -349,8 +363,23 @@ class Surrogate:
         vectors = self._check_vectors(vectors)
         batch = self.batch
         dots = score_dots(batch.policy, batch.flat_states, batch.flat_state_actions, vectors)
-        coefficients = batch.discounts * forward_trace(dots, self.rule.mixed_decay)
-        return indicator_sums(batch.flat_state_actions, coefficients, batch.policy.shape) / batch.shape[1]
+        traced = forward_trace(dots, self.rule.mixed_decay)
+        if not self._generalised:
+            coefficients = batch.discounts * traced
+            return indicator_sums(batch.flat_state_actions, coefficients, batch.policy.shape) / batch.shape[1]
+        # GAE and/or a differentiated critic: ĝ·v = Σ_t γᵗ x_t A_t with x_t = W_t·v − W_{t−1}·v
+        # (z_t·v for maml, lvc, first_order), differentiated by `estimators.advantages`
+        steps = traced.copy()
+        steps[..., 1:] -= traced[..., :-1]
+        coefficients = td_coefficients(steps, batch.gamma, self.gae_lambda)
+        product = indicator_sums(batch.flat_state_actions, coefficients, batch.policy.shape) / batch.shape[1]
+        if self.critic_mdp is not None and batch.critic != "none":
+            weights = critic_state_weights(coefficients, batch.states, batch.final_states, batch.gamma, batch.n_states,
+                                           horizon=self.critic_mdp.horizon, truncated=batch.truncated)
+            with np.errstate(divide="ignore"):
+                logits = np.log(batch.policy)
+            product = product + value_reward_vector_product(self.critic_mdp, logits, weights)
+        return product
 
     def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors, dtype=float)

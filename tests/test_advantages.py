@@ -94,3 +94,76 @@ def test_without_a_critic_only_the_rewards_depend_on_eta():
     exact = advantage_reward_vector_product(mdp, thetas, rollouts.states, rollouts.actions, rollouts.final_states,
                                             coefficients, lambda_=0.9, truncated=True, critic=False)
     assert relative_error(exact, numeric) < TOLERANCE
+
+
+# ----------------------------------------------------------------------------- wired into the families
+def hessian_batch(horizon=None, length=4, critic="noisy", seed=2):
+    from estimators import MetaProblem
+    from estimators.surrogates import draw_batch
+
+    mdp = mdps.random_mdp(3, 2, seed=seed, gamma=0.8, horizon=horizon, reward="uniform")
+    eta = np.random.default_rng(seed).normal(scale=0.3, size=(3, 2))
+    problem = MetaProblem(mdp, np.zeros((3, 2)), 1, 1.0, meta_parameter="intrinsic", intrinsic=eta,
+                          rollout_length=length, critic=critic)
+    thetas = np.random.default_rng(seed + 1).normal(size=(2, 3, 2))
+    batch = draw_batch(problem, thetas, 5, np.random.default_rng(seed + 2), rewards=problem.inner_mdp.rewards)
+    return mdp, eta, thetas, batch
+
+
+@pytest.mark.parametrize("family", ["maml", "lvc", "first_order", "loaded"])
+@pytest.mark.parametrize("detach", [True, False])
+def test_surrogate_mixed_term_with_gae_matches_finite_differences_of_its_gradient(family, detach):
+    """∂_η (ĝ·v) of the wired surrogate, against central differences of ĝ(η)·v, ĝ recomputed from the
+    same trajectories with rewards r + η and the critic of r + η (same noise, ‖V‖ held fixed)."""
+    from dataclasses import replace
+
+    from estimators.scores import returns_to_go as returns
+    from estimators.surrogates import Surrogate, critic_values
+
+    mdp, eta, thetas, batch = hessian_batch()
+    vectors = np.random.default_rng(5).normal(size=thetas.shape)
+    base_values = mdp.with_rewards(mdp.rewards + eta).batch_time_values(thetas)
+    norms = np.linalg.norm(base_values, axis=-1, keepdims=True)
+
+    def gradient_dot(e):
+        inner = mdp.with_rewards(mdp.rewards + e)
+        values = (mdp.with_rewards(mdp.rewards + (eta if detach else e)).batch_time_values(thetas)
+                  + batch.noise_scale * batch.noise_draw[:, None, :] * norms / mdp.n_states)
+        rows = np.arange(2)[:, None, None]
+        baselines = values[rows, 0, batch.states]
+        bootstrap = values[np.arange(2)[:, None], 0, batch.final_states]
+        rewards = inner.rewards[batch.states, batch.actions]
+        moved = replace(batch, rewards=rewards, baselines=baselines, bootstrap=bootstrap,
+                        returns=returns(rewards, bootstrap, batch.gamma))
+        gradient = Surrogate(moved, family, lambda_=0.7, gae_lambda=0.9).gradient()
+        return (gradient * vectors).sum(axis=(1, 2))
+
+    exact = Surrogate(batch, family, lambda_=0.7, gae_lambda=0.9,
+                      critic_mdp=None if detach else mdp).mixed_vector_product(vectors)
+    assert relative_error(exact, central_difference(gradient_dot, eta)) < TOLERANCE
+
+
+def test_the_default_mixed_term_is_unchanged_and_lambda_one_detached_matches_it():
+    from estimators.surrogates import Surrogate
+
+    _, _, thetas, batch = hessian_batch()
+    vectors = np.random.default_rng(6).normal(size=thetas.shape)
+    for family in ("maml", "lvc", "loaded"):
+        default = Surrogate(batch, family, lambda_=0.7).mixed_vector_product(vectors)
+        general = Surrogate(batch, family, lambda_=0.7, gae_lambda=1.0 - 1e-12).mixed_vector_product(vectors)
+        np.testing.assert_allclose(general, default, rtol=1e-9, atol=1e-12)
+
+
+def test_lirpg_estimators_take_gae_and_the_differentiated_critic():
+    from estimators import MetaProblem, get_estimator
+
+    mdp = mdps.random_mdp(3, 2, seed=1, gamma=0.8)
+    problem = MetaProblem(mdp, np.zeros((3, 2)), 2, 1.0, meta_parameter="intrinsic", rollout_length=4)
+    rng = np.random.default_rng(0)
+    for name in ("maml", "lvc"):
+        spec = get_estimator(name)
+        assert spec.parameters["gae_lambda"] == 1.0 and spec.parameters["detach_critic"] is True
+        estimates = spec(problem, 3, rng, split="ele", batch=4, gae_lambda=0.9, detach_critic=False)
+        assert estimates.shape == (3, 3, 2) and np.all(np.isfinite(estimates))
+    with pytest.raises(ValueError, match="gae_lambda"):
+        get_estimator("maml")(problem, 2, rng, gae_lambda=1.5)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.analysis.bounds import (BOUNDS, VERDICTS, Bound, BoundCheck, bound_table, check_bound,
-                                       fit_bound_constant, fit_loglog_slope)
+from benchmark.analysis.bounds import (BOUNDS, DEFAULT_PRECISION, VERDICT_MEANINGS, VERDICTS, Bound, BoundCheck,
+                                       bound_table, check_bound, fit_bound_constant, fit_loglog_slope,
+                                       not_applicable)
 
 BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
 
@@ -227,3 +228,106 @@ def test_bound_table():
     assert table.loc[1, "formula"] == BOUNDS["compositional"].formula
     assert len(bound_table([])) == 0
     assert isinstance(checks[0], BoundCheck)
+
+
+# ----------------------------------------------------------------------------- scope
+
+def test_every_bound_declares_its_scope():
+    for bound in BOUNDS.values():
+        scope = bound.scope
+        assert scope is not None and scope.estimators and scope.targets and scope.about, bound.name
+        assert set(scope.sweep_axes.values()) <= set(bound.axes), bound.name
+    assert set(VERDICT_MEANINGS) == set(VERDICTS)
+
+
+@pytest.mark.parametrize("bound, estimator, split, applies", [
+    ("compositional", "maml", "lee", True), ("compositional", "dice", "lee", True),
+    ("compositional", "maml", "lll", False), ("compositional", "lvc", "ele", False),
+    ("compositional", "hessian_bias", None, False), ("compositional", "sf", None, False),
+    ("lsf_bias", "lsf", None, True), ("lsf_bias", "sf", None, False), ("lsf_variance", "pw", None, False),
+    ("sf_variance", "sf", None, True), ("sf_variance", "lsf", None, False),
+    ("multi_step_hessian", "hessian_bias", None, True), ("multi_step_hessian", "maml", "lee", False),
+])
+def test_a_bound_applies_only_inside_its_scope(bound, estimator, split, applies):
+    spec = BOUNDS[bound]
+    problem, axis = spec.scope.problem, next(iter(spec.scope.sweep_axes))
+    reason = not_applicable(spec, problem=problem, target="ideal", estimator=estimator, axis=axis, split=split)
+    assert (reason is None) == applies, reason
+    if reason is not None:
+        assert "\n" not in reason and bound in reason
+
+
+def test_scope_reasons_for_problem_target_axis_and_claims():
+    comp = BOUNDS["compositional"]
+    assert "gaussian_toy" in not_applicable(comp, problem="gaussian_toy", target="ideal", estimator="maml", axis="N")
+    assert "practical" in not_applicable(comp, problem="tabular", target="practical", estimator="maml", axis="batch",
+                                         split="lee")
+    assert "not c" in not_applicable(comp, problem="tabular", target="ideal", estimator="maml", axis="c", split="lee")
+    # a plug-in claims the bound: judged on split lee, not on others
+    assert not_applicable(comp, problem="tabular", target="ideal", estimator="mine", axis="batch", split="lee",
+                          claimed=("compositional",)) is None
+    assert "not lll" in not_applicable(comp, problem="tabular", target="ideal", estimator="mine", axis="batch",
+                                       split="lll", claimed=("compositional",))
+    assert "mine" in not_applicable(comp, problem="tabular", target="ideal", estimator="mine", axis="batch",
+                                    split="lee")
+    # the Hessian probe is judged along the injected error c (which moves Δ_H)
+    assert BOUNDS["multi_step_hessian"].scope.sweep_axes["c"] == "hessian_error"
+
+
+# ----------------------------------------------------------------------------- power
+
+def test_a_wide_interval_is_inconclusive_not_tight():
+    """The default-toy case: slope -1.13 [-3.3, 1.03] must not be called tight."""
+    n = np.array([1.0, 4, 16, 64])
+    y = 0.5 / n * log_normal_noise(n, scale=1.5, seed=3)
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y)
+    assert check.half_width > DEFAULT_PRECISION and check.slope_lo < -1 < check.slope_hi
+    assert check.verdict == "inconclusive" and "precision" in check.note
+    wide = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y, precision=5.0)   # settable per report
+    assert wide.verdict == "tight" and wide.precision == 5.0
+
+
+def test_a_wide_interval_cannot_violate_but_can_be_consistent():
+    n = np.array([1.0, 4, 16, 64])
+    flat = 0.5 * n**0.5 * log_normal_noise(n, scale=0.4, seed=4)          # slope 0.5 vs bound -1, wide
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, flat)
+    assert check.slope_lo > -1 and check.half_width > DEFAULT_PRECISION and check.verdict == "inconclusive"
+    steep = 0.5 / n**3 * log_normal_noise(n, scale=0.4, seed=4)           # all of it below -1
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, steep)
+    assert check.slope_hi < -1 and check.half_width > DEFAULT_PRECISION and check.verdict == "consistent"
+
+
+def test_fewer_than_three_resolved_cells_give_no_slope_and_no_constant():
+    n = np.array([1.0, 2, 4, 8])
+    y = 1 / n
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y, np.array([0.0, 0.0, 0.1, 0.05]))
+    assert check.n_used == 2 and check.verdict == "inconclusive"
+    assert np.isnan(check.slope) and np.isnan(check.constant_envelope) and np.isnan(check.constant_ls)
+    assert "no slope" in check.note
+    with pytest.raises(ValueError, match="min_points"):
+        check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y, min_points=2)
+    with pytest.raises(ValueError, match="precision"):
+        check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y, precision=0)
+
+
+def test_the_envelope_lies_above_every_resolved_interval():
+    shape = np.geomspace(0.01, 10, 6)
+    y = 0.3 * shape
+    y_hi = y * np.array([1.1, 1.5, 1.2, 1.05, 1.3, 1.0])
+    _, envelope = fit_bound_constant(shape, y, y_hi)
+    assert np.all(envelope * shape >= y_hi * (1 - 1e-15)) and envelope == pytest.approx(0.45)
+    check = check_bound(BOUNDS["lsf_bias"], "N", {"N": 1 / shape}, y, y_hi=y_hi)
+    assert check.constant_envelope == pytest.approx(0.45)
+
+
+def test_a_claim_toward_zero_mirrors_the_rule():
+    """The multi-step Hessian bound speaks of Δ_H → 0: a bias falling faster there is consistent."""
+    bound = BOUNDS["multi_step_hessian"]
+    delta = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+    faster = 5 * delta**1.5 * log_normal_noise(delta, scale=0.01)
+    columns = {"steps": 2, "hessian_error": delta}
+    assert check_bound(bound, "hessian_error", columns, faster, toward_zero=True).verdict == "consistent"
+    assert check_bound(bound, "hessian_error", columns, faster).verdict == "violated"
+    slower = 5 * delta**0.5 * log_normal_noise(delta, scale=0.01)
+    assert check_bound(bound, "hessian_error", columns, slower, toward_zero=True).verdict == "violated"
+    assert BOUNDS["multi_step_hessian"].scope.toward_zero == ("c",)

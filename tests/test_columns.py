@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.analysis.statistics import SUMMARY_KEYS
-from benchmark.reports.sweep import curve_keys
+from benchmark.analysis.verdicts import curve_keys
 from benchmark.sweeps.columns import AXIS, BOOKKEEPING, INTERVAL, METRIC, STORED_METRICS, axes, role
 from benchmark.sweeps.store import CSV_COLUMNS, KEY_COLUMNS
 
@@ -26,4 +26,4 @@ def test_a_curve_is_keyed_by_axes_only():
     frame = pd.DataFrame({"estimator": ["a", "a", "b"], "batch": [1, 2, 4], "lambda_": [0.5, 0.9, 0.5],
                           "bias": [0.1, 0.2, 0.3], "noise_floor": [1.0, 2.0, 3.0], "mdp_seed": [0, 1, 2],
                           "hessian_error": [0.1, 0.2, 0.3], "status": ["ok"] * 3})
-    assert curve_keys(frame, "batch") == ["estimator", "lambda_"]
+    assert curve_keys(frame, "batch", axes(frame.columns)) == ["estimator", "lambda_"]

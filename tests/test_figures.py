@@ -17,6 +17,7 @@ from benchmark.studies import figure_specs, make_figures, STUDIES, study_names  
 from benchmark.analysis.aggregation import seed_summary  # noqa: E402
 from benchmark.studies.spec import FigureData  # noqa: E402
 from benchmark.sweeps.loading import available_presets, load_sweep  # noqa: E402
+from benchmark.present.looks import look  # noqa: E402
 
 QUICK_BUDGET_SECONDS = 300      # `mgbench figures all --quick` on 2 cores (docs/figures.md, Run times)
 
@@ -66,8 +67,15 @@ def test_metric_vs_axis_draws_lines_bands_bounds_and_labels(tmp_path):
     texts = [text.get_text() for text in figure.legends[0].get_texts()]
     assert {"LSF", "PW", "fitted C/|τ|"} <= set(texts)
     dashed = [line for line in first.get_lines() if line.get_linestyle() == "--"]
-    assert len(dashed) == 1 and dashed[0].get_color() == plotting.ESTIMATOR_COLOURS["lsf"]
-    assert len(first.collections) == 2      # one band per estimator
+    assert len(dashed) == 1 and dashed[0].get_color() == look("lsf").colour
+    from matplotlib.collections import PolyCollection
+    assert sum(isinstance(c, PolyCollection) for c in first.collections) == 2      # one band per estimator
+    # batch 16 is unresolved (bias_lo = 0): not on the trend line, an upper limit at bias_hi instead
+    solid = [line for line in first.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) > 1]
+    assert solid and all(16 not in list(line.get_xdata()) for line in solid)
+    hollow = [line for line in first.get_lines() if line.get_markerfacecolor() == "white"]
+    lsf16 = frame[(frame.estimator == "lsf") & (frame.split == "lee") & (frame.batch == 16)]["bias_hi"].item()
+    assert any(list(line.get_xdata()) == [16] and np.isclose(line.get_ydata()[0], lsf16) for line in hollow)
     paths = plotting.save_figure(figure, tmp_path, "synthetic")
     assert [path.suffix for path in paths] == [".png", ".pdf"] and all(path.stat().st_size > 1000 for path in paths)
 
@@ -209,24 +217,42 @@ def test_make_figures_all_quick_draws_every_figure(tmp_path, monkeypatch):
         return save(figure, directory, stem, **kwargs)
 
     monkeypatch.setattr(plotting, "save_figure", checked_save)
+    full_page = tmp_path / "reports" / "tang2022.html"          # a full run's page: a quick run leaves it alone
+    full_page.parent.mkdir(parents=True)
+    full_page.write_text("full run", encoding="utf-8")
     start = time.perf_counter()
     paths = make_figures("all", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "reports")
     elapsed = time.perf_counter() - start
     print(f"make_figures('all', quick=True, jobs=2): {elapsed:.1f} s")
     assert elapsed < QUICK_BUDGET_SECONDS
-    expected = {f"{study}/{spec.filename}" for study in STUDIES for spec in figure_specs(study)}
+    expected = {f"{study}-quick/{spec.filename}" for study in STUDIES for spec in figure_specs(study)}
     assert set(drawn) == expected
     for name in expected:
         for suffix in (".png", ".pdf"):
             path = tmp_path / "reports" / "figures" / f"{name}{suffix}"
             assert path in paths and path.stat().st_size > 1000
     for study in STUDIES:
-        page = (tmp_path / "reports" / f"{study}.html").read_text(encoding="utf-8")
+        page = (tmp_path / "reports" / f"{study}-quick.html").read_text(encoding="utf-8")
         for spec in figure_specs(study):
-            assert f"figures/{study}/{spec.filename}.png" in page
+            assert f"figures/{study}-quick/{spec.filename}.png" in page
             assert "Published claim" in page and "Our numbers" in page and "Not drawn" not in page
-    assert (tmp_path / "reports" / "all.html").exists()
+        assert "Quick run" in page and "256 estimates per cell" in page     # banner; the settings actually run
+        assert not (tmp_path / "reports" / "figures" / study).exists()
+    assert full_page.read_text(encoding="utf-8") == "full run"
+    assert (tmp_path / "reports" / "all-quick.html").exists() and not (tmp_path / "reports" / "all.html").exists()
     # a second call resumes: nothing is recomputed
     start = time.perf_counter()
     make_figures("tang2022", quick=True, jobs=2, results_dir=tmp_path / "results", reports_dir=tmp_path / "again")
     assert time.perf_counter() - start < elapsed
+
+
+def test_seed_summary_gives_no_across_instance_interval_for_two_instances():
+    """A '95% interval' over 2 MDPs would be the range of two numbers: the cells' own are pooled instead."""
+    frame = pd.DataFrame({"estimator": "maml", "batch": 2, "mdp_seed": [0, 1], "bias2": [1.0, 4.0],
+                          "bias": [1.0, 2.0], "bias_lo": [0.5, 1.0], "bias_hi": [1.5, 3.0],
+                          "variance": [1.0, 3.0], "variance_lo": [0.8, 2.0], "variance_hi": [1.2, 4.0]})
+    row = seed_summary(frame, ["estimator", "batch"], ["bias", "variance"]).iloc[0]
+    assert row["interval"] == "cells' own" and row["n_mdps"] == 2
+    assert row["bias"] == pytest.approx(np.sqrt(2.5))
+    assert (row["bias_lo"], row["bias_hi"]) == pytest.approx((np.sqrt(0.625), np.sqrt(5.625)))
+    assert (row["variance_lo"], row["variance_hi"]) == pytest.approx((1.4, 2.6))

@@ -37,15 +37,15 @@ def check(checks: pd.DataFrame, curve: str, bound: str, span: str = "all") -> pd
 
 @pytest.mark.slow
 def test_toy_report_reproduces_tangs_lsf_bias_and_pathwise_unbiasedness(toy_results):
-    frame, _ = load_report_frame(toy_results)
-    checks = bound_checks(frame)
+    frame, settings = load_report_frame(toy_results)
+    checks = bound_checks(frame, settings)
     lsf_bias = check(checks, "LSF", "lsf_bias")
     assert lsf_bias["verdict"] == "tight" and lsf_bias["slope_lo"] <= -1 <= lsf_bias["slope_hi"]
     assert -1.2 < lsf_bias["slope"] < -0.8
     assert check(checks, "LSF", "lsf_bias_abstract")["verdict"] == "consistent"
-    pathwise = check(checks, "PW", "lsf_bias")            # unbiased: every cell under the noise floor
-    assert pathwise["cells_used"] == 0 and pathwise["cells_excluded"] == len(TOY_NS)
-    assert check(checks, "PW", "lsf_variance")["verdict"] == "tight"
+    assert "pw" not in set(checks["estimator"])           # no bound speaks of the pathwise estimator
+    pathwise = frame[frame["estimator"] == "pw"]          # unbiased: every cell under the noise floor
+    assert len(pathwise) == len(TOY_NS) and (pathwise["bias_lo"] <= 0).all()
 
 
 @pytest.mark.slow
@@ -64,8 +64,8 @@ def test_far_from_the_optimum_the_sf_variance_grows_like_n(tmp_path):
     sweep = sweep_from_dict({"name": "far", "seed": 5, "repetitions": 20000, "target": "ideal",
                              "problem": {"kind": "gaussian_toy", "theta": -1.0, "sigma": 1.0, "c": 1.0},
                              "grid": {"estimator": ["sf"], "N": TOY_NS}})
-    frame, _ = load_report_frame(run_sweep(sweep, tmp_path, jobs=1, quiet=True).directory)
-    upper = check(bound_checks(frame), "SF", "sf_variance", "N >= 16")
+    frame, settings = load_report_frame(run_sweep(sweep, tmp_path, jobs=1, quiet=True).directory)
+    upper = check(bound_checks(frame, settings), "SF", "sf_variance", "N >= 16")
     assert 0.85 < upper["slope"] < 1.05 and upper["verdict"] in ("tight", "consistent")
 
 
@@ -83,7 +83,8 @@ def test_report_writes_page_figures_and_verdicts(toy_results, tmp_path):
     assert "Bound verdicts" in text and "lsf_bias" in text
     assert (tmp_path / "report" / "toy-N.png").stat().st_size > 10_000
     assert (tmp_path / "report" / "toy-N.pdf").exists()
-    assert len(pd.read_csv(tmp_path / "report" / "verdicts.csv")) == 3 * 4 * 2   # curves x bounds x ranges
+    # (LSF x 3 bounds + SF x Θ(N)) x 2 ranges; PW: no bound speaks of it
+    assert len(pd.read_csv(tmp_path / "report" / "verdicts.csv")) == (3 + 1) * 2
 
 
 def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path, capsys):
@@ -94,22 +95,37 @@ def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path, capsys):
 
 def test_comparison_table_puts_the_new_estimator_first():
     checks = pd.DataFrame({"estimator": ["maml", "new", "dice"], "bound": ["compositional"] * 3,
+                           "formula": ["K α^K σ_in |τ|^-1/2"] * 3,
                            "axis": ["batch"] * 3, "range": ["all"] * 3, "slope": [-0.5, -1.0, np.nan],
                            "slope_lo": [-0.7, -1.2, np.nan], "slope_hi": [-0.3, -0.8, np.nan],
                            "verdict": ["tight", "consistent", "inconclusive"]})
     table = comparison_table(checks, "new")
     assert list(table.columns) == ["bound", "axis", "range", "new", "dice", "maml"]
     assert table.loc[0, "new"] == "-1.00 [-1.20, -0.80] consistent"
+    assert table.loc[0, "dice"] == "— inconclusive"
 
 
 @pytest.mark.slow
 def test_compare_runs_the_documented_example_end_to_end(tmp_path, capsys):
+    """The plug-in claims the compositional bound: judged on split lee, σ_in finite, headline printed."""
     code = main(["compare", f"{EXAMPLE}:lvc_dice_average", "--quick", "--quiet", "--against", "dice,maml",
                  "--out", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--jobs", "1"])
     assert code == 0
-    report = tmp_path / "reports" / "compare-lvc_dice_average"
-    assert "comparison report:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "comparison report:" in out and "compositional" in out and "lvc_dice_average is" in out
+    report = tmp_path / "reports" / "compare-lvc_dice_average-quick"
     table = pd.read_csv(report / "comparison.csv")
     assert list(table.columns[3:]) == ["lvc_dice_average", "dice", "maml"]
     assert set(table["axis"]) == {"batch", "lr", "steps"}
-    assert (report / "index.html").exists() and (report / "compare-lvc_dice_average-batch-quick" / "index.html").exists()
+    assert not table.isna().any().any()                                   # every column filled
+    text = (report / "index.html").read_text(encoding="utf-8")
+    assert "What was found" in text and "Quick run" in text
+    assert "standard inner policy-gradient estimate" in text and "not finite" not in text
+    for metric in ("bias", "variance", "mse"):
+        assert f"<h3>{metric}" in text
+    batch = report / "compare-lvc_dice_average-batch-quick"
+    assert (batch / "index.html").exists()
+    verdicts = pd.read_csv(batch / "verdicts.csv")
+    assert set(verdicts["split"]) == {"lee"} and "lvc_dice_average" in set(verdicts["estimator"])
+    cells = pd.read_csv(tmp_path / "results" / "compare-lvc_dice_average-batch-quick" / "results.csv")
+    assert np.isfinite(cells["sigma_in"]).all()

@@ -207,7 +207,8 @@ def test_registry_names_parameters_and_errors():
         assert get_estimator(name).problem == "tabular"
     assert get_estimator("loaded").parameters["lambda_"] == 1.0
     assert get_estimator("maml").parameters == {"batch": 32, "split": "lll", "n_inner": None, "n_hessian": None,
-                                                "n_outer": None, "shared": False}
+                                                "n_outer": None, "shared": False, "gae_lambda": 1.0,
+                                                "detach_critic": True}
     assert get_estimator("exact").parameters == {}
     assert sorted(SPLITS) == sorted("".join(p) for p in itertools.product("el", repeat=3))
     problem = small_problem()

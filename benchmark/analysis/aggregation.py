@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.bounds import BOUNDS, BoundCheck, check_bound
+from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, BoundCheck, check_bound
 from benchmark.analysis.statistics import percentile_interval
 
 ANALYSIS_SEED = 20220101      # seeds the bootstraps over problem seeds (SeedSequence entropy)
@@ -25,8 +25,12 @@ N_BOOTSTRAP = 2000
 SQUARED_BIAS_METRICS = {"bias": 1, "rel_bias": 2}   # aggregated through the unbiased bias2
 
 
+MIN_INSTANCES = 3    # fewest problem instances for an interval across instances
+
+
 def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
-                 n_bootstrap: int = N_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
+                 n_bootstrap: int = N_BOOTSTRAP, confidence: float = 0.95,
+                 min_instances: int = MIN_INSTANCES) -> pd.DataFrame:
     """Each metric aggregated over the problem seeds (`mdp_seed`), with a 95% interval.
 
     Aggregate: the mean over seeds, except for `bias` and `rel_bias`, which are averaged
@@ -35,12 +39,14 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
     do: it is clipped at 0, so a mean of unresolved (noise-only) cells is positive and its
     interval would exclude zero.
 
-    Interval: with two or more problem seeds, the percentile interval of the aggregate over
+    Interval: with `min_instances` (3) or more problem seeds, the percentile interval of the aggregate over
     a bootstrap that resamples the seeds (the uncertainty of the average over random MDPs,
     which includes the within-cell noise); for the bias, widened to contain the root mean
     square of the cells' own limits, sqrt(mean bias_lo²) and sqrt(mean bias_hi²), so that cells
     unresolved on their own (bias_lo = 0) do not become resolved by averaging a few seeds;
-    with one seed (or none, the toy), the cell's own
+    with 2 seeds no across-instance interval is given (a "95% interval" of two numbers is
+    their range): the cells' own limits pooled as above (for the bias, as root mean squares;
+    otherwise their means); with one seed (or none, the toy), the cell's own
     bootstrap interval `<metric>_lo/_hi` when it has one (for `rel_bias`, `bias_lo/_hi`
     divided by `target_norm`), else none.
 
@@ -49,7 +55,8 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
       by: the columns that identify a point of a curve (e.g. estimator, split, batch).
       metrics: the metric columns to aggregate.
     Returns:
-      one row per group: `by`, `<metric>`, `<metric>_lo`, `<metric>_hi`, `n_mdps`, and the
+      one row per group: `by`, `<metric>`, `<metric>_lo`, `<metric>_hi`, `n_mdps`,
+      `interval` (`across instances`, `cells' own` or `none`), and the
       means of `sigma_in`, `target_norm`, `target_se`, `noise_floor` when present.
     """
     extra = [name for name in ("sigma_in", "target_norm", "target_se", "noise_floor") if name in df
@@ -73,7 +80,15 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
             mean = float(values.mean())
             row[metric] = math.sqrt(max(mean, 0.0)) if squared else mean
             lo = hi = math.nan
-            if values.size >= 2:
+            row["interval"] = "across instances" if values.size >= min_instances else "cells' own"
+            if 2 <= values.size < min_instances:
+                if squared and {"bias_lo", "bias_hi"} <= set(group):
+                    lo = math.sqrt(np.nanmean(group["bias_lo"].to_numpy(dtype=float) ** 2 / scale))
+                    hi = math.sqrt(np.nanmean(group["bias_hi"].to_numpy(dtype=float) ** 2 / scale))
+                elif f"{metric}_lo" in group and f"{metric}_hi" in group:
+                    lo = float(np.nanmean(group[f"{metric}_lo"].to_numpy(dtype=float)))
+                    hi = float(np.nanmean(group[f"{metric}_hi"].to_numpy(dtype=float)))
+            elif values.size >= 2:
                 lo, hi = _bootstrap_mean_interval(values, key, metric, n_bootstrap, confidence)
                 if squared:
                     lo, hi = math.sqrt(max(lo, 0.0)), math.sqrt(max(hi, 0.0))
@@ -111,17 +126,25 @@ def _stable_int(value: Any) -> int:
 # ----------------------------------------------------------------------------- bounds
 
 def bound_check(df: pd.DataFrame, bound: str, axis: str, *, metric: str | None = None,
-                min_points: int = 3) -> BoundCheck:
+                min_points: int = 3, precision: float = DEFAULT_PRECISION) -> BoundCheck:
     """`benchmark.analysis.bounds.check_bound` on the cells of `df` (every problem seed a point).
 
-    The bias is used only where its lower confidence limit is above zero (resolved).
+    The bias is used only where its lower confidence limit is above zero (resolved); the
+    envelope constant lies above every used cell's upper limit. `axis` is a bound column;
+    when the bound's scope makes its claim toward 0 along the sweep axis that moves it
+    (Δ_H, moved by `c`), the rule is mirrored.
     """
     spec = BOUNDS[bound]
     metric = metric or spec.quantity
     columns = {name: pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float) for name in spec.axes}
     y = df[metric].to_numpy(dtype=float)
     y_lo = df[f"{metric}_lo"].to_numpy(dtype=float) if f"{metric}_lo" in df else None
-    return check_bound(spec, axis, columns, y, y_lo, min_points=min_points)
+    y_hi = df[f"{metric}_hi"].to_numpy(dtype=float) if f"{metric}_hi" in df else None
+    scope = spec.scope
+    toward_zero = scope is not None and any(column == axis and sweep_axis in scope.toward_zero
+                                            for sweep_axis, column in scope.sweep_axes.items())
+    return check_bound(spec, axis, columns, y, y_lo, y_hi=y_hi, min_points=min_points, precision=precision,
+                       toward_zero=toward_zero)
 
 
 def bound_curve(summary: pd.DataFrame, bound: str, constant: float, *, axis: str,
@@ -143,26 +166,6 @@ def bound_curve(summary: pd.DataFrame, bound: str, constant: float, *, axis: str
     return frame
 
 
-def check_phrase(check: BoundCheck, *, what: str) -> str:
-    """'the bias of X falls as |τ|^-0.52 [-0.61, -0.43] (bound -0.5: tight, 20 cells)'."""
-    if not np.isfinite(check.slope):
-        return f"{what}: no fit ({check.note or 'too few resolved cells'})"
-    interval = f"[{fmt(check.slope_lo)}, {fmt(check.slope_hi)}]" if np.isfinite(check.slope_lo) else "(no interval)"
-    expected = "slope 1 against the bound's shape" if check.exponent is None else f"exponent {fmt(check.exponent)}"
-    excluded = f", {check.n_excluded} unresolved cells left out" if check.n_excluded else ""
-    return (f"{what}: log-log slope {fmt(check.slope)} {interval} vs the bound's {expected} → "
-            f"{check.verdict} ({check.n_used} cells{excluded})")
-
-
-def check_row(check: BoundCheck, **labels: Any) -> dict[str, Any]:
-    """A row of the details table of a comparison."""
-    return {**labels, "bound": BOUNDS[check.bound].formula, "axis": check.axis,
-            "slope": fmt(check.slope), "interval": f"[{fmt(check.slope_lo)}, {fmt(check.slope_hi)}]",
-            "expected": "1 (vs shape)" if check.exponent is None else fmt(check.exponent),
-            "C (least squares)": fmt(check.constant_ls), "C (envelope)": fmt(check.constant_envelope),
-            "verdict": check.verdict, "cells used / excluded": f"{check.n_used} / {check.n_excluded}"}
-
-
 def overall_verdict(verdicts: Iterable[str], *, good: Sequence[str] = ("tight", "consistent")) -> str:
     """Combine bound verdicts: `inconclusive` when fewer than half are decided; otherwise
     `agrees` when every decided one is good, `disagrees` when none is, else `partly agrees`."""
@@ -177,21 +180,3 @@ def overall_verdict(verdicts: Iterable[str], *, good: Sequence[str] = ("tight", 
     return "partly agrees"
 
 
-# ----------------------------------------------------------------------------- formatting
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A number with `digits` significant digits ('nan' for missing)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(value):
-        return "nan"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
-
-
-def fmt_interval(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    """'0.52 [0.48, 0.57]'."""
-    return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"

@@ -6,6 +6,18 @@ power law y ∝ x^p, except along `steps` (K), where K α^K and (K-1) Δ_H^(K-1)
 power laws. `check_bound` fits the slope of log y against log x with a t-interval,
 fits the constant C, and gives a verdict; `bound_table` collects the checks.
 
+Every bound declares its `Scope`: the problem kind, targets, estimators and (Liu et al.'s
+inner/Hessian/outer) splits it speaks of, and the sweep axes along which it is judged
+(with the bound column each moves: the injected error `c` moves Δ_H = 2c/(S·A)).
+`not_applicable` says in one line why a bound does not apply to a curve; a verdict row
+exists only where it applies. A plug-in estimator claims bounds through
+`@register(..., bounds=(...))` and is then judged against them like the estimators the
+bound names.
+
+Verdicts need power: `tight` and `violated` only when the slope interval's half-width is
+at most `precision` (default 0.25 exponent units), otherwise `inconclusive`; with fewer
+than three resolved cells there is no slope (and nothing is drawn).
+
 Bounds (shape = the bound without its constant):
   compositional        K α^K σ_in |τ|^-1/2     bias      Liu et al. 2022
   multi_step_hessian   (K-1) Δ_H^(K-1)         bias      Liu et al. 2022
@@ -27,16 +39,55 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["Bound", "BOUNDS", "SlopeFit", "fit_loglog_slope", "fit_bound_constant",
-           "BoundCheck", "check_bound", "bound_table", "VERDICTS"]
+__all__ = ["Bound", "BOUNDS", "Scope", "SlopeFit", "fit_loglog_slope", "fit_bound_constant",
+           "BoundCheck", "check_bound", "bound_table", "not_applicable", "VERDICTS", "VERDICT_MEANINGS",
+           "DEFAULT_PRECISION", "MIN_POINTS"]
 
 VERDICTS = ("tight", "consistent", "violated", "inconclusive")
+DEFAULT_PRECISION = 0.25      # largest slope-interval half-width (exponent units) for tight / violated
+MIN_POINTS = 3                # fewest resolved cells for a slope
+VERDICT_MEANINGS: dict[str, str] = {
+    "tight": "the slope's 95% interval contains the bound's exponent and is narrower than ± the stated "
+             "precision: the data follow the bound's rate",
+    "consistent": "the whole slope interval lies on the safe side of the exponent: the quantity falls faster "
+                  "(or grows slower) than the bound, which holds but is loose along this axis",
+    "violated": "the whole slope interval lies on the wrong side of the exponent and is narrower than ± the "
+                "stated precision: the quantity falls slower (or grows faster) than the bound allows",
+    "inconclusive": "too few resolved cells (fewer than 3, or more than half under the noise floor), or an "
+                    "interval too wide to tell tight from violated; the reason is given",
+}
 
 # Slopes within this of the expected exponent count as equal (exact power-law data give a
 # zero-width interval that float rounding can put a hair away from p).
 _SLOPE_ATOL = 1e-9
 
 Exponent = float | Callable[[Mapping[str, float]], float] | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a bound speaks of; a verdict is given only for curves inside it.
+
+    Attributes:
+      problem: the problem kind (`tabular`, `gaussian_toy`).
+      targets: the targets it is stated for (`ideal`, `practical`).
+      estimators: the registered estimators it is stated for; a plug-in joins them by
+        claiming the bound (`@register(..., bounds=(name,))`).
+      splits: Liu et al.'s inner/Hessian/outer splits it speaks of (e.g. `lee`: sampled
+        inner gradient, exact Hessian and outer gradient), or None when it has no split.
+      sweep_axes: sweep axis -> the bound column it moves (usually itself; `c` -> Δ_H).
+      about: one line: which quantity of which estimator.
+      toward_zero: the sweep axes along which the bound is a claim about small values
+        (Δ_H → 0), not large ones (|τ|, N → ∞); along them the verdict rule is mirrored.
+    """
+
+    problem: str
+    targets: tuple[str, ...]
+    estimators: tuple[str, ...]
+    splits: tuple[str, ...] | None
+    sweep_axes: Mapping[str, str]
+    about: str
+    toward_zero: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +103,7 @@ class Bound:
       shape_function: columns -> shape (the bound without its constant).
       exponents: per axis, the power-law exponent along it (a float, a function of the
         fixed values of the other axes, or None when the bound is not a power law along it).
+      scope: what it speaks of (`Scope`).
     """
 
     name: str
@@ -61,6 +113,7 @@ class Bound:
     axes: tuple[str, ...]
     shape_function: Callable[..., np.ndarray] = field(repr=False, compare=False)
     exponents: Mapping[str, Exponent] = field(repr=False, compare=False)
+    scope: Scope | None = field(default=None, repr=False, compare=False)
 
     def shape(self, **columns: np.ndarray) -> np.ndarray:
         """The bound without its constant, evaluated per cell.
@@ -107,6 +160,9 @@ def _steps(fixed: Mapping[str, float]) -> float:
     return float(fixed["steps"])
 
 
+# The estimators of Liu et al.'s split whose inner gradient is a sampled policy gradient.
+_LIU_FAMILIES = ("dice", "loaded", "lvc", "maml")
+
 BOUNDS: dict[str, Bound] = {bound.name: bound for bound in (
     Bound(
         name="compositional", quantity="bias", formula="K α^K σ_in |τ|^-1/2",
@@ -114,6 +170,9 @@ BOUNDS: dict[str, Bound] = {bound.name: bound for bound in (
         axes=("steps", "lr", "sigma_in", "batch"),
         shape_function=lambda steps, lr, sigma_in, batch: steps * lr**steps * sigma_in * batch**-0.5,
         exponents={"steps": None, "lr": _steps, "sigma_in": 1.0, "batch": -0.5},
+        scope=Scope(problem="tabular", targets=("ideal",), estimators=_LIU_FAMILIES, splits=("lee",),
+                    sweep_axes={"batch": "batch", "lr": "lr", "steps": "steps"},
+                    about="the bias from a sampled inner gradient, with exact Hessian and outer gradient"),
     ),
     Bound(
         name="multi_step_hessian", quantity="bias", formula="(K-1) Δ_H^(K-1)",
@@ -121,28 +180,71 @@ BOUNDS: dict[str, Bound] = {bound.name: bound for bound in (
         axes=("steps", "hessian_error"),
         shape_function=lambda steps, hessian_error: (steps - 1) * hessian_error ** (steps - 1),
         exponents={"steps": None, "hessian_error": lambda fixed: _steps(fixed) - 1.0},
+        scope=Scope(problem="tabular", targets=("ideal",), estimators=("hessian_bias",), splits=None,
+                    sweep_axes={"c": "hessian_error", "steps": "steps"}, toward_zero=("c",),
+                    about="bias of the exact meta-gradient with a Hessian error Δ_H injected (the probe along Δ_H)"),
     ),
     Bound(
         name="lsf_bias", quantity="bias", formula="1/N",
         source="Tang 2022 (ICML) slides: LSF bias O(1/N)",
         axes=("N",), shape_function=lambda N: 1.0 / N, exponents={"N": -1.0},
+        scope=Scope(problem="gaussian_toy", targets=("ideal", "practical"), estimators=("lsf",), splits=None,
+                    sweep_axes={"N": "N"}, about="bias of Tang's LSF estimator on the Gaussian toy"),
     ),
     Bound(
         name="lsf_bias_abstract", quantity="bias", formula="1/sqrt(N)",
         source="Tang 2022 (ICML) abstract, arXiv 2112.07328: LSF bias O(1/sqrt(N))",
         axes=("N",), shape_function=lambda N: N**-0.5, exponents={"N": -0.5},
+        scope=Scope(problem="gaussian_toy", targets=("ideal", "practical"), estimators=("lsf",), splits=None,
+                    sweep_axes={"N": "N"}, about="bias of Tang's LSF estimator on the Gaussian toy"),
     ),
     Bound(
         name="lsf_variance", quantity="variance", formula="1/N",
         source="Tang 2022 (ICML), arXiv 2112.07328: LSF variance O(1/N)",
         axes=("N",), shape_function=lambda N: 1.0 / N, exponents={"N": -1.0},
+        scope=Scope(problem="gaussian_toy", targets=("ideal", "practical"), estimators=("lsf",), splits=None,
+                    sweep_axes={"N": "N"}, about="variance of Tang's LSF estimator on the Gaussian toy"),
     ),
     Bound(
         name="sf_variance", quantity="variance", formula="N",
         source="Tang 2022 (ICML), arXiv 2112.07328: unbiased SF variance Θ(N)",
         axes=("N",), shape_function=lambda N: N * 1.0, exponents={"N": 1.0},
+        scope=Scope(problem="gaussian_toy", targets=("ideal", "practical"), estimators=("sf",), splits=None,
+                    sweep_axes={"N": "N"}, about="variance of the unbiased score-function (SF) estimator on the Gaussian toy"),
     ),
 )}
+
+
+def not_applicable(bound: Bound, *, problem: str, target: str, estimator: str, axis: str,
+                   split: str | None = None, claimed: tuple[str, ...] = ()) -> str | None:
+    """Why `bound` does not speak of a curve, in one line; None when it does.
+
+    Args:
+      bound: the `Bound` (with its `Scope`).
+      problem, target: the sweep's problem kind and target.
+      estimator: the curve's estimator.
+      axis: the sweep axis the curve runs along.
+      split: the curve's split (Liu et al.'s letters), None when the estimator has none.
+      claimed: the bounds the estimator claims (`EstimatorSpec.bounds`), for plug-ins.
+
+    Returns:
+      None, or e.g. "compositional speaks of split lee (sampled inner gradient, exact
+      Hessian and outer gradient), not lll".
+    """
+    scope = bound.scope
+    if scope is None:
+        return f"{bound.name} declares no scope"
+    if problem != scope.problem:
+        return f"{bound.name} is about {scope.problem} problems, not {problem}"
+    if target not in scope.targets:
+        return f"{bound.name} is stated for the {' or '.join(scope.targets)} target, not {target}"
+    if axis not in scope.sweep_axes:
+        return f"{bound.name} is judged along {', '.join(scope.sweep_axes)}, not {axis}"
+    if estimator not in scope.estimators and bound.name not in claimed:
+        return f"{bound.name} speaks of {', '.join(scope.estimators)} or a plug-in claiming it, not {estimator}"
+    if scope.splits is not None and split is not None and split not in scope.splits:
+        return f"{bound.name} speaks of split {' or '.join(scope.splits)} ({scope.about}), not {split}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -196,22 +298,29 @@ def fit_loglog_slope(x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95) 
     return SlopeFit(slope, slope - half, slope + half, intercept, n)
 
 
-def fit_bound_constant(shape_values: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def fit_bound_constant(shape_values: np.ndarray, y: np.ndarray,
+                       y_hi: np.ndarray | None = None) -> tuple[float, float]:
     """The constant C of y ≤ C · shape: least squares in log space and the envelope.
 
     C_ls  = argmin_C Σ_i (log y_i - log C - log shape_i)² = exp(mean_i log(y_i / shape_i)),
-            the geometric mean ratio (the bound's best-fitting curve);
-    C_env = max_i y_i / shape_i, the smallest C for which C · shape ≥ y in every cell.
+            the geometric mean ratio (the best-fitting curve of the bound's shape: a fit,
+            not the bound);
+    C_env = max_i u_i / shape_i, u_i = y_hi_i (the upper confidence limit, where finite)
+            or y_i: the smallest C for which C · shape lies above every cell's interval
+            (the bound as drawn).
 
     Args:
       shape_values: `(n,)` positive shape values.
       y: `(n,)` positive measured values.
+      y_hi: `(n,)` upper confidence limits of y, or None.
 
     Returns:
       `(C_ls, C_env)`; nan for empty input.
     """
     shape_values = np.asarray(shape_values, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
+    upper = y if y_hi is None else np.asarray(y_hi, dtype=float).ravel()
+    upper = np.where(np.isfinite(upper) & (upper >= y), upper, y)
     if shape_values.shape != y.shape:
         raise ValueError(f"shape_values and y: expected the same length, got {shape_values.size} and {y.size}")
     if y.size == 0:
@@ -220,7 +329,7 @@ def fit_bound_constant(shape_values: np.ndarray, y: np.ndarray) -> tuple[float, 
             and np.all(shape_values > 0) and np.all(y > 0)):
         raise ValueError("shape_values and y: expected finite positive values")
     ratio = y / shape_values
-    return float(np.exp(np.mean(np.log(ratio)))), float(np.max(ratio))
+    return float(np.exp(np.mean(np.log(ratio)))), float(np.max(upper / shape_values))
 
 
 @dataclass(frozen=True)
@@ -239,11 +348,18 @@ class BoundCheck:
     n_used: int
     n_excluded: int
     note: str
+    precision: float = DEFAULT_PRECISION
+
+    @property
+    def half_width(self) -> float:
+        """Half the width of the slope interval (nan without one)."""
+        return (self.slope_hi - self.slope_lo) / 2
 
 
 def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: np.ndarray,
-                y_lo: np.ndarray | None = None, *, min_points: int = 3,
-                confidence: float = 0.95) -> BoundCheck:
+                y_lo: np.ndarray | None = None, *, y_hi: np.ndarray | None = None,
+                min_points: int = MIN_POINTS, confidence: float = 0.95,
+                precision: float = DEFAULT_PRECISION, toward_zero: bool = False) -> BoundCheck:
     """Judge a measured quantity y against an upper bound along one sweep axis.
 
     Cells: a cell is used when y > 0 and finite, the axis value and shape(columns) are
@@ -265,11 +381,18 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
       consistent    s_lo > 1,   violated   s_hi < 1,   tight   s_lo ≤ 1 ≤ s_hi.
     If shape is not monotone along the axis, only `tight` can be concluded, otherwise
     `inconclusive`. `exponent` is None for these axes.
-    Always `inconclusive` with fewer than `min_points` used cells, more than half of the
-    cells excluded, or no slope interval (e.g. a single distinct x).
+    With `toward_zero` the bound is a claim as the axis value goes to 0 (e.g. Δ_H), so the
+    rule is mirrored: y falling faster than the bound as x → 0 (s_lo > p) is consistent.
+    Power: `tight` and `violated` need a slope interval of half-width ≤ `precision`
+    (exponent units); a wider interval gives `inconclusive` (the note says so), since it
+    cannot tell the bound's rate from a different one. `consistent` needs no precision:
+    the whole interval is on the safe side.
+    Always `inconclusive` with fewer than `min_points` used cells (then no slope and no
+    constants are given either: nothing to draw), more than half of the cells excluded,
+    or no slope interval (e.g. a single distinct x).
     Slopes within 1e-9 of p count as containing it (exact power-law data).
 
-    Constants: `fit_bound_constant(shape, y)` over the used cells.
+    Constants: `fit_bound_constant(shape, y, y_hi)` over the used cells.
 
     Args:
       bound: the `Bound`.
@@ -277,14 +400,21 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
       columns: per-cell `(n,)` arrays of at least `bound.axes` (or scalars, broadcast).
       y: `(n,)` the measured quantity (e.g. `bias` or `variance`).
       y_lo: `(n,)` lower confidence limits of y (e.g. `bias_lo`), or None.
-      min_points: the fewest used cells for a verdict.
+      y_hi: `(n,)` upper confidence limits of y (for the envelope constant), or None.
+      min_points: the fewest used cells for a slope and a verdict (>= 3).
       confidence: coverage of the slope interval.
+      precision: the largest slope-interval half-width for `tight` or `violated`.
+      toward_zero: the bound speaks of small axis values (mirror the rule).
 
     Returns:
       `BoundCheck`.
     """
     if axis not in bound.axes:
         raise ValueError(f"axis: bound {bound.name!r} depends on {bound.axes}, not {axis!r}")
+    if not precision > 0:
+        raise ValueError(f"precision: expected a positive half-width in exponent units, got {precision!r}")
+    if min_points < 3:
+        raise ValueError(f"min_points: expected at least 3 (a slope interval needs 3 cells), got {min_points!r}")
     y = np.asarray(y, dtype=float).ravel()
     n = y.size
     missing = [name for name in bound.axes if name not in columns]
@@ -314,6 +444,8 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
     fixed = {name: float(cols[name][used][0]) for name in others
              if n_used and np.ptp(cols[name][used]) == 0}
     varying = [name for name in others if n_used and name not in fixed]
+    # σ_in differs between problem instances by design; only other varying settings are news
+    varying_settings = [name for name in varying if name != "sigma_in"]
     try:
         exponent = bound.exponent(axis, **fixed)
     except ValueError:
@@ -321,21 +453,26 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
         notes.append(f"exponent along {axis} needs fixed {varying}; judged on the bound's shape")
 
     if exponent is not None:
-        if varying:
-            notes.append(f"{', '.join(varying)} vary across cells; slope taken along {axis} alone")
-        regressor, expected, direction = x, exponent, 1
+        if varying_settings:
+            notes.append(f"{', '.join(varying_settings)} vary across cells; slope taken along {axis} alone")
+        regressor, expected, direction = x, exponent, -1 if toward_zero else 1
     else:
         notes.append("regressed log y on log bound shape (expected slope 1 when tight)")
         regressor, expected = shape, 1.0
         direction = _direction(x[used], shape[used])
 
-    fit = fit_loglog_slope(regressor[used], y[used], confidence=confidence) if n_used \
-        else SlopeFit(np.nan, np.nan, np.nan, np.nan, 0)
-    constant_ls, constant_envelope = fit_bound_constant(shape[used], y[used])
+    nan = float("nan")
+    if n_used >= min_points:
+        fit = fit_loglog_slope(regressor[used], y[used], confidence=confidence)
+        upper = None if y_hi is None else np.asarray(y_hi, dtype=float).ravel()[used]
+        constant_ls, constant_envelope = fit_bound_constant(shape[used], y[used], upper)
+    else:
+        fit, constant_ls, constant_envelope = SlopeFit(nan, nan, nan, nan, n_used), nan, nan
 
+    half_width = (fit.slope_hi - fit.slope_lo) / 2
     if n_used < min_points:
         verdict = "inconclusive"
-        notes.append(f"only {n_used} usable cells (need {min_points})")
+        notes.append(f"only {n_used} resolved cells (need {min_points}): no slope")
     elif n_excluded > n / 2:
         verdict = "inconclusive"
         notes.append(f"{n_excluded} of {n} cells excluded")
@@ -350,11 +487,15 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
     else:
         below = fit.slope_hi < expected
         verdict = "consistent" if below == (direction > 0) else "violated"
+    if verdict in ("tight", "violated") and half_width > precision:
+        notes.append(f"slope interval ±{half_width:.2g} is wider than the precision ±{precision:g}: "
+                     f"{verdict} is not resolved")
+        verdict = "inconclusive"
 
     return BoundCheck(bound=bound.name, axis=axis, slope=fit.slope, slope_lo=fit.slope_lo,
                       slope_hi=fit.slope_hi, exponent=exponent, constant_ls=constant_ls,
                       constant_envelope=constant_envelope, verdict=verdict, n_used=n_used,
-                      n_excluded=n_excluded, note="; ".join(notes))
+                      n_excluded=n_excluded, note="; ".join(notes), precision=float(precision))
 
 
 def _direction(x: np.ndarray, shape: np.ndarray) -> int:
@@ -372,7 +513,8 @@ def _direction(x: np.ndarray, shape: np.ndarray) -> int:
 
 
 _TABLE_COLUMNS = ("bound", "quantity", "formula", "axis", "exponent", "slope", "slope_lo", "slope_hi",
-                  "verdict", "constant_ls", "constant_envelope", "n_used", "n_excluded", "note", "source")
+                  "verdict", "precision", "constant_ls", "constant_envelope", "n_used", "n_excluded", "note",
+                  "source")
 
 
 def bound_table(checks: list[BoundCheck]) -> pd.DataFrame:
@@ -383,7 +525,8 @@ def bound_table(checks: list[BoundCheck]) -> pd.DataFrame:
 
     Returns:
       DataFrame with columns bound, quantity, formula, axis, exponent, slope, slope_lo,
-      slope_hi, verdict, constant_ls, constant_envelope, n_used, n_excluded, note, source.
+      slope_hi, verdict, precision, constant_ls, constant_envelope, n_used, n_excluded,
+      note, source.
     """
     rows = []
     for check in checks:

@@ -6,13 +6,13 @@ is given and returns the `Figure`. The numbers come from `benchmark.analysis.sta
 (aggregation over problem seeds).
 
 Conventions shared by every figure:
-- colours from seaborn's colour-blind-safe palette, one fixed colour per estimator (or per
-  hue value) so an estimator has the same colour in every figure of a study;
+- one look per estimator (`benchmark.present.looks`: colour, marker, name), the same in every figure
+  and page; other hue values take seaborn's colour-blind-safe palette in order;
 - estimator names as the papers write them (`estimator_label`);
 - a metric `m` with columns `m_lo` and `m_hi` gets a shaded 95% interval;
-- on a log axis a point whose interval reaches zero (`m_lo <= 0`, not resolved from zero)
-  is drawn hollow at its value when positive; its band is drawn down to the bottom of the
-  axis. A point whose value is not positive cannot be shown on a log axis and is left out;
+- a bias point whose interval reaches zero (`m_lo <= 0`, not resolved from zero) is an
+  upper limit: a hollow marker at the interval's upper end with a downward arrow, not joined
+  into the line and without a band;
 - fitted bounds are dashed (dotted, dash-dot for a second and third bound) in the colour of
   the curve they bound, or grey when they bound no particular curve.
 """
@@ -30,11 +30,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from benchmark.present.looks import ESTIMATOR_NAMES, look  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 __all__ = [
-    "ESTIMATOR_LABELS", "AXIS_LABELS", "METRIC_LABELS", "estimator_label", "axis_label", "metric_label",
+    "AXIS_LABELS", "METRIC_LABELS", "estimator_label", "axis_label", "metric_label",
     "colours", "metric_vs_axis", "frontier", "optimisation_curves", "save_figure",
 ]
 
@@ -42,30 +44,6 @@ PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#f
            "#ece133", "#56b4e9")   # seaborn "colorblind"
 BOUND_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2, 1, 2)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-
-ESTIMATOR_LABELS: dict[str, str] = {
-    "dice": "DiCE",
-    "loaded": "Loaded DiCE",
-    "lvc": "LVC",
-    "maml": "MAML (naive autodiff)",
-    "first_order": "first-order MAML",
-    "exact": "exact",
-    "sf": "SF",
-    "lsf": "LSF",
-    "pw": "PW",
-    "es": "ES",
-    "fd": "FD (CRN)",
-    "truncated": "truncated",
-    "sampling_correction": "sampling correction",
-    "hessian_bias": "exact + injected Hessian error",
-    "off_policy": "off-policy reuse",
-}
-# Fixed colours for the estimators, so that one estimator looks the same everywhere.
-ESTIMATOR_COLOURS: dict[str, str] = {
-    "maml": PALETTE[0], "dice": PALETTE[1], "lvc": PALETTE[2], "loaded": PALETTE[3], "first_order": PALETTE[4],
-    "sf": PALETTE[0], "lsf": PALETTE[1], "pw": PALETTE[2], "es": PALETTE[4], "truncated": PALETTE[5],
-    "sampling_correction": PALETTE[6], "hessian_bias": PALETTE[7], "off_policy": PALETTE[9], "fd": PALETTE[7],
-}
 
 AXIS_LABELS: dict[str, str] = {
     "batch": "batch size |τ| (trajectories)",
@@ -105,7 +83,7 @@ def estimator_label(name: str, **parameters: Any) -> str:
       name: the registered estimator name.
       parameters: any of `window`, `lambda_c`, `jacobian`, `steps`, `split`, `lambda_`.
     """
-    base = ESTIMATOR_LABELS.get(name, name)
+    base = ESTIMATOR_NAMES.get(name, name)
     present = {key: value for key, value in parameters.items() if _present(value)}
     if name == "truncated":
         window, lambda_c = present.get("window"), present.get("lambda_c")
@@ -141,14 +119,12 @@ def metric_label(metric: str) -> str:
 def colours(values: Iterable[Any], *, estimators: bool = False) -> dict[Any, str]:
     """One colour-blind-safe colour per value, in order of first appearance.
 
-    With `estimators=True` registered estimator names keep their fixed colour
-    (`ESTIMATOR_COLOURS`) when no two values share it.
+    With `estimators=True` every value is an estimator name and gets its one colour from
+    `benchmark.present.looks` (the same in every figure and run, whatever else is drawn).
     """
     values = list(dict.fromkeys(values))
     if estimators:
-        fixed = [ESTIMATOR_COLOURS.get(str(value)) for value in values]
-        if all(fixed) and len(set(fixed)) == len(fixed):
-            return dict(zip(values, fixed))
+        return {value: look(str(value)).colour for value in values}
     return {value: PALETTE[index % len(PALETTE)] for index, value in enumerate(values)}
 
 
@@ -210,7 +186,8 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
                 if rows.empty:
                     continue
                 colour = palette.get(hue_value, "black")
-                handle = _line_with_band(ax, rows, axis, name, colour, log_y, marker=_marker(colour, hues.index(hue_value)))
+                marker = look(str(hue_value)).marker if hue == "estimator" else _marker(colour, hues.index(hue_value))
+                handle = _line_with_band(ax, rows, axis, name, colour, log_y, marker=marker)
                 handles.setdefault(legend_text[hue_value], handle)
             if bound is not None:
                 _draw_bounds(ax, bound, axis, name, hue, facet, facet_value, palette, bound_styles, handles,
@@ -238,27 +215,32 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
 
 
 def _line_with_band(ax, rows: pd.DataFrame, axis: str, metric: str, colour: str, log_y: bool, *,
-                    marker: str) -> Any:
+                    marker: str, linestyle: Any = "-") -> Any:
+    """A curve with its band. Resolved points (lower limit > 0, or no interval) are joined
+    by the line; an unresolved point (its interval reaches 0) is an upper limit: a hollow
+    marker at the interval's upper end with a downward arrow, never joined into the line."""
     x = rows[axis].to_numpy(dtype=float)
     y = rows[metric].to_numpy(dtype=float)
     lo = rows[f"{metric}_lo"].to_numpy(dtype=float) if f"{metric}_lo" in rows else None
     hi = rows[f"{metric}_hi"].to_numpy(dtype=float) if f"{metric}_hi" in rows else None
-    shown = np.isfinite(y) & ((y > 0) if log_y else True)
+    unresolved = np.zeros(x.size, bool) if lo is None else ~(lo > 0) & (metric in _UPPER_LIMIT_METRICS)
+    shown = np.isfinite(y) & ((y > 0) if log_y else True) & ~unresolved
     if lo is not None and hi is not None:
-        band_lo = lo.copy()
-        if log_y:
-            positive = np.concatenate([y[y > 0], hi[hi > 0], lo[lo > 0]])
-            floor = positive.min() / 10 if positive.size else 1e-12
-            band_lo = np.where(lo > 0, lo, floor)
-        ok = np.isfinite(band_lo) & np.isfinite(hi) & ((hi > 0) if log_y else True)
+        ok = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi > 0 if log_y else True)
         if ok.any():
-            ax.fill_between(x[ok], band_lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
-    line, = ax.plot(x[shown], y[shown], color=colour, lw=1.6, marker=marker, ms=4.5)
-    if log_y and lo is not None:
-        unresolved = shown & ~(lo > 0)
-        if unresolved.any():
-            ax.plot(x[unresolved], y[unresolved], ls="none", marker=marker, ms=4.5, mfc="white", mec=colour)
+            ax.fill_between(x[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
+    line, = ax.plot(x[shown], y[shown], color=colour, lw=1.6, marker=marker, ms=4.5, ls=linestyle)
+    if hi is not None and unresolved.any():
+        limits = unresolved & np.isfinite(hi) & (hi > 0)
+        if limits.any():
+            ax.errorbar(x[limits], hi[limits], yerr=0.35 * hi[limits] if log_y else 0.1 * np.nanmax(np.abs(hi)),
+                        uplims=True, ls="none", marker=marker, ms=4.5, mfc="white", mec=colour, color=colour,
+                        elinewidth=0.9, capsize=2.5)
     return line
+
+
+# Metrics whose interval reaching 0 means "not resolved from 0" (drawn as upper limits).
+_UPPER_LIMIT_METRICS = {"bias", "rel_bias"}
 
 
 def _draw_bounds(ax, bound: pd.DataFrame, axis: str, metric: str, hue: str | None, facet: str | None,
@@ -310,7 +292,8 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
       annotate: a column whose values are written next to the points of each curve.
       facet: one panel per value of this column.
       highlight: single estimators drawn as large markers (same columns as `df`, plus
-        `highlight_label`; a `facet` value of NaN puts a point on every panel).
+        `highlight_label`, optionally `look`: the estimator whose look they take; a `facet`
+        value of NaN puts a point on every panel).
       reference: horizontal reference lines `(y, label)`, e.g. the target's standard error.
     Returns:
       the Figure.
@@ -327,13 +310,17 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 rows = rows.sort_values(order)
             if rows.empty:
                 continue
-            handle = _points_with_errors(ax, rows, x, y, palette[hue_value], _marker(palette[hue_value], index),
+            marker = look(str(hue_value)).marker if hue == "estimator" else _marker(palette[hue_value], index)
+            handle = _points_with_errors(ax, rows, x, y, palette[hue_value], marker,
                                          connect=True, size=5, logx=logx, logy=logy)
             handles.setdefault(legend_text[hue_value], handle)
             if annotate is not None:
                 for _, point in rows.iterrows():
-                    if _positive(point[x]) and _positive(point[y]):
-                        ax.annotate(_number(point[annotate]), (point[x], point[y]), textcoords="offset points",
+                    at = point[y]
+                    if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
+                        at = point.get(f"{y}_hi", at)       # an upper limit is drawn at its upper end
+                    if _positive(point[x]) and _positive(at):
+                        ax.annotate(_number(point[annotate]), (point[x], at), textcoords="offset points",
                                     xytext=(4, 3), fontsize=6.5, color=palette[hue_value])
         if highlight is not None:
             chosen = highlight
@@ -343,8 +330,11 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 rows = chosen[chosen[highlight_label] == name]
                 if rows.empty:
                     continue
-                colour = "black" if index == 0 else PALETTE[(len(hues) + index) % len(PALETTE)]
-                handle = _points_with_errors(ax, rows, x, y, colour, ("*", "X", "P", "D")[index % 4], connect=False,
+                # the look of the estimator the point stands for (column `look`), else of its label:
+                # the same colour and marker in every run, whatever else is highlighted
+                chosen_look = look(str(rows["look"].iloc[0]) if "look" in rows and pd.notna(rows["look"].iloc[0])
+                                   else str(name))
+                handle = _points_with_errors(ax, rows, x, y, chosen_look.colour, chosen_look.marker, connect=False,
                                              size=11, logx=logx, logy=logy)
                 handles.setdefault(str(name), handle)
         for y_value, text in reference:
@@ -363,31 +353,31 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
 
 def _points_with_errors(ax, rows: pd.DataFrame, x: str, y: str, colour: str, marker: str, *, connect: bool,
                         size: float, logx: bool = True, logy: bool = True) -> Any:
-    """Points (connected in row order when `connect`) with error bars from `<col>_lo/_hi`.
+    """Points (resolved ones connected in row order when `connect`) with error bars from
+    `<col>_lo/_hi`.
 
-    A point whose `y` interval reaches zero is hollow; on a log y axis a point whose `y`
-    is not positive but whose upper limit is, is drawn as a hollow down-triangle at the
-    upper limit (an upper bound, not a value) and is not connected.
+    A point whose `y` interval reaches zero (a bias not resolved from zero) is an upper
+    limit: a hollow marker at the interval's upper end with a downward arrow, with its x
+    error bar, never joined into the line.
     """
     xs, ys = rows[x].to_numpy(float), rows[y].to_numpy(float)
     x_ok = np.isfinite(xs) & ((xs > 0) if logx else True)
-    shown = x_ok & np.isfinite(ys) & ((ys > 0) if logy else True)
+    lo = rows[f"{y}_lo"].to_numpy(float) if f"{y}_lo" in rows else np.full(xs.size, np.inf)
+    hi = rows[f"{y}_hi"].to_numpy(float) if f"{y}_hi" in rows else np.full(xs.size, np.nan)
+    unresolved = ~(lo > 0) & (y in _UPPER_LIMIT_METRICS)
+    shown = x_ok & np.isfinite(ys) & ((ys > 0) if logy else True) & ~unresolved
     xerr = _error_bars(rows, x, xs, logx) if f"{x}_lo" in rows else None
     yerr = _error_bars(rows, y, ys, logy) if f"{y}_lo" in rows else None
     handle = ax.errorbar(xs[shown], ys[shown], xerr=None if xerr is None else xerr[:, shown],
                          yerr=None if yerr is None else yerr[:, shown], color=colour, marker=marker, ms=size,
                          lw=1.3 if connect else 0, elinewidth=0.8, capsize=1.5, ls="-" if connect else "none",
                          mec="black" if size > 8 else colour, mew=0.6)
-    if f"{y}_lo" in rows:
-        lo = rows[f"{y}_lo"].to_numpy(float)
-        hollow = shown & ~(lo > 0)
-        if hollow.any():
-            ax.plot(xs[hollow], ys[hollow], ls="none", marker=marker, ms=size, mfc="white", mec=colour, mew=1.0)
-    if logy and f"{y}_hi" in rows:
-        hi = rows[f"{y}_hi"].to_numpy(float)
-        upper = x_ok & ~shown & np.isfinite(hi) & (hi > 0)
-        if upper.any():
-            ax.plot(xs[upper], hi[upper], ls="none", marker="v", ms=size, mfc="white", mec=colour, mew=1.0)
+    limits = x_ok & unresolved & np.isfinite(hi) & (hi > 0)
+    if limits.any():
+        ax.errorbar(xs[limits], hi[limits], xerr=None if xerr is None else xerr[:, limits],
+                    yerr=0.35 * hi[limits] if logy else 0.1 * np.nanmax(np.abs(hi[limits])), uplims=True,
+                    ls="none", marker=marker, ms=size, mfc="white", mec=colour, color=colour, elinewidth=0.8,
+                    capsize=2.5, mew=1.0)
     return handle
 
 

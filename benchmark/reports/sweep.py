@@ -2,168 +2,222 @@
 and variance against every swept axis (intervals over problem seeds, fitted bounds
 overlaid), then the results table.
 
-Which bounds are checked (docs/methods.md, Bounds and verdicts), for every estimator alike so that a new one
-sits beside the known ones:
-- Gaussian toy, along `N`: `lsf_bias` (1/N), `lsf_bias_abstract` (1/√N), `lsf_variance`
-  (1/N) and `sf_variance` (N);
-- tabular, ideal target, along `batch`, `lr` or `steps`: `compositional` (K α^K σ_in |τ|^-½);
-- tabular, along the injected Hessian error `c`: `multi_step_hessian` ((K−1) Δ_H^(K−1), with
-  Δ_H = ‖E[Ĥ] − H‖ = 2c/(S·A) for `hessian_bias`).
-A curve is one estimator with every other axis fixed; it needs three or more axis values.
+Which bounds are checked is decided by each bound's declared scope
+(`benchmark.analysis.bounds`, tabulated by `benchmark.analysis.verdicts`): a verdict row
+exists only where a bound speaks of the curve (e.g. the compositional bound on split `lee`,
+Tang's LSF bounds on `lsf`, Θ(N) on `sf`, and any bound a plug-in claims), and the page
+lists in one line per bound where it was not applied and why. A curve is one estimator
+with every other axis fixed; it needs three or more axis values.
 """
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmark.analysis.bounds import DEFAULT_PRECISION, VERDICT_MEANINGS
+from benchmark.analysis.verdicts import SWEPT_AXES, Curve, find_curves, fit_ranges, not_applied, verdict_table
 
-SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
-TOY_BOUNDS = ("lsf_bias", "lsf_bias_abstract", "lsf_variance", "sf_variance")
-
-
-@dataclass(frozen=True)
-class Curve:
-    """The cells of one estimator along one axis, every other setting fixed."""
-
-    axis: str
-    label: str                  # e.g. "MAML (naive autodiff), split lee"
-    settings: dict[str, Any]    # the fixed settings that define it
-    cells: pd.DataFrame
+__all__ = ["SWEPT_AXES", "Curve", "fit_ranges", "load_report_frame", "report_frame", "curves_of", "bound_checks",
+           "axis_figures", "write_report", "verdict_table_html", "verdict_definitions_html"]
 
 
-def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The ok cells of a sweep directory with derived columns, and the sweep's settings."""
-    from benchmark.sweeps.loading import load_sweep
-    from benchmark.sweeps.store import load_results
+def report_frame(frame: pd.DataFrame, sweep=None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A results frame with the derived columns, and the settings of its sweep
+    (`name`, `kind`, `target`, `sweep` and the problem fields)."""
     from estimators.liu_probes import injected_hessian_error
 
-    directory = Path(results_dir)
-    frame = load_results(directory)
-    settings: dict[str, Any] = {"name": directory.name}
-    sweep_file = directory / "sweep.toml"
-    if sweep_file.exists():
-        sweep = load_sweep(sweep_file, check_estimators=False)
-        settings = {"name": sweep.name, **sweep.problem.values}
+    settings: dict[str, Any] = {"name": str(frame["sweep"].iloc[0]) if "sweep" in frame and len(frame) else "sweep"}
+    if sweep is not None:
+        settings = {"name": sweep.name, "kind": sweep.problem.kind, "target": sweep.target, "sweep": sweep,
+                    **sweep.problem.values}
+    frame = frame.copy()
     if "c" in frame and {"n_states", "n_actions"} <= settings.keys():
         frame["hessian_error"] = injected_hessian_error(pd.to_numeric(frame["c"], errors="coerce"),
                                                         settings["n_states"], settings["n_actions"])
     return frame, settings
 
 
-def curve_keys(frame: pd.DataFrame, axis: str) -> list[str]:
-    """Columns that identify a curve along `axis`: the estimator and every other varying setting."""
+def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """`report_frame` of a sweep directory's stored results and `sweep.toml`."""
+    from benchmark.sweeps.loading import load_sweep
+    from benchmark.sweeps.store import load_results
+
+    directory = Path(results_dir)
+    frame = load_results(directory)
+    sweep_file = directory / "sweep.toml"
+    sweep = load_sweep(sweep_file, check_estimators=False) if sweep_file.exists() else None
+    frame, settings = report_frame(frame, sweep)
+    if sweep is None:
+        settings["name"] = directory.name
+    return frame, settings
+
+
+def claimed_bounds(estimators, problem: str) -> dict[str, tuple[str, ...]]:
+    """estimator -> the bounds it claims (`@register(..., bounds=...)`); () when not registered here."""
+    from estimators import get_estimator
+
+    claims = {}
+    for name in estimators:
+        try:
+            claims[name] = tuple(get_estimator(str(name), problem).bounds)
+        except ValueError:
+            claims[name] = ()
+    return claims
+
+
+def curves_of(frame: pd.DataFrame) -> list[Curve]:
+    """The curves of a results frame (axes from `benchmark.sweeps.columns`, names from the looks)."""
+    from benchmark.present.looks import display_name
     from benchmark.sweeps.columns import axes
 
-    keys = []
-    for column in axes(frame.columns):
-        if column == axis:
-            continue
-        if column == "estimator" or frame[column].nunique(dropna=True) > 1:
-            keys.append(column)
-    return keys
-
-
-def curves(frame: pd.DataFrame) -> list[Curve]:
-    """Every (axis, curve) with at least three distinct axis values among the ok cells."""
-    from benchmark.present.plotting import estimator_label
-
     ok = frame[frame["status"] == "ok"]
-    found = []
-    for axis in SWEPT_AXES:
-        if axis not in ok or ok[axis].nunique(dropna=True) < 3:
-            continue
-        keys = curve_keys(ok, axis)
-        for key, cells in ok.dropna(subset=[axis]).groupby(keys, dropna=False, sort=True):
-            key = key if isinstance(key, tuple) else (key,)
-            settings = {name: value for name, value in zip(keys, key) if not _missing(value)}
-            if cells[axis].nunique() < 3:
-                continue
-            estimator = settings.get("estimator", "?")
-            others = ", ".join(f"{name} {value}" for name, value in settings.items() if name != "estimator")
-            label = estimator_label(estimator) + (f" ({others})" if others else "")
-            found.append(Curve(axis, label, settings, cells))
-    return found
+    return find_curves(ok, axes(ok.columns), name=display_name)
 
 
-def applicable_bounds(frame: pd.DataFrame, axis: str) -> list[str]:
-    """Names of the bounds checked along `axis` for the problem and target of `frame`."""
-    problem = str(frame["problem"].iloc[0]) if len(frame) else ""
-    if problem == "gaussian_toy":
-        return list(TOY_BOUNDS) if axis == "N" else []
-    if axis == "c":
-        return ["multi_step_hessian"] if "hessian_error" in frame else []
-    if axis in ("batch", "lr", "steps") and (frame["target"] == "ideal").all():
-        return ["compositional"]
-    return []
+def _context(frame: pd.DataFrame, settings: dict[str, Any]) -> tuple[str, str]:
+    problem = settings.get("kind") or ("gaussian_toy" if "N" in frame and frame["N"].notna().any() else "tabular")
+    target = settings.get("target") or (str(frame["target"].iloc[0]) if "target" in frame and len(frame) else "ideal")
+    return problem, target
 
 
-def fit_ranges(cells: pd.DataFrame, axis: str) -> dict[str, pd.DataFrame]:
-    """The whole axis, and — with six or more values — its upper half, where asymptotic
-    claims (O(1/N), Θ(N), O(|τ|^-½)) are meant to hold."""
-    values = np.sort(pd.to_numeric(cells[axis], errors="coerce").dropna().unique())
-    ranges = {"all": cells}
-    if len(values) >= 6:
-        start = values[len(values) // 2]
-        ranges[f"{axis} >= {start:g}"] = cells[pd.to_numeric(cells[axis], errors="coerce") >= start]
-    return ranges
+def bound_checks(frame: pd.DataFrame, settings: dict[str, Any] | None = None, *,
+                 precision: float = DEFAULT_PRECISION) -> pd.DataFrame:
+    """One row per (curve, applicable bound, range): `benchmark.analysis.verdicts.verdict_table`."""
+    settings = settings or {}
+    problem, target = _context(frame, settings)
+    curves = curves_of(frame)
+    claims = claimed_bounds({curve.estimator for curve in curves}, problem)
+    return verdict_table(curves, problem=problem, target=target, precision=precision, claims=claims)
 
 
-def bound_checks(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (curve, bound, range): slope with interval, constants, verdict and notes."""
-    from benchmark.analysis.aggregation import bound_check
-
-    rows = []
-    for curve in curves(frame):
-        for bound in applicable_bounds(frame, curve.axis):
-            for span, cells in fit_ranges(curve.cells, curve.axis).items():
-                check = bound_check(cells, bound, curve.axis)
-                rows.append({"estimator": curve.settings.get("estimator"), "curve": curve.label,
-                             "axis": curve.axis, "range": span, "bound": bound, "slope": check.slope,
-                             "slope_lo": check.slope_lo, "slope_hi": check.slope_hi, "exponent": check.exponent,
-                             "constant_ls": check.constant_ls, "constant_envelope": check.constant_envelope,
-                             "verdict": check.verdict, "cells_used": check.n_used,
-                             "cells_excluded": check.n_excluded, "note": check.note})
-    return pd.DataFrame(rows)
+def bounds_not_applied(frame: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
+    """One line per bound not applied (to some or every curve), and why."""
+    problem, target = _context(frame, settings)
+    curves = curves_of(frame)
+    claims = claimed_bounds({curve.estimator for curve in curves}, problem)
+    return not_applied(curves, problem=problem, target=target, claims=claims)
 
 
-def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame) -> dict[str, Any]:
-    """Per swept axis: bias and variance of every curve (mean over problem seeds, 95%
-    interval), with the least-squares fitted bound of each checked curve dashed."""
+def axis_figures(frame: pd.DataFrame, checks: pd.DataFrame, settings: dict[str, Any] | None = None,
+                 metrics: tuple[str, ...] = ("bias", "variance")) -> dict[str, Any]:
+    """Per swept axis (and metric group): every curve aggregated over problem instances
+    (mean, 95% interval across instances), one colour per estimator (`benchmark.present.looks`),
+    one panel per split or other fixed setting, and each applicable bound drawn as a bound:
+    the envelope C_env · shape, the smallest constant above every resolved cell's interval.
+    Unresolved points (interval reaching 0) are upper limits, not joined into the line."""
     from benchmark.analysis.aggregation import bound_curve, seed_summary
+    from benchmark.analysis.bounds import BOUNDS
+    from benchmark.present.looks import look
     from benchmark.present.plotting import metric_vs_axis
 
     figures = {}
     by_axis: dict[str, list[Curve]] = {}
-    for curve in curves(frame):
+    for curve in curves_of(frame):
         by_axis.setdefault(curve.axis, []).append(curve)
     for axis, axis_curves in by_axis.items():
-        summaries, bounds = [], []
+        summaries, bounds, colour_map = [], [], {}
         for curve in axis_curves:
-            summary = seed_summary(curve.cells, [axis], ["bias", "variance"])
-            summary["curve"] = curve.label
+            summary = seed_summary(curve.cells, [axis], list(metrics))
+            panel = _panel_name(curve)
+            summary["estimator"], summary["panel"] = curve.estimator, panel
+            colour_map[curve.estimator] = look(curve.estimator).colour
             summaries.append(summary)
-            fitted = (checks[(checks["curve"] == curve.label) & (checks["axis"] == axis) & (checks["range"] == "all")]
-                      if len(checks) else checks)
-            for _, row in fitted.iterrows():
-                if np.isfinite(row["constant_ls"]) and row["verdict"] != "inconclusive":
-                    columns = _bound_columns(curve.cells, summary, axis, row["bound"])
-                    if columns is not None:
-                        from benchmark.analysis.bounds import BOUNDS
-                        metric = BOUNDS[row["bound"]].quantity
-                        bounds.append(bound_curve(summary, row["bound"], row["constant_ls"], axis=axis, columns=columns,
-                                                  curve=curve.label, metric=metric,
-                                                  label=f"fitted {BOUNDS[row['bound']].formula}"))
+            mine = checks[(checks["curve"] == curve.label) & (checks["axis"] == axis) & (checks["range"] == "all")] \
+                if len(checks) else checks
+            for _, row in mine.iterrows():
+                spec = BOUNDS[row["bound"]]
+                if not np.isfinite(row["constant_envelope"]) or spec.quantity not in metrics:
+                    continue
+                columns = _bound_columns(curve.cells, summary, axis, row["bound"])
+                if columns is not None:
+                    bounds.append(bound_curve(summary, row["bound"], row["constant_envelope"], axis=axis,
+                                              columns=columns, estimator=curve.estimator, panel=panel,
+                                              metric=spec.quantity, label=f"bound {spec.formula} (envelope)"))
         data = pd.concat(summaries, ignore_index=True)
-        positive = (data[axis] > 0).all()
-        figures[axis] = metric_vs_axis(data, axis, ["bias", "variance"], hue="curve", logx=bool(positive),
-                                       logy=[True, True], bound=pd.concat(bounds, ignore_index=True) if bounds else None,
-                                       labels={label: label for label in data["curve"].unique()})
+        positive = bool((pd.to_numeric(data[axis], errors="coerce") > 0).all())
+        panels = list(dict.fromkeys(data["panel"]))
+        facet = "panel" if len(panels) > 1 else None
+        bound_frame = pd.concat(bounds, ignore_index=True) if bounds else None
+        groups = [list(metrics)] if len(panels) <= 4 else [[metric] for metric in metrics]
+        for group in groups:
+            key = axis if len(groups) == 1 else f"{axis}-{group[0]}"
+            figures[key] = metric_vs_axis(data, axis, group if len(group) > 1 else group[0], hue="estimator",
+                                          facet=facet, facet_label="", logx=positive, logy=[True] * len(group),
+                                          bound=bound_frame, colour_map=colour_map, col_wrap=4)
     return figures
+
+
+FRONTIER_AXES = ("window", "lambda_c")   # truncation and sampling-correction sweeps
+
+
+def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str, tuple[str, Any, str]]:
+    """The figures of what the sweep varies and measures, beyond bias and variance:
+
+    - Liu-style decompositions (corr measured, i.e. tabular): corr and std_sum against each
+      swept axis, one panel per split (small multiples, one colour per estimator);
+    - truncation / correction sweeps (`window` or `lambda_c` swept): the bias-variance
+      frontier, one curve per setting ordered by λ_c, other estimators as single points.
+
+    Returns:
+      key -> (section title, Figure, caption).
+    """
+    from benchmark.analysis.aggregation import seed_summary
+    from benchmark.present.looks import look
+    from benchmark.present.plotting import frontier, metric_vs_axis
+
+    ok = frame[frame["status"] == "ok"]
+    figures: dict[str, tuple[str, Any, str]] = {}
+    interval = ("95% interval across instances" if n_instances >= 3 else
+                "the cells' own 95% intervals (fewer than 3 instances: no across-instance interval)")
+    measured = "corr" in ok and pd.to_numeric(ok["corr"], errors="coerce").notna().any()
+    swept = [axis for axis in SWEPT_AXES if axis in ok and ok[axis].nunique(dropna=True) >= 3]
+    if measured:
+        for axis in swept:
+            keys = ["estimator", axis] + (["split"] if "split" in ok and ok["split"].notna().any() else [])
+            summary = seed_summary(ok.dropna(subset=[axis]), keys, ["corr", "std_sum"])
+            facet = "split" if "split" in keys and summary["split"].nunique() > 1 else None
+            colour_map = {name: look(name).colour for name in summary["estimator"].unique()}
+            for metric in ("corr", "std_sum"):
+                figure = metric_vs_axis(summary, axis, metric, hue="estimator", facet=facet, facet_label="split",
+                                        logx=bool((summary[axis] > 0).all()), logy=metric == "std_sum",
+                                        colour_map=colour_map, col_wrap=4)
+                figures[f"{axis}-{metric}"] = (
+                    f"{metric} against {axis}" + (" (one panel per split)" if facet else ""), figure,
+                    f"Liu et al.'s {metric} ({'mean Pearson correlation of an estimate with the exact meta-gradient' if metric == 'corr' else 'sum of the coordinates standard deviations'}), "
+                    f"mean over {n_instances} problem instance{'s' if n_instances > 1 else ''}; bands: {interval}. "
+                    f"One colour and marker per estimator.")
+    frontier_axes = [axis for axis in FRONTIER_AXES if axis in ok and ok[axis].nunique(dropna=True) > 1]
+    if frontier_axes:
+        order = "lambda_c" if "lambda_c" in frontier_axes else frontier_axes[0]
+        keys = [axis for axis in ("estimator", "window", "jacobian", "lambda_c") if axis in ok]
+        summary = seed_summary(ok, keys, ["bias", "variance"])
+        curve_keys = [key for key in keys if key != order and key != "estimator" and summary[key].notna().any()]
+        on_curve = summary[order].notna()
+        summary["family"] = [", ".join(f"{key} {row[key]:g}" if isinstance(row[key], float) else f"{key} {row[key]}"
+                                      for key in curve_keys if pd.notna(row[key])) or row["estimator"]
+                            for _, row in summary.iterrows()]
+        points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]],
+                                           look=summary.loc[~on_curve, "estimator"].to_numpy())
+        figure = frontier(summary[on_curve], hue="family", order=order, annotate=order,
+                          highlight=points if len(points) else None)
+        figures["frontier"] = (
+            "Bias-variance frontier", figure,
+            f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
+            f"ordered and labelled by {order}; other estimators as single large markers. Error bars: {interval}. "
+            f"Hollow markers: bias not resolved from zero (upper limits).")
+    return figures
+
+
+def _panel_name(curve: Curve) -> str:
+    """The panel of a curve: its split and other fixed settings (the estimator is the colour)."""
+    parts = [f"split {curve.split}"] if curve.split else []
+    parts += [f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+              for name, value in curve.settings.items() if name not in ("estimator", "split")]
+    return ", ".join(parts) or "all"
 
 
 def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound: str) -> dict[str, Any] | None:
@@ -182,41 +236,180 @@ def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound:
     return columns
 
 
-def write_report(results_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write `<out>/index.html` with the verdicts, the figures (PNG and PDF) and the table."""
+def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *,
+                 precision: float = DEFAULT_PRECISION, frame: pd.DataFrame | None = None, sweep=None) -> Path:
+    """Write `<out>/index.html`: what was found, the sweep's settings, the bound verdicts
+    (with their definitions and the bounds not applied), figures with captions, and the
+    results aggregated over problem instances (per-instance rows collapsed); also
+    `<out>/verdicts.csv` and each figure as PNG and PDF.
+
+    Given the run's `frame` and `sweep` (the runner's results, `RunSummary`), nothing is
+    read back from disk; otherwise they are loaded from `results_dir`."""
+    from benchmark.present.pages import details, page
     from benchmark.present.plotting import save_figure
 
-    frame, settings = load_report_frame(results_dir)
+    frame, settings = load_report_frame(results_dir) if frame is None else report_frame(frame, sweep)
     name = settings["name"]
     out = Path(out_dir) if out_dir is not None else Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)
-    checks = bound_checks(frame)
+    ok = frame[frame["status"] == "ok"]
+    checks = bound_checks(frame, settings, precision=precision)
+    skipped = bounds_not_applied(frame, settings)
     checks.to_csv(out / "verdicts.csv", index=False)
-    sections = [f"<h1>mgbench report: {html.escape(name)}</h1>",
-                f"<p>{len(frame)} cells ({int((frame['status'] == 'ok').sum())} ok) from "
-                f"<code>{html.escape(str(results_dir))}</code>; settings: "
-                f"{html.escape(', '.join(f'{k}={v}' for k, v in settings.items() if k != 'name'))}.</p>",
-                "<h2>Bound verdicts</h2>", verdict_table_html(checks)]
-    for axis, figure in axis_figures(frame, checks).items():
-        save_figure(figure, out, f"{name}-{axis}")
-        sections.append(f"<h2>Against {html.escape(axis)}</h2><img src='{name}-{axis}.png' style='max-width:100%'>"
-                        f"<p><a href='{name}-{axis}.pdf'>PDF</a></p>")
+    sweep = settings.get("sweep")
+    quick = name.endswith("-quick")
+    sections = [f"<h1>mgbench report: {html.escape(name)}</h1>"]
+    if quick:
+        from benchmark.present.pages import banner
+        sections.append(banner("Quick run: a smoke test of the pipeline (few points, few repetitions, at most 2 "
+                               "problem instances). Its numbers and verdicts are not results."))
+    sections += [f"<div class='found'><b>What was found.</b> {found_summary(checks, ok)}</div>",
+                 "<h2>Sweep</h2>", header_table(settings, frame, results_dir),
+                 "<h2>Bound verdicts</h2>", verdict_definitions_html(precision),
+                 verdict_table_html(checks)]
+    if len(skipped):
+        items = "".join(f"<li><b>{html.escape(row.bound)}</b> {html.escape(row.reason.removeprefix(row.bound + ' '))}"
+                        f"</li>" for row in skipped.itertuples())
+        sections.append(f"<h3>Bounds not applied</h3><ul class='notes'>{items}</ul>")
+    n_instances = int(ok["mdp_seed"].nunique()) if "mdp_seed" in ok and ok["mdp_seed"].notna().any() else 1
+    for key, figure in axis_figures(frame, checks, settings).items():
+        save_figure(figure, out, f"{name}-{key}")
+        axis, _, metric = key.partition("-")
+        title = f"{metric.capitalize() if metric else 'Bias and variance'} against {axis}"
+        sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' "
+                        f"alt='{html.escape(key)}'><p class='caption'>{figure_caption(n_instances, sweep)}</p>"
+                        f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
+    for key, (title, figure, caption) in kind_figures(frame, n_instances, sweep).items():
+        save_figure(figure, out, f"{name}-{key}")
+        sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' alt='{html.escape(key)}'>"
+                        f"<p class='caption'>{html.escape(caption)}</p>"
+                        f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
     sections += _failed_cells_section(frame)
-    sections += ["<h2>Results</h2>", _results_table(frame)]
-    page = out / "index.html"
-    page.write_text(html_page(f"mgbench report: {name}", "\n".join(sections)))
-    return page
+    sections += ["<h2>Results, aggregated over problem instances</h2>", aggregated_table(ok, n_instances),
+                 details(f"Per-instance rows ({len(frame)} cells)", _results_table(frame))]
+    index = out / "index.html"
+    index.write_text(page(f"mgbench report: {name}", sections), encoding="utf-8")
+    return index
+
+
+def found_summary(checks: pd.DataFrame, ok: pd.DataFrame) -> str:
+    """What was found, in plain words: the decided verdicts over the whole axis, then how
+    many checks were inconclusive and why (HTML)."""
+    from benchmark.present.pages import badge, fmt, fmt_slope
+
+    if ok.empty:
+        return "No cell finished; nothing to report."
+    whole = checks[checks["range"] == "all"] if len(checks) else checks
+    if whole.empty:
+        return ("No bound speaks of the curves of this sweep (see <i>Bounds not applied</i>); the figures and "
+                "tables show the measured bias and variance.")
+    decided = whole[whole["verdict"] != "inconclusive"]
+    sentences = []
+    for row in decided.itertuples():
+        expected = "the bound's shape (slope 1)" if row.exponent is None or pd.isna(row.exponent) \
+            else f"exponent {fmt(row.exponent)}"
+        sentences.append(f"{badge(row.verdict)} {html.escape(row.bound)} for {html.escape(row.curve)} along "
+                         f"{html.escape(row.axis)}: slope {fmt_slope(row.slope, row.slope_lo, row.slope_hi)} vs "
+                         f"{expected}.")
+    undecided = whole[whole["verdict"] == "inconclusive"]
+    if len(undecided):
+        no_slope = int(undecided["slope"].isna().sum())
+        wide = int(undecided["note"].str.contains("precision", regex=False).sum())
+        sentences.append(f"{len(undecided)} of {len(whole)} checks are {badge('inconclusive')}: "
+                         f"{no_slope} with fewer than 3 resolved cells (no slope), {wide} with a slope interval "
+                         f"wider than the precision, {len(undecided) - no_slope - wide} for other reasons (see notes).")
+    return " ".join(sentences)
+
+
+def header_table(settings: dict[str, Any], frame: pd.DataFrame, results_dir: str | Path) -> str:
+    """The sweep's name, seed, repetitions, target, grid, problem, instances and provenance."""
+    from benchmark.present.pages import git_commit, mgbench_version, now, table
+
+    sweep = settings.get("sweep")
+    row: dict[str, Any] = {"sweep": settings["name"]}
+    if sweep is not None:
+        seeds = sweep.problem.mdp_seeds
+        row.update({"description": sweep.description, "seed": sweep.seed, "repetitions per cell": sweep.repetitions,
+                    "target": sweep.target, "meta-parameter": sweep.meta_parameter,
+                    "problem": f"{sweep.problem.label}: " + ", ".join(f"{k}={v}" for k, v in sweep.problem.values.items()),
+                    "problem instances": f"{len(seeds)} (mdp_seed {seeds[0]}..{seeds[-1]})" if seeds else "1 (no seed)",
+                    "grid": "; ".join(f"{axis} = {', '.join(map(str, values))}" for axis, values in sweep.grid),
+                    "sweep hash": sweep.sweep_hash})
+    n_ok = int((frame["status"] == "ok").sum())
+    row.update({"cells": f"{len(frame)} ({n_ok} ok, {len(frame) - n_ok} failed)",
+                "results": str(results_dir), "mgbench version": mgbench_version(),
+                "git commit": git_commit() or "not available", "written": now()})
+    return table([{"setting": key, "value": value} for key, value in row.items()])
+
+
+def figure_caption(n_instances: int, sweep) -> str:
+    """What the points, bands, hollow markers and dashed lines of a report figure mean."""
+    reps = f"{sweep.repetitions} estimates per cell" if sweep is not None else "the cells' estimates"
+    if n_instances >= 3:
+        points = (f"Points: the mean over {n_instances} problem instances ({reps}; the bias as the root mean "
+                  f"square of the debiased squared bias). Bands: 95% interval across the instances (bootstrap "
+                  f"over instances), widened to contain the cells' own intervals.")
+    elif n_instances == 2:
+        points = (f"Points: the mean over 2 problem instances ({reps}). With fewer than 3 instances no "
+                  f"across-instance interval is given: bands are the cells' own 95% bootstrap intervals, pooled.")
+    else:
+        points = f"Points: one problem instance ({reps}). Bands: the cell's own 95% bootstrap interval."
+    return (f"{points} Hollow markers with a downward arrow: upper limits, the interval reaches 0 (not resolved "
+            f"from zero); drawn at the interval's upper end and not joined into the line. Dashed lines: the "
+            f"applicable bound C·shape with its envelope constant (the smallest C above every resolved cell's "
+            f"interval), in the colour of the estimator it bounds. One colour and marker per estimator, the same "
+            f"on every mgbench page.")
+
+
+def aggregated_table(ok: pd.DataFrame, n_instances: int) -> str:
+    """Bias, variance and MSE (and corr, std_sum when measured) per curve point, aggregated
+    over problem instances, with intervals; unresolved biases as '< upper'."""
+    from benchmark.analysis.aggregation import seed_summary
+    from benchmark.present.pages import fmt, fmt_bias, fmt_interval, frame_table
+
+    if ok.empty:
+        return "<p>No cell finished.</p>"
+    keys = [c for c in ok.columns if c in ("estimator", "split", "steps", "lr", "batch", "N", "c", "window",
+                                              "lambda_c", "jacobian", "sigma", "population", "step", "reuse",
+                                              "rho_bar", "lambda_", "baseline", "shared")
+            and ok[c].notna().any()]
+    metrics = [m for m in ("bias", "variance", "mse", "corr", "std_sum") if m in ok and ok[m].notna().any()]
+    summary = seed_summary(ok, keys, metrics)
+    rows = []
+    for record in summary.to_dict("records"):
+        row = {key: fmt(record[key]) if isinstance(record[key], float) else record[key] for key in keys}
+        for metric in metrics:
+            lo, hi = record.get(f"{metric}_lo"), record.get(f"{metric}_hi")
+            row[metric] = (fmt_bias if metric == "bias" else fmt_interval)(record[metric], lo, hi)
+        row["instances"] = record["n_mdps"]
+        rows.append(row)
+    note = ("" if n_instances >= 3 else
+            "<p class='meta'>Fewer than 3 problem instances: no across-instance interval is given; intervals are "
+            "the cells' own.</p>")
+    return note + frame_table(pd.DataFrame(rows))
+
+
+def verdict_definitions_html(precision: float = DEFAULT_PRECISION) -> str:
+    """The verdict vocabulary with the precision used."""
+    from benchmark.present.pages import verdict_definitions
+
+    return verdict_definitions(VERDICT_MEANINGS, precision=precision)
 
 
 def verdict_table_html(checks: pd.DataFrame) -> str:
     """The verdicts as an HTML table (or a sentence when no bound applies)."""
+    from benchmark.present.pages import badge, fmt, fmt_slope, table
+
     if checks.empty:
-        return "<p>No bound applies: no axis with three or more values that a bound speaks of.</p>"
-    shown = checks.assign(slope=[_interval(r.slope, r.slope_lo, r.slope_hi) for r in checks.itertuples()],
-                          exponent=checks["exponent"].map(lambda e: "1 vs shape" if e is None or pd.isna(e) else f"{e:g}"))
-    columns = ["curve", "axis", "range", "bound", "slope", "exponent", "constant_ls", "constant_envelope", "verdict",
-               "cells_used", "cells_excluded", "note"]
-    return shown[columns].to_html(index=False, float_format=lambda v: f"{v:.3g}", escape=True)
+        return "<p>No bound applies to any curve of this sweep (see below).</p>"
+    rows = [{"estimator (settings)": row.curve, "axis": row.axis, "range": row.range,
+             "bound": f"{row.formula} ({row.bound})", "slope [95%]": fmt_slope(row.slope, row.slope_lo, row.slope_hi),
+             "expected": "1 (vs shape)" if row.exponent is None or pd.isna(row.exponent) else fmt(row.exponent),
+             "verdict": badge(row.verdict), "C envelope": fmt(row.constant_envelope),
+             "C fit (least squares)": fmt(row.constant_ls),
+             "cells used / excluded": f"{row.cells_used} / {row.cells_excluded}", "note": row.note}
+            for row in checks.itertuples()]
+    return table(rows, raw=("verdict",))
 
 
 def _failed_cells_section(frame: pd.DataFrame) -> list[str]:
@@ -224,33 +417,29 @@ def _failed_cells_section(frame: pd.DataFrame) -> list[str]:
     failed = frame[frame["status"] != "ok"]
     if failed.empty:
         return []
+    from benchmark.present.pages import frame_table
+
     reasons = failed.assign(error=failed["error"].fillna("(no reason stored)"))
-    table = reasons.groupby(["estimator", "error"]).size().rename("cells").reset_index()
+    counts = reasons.groupby(["estimator", "error"]).size().rename("cells").reset_index()
     return [f"<h2>Failed cells</h2><p>{len(failed)} of {len(frame)} cells failed; they have no metrics and are left "
             f"out of the verdicts and figures (<code>mgbench sweep ... --retry-failed</code> evaluates them "
-            f"again).</p>", table[["estimator", "cells", "error"]].to_html(index=False, escape=True)]
+            f"again).</p>", frame_table(counts[["estimator", "cells", "error"]])]
 
 
 def _results_table(frame: pd.DataFrame) -> str:
-    columns = [c for c in ("estimator", "split", "steps", "lr", "batch", "N", "c", "mdp_seed", "status", "bias",
-                           "bias_lo", "bias_hi", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum",
-                           "sigma_in", "target_norm", "target_method", "seconds") if c in frame]
-    return frame[columns].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    from benchmark.present.pages import fmt, fmt_bias, table
 
-
-def _interval(value: float, lo: float, hi: float) -> str:
-    if not np.isfinite(value):
-        return "n/a"
-    return f"{value:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{value:.3g}"
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
-
-
-def html_page(title: str, body: str) -> str:
-    """A complete HTML page (title, the report's style) around `body`."""
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{body}</body></html>")
+    columns = [c for c in ("estimator", "split", "steps", "lr", "batch", "N", "c", "window", "lambda_c", "mdp_seed",
+                           "status", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum", "sigma_in",
+                           "target_norm", "target_method", "seconds") if c in frame and frame[c].notna().any()]
+    rows = []
+    for record in frame.to_dict("records"):
+        row = {}
+        for column in columns:
+            value = record[column]
+            row[column] = "" if value is None or (isinstance(value, float) and np.isnan(value)) else \
+                (fmt(value, 4) if isinstance(value, float) else value)
+            if column == "status" and "bias" in record:
+                row["bias [95%]"] = fmt_bias(record["bias"], record.get("bias_lo"), record.get("bias_hi"))
+        rows.append(row)
+    return table(rows)

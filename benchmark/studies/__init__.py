@@ -5,7 +5,8 @@
 STUDY is `liu2022`, `tang2022`, `vuorio2022`, `beyond` (the estimators against both
 targets, which no paper shows) or `all`. `make_figures` runs the preset sweeps a study
 needs that are not stored yet (the runner resumes), draws each figure into
-`reports/figures/<study>/<name>.{png,pdf}` and writes `reports/<study>.html`: each figure
+`reports/figures/<study>/<name>.{png,pdf}` and writes `reports/<study>.html` (with
+`--quick`: `reports/figures/<study>-quick/` and `reports/<study>-quick.html`): each figure
 with what it reproduces, the settings, and a comparison with the published claim in
 numbers. The figures of a study are listed in `benchmark/studies/<study>.py` (`FIGURES`).
 
@@ -21,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "study_names"]
+__all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "study_names", "study_stem"]
 
 STUDIES = ("liu2022", "tang2022", "vuorio2022", "beyond")
 ALL = "all"
@@ -42,6 +43,11 @@ def study_names(study: str) -> tuple[str, ...]:
     return (study,)
 
 
+def study_stem(study: str, quick: bool) -> str:
+    """`<study>` or, for a quick run, `<study>-quick`: quick pages and figures never overwrite full ones."""
+    return f"{study}-quick" if quick else study
+
+
 def figure_specs(study: str) -> list:
     """The `FigureSpec`s of one study (`benchmark/studies/<study>.py`, `FIGURES`)."""
     study_names(study)
@@ -60,7 +66,8 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
       jobs: parallel workers for the sweeps (default: all cores).
       results_dir: where sweep results are stored (and resumed from).
       reports_dir: figures go to `<reports_dir>/figures/<study>/`, pages to
-        `<reports_dir>/<study>.html` (and `<reports_dir>/all.html` for `all`); a full run
+        `<reports_dir>/<study>.html` (and `<reports_dir>/all.html` for `all`); a quick run
+        writes `<study>-quick` in both places instead, never over a full run; a full run
         also copies the PNGs of the gallery figures to `<reports_dir>/gallery/`.
       overwrite: discard stored results of a sweep whose preset has changed (otherwise
         such a sweep is an error, so that stale numbers are never drawn).
@@ -95,11 +102,12 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
                 say(traceback.format_exc(limit=3))
             records.append(record)
         command = f"mgbench figures {name}" + (" --quick" if quick else "")
-        pages[name] = write_study_page(reports_dir / f"{name}.html", name, records, quick=quick, command=command)
+        pages[name] = write_study_page(reports_dir / f"{study_stem(name, quick)}.html", name, records, quick=quick,
+                                       command=command)
         written.append(pages[name])
         say(f"figures: wrote {pages[name]}")
     if study == ALL:
-        written.append(write_index_page(reports_dir / "all.html", pages, quick=quick,
+        written.append(write_index_page(reports_dir / f"{study_stem(ALL, quick)}.html", pages, quick=quick,
                                         command="mgbench figures all" + (" --quick" if quick else "")))
     if problems:
         raise FiguresError(f"{len(problems)} figure(s) not drawn: " + " | ".join(problems))
@@ -142,7 +150,7 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
         data = FigureData(results[ok].reset_index(drop=True), sweeps, quick, failed.reset_index(drop=True))
     start = time.perf_counter()
     figure = spec.draw(data)
-    record.paths = save_figure(figure, reports_dir / FIGURES_DIRECTORY / study, spec.filename)
+    record.paths = save_figure(figure, reports_dir / FIGURES_DIRECTORY / study_stem(study, quick), spec.filename)
     if spec.gallery and not quick:
         gallery = reports_dir / GALLERY_DIRECTORY
         gallery.mkdir(parents=True, exist_ok=True)
@@ -210,7 +218,7 @@ def _settings_row(sweep) -> dict[str, Any]:
     row: dict[str, Any] = {"sweep": sweep.name, "target": sweep.target, "meta-parameter": sweep.meta_parameter,
                            "repetitions per cell": sweep.repetitions, "seed": sweep.seed,
                            "problem": f"{sweep.problem.label}: " + ", ".join(f"{k}={v}" for k, v in fields.items()),
-                           "problem seeds": "—" if not seeds else f"{len(seeds)} ({seeds[0]}..{seeds[-1]})"}
+                           "problem seeds": "1 (no problem seed)" if not seeds else f"{len(seeds)} ({seeds[0]}..{seeds[-1]})"}
     for axis, values in data["grid"].items():
         row[axis] = values
     for estimator, parameters in data.get("estimator_params", {}).items():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.present import plotting
-from benchmark.analysis.aggregation import fmt, fmt_interval, seed_summary
+from benchmark.analysis.aggregation import seed_summary
+from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 ESTIMATORS = ("maml", "dice", "lvc", "sf", "lsf")
@@ -88,13 +89,13 @@ FIGURES = [
         compare=compare_both_targets,
         reproduces="Not in any of the papers: MAML (naive autodiff), DiCE and LVC with Liu et al.'s split lll, the "
                    "unbiased score-function estimator SF and Tang's LSF, on a 2-state, 2-action MDP with rollouts of "
-                   "T = H = 2 steps, K = 2 inner steps of α = 1, |τ| = 1, 2, 4, 3 random MDPs, 20000 estimates per "
-                   "cell; each estimator's bias read against both exact targets.",
+                   "T = H = 2 steps, K = 2 inner steps of α = 1, |τ| = 1, 2, 4, random MDPs; each estimator's bias read "
+                   "against both exact targets.",
         claim="None: Liu et al. define bias against the ideal target, Tang and Vuorio et al. against the practical "
               "one; which estimators are 'unbiased' depends on that choice.",
-        notes="Lines: root mean square relative bias over the 3 MDPs, sqrt(mean of bias2/‖g*‖²) from the unbiased "
-              "per-cell squared-bias estimates; bands: 95% bootstrap interval over the MDPs. Hollow markers: not "
-              "resolved from zero; points with zero estimated bias are not shown on the log axis. Critic 'none': "
+        notes="Lines: root mean square relative bias over the MDPs, sqrt(mean of bias2/‖g*‖²) from the unbiased "
+              "per-cell squared-bias estimates; bands: 95% bootstrap interval over the MDPs (with fewer than 3, the "
+              "cells' own intervals). Hollow markers with a downward arrow: upper limits, not resolved from zero. Critic 'none': "
               "no baseline, no bootstrap (the practical target requires it).",
     ),
 ]

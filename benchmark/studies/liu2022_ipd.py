@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.aggregation import fmt, fmt_interval
+from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec

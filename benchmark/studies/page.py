@@ -1,7 +1,6 @@
 """The HTML page of a study: each figure with what it reproduces, its settings, and the comparison."""
 from __future__ import annotations
 
-import datetime as _datetime
 import html
 import os
 from dataclasses import dataclass, field
@@ -9,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmark.studies.spec import Comparison, FigureSpec
+from benchmark.present.pages import STYLE, badge, banner, now, table
 
 STUDY_TITLES = {
     "liu2022": "Liu et al. (2022): gradient bias in meta-RL, tabular study",
@@ -26,8 +26,9 @@ STUDY_REFERENCES = {
     "beyond": "Ideal target (Liu et al. 2022) vs practical target (Tang 2022; Fallah et al.; Vuorio et al. 2022), "
               "docs/methods.md, Two targets.",
 }
-VERDICT_COLOURS = {"agrees": "#029e73", "partly agrees": "#de8f05", "disagrees": "#d55e00",
-                   "inconclusive": "#949494", "no published claim": "#0173b2"}
+QUICK_BANNER = ("Quick run: a smoke test of the pipeline (fewer points, at most 2 problem instances, at most 256 "
+                "estimates per cell). Its numbers and comparisons are not results; the full run writes the page "
+                "without -quick.")
 
 
 @dataclass
@@ -53,13 +54,13 @@ def write_study_page(path: Path, study: str, records: Sequence[FigureRecord], *,
     """Write `reports/<study>.html` (figures referenced by relative path)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     title = STUDY_TITLES.get(study, study)
-    parts = [_HEAD.format(title=html.escape(title)),
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p class='ref'>{html.escape(STUDY_REFERENCES.get(study, ''))}</p>",
-             f"<p class='meta'>Regenerate with <code>{html.escape(command)}</code>"
-             f"{' (quick version: fewer points, 2 problem seeds, 256 repetitions)' if quick else ''}. "
-             f"Written {_now()}.</p>",
-             _summary_table(records)]
+    parts = [_HEAD.format(title=html.escape(title + (" (quick)" if quick else ""))),
+             f"<h1>{html.escape(title)}{' — quick run' if quick else ''}</h1>"]
+    if quick:
+        parts.append(banner(QUICK_BANNER))
+    parts += [f"<p class='ref'>{html.escape(STUDY_REFERENCES.get(study, ''))}</p>",
+              f"<p class='meta'>Regenerate with <code>{html.escape(command)}</code>. Written {now()}.</p>",
+              _summary_table(records, quick=quick)]
     for record in records:
         parts.append(_figure_section(path.parent, record))
     parts.append("</body></html>")
@@ -72,17 +73,20 @@ def write_index_page(path: Path, pages: Mapping[str, Path], *, quick: bool, comm
     items = "\n".join(f"<li><a href='{html.escape(os.path.relpath(page, path.parent))}'>"
                       f"{html.escape(STUDY_TITLES.get(study, study))}</a></li>" for study, page in pages.items())
     path.write_text(_HEAD.format(title="mgbench figures") + "<h1>mgbench: the published figures, regenerated</h1>"
-                    f"<p class='meta'><code>{html.escape(command)}</code>{' (quick)' if quick else ''}, "
-                    f"{_now()}</p><ul>{items}</ul></body></html>", encoding="utf-8")
+                    + (banner(QUICK_BANNER) if quick else "")
+                    + f"<p class='meta'><code>{html.escape(command)}</code>, {now()}</p><ul>{items}</ul></body></html>",
+                    encoding="utf-8")
     return path
 
 
-def _summary_table(records: Sequence[FigureRecord]) -> str:
+def _summary_table(records: Sequence[FigureRecord], *, quick: bool = False) -> str:
     rows = []
     for record in records:
         verdict = record.comparison.verdict if record.comparison else ("skipped" if record.skipped else "—")
+        if quick and record.comparison:
+            verdict = "smoke run"
         rows.append(f"<tr><td><a href='#{record.spec.filename}'>{html.escape(record.spec.title)}</a></td>"
-                    f"<td>{_badge(verdict)}</td><td>{record.cells_ok}</td><td>{record.cells_failed}</td>"
+                    f"<td>{badge(verdict)}</td><td>{record.cells_ok}</td><td>{record.cells_failed}</td>"
                     f"<td>{record.run_seconds:.1f}</td><td>{record.cell_seconds:.1f}</td></tr>")
     return ("<table class='summary'><tr><th>figure</th><th>published claim</th><th>cells ok</th><th>failed</th>"
             "<th>sweep wall time this run (s)</th><th>cell compute time, all runs (s)</th></tr>"
@@ -108,56 +112,36 @@ def _figure_section(directory: Path, record: FigureRecord) -> str:
         out.append(f"<p class='links'>{' · '.join(links)}</p>")
     out.append(f"<p><b>Reproduces.</b> {html.escape(spec.reproduces)}</p>")
     out.append(f"<p><b>Published claim.</b> {html.escape(spec.claim)}</p>")
+    out.append(f"<p class='caption'><b>Run here.</b> {html.escape(run_settings(record))}</p>")
     if record.comparison is not None:
-        out.append(f"<p><b>Our numbers.</b> {_badge(record.comparison.verdict)} "
+        out.append(f"<p><b>Our numbers.</b> {badge(record.comparison.verdict)} "
                    f"{html.escape(record.comparison.text)}</p>")
         if record.comparison.details:
-            out.append(_table(record.comparison.details))
+            out.append(table(record.comparison.details))
     if spec.notes:
         out.append(f"<p class='notes'><b>How to read it.</b> {html.escape(spec.notes)}</p>")
     if record.cells_failed:
         out.append(f"<p class='skipped'>{record.cells_failed} cells failed and are not drawn; first error: "
                    f"{html.escape(str(record.first_error))}</p>")
-    out.append("<details><summary>Settings</summary>" + "".join(_table([row]) for row in record.settings) + "</details>")
+    out.append("<details><summary>Settings</summary>" + "".join(table([row]) for row in record.settings) + "</details>")
     out.append(f"<p class='meta'>Sweep wall time in this run {record.run_seconds:.1f} s; stored cell compute time "
                f"{record.cell_seconds:.1f} s; drawing {record.draw_seconds:.1f} s.</p></section>")
     return "\n".join(out)
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
-    columns = list(dict.fromkeys(name for row in rows for name in row))
-    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(name, '')))}</td>" for name in columns) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def run_settings(record: FigureRecord) -> str:
+    """The settings this figure was actually drawn from: estimates per cell and problem
+    instances of each sweep (or the simulation's settings), never fixed text."""
+    parts = []
+    for row in record.settings:
+        if "sweep" in row:
+            parts.append(f"{row['sweep']}: {row.get('repetitions per cell', '?')} estimates per cell, "
+                         f"problem instances {row.get('problem seeds', '—')}")
+        else:
+            parts.append("; ".join(f"{key} = {value}" for key, value in row.items()))
+    return (" | ".join(parts) or "no settings recorded") + f" ({record.cells_ok} cells drawn)."
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    if isinstance(value, dict):
-        return "; ".join(f"{key}={_cell(item)}" for key, item in value.items())
-    return str(value)
 
-
-def _badge(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#949494")
-    return f"<span class='badge' style='background:{colour}'>{html.escape(verdict)}</span>"
-
-
-def _now() -> str:
-    return _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-_HEAD = """<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; margin: .5em 0; font-size: 90%; }}
-td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
-.badge {{ color: white; padding: 1px 6px; border-radius: 3px; font-size: 85%; white-space: nowrap; }}
-.meta, .ref, .links {{ color: #555; font-size: 90%; }}
-.notes {{ font-size: 92%; }}
-.skipped {{ color: #d55e00; }}
-section {{ margin-top: 2.5em; }}
-</style></head><body>"""
+_HEAD = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title><style>"
+         + STYLE.replace("{", "{{").replace("}", "}}") + "</style></head><body>")

@@ -12,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+import numpy as np
+
+from benchmark.analysis.bounds import BOUNDS, BoundCheck
+from benchmark.present.pages import fmt, fmt_slope
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
@@ -93,3 +98,25 @@ class FigureSpec:
     notes: str = ""
     simulate: Callable[[bool], tuple["pd.DataFrame", dict[str, Any]]] | None = None
     gallery: bool = False
+
+
+# ----------------------------------------------------------------------------- bound checks in words
+
+def check_phrase(check: BoundCheck, *, what: str) -> str:
+    """'the bias of X falls as |τ|^-0.52 [-0.61, -0.43] (bound -0.5: tight, 20 cells)'."""
+    if not np.isfinite(check.slope):
+        return f"{what}: no fit ({check.note or 'too few resolved cells'})"
+    interval = f"[{fmt(check.slope_lo)}, {fmt(check.slope_hi)}]" if np.isfinite(check.slope_lo) else "(no interval)"
+    expected = "slope 1 against the bound's shape" if check.exponent is None else f"exponent {fmt(check.exponent)}"
+    excluded = f", {check.n_excluded} unresolved cells left out" if check.n_excluded else ""
+    return (f"{what}: log-log slope {fmt(check.slope)} {interval} vs the bound's {expected} → "
+            f"{check.verdict} ({check.n_used} cells{excluded})")
+
+
+def check_row(check: BoundCheck, **labels: Any) -> dict[str, Any]:
+    """A row of the details table of a comparison."""
+    return {**labels, "bound": BOUNDS[check.bound].formula, "axis": check.axis,
+            "slope [95%]": fmt_slope(check.slope, check.slope_lo, check.slope_hi),
+            "expected": "1 (vs shape)" if check.exponent is None else fmt(check.exponent),
+            "C (least squares)": fmt(check.constant_ls), "C (envelope)": fmt(check.constant_envelope),
+            "verdict": check.verdict, "cells used / excluded": f"{check.n_used} / {check.n_excluded}"}

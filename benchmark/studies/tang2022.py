@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present import plotting
-from benchmark.analysis.aggregation import (bound_check, bound_curve, check_phrase, check_row, fmt, overall_verdict,
-                                            seed_summary)
-from benchmark.studies.spec import Comparison, FigureData, FigureSpec
+from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
+from benchmark.present.pages import fmt
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec, check_phrase, check_row
 from benchmark.analysis.statistics import percentile_interval
 
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
@@ -42,15 +42,15 @@ def draw_bias_variance(data: FigureData):
     """Bias and variance of SF, LSF and PW against N, log-log, with the fitted rates dashed."""
     summary = _toy_summary(data)
     curves = []
-    labels = {"lsf_bias": "fitted C/N (slides)", "lsf_bias_abstract": "fitted C/√N (abstract)",
-              "lsf_variance": "fitted C/N", "sf_variance": "fitted C·N"}
+    labels = {"lsf_bias": "bound C/N (slides; envelope)", "lsf_bias_abstract": "bound C/√N (abstract; envelope)",
+              "lsf_variance": "bound C/N (envelope)", "sf_variance": "bound C·N (envelope)"}
     for _, bound, check in _toy_checks(data):
         estimator = "sf" if bound == "sf_variance" else "lsf"
         points = summary[summary["estimator"] == estimator]
         if bound == "sf_variance":
             points = points[points["N"] >= SF_THETA_N_REGIME]
-        if np.isfinite(check.constant_ls) and not points.empty:
-            curves.append(bound_curve(points, bound, check.constant_ls, axis="N", estimator=estimator,
+        if np.isfinite(check.constant_envelope) and not points.empty:
+            curves.append(bound_curve(points, bound, check.constant_envelope, axis="N", estimator=estimator,
                                       metric="bias" if "bias" in bound else "variance", label=labels[bound]))
     figure = plotting.metric_vs_axis(summary, "N", ["bias", "variance"], hue="estimator",
                                      hue_order=TOY_ESTIMATORS, bound=pd.concat(curves) if curves else None,
@@ -251,12 +251,13 @@ FIGURES = [
         compare=compare_bias_variance,
         reproduces="Tang (2022), arXiv 2112.07328, the bias-variance figure on the 1-D toy max E[−(X̄_N − 1)²], "
                    "X_i ~ N(θ, 1), at θ = 0.5: SF (unbiased score function), LSF (linearised score function) and "
-                   "PW (pathwise), N = 1..1024, 10⁵ estimates per point, exact target −2(θ − c).",
+                   "PW (pathwise), N = 1..1024, exact target −2(θ − c).",
         claim="LSF has bias O(1/N) (slides; O(1/√N) in the abstract) and variance O(1/N); the unbiased SF "
               "meta-gradient has variance Θ(N).",
-        notes="Bands: 95% bootstrap intervals of each cell. Hollow markers: bias not resolved from zero (interval "
-              "reaches 0); points with zero estimated bias cannot appear on the log axis. Dashed/dotted: the "
-              "claimed rates with their constant fitted by least squares in log space (SF's Θ(N) fitted on "
+        notes="Bands: 95% bootstrap intervals of each cell. Hollow markers with a downward arrow: upper limits, the "
+              "bias is not resolved from zero (its interval reaches 0), drawn at the interval's upper end and not "
+              "joined into a line. Dashed/dotted: the claimed rates as bounds, each with its envelope constant (the "
+              "smallest constant above every resolved cell's interval; SF's Θ(N) on "
               f"N ≥ {SF_THETA_N_REGIME}, where N dominates; below it Var[SF] first falls).",
     ),
     FigureSpec(

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present import plotting
-from benchmark.analysis.aggregation import fmt, fmt_interval, seed_summary
+from benchmark.analysis.aggregation import seed_summary
+from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
 JACOBIAN_LABELS = {"naive": "naive autodiff Jacobian", "dice": "DiCE Jacobian"}
@@ -40,14 +41,14 @@ def _frontier_tables(summary: pd.DataFrame, steps: int) -> tuple[pd.DataFrame, p
     highlight = []
     es = summary[summary["estimator"] == "es"]
     if not es.empty:
-        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan))
+        highlight.append(es.assign(label="ES (antithetic, σ=0.1)", panel=np.nan, look="es"))
     dice = truncated[(truncated["jacobian"] == "dice") & (truncated["window"] >= steps) & (truncated["lambda_c"] == 0)]
     if not dice.empty:
-        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan))
+        highlight.append(dice.assign(label="DiCE (L=K, λ_c=0)", panel=np.nan, look="dice"))
     unbiased = truncated[(truncated["jacobian"] == "naive") & (truncated["window"] >= steps)
                          & (truncated["lambda_c"] == 1)]
     if not unbiased.empty:
-        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"]))
+        highlight.append(unbiased.assign(label="unbiased SF (naive, L=K, λ_c=1)", panel=JACOBIAN_LABELS["naive"], look="sf"))
     return truncated, pd.concat(highlight, ignore_index=True) if highlight else None
 
 
@@ -182,7 +183,7 @@ def compare_frontier_exact(data: FigureData) -> Comparison:
 
 _NOTES = ("Each curve is one truncation window L, its points λ_c = 0, 0.25, ..., 1 (written next to them); left "
           "panel: naive autodiff Jacobian, right: DiCE's (its L=K, λ_c=0 point is DiCE). Error bars: 95% "
-          "bootstrap intervals of the cell (20000 estimates). Hollow markers: bias not resolved from zero (the interval "
+          "bootstrap intervals of the cell. Hollow markers: bias not resolved from zero (the interval "
           "reaches 0; only its upper whisker is drawn); hollow down-triangles: points whose estimated bias is 0, drawn at their upper limit. Bias is ‖E ĝ − g*‖ (not "
           "squared as in the paper); variance the trace of the covariance. The naive L=K, λ_c=1 point is the "
           "unbiased score-function estimator (`sf`).")
@@ -211,7 +212,7 @@ def _bandit_tables(summary: pd.DataFrame, lifetime: int) -> tuple[pd.DataFrame, 
     highlight = []
     dice = summary[summary["estimator"] == "dice"]
     if not dice.empty:
-        highlight.append(dice.assign(label="DiCE (whole lifetime, λ_c=0)"))
+        highlight.append(dice.assign(label="DiCE (whole lifetime, λ_c=0)", look="dice"))
     es = summary[summary["estimator"] == "es"]
     for window, rows in es.groupby("window"):
         highlight.append(rows.assign(label=f"ES (one antithetic pair, σ=0.1), L={int(window)}"))
@@ -262,7 +263,11 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
                                 "variance λc=0": fmt(start["variance"]), "variance λc=1": fmt(end["variance"]),
                                 "_variance_grows": bool(end["variance"] > start["variance"]),
                                 "_bias_falls": bool(end["bias_hi"] < start["bias_lo"])})
-    variance_grows = bool(correction_rows) and all(row["_variance_grows"] for row in correction_rows)
+    # L = 2: the first step of a window carries no gradient in their code (θ is stop-gradiented
+    # before it), so the correction (and DiCE's extra term) is identically zero there
+    inert = [row["L"] for row in correction_rows if row["L"] <= 2]
+    variance_grows = bool(correction_rows) and all(row["_variance_grows"] for row in correction_rows
+                                                   if row["L"] > 2)
     bias_falls = [row["L"] for row in correction_rows if row["_bias_falls"]]
     for row in correction_rows:
         row.pop("_variance_grows"), row.pop("_bias_falls")
@@ -276,8 +281,10 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
         f"mg through the whole lifetime (L={int(full)}, λ_c=0): {show(mg_full)}; L={int(short)}: {show(mg_short)}; "
         f"with the full correction (L={int(full)}, λ_c=1, unbiased): {show(unbiased)}; DiCE: {show(dice)}; "
         f"ES (L={int(full)}): {show(es_full)}.",
-        f"The correction raises the variance for {'every' if variance_grows else 'not every'} window; its bias falls "
-        f"with intervals apart for L in {bias_falls or 'none'}.",
+        f"The correction raises the variance for {'every' if variance_grows else 'not every'} window"
+        + (f" longer than 2 (at L = {', '.join(map(str, inert))} it is identically zero in their code: the window's "
+           f"first step carries no gradient)" if inert else "")
+        + f"; its bias falls with intervals apart for L in {bias_falls or 'none'}.",
         f"Truncation (L={int(full)} → {int(short)}, λ_c=0): variance "
         f"{'falls' if truncation_variance else 'does not fall'}, bias "
         f"{'rises (intervals apart)' if truncation_bias else 'does not rise resolvably'}.",
@@ -297,10 +304,27 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
         unresolved = int((summary["bias"] < 2 * target_se).sum())
         sentences.append(f"{unresolved} of {len(summary)} points have a bias below twice the target's standard error "
                          f"and are not resolved against this reference.")
-    agreements = [variance_grows and bool(bias_falls), truncation_variance and truncation_bias, dice_more_bias]
-    resolved = [variance_grows, truncation_variance, dice is not None]
-    verdict = ("agrees" if all(agreements) else "disagrees" if not any(agreements) and all(resolved)
-               else "partly agrees" if any(agreements) else "inconclusive")
+    # each claim: agrees (both halves resolved as claimed), contradicted (a half resolved the other
+    # way), or unresolved at this budget
+    truncation_bias_falls = (mg_short is not None and mg_full is not None
+                             and mg_short["bias_hi"] < mg_full["bias_lo"])
+    claims = {
+        "correction": ("agrees" if variance_grows and bias_falls else
+                       "contradicted" if not variance_grows else "unresolved"),
+        "truncation": ("agrees" if truncation_variance and truncation_bias else
+                       "contradicted" if (mg_short is not None and not truncation_variance) or truncation_bias_falls
+                       else "unresolved"),
+        "DiCE": "agrees" if dice_more_bias else "contradicted" if dice_less_bias else "unresolved",
+    }
+    sentences.append("Claims at this budget: " + "; ".join(f"{name}: {status}" for name, status in claims.items())
+                     + " (the variance halves: the correction raises it "
+                     + ("for every window > 2" if variance_grows else "not everywhere")
+                     + f", truncation {'lowers' if truncation_variance else 'does not lower'} it, DiCE "
+                     + f"{'raises' if dice_more_variance else 'does not raise'} it).")
+    statuses = set(claims.values())
+    verdict = ("agrees" if statuses == {"agrees"} else
+               "disagrees" if "contradicted" in statuses and "agrees" not in statuses and "unresolved" not in statuses
+               else "partly agrees" if "agrees" in statuses or "contradicted" in statuses else "inconclusive")
     return Comparison(verdict, " ".join(sentences), correction_rows)
 
 

@@ -34,6 +34,24 @@ batch = [2, 4, 8]             # |tau| for each sampled part
 lambda_ = 0.9
 ```
 
+A bandit sweep (Vuorio et al.'s learned learning-rate schedule, `docs/methods.md`):
+
+```toml
+target = "practical"          # or "ideal" (exact inner steps) or "fd" (their finite differences)
+meta_parameter = "lr_schedule"
+[problem]
+kind = "bandit"               # fields (defaults: their setting): n_arms = 30,
+# arm_law ("exp_uniform" | "uniform" | "normal"), low = -100, high = 1, noise = 2 (reward σ),
+# lifetime = 80, cutoff (default lifetime // 10), pulls = 10 (per inner step),
+# objective ("lifetime" | "final"), task_count = 0 (a fresh task per repetition; M > 0: a fixed
+# set of M tasks drawn from the problem seed), reference_runs, fd_runs, fd_epsilon (the targets)
+[grid]
+estimator = ["truncated", "dice", "es"]
+eta0 = [0.5, 1.5, 2.5]        # the schedule η (problem axes, required)
+eta1 = [0.5, 1.5, 2.5]
+window = [2, 80]              # estimator parameters as usual
+```
+
 Rules:
 - A scalar in `[grid]` is a one-element axis (`steps = 2` is `steps = [2]`).
 - `steps`, `lr` (tabular, ipd) and `N` (toy) are axes of the problem; every other axis is an

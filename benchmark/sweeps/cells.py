@@ -119,8 +119,8 @@ def blocks(sweep: Sweep, cell: Cell) -> list[int]:
 def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Problem:
     """The problem of a cell: the Gaussian toy at θ with N samples, K inner steps of size α
     on the tabular MDP of seed `mdp_seed` from θ_0 = 0 (sampled with `kernel`), or LOLA with
-    K look-ahead steps of size α on the IPD at (θ₁, θ₂) = 0 or at the point of seed
-    `mdp_seed` (`ipd_point`)."""
+    K look-ahead steps of size α on the IPD at the point `ipd_point` (zeros, or given by the
+    problem seed `mdp_seed`)."""
     values = sweep.problem.values
     if sweep.problem.kind == "gaussian_toy":
         toy = GaussianToy(sigma=values["sigma"], c=values["c"])
@@ -288,10 +288,15 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
 
 def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     """σ_in, the standard deviation (root of the trace of the covariance) of the one-trajectory
-    inner-gradient estimate at θ_0, via `estimators.split.inner_gradient_std`; nan for the
-    toy and for estimators it does not know.
+    inner-gradient estimate at θ_0; nan for the toy only.
 
-    It depends on the problem instance and the surrogate family only (not on K, α or the
+    How the inner gradient is formed (`inner_gradient_source`): the estimator's own
+    surrogate family (dice, loaded, lvc, maml, first_order; `exact`: 0), else what it
+    declares through `@register(..., inner_gradient=...)` (a family, or a function
+    `(problem, repetitions, rng) -> (R, S, A)`), else the problem's standard inner
+    policy-gradient estimate at the same critic, γᵗ A_t ∇log π (the `maml` family's ĝ).
+
+    It depends on the problem instance and that estimate only (not on K, α or the
     batch), so it is drawn from a generator keyed by those alone and cached per process:
     every cell of a grid line gets the same σ_in, as a bound fit along the line needs.
     """
@@ -299,6 +304,8 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
         return math.nan
     from estimators.split import inner_gradient_std
 
+    spec = get_estimator(cell.estimator, sweep.problem.kind)
+    family, function = inner_gradient_family(spec)
     accepted = inspect.signature(inner_gradient_std).parameters
     parameters = tuple(sorted((name, value) for name, value in _all_parameters(sweep, cell).items()
                               if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
@@ -308,15 +315,53 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     if value is None:
         seed_key = int(stable_hash(repr(key))[:16], 16)
         rng = np.random.default_rng(np.random.SeedSequence(entropy=sweep.seed, spawn_key=(seed_key, SIGMA_IN)))
-        try:
-            value = float(inner_gradient_std(problem, cell.estimator, rng, repetitions=SIGMA_IN_REPETITIONS,
+        if function is not None:
+            gradients = np.asarray(function(problem, SIGMA_IN_REPETITIONS, rng), dtype=float)
+            gradients = gradients.reshape(SIGMA_IN_REPETITIONS, -1)
+            value = float(np.sqrt(gradients.var(axis=0, ddof=1).sum()))
+        else:
+            value = float(inner_gradient_std(problem, family, rng, repetitions=SIGMA_IN_REPETITIONS,
                                              **dict(parameters)))
-        except (ValueError, KeyError, NotImplementedError):
-            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"sigma_in: the inner-gradient estimate of {cell.estimator!r} "
+                             f"({inner_gradient_source(spec)}) is not finite")
         if len(_SIGMA_CACHE) > 256:
             _SIGMA_CACHE.clear()
         _SIGMA_CACHE[key] = value
     return value
+
+
+STANDARD_INNER_FAMILY = "maml"   # ĝ = Σ_t γᵗ A_t ∇log π_t with the problem's critic
+
+
+def inner_gradient_family(spec) -> tuple[str, Any]:
+    """(surrogate family or `exact`, declared function or None) that forms σ_in for `spec`."""
+    from estimators.surrogates import FAMILIES
+
+    if spec.name in FAMILIES or spec.name == "exact":
+        return spec.name, None
+    declared = getattr(spec, "inner_gradient", None)
+    if callable(declared):
+        return "", declared
+    if declared is not None:
+        if declared not in FAMILIES:
+            raise ValueError(f"inner_gradient: estimator {spec.name!r} declares {declared!r}; expected one of "
+                             f"{FAMILIES} or a function (problem, repetitions, rng) -> (R, S, A)")
+        return declared, None
+    return STANDARD_INNER_FAMILY, None
+
+
+def inner_gradient_source(spec) -> str:
+    """In words: how σ_in's inner gradient is formed for `spec` (for the report pages)."""
+    family, function = inner_gradient_family(spec)
+    if family == spec.name:
+        return f"its own {family} inner gradient" if family != "exact" else "exact inner steps (σ_in = 0)"
+    if function is not None:
+        return f"the inner-gradient function it declares ({getattr(function, '__name__', 'function')})"
+    if getattr(spec, "inner_gradient", None) is not None:
+        return f"the {family} inner gradient it declares"
+    return ("the problem's standard inner policy-gradient estimate γᵗ A_t ∇log π with the problem's critic "
+            "(it declares none)")
 
 
 _SIGMA_CACHE: dict[tuple, float] = {}

@@ -73,6 +73,9 @@ class RunSummary:
       signal: the number of the signal that stopped the run (SIGINT for Ctrl-C), if any.
       recomputed: cells stored by an earlier version of their estimator's code, computed
         again by this run (the estimator's source file changed).
+      sweep: the `Sweep` as run.
+      results: the typed results frame as written to `results.csv` (one row per stored
+        cell; column roles from `benchmark.sweeps.columns`), or None if it could not be written.
     """
 
     name: str
@@ -90,6 +93,8 @@ class RunSummary:
     failed_stored: int = 0
     signal: int | None = None
     recomputed: int = 0
+    sweep: Any = field(default=None, repr=False, compare=False)
+    results: Any = field(default=None, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
@@ -189,25 +194,29 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
                 outcome = f"interrupted ({signal.Signals(stop_signal).name})"
             elif lost:
                 outcome = f"lost: {lost_reason}"
-            _finish(store, computed, outcome)
+            frame = _finish(store, computed, outcome)
     lost = len(pending) - computed if (lost or interrupted) else 0
     return RunSummary(sweep.name, store.directory, store.directory / CSV, len(cells), computed,
                       len(cells) - len(pending), failed, time.perf_counter() - start, interrupted, first_error,
                       lost if not interrupted else 0, lost_reason, len(store_failed(store.directory, cells)),
-                      int(stop_signal) if stop_signal is not None else None, len(changed & set(by_id)))
+                      int(stop_signal) if stop_signal is not None else None, len(changed & set(by_id)),
+                      sweep=sweep, results=frame)
 
 
-def _finish(store: ResultStore, computed: int, outcome: str) -> None:
-    """Record the end of the run and write the CSV; an error here must not hide one in flight."""
+def _finish(store: ResultStore, computed: int, outcome: str):
+    """Record the end of the run and write the CSV; returns the results frame written (None
+    when an error was in flight); an error here must not hide one in flight."""
     in_flight = sys.exc_info()[1]
+    frame = None
     try:
         store.finish_run(cells_computed=computed, outcome=outcome)
-        store.write_csv()
+        frame = store.write_results()[1]
     except Exception:
         if in_flight is None:
             raise
     finally:
         store.close()
+    return frame
 
 
 def store_failed(directory: Path, cells: Sequence[Cell]) -> dict[str, str | None]:
@@ -447,7 +456,7 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    executor = get_reusable_executor(max_workers=workers)
+    executor = get_reusable_executor(max_workers=workers, initializer=ignore_ctrl_c)
     queue, running = list(reversed(group)), {}
     try:
         while queue or running:
@@ -471,6 +480,12 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     except BaseException:
         _kill_pool(executor)     # no orphaned workers after Ctrl-C, SIGTERM or SIGHUP
         raise
+
+
+def ignore_ctrl_c() -> None:
+    """Initializer of the pool's workers: Ctrl-C in a terminal reaches the whole process group,
+    but only the parent acts on it (it records the run, writes the CSV and stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _kill_pool(executor) -> None:

@@ -214,6 +214,10 @@ class ResultStore:
         """Write `<out>/<name>/results.csv` from the store; returns its path."""
         return write_csv(self.directory)
 
+    def write_results(self):
+        """Write `results.csv` and return `(its path, the typed results frame)`, read once."""
+        return write_results(self.directory)
+
     def close(self) -> None:
         """Close the database connection and release the lock."""
         self._connection.close()
@@ -274,6 +278,12 @@ def _release_lock(handle) -> None:
 
 def write_csv(sweep_dir: str | Path) -> Path:
     """Write `results.csv` next to `results.sqlite` in a sweep directory; returns its path."""
+    return write_results(sweep_dir)[0]
+
+
+def write_results(sweep_dir: str | Path):
+    """Write `results.csv` next to `results.sqlite`; returns `(its path, the typed results
+    frame)`, whose column roles are those of `benchmark.sweeps.columns`."""
     directory = Path(sweep_dir)
     frame = _frame_from_database(directory / DATABASE)
     path = directory / CSV
@@ -284,7 +294,7 @@ def write_csv(sweep_dir: str | Path) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return path
+    return path, frame
 
 
 def load_results(path: str | Path):

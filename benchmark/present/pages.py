@@ -1,0 +1,193 @@
+"""The one HTML page builder and the one number formatter of mgbench's pages.
+
+Every page (sweep report, `mgbench compare`, study pages) is `page(title, body)` with the
+same style sheet; tables are `table(rows)` or `frame_table(frame)`; numbers go through
+`fmt` (significant digits), `fmt_interval` ('0.52 [0.48, 0.57]') and `fmt_bias` (an
+interval reaching 0 is an upper limit: '< 0.0031', never '0').
+"""
+from __future__ import annotations
+
+import datetime as _datetime
+import html
+import math
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = ["page", "table", "frame_table", "badge", "banner", "details", "fmt", "fmt_interval", "fmt_bias",
+           "fmt_slope", "verdict_definitions", "mgbench_version", "git_commit", "now", "VERDICT_COLOURS"]
+
+VERDICT_COLOURS = {"tight": "#029e73", "consistent": "#0173b2", "violated": "#d55e00", "inconclusive": "#949494",
+                   "agrees": "#029e73", "partly agrees": "#de8f05", "disagrees": "#d55e00",
+                   "no published claim": "#0173b2", "skipped": "#949494"}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; }
+img { max-width: 100%; border: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .5em 0; font-size: 85%; }
+td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.badge { color: white; padding: 1px 6px; border-radius: 3px; font-size: 85%; white-space: nowrap; }
+.meta, .ref, .links, .caption { color: #555; font-size: 90%; }
+.caption { max-width: 900px; }
+.notes { font-size: 92%; }
+.skipped { color: #d55e00; }
+.banner { background: #fff3cd; border: 2px solid #de8f05; padding: .6em 1em; margin: 1em 0; font-weight: 600; }
+.found { background: #eef6fb; border-left: 4px solid #0173b2; padding: .5em 1em; }
+dl.defs dt { font-weight: 600; float: left; clear: left; width: 8.5em; }
+dl.defs dd { margin-left: 9em; margin-bottom: .2em; font-size: 92%; }
+section { margin-top: 2.2em; }
+details summary { cursor: pointer; color: #0173b2; }
+"""
+
+
+def page(title: str, body: str | Sequence[str]) -> str:
+    """A complete HTML document with mgbench's style sheet."""
+    text = body if isinstance(body, str) else "\n".join(body)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>\n{text}\n</body></html>\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return fmt(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return "; ".join(f"{key}={_cell(item)}" for key, item in value.items())
+    if value is None:
+        return ""
+    return str(value)
+
+
+def table(rows: Sequence[Mapping[str, Any]], *, raw: Sequence[str] = ()) -> str:
+    """An HTML table of dict rows (columns in order of first appearance); cells escaped
+    except the columns in `raw` (already HTML, e.g. badges)."""
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in columns)
+    body = "".join("<tr>" + "".join(
+        f"<td>{row.get(name, '') if name in raw else html.escape(_cell(row.get(name, '')))}</td>"
+        for name in columns) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def frame_table(frame, *, raw: Sequence[str] = ()) -> str:
+    """`table` of a DataFrame's rows (missing values blank)."""
+    rows = [{key: (None if _missing(value) else value) for key, value in row.items()}
+            for row in frame.to_dict("records")]
+    if not rows:
+        return "<p class='meta'>(none)</p>"
+    return table(rows, raw=raw)
+
+
+def badge(verdict: str) -> str:
+    """A coloured verdict label."""
+    colour = VERDICT_COLOURS.get(verdict, "#949494")
+    return f"<span class='badge' style='background:{colour}'>{html.escape(verdict)}</span>"
+
+
+def banner(text: str) -> str:
+    """A prominent warning line (e.g. that a page shows a smoke run)."""
+    return f"<div class='banner'>{html.escape(text)}</div>"
+
+
+def details(summary: str, body: str) -> str:
+    """A collapsible section."""
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
+def verdict_definitions(meanings: Mapping[str, str], *, precision: float | None = None) -> str:
+    """The verdict vocabulary as a definition list (every page that uses verdicts shows it)."""
+    items = "".join(f"<dt>{badge(name)}</dt><dd>{html.escape(text)}</dd>" for name, text in meanings.items())
+    note = (f"<p class='meta'>Precision used here: a slope interval's half-width must be at most "
+            f"±{precision:g} (exponent units) for tight or violated.</p>" if precision is not None else "")
+    return f"<dl class='defs'>{items}</dl><div style='clear:both'></div>{note}"
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number with `digits` significant digits ('n/a' for missing, integers plain)."""
+    if isinstance(value, bool):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return "n/a"
+    if number == 0:
+        return "0"
+    if number.is_integer() and abs(number) < 1e6:
+        return str(int(number))
+    return f"{number:.{digits}g}"
+
+
+def fmt_interval(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+    """'0.52 [0.48, 0.57]'; the value alone without an interval."""
+    if not _finite(value):
+        return "n/a"
+    if not (_finite(lo) and _finite(hi)):
+        return fmt(value, digits)
+    return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
+def fmt_bias(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+    """A bias (or any quantity ≥ 0) with its interval; unresolved (lo ≤ 0) as '< hi'."""
+    if _finite(hi) and (not _finite(lo) or float(lo) <= 0):
+        return f"< {fmt(hi, digits)}"
+    return fmt_interval(value, lo, hi, digits)
+
+
+def fmt_slope(slope: Any, lo: Any, hi: Any) -> str:
+    """'-0.52 [-0.61, -0.43]' with two decimals; '—' without a slope."""
+    if not _finite(slope):
+        return "—"
+    if not (_finite(lo) and _finite(hi)):
+        return f"{float(slope):.2f}"
+    return f"{float(slope):.2f} [{float(lo):.2f}, {float(hi):.2f}]"
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)   # nan, pd.NA raise or compare unequal
+    except (TypeError, ValueError):
+        return True
+
+
+# ----------------------------------------------------------------------------- provenance
+
+def mgbench_version() -> str:
+    """The installed mgbench version ('unknown' when not installed)."""
+    try:
+        return metadata.version("mgbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree mgbench runs from (with '+dirty'), or None."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "") if commit else None
+
+
+def now() -> str:
+    """The current UTC time, to the minute."""
+    return _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
