@@ -321,3 +321,68 @@ def test_unbiased_high_dimensional_estimates_are_not_reported_as_biased():
     result = coverage(draw, seeds, truth_bias=0.0, truth_variance=float(d), base_seed=303)
     assert result["bias_detected"] <= band(0.025, seeds)[1], result
     assert result["bias"] >= band(0.95, seeds)[0], result
+
+
+def _plain_unit(rows: np.ndarray, target: np.ndarray, groups: int) -> tuple:
+    """Reference per-batch sums by the definitions, one row and one coordinate at a time."""
+    n, d = rows.shape
+    mean = np.array([sum(rows[r, j] for r in range(n)) / n for j in range(d)])
+    m2 = np.array([sum((rows[r, j] - mean[j]) ** 2 for r in range(n)) for j in range(d)])
+    sse = sum(float(np.sum((rows[r] - target) ** 2)) for r in range(n))
+    size = d // groups
+    corr = 0.0
+    for r in range(n):
+        for g in range(groups):
+            x, y = rows[r, g * size:(g + 1) * size], target[g * size:(g + 1) * size]
+            x, y = x - x.mean(), y - y.mean()
+            corr += 0.0 if np.ptp(rows[r, g * size:(g + 1) * size]) == 0 else float(x @ y / np.sqrt((x @ x) * (y @ y)))
+    return n, mean, m2, sse, corr / groups
+
+
+@pytest.mark.parametrize("groups, n_rows, n_batches", [(1, 64, 8), (2, 61, 8), (1, 5, 8), (1, 37, 1)])
+def test_add_block_equals_plain_per_batch_sums(groups, n_rows, n_batches):
+    """add_block's vectorised per-batch sums = the definitions per `array_split` part (<= 1e-12 rel.),
+    including rows constant within a group (corr 0), and the summary equals add_batch per part."""
+    rng = np.random.default_rng(11)
+    d = 10
+    target = rng.standard_normal(d) * 3
+    estimates = 5.0 + rng.standard_normal((n_rows, d))
+    estimates[0] = 2.5                                       # a constant estimate: corr contribution 0
+    blocked = CellStatistics(target, corr_groups=groups, max_batches=1000)
+    blocked.add_block(estimates, n_batches)
+    parts = np.array_split(estimates, min(n_batches, n_rows))
+    assert blocked.n_units == len(parts) and blocked.count == n_rows
+    for unit, part in zip(blocked._units + ([blocked._pending] if blocked._pending else []), parts):
+        reference = _plain_unit(part, target, groups)
+        assert unit[0] == reference[0]
+        for got, want in zip(unit[1:], reference[1:]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)))
+    per_batch = CellStatistics(target, corr_groups=groups, max_batches=1000)
+    for part in parts:
+        per_batch.add_batch(part)
+    a = blocked.summary(np.random.default_rng(3), n_bootstrap=200)
+    b = per_batch.summary(np.random.default_rng(3), n_bootstrap=200)
+    for key in SUMMARY_KEYS:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+def test_add_block_merges_like_add_batch():
+    """With merging (more batches than max_batches), many blocks give the summary of add_batch per part."""
+    rng = np.random.default_rng(5)
+    target = rng.standard_normal(6)
+    blocks = [rng.standard_normal((n, 6)) + 0.3 for n in (64, 64, 64, 64, 64, 40)]
+    blocked, per_batch = CellStatistics(target, max_batches=8), CellStatistics(target, max_batches=8)
+    for block in blocks:
+        blocked.add_block(block, 8)
+        for part in np.array_split(block, 8):
+            per_batch.add_batch(part)
+    assert blocked.n_units == per_batch.n_units and blocked._level == per_batch._level > 0
+    a = blocked.summary(np.random.default_rng(1), n_bootstrap=300)
+    b = per_batch.summary(np.random.default_rng(1), n_bootstrap=300)
+    for key in SUMMARY_KEYS:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+def test_add_block_refuses_bad_batch_count():
+    with pytest.raises(ValueError, match="n_batches"):
+        CellStatistics(np.ones(2)).add_block(np.ones((3, 2)), 0)

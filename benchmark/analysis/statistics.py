@@ -158,6 +158,14 @@ class CellStatistics:
         self._pending_batches = 0
         self._level = 0  # every complete unit holds 2**level batches
         self._count = 0
+        # Per group, the centred unit target (g* - ḡ* 1)/‖g* - ḡ* 1‖ `(G, d/G)`; None when
+        # some group's target is constant (every correlation is then nan).
+        targets = self.target.reshape(self.corr_groups, -1)
+        if targets.shape[1] == 0 or np.any(np.ptp(targets, axis=1) == 0):
+            self._unit_targets = None
+        else:
+            centred = targets - targets.mean(axis=1, keepdims=True)
+            self._unit_targets = centred / np.linalg.norm(centred, axis=1, keepdims=True)
 
     @property
     def dim(self) -> int:
@@ -175,12 +183,30 @@ class CellStatistics:
         return len(self._units) + (self._pending is not None)
 
     def add_batch(self, estimates: np.ndarray) -> None:
-        """Add one batch (block of repetitions) of estimates.
+        """Add one batch (block of repetitions) of estimates: `add_block(estimates, 1)`.
 
         Args:
           estimates: `(n, d)`, or `(n, ...)` with prod(...) = d (flattened to `(n, d)`).
             An empty batch (n = 0) is ignored.
         """
+        self.add_block(estimates, 1)
+
+    def add_block(self, estimates: np.ndarray, n_batches: int) -> None:
+        """Add a block of estimates split, in order, into min(n_batches, n) consecutive batches.
+
+        The same as `add_batch` on each part of `numpy.array_split(estimates, min(n_batches, n))`
+        in turn (sizes differ by at most one, the larger first), up to float rounding: the
+        per-batch sums of the class docstring are computed for all batches at once, in one
+        pass over the `(n, d)` block (segment sums with `numpy.add.reduceat`), so a block's
+        cost is a few vectorised operations rather than a few per batch.
+
+        Args:
+          estimates: `(n, d)`, or `(n, ...)` with prod(...) = d (flattened to `(n, d)`).
+            An empty block (n = 0) is ignored.
+          n_batches: the number of batches (bootstrap units) to split the block into, >= 1.
+        """
+        if isinstance(n_batches, bool) or not isinstance(n_batches, (int, np.integer)) or n_batches < 1:
+            raise ValueError(f"n_batches: expected a positive integer, got {n_batches!r}")
         estimates = np.asarray(estimates, dtype=float)
         if estimates.ndim == 0:
             raise ValueError("estimates: expected an array of shape (n, d) or (n, ...)")
@@ -192,16 +218,36 @@ class CellStatistics:
             return
         if not np.all(np.isfinite(estimates)):
             raise ValueError("estimates: expected finite values")
-        mean = estimates.mean(axis=0)
-        m2 = np.sum((estimates - mean) ** 2, axis=0)
-        sse = float(np.sum((estimates - self.target) ** 2))
-        groups = self.corr_groups
-        blocks = estimates.reshape(n, groups, -1)
-        targets = self.target.reshape(groups, -1)
-        corr = float(sum(np.sum(pearson_with_target(blocks[:, g], targets[g])) for g in range(groups)) / groups)
-        unit = (n, mean, m2, sse, corr)
-        self._count += n
+        parts = min(int(n_batches), n)
+        sizes = np.full(parts, n // parts)
+        sizes[: n % parts] += 1
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        means = np.add.reduceat(estimates, starts, axis=0) / sizes[:, None]                # (k, d)
+        centred = estimates - np.repeat(means, sizes, axis=0)
+        m2 = np.add.reduceat(centred * centred, starts, axis=0)                            # (k, d)
+        errors = estimates - self.target
+        sse = np.add.reduceat(np.einsum("rj,rj->r", errors, errors), starts)              # (k,)
+        corr = np.add.reduceat(self._row_correlations(estimates), starts) / self.corr_groups
+        for k in range(parts):
+            self._push((int(sizes[k]), means[k], m2[k], float(sse[k]), float(corr[k])))
 
+    def _row_correlations(self, estimates: np.ndarray) -> np.ndarray:
+        """`(n,)` Σ_g pearson(g_r block g, g* block g) (`pearson_with_target` per group, summed)."""
+        n = estimates.shape[0]
+        groups = self.corr_groups
+        if self._unit_targets is None:
+            return np.full(n, np.nan)
+        blocks = estimates.reshape(n, groups, -1)
+        centred = blocks - blocks.mean(axis=2, keepdims=True)                             # (n, G, d/G)
+        norms = np.sqrt(np.einsum("rgj,rgj->rg", centred, centred))
+        constant = np.ptp(blocks, axis=2) == 0
+        safe = np.where(constant, 1.0, norms)
+        inner = np.einsum("rgj,gj->rg", centred, self._unit_targets)
+        return np.where(constant, 0.0, inner / safe).sum(axis=1)
+
+    def _push(self, unit: tuple[int, np.ndarray, np.ndarray, float, float]) -> None:
+        """Pool one batch's sums into the pending unit; complete and merge units (class docstring)."""
+        self._count += unit[0]
         self._pending = unit if self._pending is None else _merge(self._pending, unit)
         self._pending_batches += 1
         if self._pending_batches < 2**self._level:

@@ -457,6 +457,5 @@ def _stream_estimates(sweep: Sweep, cell: Cell, problem: Problem, target: Target
         if not finite.all():
             bad = first + int(np.argmin(finite))
             raise _CellFailure(f"non-finite estimate (overflow or NaN) at repetition {bad}")
-        for unit in np.array_split(estimates.reshape(size, -1), min(UNITS_PER_BLOCK, size)):
-            statistics.add_batch(unit)
+        statistics.add_block(estimates.reshape(size, -1), UNITS_PER_BLOCK)   # = add_batch per array_split part
         first += size
