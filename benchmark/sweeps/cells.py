@@ -393,6 +393,7 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
     """
     from benchmark.analysis.statistics import CellStatistics
 
+    limit_blas_threads()
     start = time.perf_counter()
     record: dict[str, Any] = {"cell_id": cell.cell_id, "status": "ok", "error": None,
                               "repetitions": sweep.repetitions}
@@ -418,6 +419,31 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
     record["seconds"] = time.perf_counter() - start
     return record
+
+
+_BLAS_LIMIT: list = []   # the threadpoolctl limiter, once per process
+
+
+def limit_blas_threads() -> None:
+    """Run BLAS/LAPACK on one thread in this process from now on (once; a no-op without threadpoolctl).
+
+    A cell's linear algebra is small (S × S solves with at most a few hundred right-hand
+    sides, `(B, U) @ (U, d)` bootstrap products), where OpenBLAS's worker threads cost far
+    more than they save: measured on the 2-core machine under load, one `lu_solve` of a
+    20 × 20 factor with 64 right-hand sides took 5-6 ms of CPU with OpenBLAS's default 2
+    threads against 0.015 ms with one (docs/performance.md). Sweep workers run one cell each
+    per core, so one BLAS thread per process is also what keeps them from oversubscribing.
+    The numbers do not change (the same LAPACK routines; checked to 1e-12 relative in
+    docs/performance.md).
+    """
+    if _BLAS_LIMIT:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        _BLAS_LIMIT.append(None)
+        return
+    _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
 
 
 class _CellFailure(Exception):
