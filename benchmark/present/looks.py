@@ -43,6 +43,9 @@ ESTIMATOR_NAMES: dict[str, str] = {
     "sampling_correction": "sampling correction",
     "hessian_bias": "exact + injected Hessian error",
     "off_policy": "off-policy reuse",
+    "lola_dice": "LOLA-DiCE",
+    "lola_exact": "exact LOLA",
+    "lola_off_policy": "off-policy LOLA-DiCE",
 }
 
 # Colour-blind-safe colours (seaborn "colorblind" first, then darker extras); one pair each.
@@ -62,6 +65,9 @@ _FIXED: dict[str, tuple[str, str]] = {
     "sampling_correction": ("#b8a000", "p"),
     "hessian_bias": ("#555555", "d"),
     "off_policy": ("#8c2d04", "H"),
+    "lola_dice": ("#e15759", "o"),
+    "lola_exact": ("#4e79a7", "x"),
+    "lola_off_policy": ("#76b7b2", "s"),
 }
 _PLUGIN_COLOURS = ("#1a1a1a", "#7b1fa2", "#c2185b")
 _PLUGIN_MARKERS = ("*", "X", "P", "D", "h", "p")

@@ -212,7 +212,7 @@ def _bandit_tables(summary: pd.DataFrame, lifetime: int) -> tuple[pd.DataFrame, 
     highlight = []
     dice = summary[summary["estimator"] == "dice"]
     if not dice.empty:
-        highlight.append(dice.assign(label="DiCE (whole lifetime, λ_c=0)"))
+        highlight.append(dice.assign(label="DiCE (whole lifetime, λ_c=0)", look="dice"))
     es = summary[summary["estimator"] == "es"]
     for window, rows in es.groupby("window"):
         highlight.append(rows.assign(label=f"ES (one antithetic pair, σ=0.1), L={int(window)}"))
