@@ -73,7 +73,7 @@ OFF_POLICY = {
 }
 VARIANTS = {**ON_POLICY, **OFF_POLICY}
 
-FULL = dict(n_seeds=10, updates=200, length=100, scale=1)   # their 500 updates take ~2.5x longer
+FULL = dict(n_seeds=10, updates=500, length=100, scale=1)   # their setting (~31 min on one busy core)
 QUICK = dict(n_seeds=2, updates=25, length=30, scale=8)     # batches and buffer divided by `scale`
 
 
@@ -300,7 +300,7 @@ FIGURE = FigureSpec(
           "over both players; each seed's curve smoothed by a trailing moving average over updates/20 updates) and "
           "of the joint score (expected average reward per step over the rollout length, "
           "mean of both players; −1 is mutual cooperation); bands: 95% bootstrap intervals over seeds. "
-          "The full run uses 10 seeds (their count) and 200 outer updates (their 500 take ~2.5x longer); "
-          "docs/ipd.md says where the simulation differs from their code.",
+          "The full run uses their 10 seeds and 500 outer updates; docs/ipd.md says where the simulation "
+          "differs from their code.",
     gallery=True,
 )
