@@ -123,6 +123,9 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
 
     spec = record.spec
     if spec.simulate is not None:
+        from benchmark.sweeps.cells import limit_blas_threads
+
+        limit_blas_threads()  # simulations run in this process: small solves, where BLAS threads only cost
         start = time.perf_counter()
         table, settings = spec.simulate(quick)
         record.run_seconds = record.cell_seconds = time.perf_counter() - start
