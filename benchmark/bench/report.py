@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from benchmark.bench.cells import REPOSITORY_ROOT
 from benchmark.bench.run import BenchResult
+from benchmark.sweeps.provenance import git_commit
 
 TARGET_TRANSITIONS_PER_SECOND = 5e6
 TARGET_EXACT_SECONDS = 0.020
@@ -34,21 +34,7 @@ def machine_info() -> dict[str, str]:
         model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), "")
     return {"cores": str(os.cpu_count()), "cpu": model or platform.processor() or "unknown",
-            "numpy": numpy.__version__, "python": platform.python_version(), "code": _code_version()}
-
-
-def _code_version() -> str:
-    """`git` commit of the measured code (with `+ uncommitted changes` when the tracked files differ)."""
-    try:
-        def git(*arguments):
-            return subprocess.run(["git", "-C", str(REPOSITORY_ROOT), *arguments], capture_output=True,
-                                  text=True, timeout=10, check=True).stdout.strip()
-
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + (" + uncommitted changes" if dirty else "")
+            "numpy": numpy.__version__, "python": platform.python_version(), "code": git_commit(short=True) or "unknown"}
 
 
 def _si(value: float | None, unit: str = "") -> str:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import datetime as _datetime
 import html
 import math
-import subprocess
-from importlib import metadata
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 __all__ = ["page", "table", "frame_table", "badge", "banner", "details", "fmt", "fmt_interval", "fmt_bias",
-           "fmt_slope", "verdict_definitions", "mgbench_version", "git_commit", "now", "VERDICT_COLOURS"]
+           "fmt_slope", "verdict_definitions", "now", "VERDICT_COLOURS"]
 
 VERDICT_COLOURS = {"tight": "#029e73", "consistent": "#0173b2", "violated": "#d55e00", "inconclusive": "#949494",
                    "agrees": "#029e73", "partly agrees": "#de8f05", "disagrees": "#d55e00",
@@ -166,27 +163,6 @@ def _missing(value: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- provenance
-
-def mgbench_version() -> str:
-    """The installed mgbench version ('unknown' when not installed)."""
-    try:
-        return metadata.version("mgbench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def git_commit() -> str | None:
-    """The commit of the source tree mgbench runs from (with '+dirty'), or None."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "") if commit else None
-
 
 def now() -> str:
     """The current UTC time, to the minute."""

@@ -207,7 +207,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     estimators = [spec.name, *[name for name in baselines if name != spec.name]]
     out = Path(reports_dir) / (f"compare-{spec.name}" + ("-quick" if quick else ""))
     out.mkdir(parents=True, exist_ok=True)
-    sections, checks_list, frames, figures, run_info = [], [], {}, [], []
+    checks_list, frames, figures, run_info = [], {}, [], []
     started = time.perf_counter()
     for definition in standard_suite(spec, baselines, repetitions=repetitions):
         sweep = sweep_from_dict(definition, source=f"compare {spec.name}")

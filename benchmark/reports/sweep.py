@@ -323,7 +323,8 @@ def found_summary(checks: pd.DataFrame, ok: pd.DataFrame) -> str:
 
 def header_table(settings: dict[str, Any], frame: pd.DataFrame, results_dir: str | Path) -> str:
     """The sweep's name, seed, repetitions, target, grid, problem, instances and provenance."""
-    from benchmark.present.pages import git_commit, mgbench_version, now, table
+    from benchmark.present.pages import now, table
+    from benchmark.sweeps.provenance import git_commit, package_version
 
     sweep = settings.get("sweep")
     row: dict[str, Any] = {"sweep": settings["name"]}
@@ -337,8 +338,8 @@ def header_table(settings: dict[str, Any], frame: pd.DataFrame, results_dir: str
                     "sweep hash": sweep.sweep_hash})
     n_ok = int((frame["status"] == "ok").sum())
     row.update({"cells": f"{len(frame)} ({n_ok} ok, {len(frame) - n_ok} failed)",
-                "results": str(results_dir), "mgbench version": mgbench_version(),
-                "git commit": git_commit() or "not available", "written": now()})
+                "results": str(results_dir), "mgbench version": package_version(),
+                "git commit": git_commit(short=True) or "not a git checkout", "written": now()})
     return table([{"setting": key, "value": value} for key, value in row.items()])
 
 

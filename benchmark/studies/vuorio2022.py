@@ -235,7 +235,6 @@ def draw_frontier_bandit(data: FigureData):
 def compare_frontier_bandit(data: FigureData) -> Comparison:
     """Vuorio et al.'s claims in their own setting (scaled down; docs/figures.md)."""
     cells = data.of(BANDIT)
-    lifetime = int(data.sweeps[BANDIT].problem.values["lifetime"])
     summary = _bandit_summary(cells)
     trunc = summary[summary["estimator"] == "truncated"]
     windows, lambdas = sorted(trunc["window"].dropna().unique()), sorted(trunc["lambda_c"].dropna().unique())

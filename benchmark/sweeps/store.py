@@ -25,15 +25,14 @@ import json
 import math
 import os
 import platform
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from benchmark.sweeps.columns import STORED_METRICS, TEXT_METRICS
+from benchmark.sweeps.provenance import git_commit, package_version
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.vocabulary import SweepError
 
@@ -175,7 +174,7 @@ class ResultStore:
             "package_version, git_commit, numpy_version, python_version, host, backend, jobs, started_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (self.sweep.name, self.sweep.sweep_hash, self.sweep.base_hash, self.sweep.to_toml(), self.sweep.source,
-             self.sweep.text, _package_version(), _git_commit(), np.__version__, platform.python_version(),
+             self.sweep.text, package_version(), git_commit(), np.__version__, platform.python_version(),
              platform.node(), backend, jobs, _now()))
         self._run = cursor.lastrowid
 
@@ -397,27 +396,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mgbench")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _git_commit() -> str | None:
-    """`HEAD` of the repository the package runs from (`+dirty` with local changes), or None."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists() or shutil.which("git") is None:
-        return None
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
