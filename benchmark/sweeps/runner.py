@@ -17,7 +17,9 @@ What a stored `failed` cell means, and what is never stored (docs/reliability.md
   time limit, or killed the process running it (a segfault, `os._exit`, the OOM killer:
   after a worker dies the remaining cells are run a few at a time and the ones that kill
   a worker again alone are stored `failed`; on Dask, a task that kills workers
-  `distributed.scheduler.allowed-failures` + 1 times, `KilledWorker`).
+  `distributed.scheduler.allowed-failures` + 1 times, `KilledWorker`, is run once more
+  alone after the others, since a cell merely queued on a dying worker is blamed too,
+  and stored `failed` when it kills again).
 - lost, never stored: infrastructure faults — the Dask scheduler or the connection to it
   is lost, or a worker cannot import a plug-in. The cells stay pending, the run ends with
   `RunSummary.lost` set, and running the same command again resumes.
@@ -505,7 +507,7 @@ def _kill_pool(executor) -> None:
 def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: str | None,
                   plugins: Sequence[str], options: CellOptions = CellOptions()) -> Iterator[dict[str, Any]]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, KilledWorker, LocalCluster, as_completed
     except ImportError:
         raise SweepError("backend: 'dask' needs dask[distributed] (pip install 'mgbench[dask]')") from None
     cluster = None
@@ -530,11 +532,21 @@ def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: 
         futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options, pure=False)
                    for cell in cells]
         cell_of = {future.key: cell for future, cell in zip(futures, cells)}
+        suspects = []
         for future in as_completed(futures):
+            if future.status == "error" and isinstance(future.exception(), KilledWorker):
+                suspects.append(cell_of[future.key])    # maybe only queued beside the cell that killed
+                continue
             result = _dask_result(future, cell_of[future.key], where)
             yield result
             if result["status"] == LOST:
                 return          # the cluster is gone or broken: the rest stays pending
+        for cell in suspects:   # each alone on the cluster: only a cell that kills again is failed
+            futures = [client.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options, pure=False)]
+            result = _dask_result(futures[0], cell, where)
+            yield result
+            if result["status"] == LOST:
+                return
     finally:
         _close_quietly(client, futures, cluster)
         for logger, level in zip(loggers, levels):
