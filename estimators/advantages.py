@@ -88,6 +88,18 @@ def critic_state_weights(coefficients: np.ndarray, states: np.ndarray, final_sta
     return weights / n_trajectories
 
 
+def critic_reward_vector_product(mdp: TabularMDP, policy: np.ndarray, state_weights: np.ndarray) -> np.ndarray:
+    """Σ_{t,s} w_{t,s} ∂V̂_t(s)/∂η `(R, S, A)` for a critic of r + η at the sampling policies π_r `(R, S, A)`.
+
+    The O(R·S²) part of the differentiated critic (one transposed solve per repetition,
+    `mdps.occupancy.value_reward_vector_product`), from the `(R, L, S)` weights of
+    `critic_state_weights`; the numpy path and the compiled kernel both finish with it.
+    """
+    with np.errstate(divide="ignore"):
+        logits = np.log(policy)
+    return value_reward_vector_product(mdp, logits, state_weights)
+
+
 def advantage_reward_vector_product(mdp: TabularMDP, thetas: np.ndarray, states: np.ndarray, actions: np.ndarray,
                                     final_states: np.ndarray, step_coefficients: np.ndarray, *, lambda_: float,
                                     truncated: bool, critic: bool, detach_critic: bool = False) -> np.ndarray:

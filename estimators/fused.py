@@ -10,12 +10,19 @@ alone in T-long buffers:
      tables, from uniforms that numpy drew in the order `mdps.sample_trajectories` draws
      them (`draw_rollout_uniforms`), so the trajectories are the same;
   2. R_t = r_t + γ R_{t+1} with R_T = V̂_T(s_T) (truncated, with a critic), b_t = V̂_t(s_t),
-     A_t = R_t - b_t;
+     A_t = R_t - b_t; or, for GAE(λ) (λ < 1, `estimators.advantages`), δ_t = r_t +
+     γ V̂_{t+1}(s_{t+1}) − V̂_t(s_t) with the same bootstrap and A_t = δ_t + γλ A_{t+1};
   3. β_t, ω_k = Σ_{t≥k} μ^{t-k} β_t and, given v, u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) and
      the LIRPG coefficients γᵗ (W'_t·v), read from the family table
-     (`surrogates.family_rule`);
-  4. the indicator totals Σ ω e_{(s,a)}, Σ u e_{(s,a)}, Σ γᵗ W' e_{(s,a)} and the state
-     totals Σ ω e_s, accumulated in the step order of `np.bincount`.
+     (`surrogates.family_rule`); with GAE or a differentiated critic
+     (`surrogates.mixed_through_td`) the TD coefficients c_j = γʲ Σ_{t≤j} λ^{j−t} x_t,
+     x_t = W'_t·v − W'_{t−1}·v, instead;
+  4. the indicator totals Σ ω e_{(s,a)}, Σ u e_{(s,a)}, Σ γᵗ W' e_{(s,a)} (or Σ c e_{(s,a)})
+     and the state totals Σ ω e_s, accumulated in the step order of `np.bincount`; for the
+     differentiated critic the `(R, L, S)` critic state weights Σ c_j (γ e_{s_{j+1}} − e_{s_j})
+     in the order of `np.add.at` in `advantages.critic_state_weights`. Their one transposed
+     solve per repetition (O(R·S²) after the factorisation) stays in numpy
+     (`advantages.critic_reward_vector_product`), the same call as the numpy path's.
 
 The O(R·S·A) finishes are the numpy ones of `estimators.scores` (`scores_from_totals`,
 `log_policy_curvature`), and every floating-point operation of steps 1-4 is the numpy
@@ -26,7 +33,8 @@ repetitions share θ) and its finite-horizon recursion sum in another order than
 LAPACK and `einsum`. So the estimates are bit-identical to the numpy path on the same
 random stream for the critic `none` and for `dice` (which reads no critic), and agree to
 rounding (≤ 1e-12 relative, ~1e-14 measured) with the `exact` and `noisy` critics
-(`tests/test_fused_kernel.py`). A batch drawn once can be re-rolled from its stored
+(`tests/test_fused_kernel.py`; GAE and the differentiated critic included: given the same
+V̂, every product is bit-identical). A batch drawn once can be re-rolled from its stored
 uniforms, which is how a shared inner/Hessian batch is used twice without keeping its
 trajectories.
 
@@ -43,8 +51,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from estimators.advantages import critic_reward_vector_product
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
-from estimators.surrogates import CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule
+from estimators.surrogates import (CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
+                                   mixed_through_td, uses_gae)
 from mdps import TabularMDP, softmax_policy
 from mdps.sampling import draw_rollout_uniforms
 
@@ -136,6 +146,8 @@ class Totals:
       mixed: `(R, S, A)` Σ (w·γᵗ)(W'_t·v) e_{(s_t, a_t)}.
       counts: `(R, S, A)` visits of (s, a).
       lsf: `(R, S, A)` Σ_m w (ĝ_m·v) Σ_t e_{(s_t, a_t)}.
+      critic: `(R, L, S)` the critic state weights Σ_j w·c_j (γ e_{(j+1, s_{j+1})} − e_{(j, s_j)})
+        of the differentiated critic (`advantages.critic_state_weights` before its 1/N).
     """
 
     gradient: np.ndarray | None
@@ -144,11 +156,13 @@ class Totals:
     mixed: np.ndarray | None
     counts: np.ndarray | None
     lsf: np.ndarray | None
+    critic: np.ndarray | None = None
 
 
 def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 1.0, vectors: np.ndarray | None = None,
                     gradient: bool = False, states: bool = False, hessian: bool = False, mixed: bool = False,
-                    counts: bool = False, lsf: bool = False) -> Totals:
+                    counts: bool = False, lsf: bool = False, gae_lambda: float = 1.0,
+                    differentiate_critic: bool = False) -> Totals:
     """Roll the batch out in the kernel and return the sums asked for (`Totals`).
 
     Args:
@@ -156,6 +170,10 @@ def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 
       rule: the family's row of the family table (β, μ, Hessian kind, mixed decay).
       pre_weight: w, the weight of every trajectory inside the sums (1 for the split).
       vectors: `(R, S, A)` v (needed for `hessian`, `mixed` and `lsf`).
+      gae_lambda: GAE(λ) advantages when the family reads A_t and λ < 1 (`surrogates.uses_gae`).
+      differentiate_critic: with `mixed`, also accumulate the critic state weights (`Totals.critic`;
+        only when the batch has a critic and the mixed term goes through TD coefficients,
+        `surrogates.mixed_through_td`).
     """
     from estimators import fused_kernels   # imports numba (once per process)
 
@@ -168,35 +186,42 @@ def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 
         if vectors.shape != shape:
             raise ValueError(f"vectors: expected shape {shape}, got {vectors.shape}")
     hessian = hessian and rule.hessian == FULL_HESSIAN
+    td_mixed = mixed_through_td(rule, gae_lambda, differentiate_critic)
+    critic = mixed and td_mixed and differentiate_critic and batch.values.shape[1] > 0
 
     def totals(wanted: bool, size: tuple[int, ...]) -> np.ndarray:
         return np.zeros(size) if wanted else np.zeros((0,) * len(size))
 
     sums = Totals(totals(gradient, shape), totals(states, shape[:2]), totals(hessian, shape), totals(mixed, shape),
-                  totals(counts, shape), totals(lsf, shape))
+                  totals(counts, shape), totals(lsf, shape), totals(critic, batch.values.shape))
     fused_kernels.batch_totals(
         batch.cumulative_policy, batch.policy_guide, mdp.cumulative_transitions.reshape(mdp.dim, -1),
         mdp.transition_guide, _cumulative_initial(mdp), batch.reward_table, batch.values, batch.truncated,
         batch.discounts, mdp.gamma, batch.initial_uniforms, batch.step_uniforms,
         rule.outer == REWARDS, rule.outer == DIFFERENCES, float(rule.decay), rule.hessian == FULL_HESSIAN,
-        float(rule.mixed_decay),
+        float(rule.mixed_decay), mdp.gamma * float(gae_lambda) if uses_gae(rule, gae_lambda) else -1.0, td_mixed,
+        float(gae_lambda),
         np.zeros((0, 0, 0)) if vectors is None else vectors,
         np.zeros((0, 0)) if vectors is None else policy_dots(policy, vectors), float(pre_weight),
-        sums.gradient, sums.states, sums.hessian, sums.mixed, sums.counts, sums.lsf)
+        sums.gradient, sums.states, sums.hessian, sums.mixed, sums.counts, sums.lsf, sums.critic)
     return Totals(*(total if total.size else None for total in (sums.gradient, sums.states, sums.hessian, sums.mixed,
-                                                                 sums.counts, sums.lsf)))
+                                                                 sums.counts, sums.lsf, sums.critic)))
 
 
 def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = True, vectors: np.ndarray | None = None,
-                      hessian: bool = False, mixed: bool = False) -> tuple:
+                      hessian: bool = False, mixed: bool = False, gae_lambda: float = 1.0,
+                      critic_mdp: TabularMDP | None = None) -> tuple:
     """(ĝ, Ĥv, ∂_η(ĝ·v)) of a family on the batch, each `(R, S, A)` or None when not asked.
 
-    The same numbers as `Surrogate(draw_batch(...), family).gradient()`,
-    `.hessian_vector_product(v)` and `.mixed_vector_product(v)` on the same draws.
+    The same numbers as `Surrogate(draw_batch(...), family, gae_lambda=..., critic_mdp=...)`'s
+    `.gradient()`, `.hessian_vector_product(v)` and `.mixed_vector_product(v)` on the same draws.
+    With `critic_mdp` (the critic of r + η differentiated in η) the kernel returns the critic
+    state weights and the one transposed solve per repetition runs here, in numpy
+    (`advantages.critic_reward_vector_product`, the numpy path's own function).
     """
     curvature = hessian and rule.hessian != NO_HESSIAN
     sums = roll_out_totals(batch, rule, vectors=vectors, gradient=gradient, states=curvature, hessian=curvature,
-                           mixed=mixed)
+                           mixed=mixed, gae_lambda=gae_lambda, differentiate_critic=critic_mdp is not None)
     policy, n_trajectories = batch.policy, batch.n_trajectories
     result_gradient = scores_from_totals(sums.gradient, policy) / n_trajectories if gradient else None
     result_hessian = None
@@ -207,6 +232,8 @@ def compiled_products(batch: DrawnBatch, rule: FamilyRule, *, gradient: bool = T
     elif hessian:
         result_hessian = np.zeros(policy.shape)
     result_mixed = sums.mixed / n_trajectories if mixed else None
+    if sums.critic is not None:
+        result_mixed = result_mixed + critic_reward_vector_product(critic_mdp, policy, sums.critic / n_trajectories)
     return result_gradient, result_hessian, result_mixed
 
 

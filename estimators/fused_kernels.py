@@ -48,14 +48,20 @@ def trace_reverse(values, decay, out):
 @njit(cache=True, nogil=True)
 def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide, cumulative_initial, reward_table,
                   values, truncated, discounts, gamma, initial_uniforms, step_uniforms,
-                  from_rewards, differences, decay, full_hessian, mixed_decay, vectors, vector_dots, pre_weight,
-                  gradient_totals, state_totals, hessian_totals, mixed_totals, count_totals, lsf_totals):
+                  from_rewards, differences, decay, full_hessian, mixed_decay, gae_decay, td_mixed, gae_lambda,
+                  vectors, vector_dots, pre_weight,
+                  gradient_totals, state_totals, hessian_totals, mixed_totals, count_totals, lsf_totals,
+                  critic_totals):
     """Roll out every trajectory and add its terms to the totals (arrays of size 0 are skipped).
 
     Totals at (r, s_t, a_t) (state totals at (r, s_t)), with w = `pre_weight` (1 for the
     split, whose finishes divide by N; 1/N for the practical paths, which weight each
     trajectory before the sums): gradient w·ω_t; state w·ω_t; hessian u_t(v) from w·β_t;
-    mixed (w·γᵗ)(W'_t·v); count 1; lsf w·Σ_j ω_j (z_j·v) (the trajectory's ĝ_m·v, LSF).
+    mixed (w·γᵗ)(W'_t·v), or w·c_t with the TD coefficients c_j = γʲ Σ_{t≤j} λ^{j−t} x_t,
+    x_t = W'_t·v − W'_{t−1}·v, when `td_mixed` (`advantages.td_coefficients`; λ = `gae_lambda`);
+    count 1; lsf w·Σ_j ω_j (z_j·v) (the trajectory's ĝ_m·v, LSF); critic (R, L, S): −w·c_j at
+    (r, t_j, s_j) and γ w·c_j at (r, t_{j+1}, s_{j+1}) (s_T; 0 at an episode's end), as
+    `advantages.critic_state_weights` adds them (all the − terms of a repetition, then the + terms).
 
     Shapes: cumulative_policy, policy_guide `(R·S, A)`; transitions, transition_guide
     `(S·A, S)`; cumulative_initial `(S,)`; reward_table `(S, A)`; values `(R, L, S)` (L = 0:
@@ -63,6 +69,8 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     vectors `(R, S, A)`, vector_dots `(R, S)`; totals `(R, S, A)` / `(R, S)` or empty. The
     family's row (`surrogates.FamilyRule`) arrives as flags: β_t = γᵗ r_t (`from_rewards`),
     else c_t = γᵗ A_t, differenced when `differences`; μ = `decay`; u-terms when `full_hessian`.
+    A_t = R_t − b_t when `gae_decay` < 0, else GAE: A_t = δ_t + (γλ) A_{t+1}, γλ = `gae_decay`,
+    δ_t = r_t + γ V̂_{t+1}(s_{t+1}) − V̂_t(s_t) with V̂_T(s_T) the bootstrap (`advantages.gae_advantages`).
     """
     n_policies, n_trajectories = initial_uniforms.shape
     length = discounts.shape[0]
@@ -77,6 +85,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     want_mixed = mixed_totals.size > 0
     want_counts = count_totals.size > 0
     want_lsf = lsf_totals.size > 0
+    want_critic = critic_totals.size > 0 and want_mixed and td_mixed and with_values
     # one repetition's N trajectories are rolled out together (time outer, so the uniforms
     # are read in the order they were drawn), then processed one trajectory at a time
     all_states = np.empty((n_trajectories, length), np.intp)
@@ -88,6 +97,8 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
     dots = np.empty(length)
     traced = np.empty(length)
     products = np.empty(length)
+    increments = np.empty(length)
+    coefficients = np.empty((n_trajectories if want_critic else 0, length))   # c_j of a repetition's trajectories
     for r in range(n_policies):
         # ---- rollouts (mdps.sampling: sample_categorical for s_0, then sample_rows per step)
         for n in range(n_trajectories):
@@ -125,7 +136,7 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
             if from_rewards:
                 for t in range(length):
                     weights[t] = discounts[t] * rewards[t]
-            else:
+            elif gae_decay < 0.0:
                 running = 0.0
                 if with_values and truncated:
                     running = values[r, length if time_dependent else 0, state]
@@ -133,9 +144,20 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
                     running = rewards[t] + gamma * running
                     baseline = values[r, t if time_dependent else 0, states[t]] if with_values else 0.0
                     weights[t] = discounts[t] * (running - baseline)         # c_t
-                if differences:                                               # d_t = c_t - c_{t+1}
-                    for t in range(length - 1):
-                        weights[t] = weights[t] - weights[t + 1]
+            else:                                                             # GAE(λ)
+                following = 0.0                                               # V̂_{t+1}(s_{t+1})
+                if with_values and truncated:
+                    following = values[r, length if time_dependent else 0, state]
+                running = 0.0
+                for t in range(length - 1, -1, -1):
+                    baseline = values[r, t if time_dependent else 0, states[t]] if with_values else 0.0
+                    delta = rewards[t] + gamma * following - baseline        # δ_t
+                    running = delta + gae_decay * running                    # A_t
+                    weights[t] = discounts[t] * running                      # c_t
+                    following = baseline
+            if differences:                                                   # d_t = c_t - c_{t+1}
+                for t in range(length - 1):
+                    weights[t] = weights[t] - weights[t + 1]
             trace_reverse(weights, decay, step_weights)                      # ω
             for t in range(length):
                 if want_gradient:
@@ -157,8 +179,19 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
                     hessian_totals[r, states[t], actions[t]] += products[t]
             if want_mixed:
                 trace_forward(dots, mixed_decay, traced)                     # W'_t·v
-                for t in range(length):
-                    mixed_totals[r, states[t], actions[t]] += (pre_weight * discounts[t]) * traced[t]
+                if td_mixed:
+                    increments[0] = traced[0]                         # x_t = W'_t·v − W'_{t−1}·v
+                    for t in range(1, length):
+                        increments[t] = traced[t] - traced[t - 1]
+                    trace_forward(increments, gae_lambda, products)
+                    for t in range(length):
+                        coefficient = pre_weight * (discounts[t] * products[t])   # c_t
+                        mixed_totals[r, states[t], actions[t]] += coefficient
+                        if want_critic:
+                            coefficients[n, t] = coefficient
+                else:
+                    for t in range(length):
+                        mixed_totals[r, states[t], actions[t]] += (pre_weight * discounts[t]) * traced[t]
             if want_lsf:
                 total = 0.0
                 for t in range(length):
@@ -166,6 +199,15 @@ def batch_totals(cumulative_policy, policy_guide, transitions, transition_guide,
                 total = pre_weight * total
                 for t in range(length):
                     lsf_totals[r, states[t], actions[t]] += total
+        if want_critic:   # Σ_j c_j (γ ∂V̂_{j+1}(s_{j+1}) − ∂V̂_j(s_j)): the − terms first, then the + terms
+            for n in range(n_trajectories):
+                for t in range(length):
+                    critic_totals[r, t if time_dependent else 0, all_states[n, t]] += -coefficients[n, t]
+            for n in range(n_trajectories):
+                for t in range(length):
+                    following_state = all_states[n, t + 1] if t + 1 < length else final_states[n]
+                    scale = gamma * coefficients[n, t] if (truncated or t + 1 < length) else 0.0
+                    critic_totals[r, t + 1 if time_dependent else 0, following_state] += scale
 
 
 @njit(cache=True, nogil=True)

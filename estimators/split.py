@@ -90,8 +90,9 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
         `estimators.liu_probes.off_policy`); it receives (k, θ_k, inner batch, on-policy ĝ_k).
       gae_lambda: GAE(λ) advantages in every sampled part (1 = R_t − b_t; `estimators.advantages`).
       detach_critic: hold the critic fixed in η in the LIRPG mixed term (False: the critic of
-        r + η is differentiated, as Liu et al.'s LIRPG code does by default). Either setting
-        other than (1, True) runs on the numpy path.
+        r + η is differentiated, as Liu et al.'s LIRPG code does by default). Both run in the
+        compiled kernel too (GAE in its per-trajectory buffers; the critic state weights
+        accumulated there, their one transposed solve per repetition in numpy).
     Returns:
       `(R, S, A)` estimates of ∇_{θ_0} (init) or ∇_η (intrinsic).
     """
@@ -112,13 +113,11 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     needs_hessian_batch = hessian_letter == "l" and (intrinsic or family != "first_order")
     if not 0.0 <= float(gae_lambda) <= 1.0:
         raise ValueError(f"gae_lambda: expected a number in [0, 1], got {gae_lambda!r}")
-    generalised = float(gae_lambda) != 1.0 or not detach_critic
-    compiled = use_compiled(problem.kernel) and inner_gradient is None and not generalised  # hook: numpy Batch
-    if compiled:
-        draw, products = _compiled_batches(problem, family, lambda_)
+    critic_mdp = None if detach_critic else problem.mdp     # the critic of r + η differentiated in η
+    if use_compiled(problem.kernel) and inner_gradient is None:   # the hook reads a numpy Batch
+        draw, products = _compiled_batches(problem, family, lambda_, float(gae_lambda), critic_mdp)
     else:
-        draw, products = _numpy_batches(problem, family, lambda_, float(gae_lambda),
-                                        None if detach_critic else problem.mdp)
+        draw, products = _numpy_batches(problem, family, lambda_, float(gae_lambda), critic_mdp)
 
     # forward: iterates θ_0..θ_K, (R, S, A) each; `common` while every repetition shares θ_k
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
@@ -180,7 +179,8 @@ def _numpy_batches(problem: MetaProblem, family: Family, lambda_: float, gae_lam
     return draw, products
 
 
-def _compiled_batches(problem: MetaProblem, family: Family, lambda_: float) -> tuple[Callable, Products]:
+def _compiled_batches(problem: MetaProblem, family: Family, lambda_: float, gae_lambda: float = 1.0,
+                      critic_mdp: TabularMDP | None = None) -> tuple[Callable, Products]:
     """(draw, products) of the compiled path (`estimators.fused`): the same draws and numbers."""
     rule = family_rule(family, lambda_)
     mdp = problem.mdp
@@ -191,7 +191,7 @@ def _compiled_batches(problem: MetaProblem, family: Family, lambda_: float) -> t
                                    critic_noise=problem.critic_noise, needs_critic=rule.uses_critic)
 
     def products(batch: DrawnBatch, **requests) -> tuple:
-        return compiled_products(batch, rule, **requests)
+        return compiled_products(batch, rule, gae_lambda=gae_lambda, critic_mdp=critic_mdp, **requests)
 
     return draw, products
 

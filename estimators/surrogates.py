@@ -35,12 +35,12 @@ from typing import Literal
 
 import numpy as np
 
-from estimators.advantages import critic_state_weights, gae_advantages, td_coefficients
+from estimators.advantages import (critic_reward_vector_product, critic_state_weights, gae_advantages,
+                                   td_coefficients)
 from estimators.problem import CRITICS, Critic, MetaProblem
 from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
                                score_dots, score_sums, state_sums)
 from mdps import TabularMDP, sample_trajectories, softmax_policy
-from mdps.occupancy import value_reward_vector_product
 
 Family = Literal["dice", "loaded", "lvc", "maml", "first_order"]
 FAMILIES: tuple[str, ...] = ("dice", "loaded", "lvc", "maml", "first_order")
@@ -87,6 +87,18 @@ def family_rule(family: Family, lambda_: float = 1.0) -> FamilyRule:
         "maml": FamilyRule(ADVANTAGES, 0.0, CURVATURE_ONLY, 1.0, True),
         "first_order": FamilyRule(ADVANTAGES, 0.0, NO_HESSIAN, 1.0, True),
     }[family]
+
+
+def uses_gae(rule: FamilyRule, gae_lambda: float) -> bool:
+    """True when the family's advantages are GAE(λ) (λ < 1; λ = 1 is R_t − b_t, and dice reads no A_t)."""
+    return rule.outer != REWARDS and float(gae_lambda) != 1.0
+
+
+def mixed_through_td(rule: FamilyRule, gae_lambda: float, differentiate_critic: bool) -> bool:
+    """True when the LIRPG mixed term is Σ_j c_j ∂δ_j/∂η with the TD coefficients c_j
+    (`advantages.td_coefficients`): the family reads A_t and either λ_GAE < 1 or the critic of
+    r + η is differentiated; else it is the plain Σ_j γʲ (W'_j·v) e_{(s_j, a_j)}."""
+    return rule.outer != REWARDS and (float(gae_lambda) != 1.0 or bool(differentiate_critic))
 
 
 def outer_weights(rule: FamilyRule, discounts: np.ndarray, rewards: np.ndarray,
@@ -309,12 +321,11 @@ class Surrogate:
         self.batch, self.family, self.lambda_ = batch, family, float(lambda_)
         self.rule = family_rule(family, lambda_)
         self.gae_lambda, self.critic_mdp = float(gae_lambda), critic_mdp
-        uses_advantages = self.rule.outer != REWARDS
         advantages = None
-        if uses_advantages:
-            advantages = batch.advantages if self.gae_lambda == 1.0 else gae_advantages(
-                batch.rewards, batch.baselines, batch.bootstrap, batch.gamma, self.gae_lambda)
-        self._generalised = uses_advantages and (self.gae_lambda != 1.0 or critic_mdp is not None)
+        if self.rule.outer != REWARDS:
+            advantages = gae_advantages(batch.rewards, batch.baselines, batch.bootstrap, batch.gamma,
+                                        self.gae_lambda) if uses_gae(self.rule, self.gae_lambda) else batch.advantages
+        self._generalised = mixed_through_td(self.rule, self.gae_lambda, critic_mdp is not None)
         self._outer_weights = outer_weights(self.rule, batch.discounts, batch.rewards, advantages)
         self.step_weights = reverse_trace(self._outer_weights, self.rule.decay)     # ω (R, N, T)
 
@@ -376,9 +387,7 @@ class Surrogate:
         if self.critic_mdp is not None and batch.critic != "none":
             weights = critic_state_weights(coefficients, batch.states, batch.final_states, batch.gamma, batch.n_states,
                                            horizon=self.critic_mdp.horizon, truncated=batch.truncated)
-            with np.errstate(divide="ignore"):
-                logits = np.log(batch.policy)
-            product = product + value_reward_vector_product(self.critic_mdp, logits, weights)
+            product = product + critic_reward_vector_product(self.critic_mdp, batch.policy, weights)
         return product
 
     def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:

@@ -14,7 +14,11 @@ compared one to one (never statistically):
 
 Every family (loaded at λ = 1, 0 and 0.6) x split with a sampled part x shared and
 independent batches x critic x horizon (infinite; finite with T = H; finite truncated
-T < H) x meta-parameter (init, intrinsic). Small MDPs, R = 3, N = 4, K = 2.
+T < H) x meta-parameter (init, intrinsic). Small MDPs, R = 3, N = 4, K = 2. The same for
+GAE(λ) advantages (λ_GAE = 1, 0.9, 0) and the critic of r + η differentiated in η (the
+`lirpg` preset's options), for the families whose weights are γᵗA_t: the same tolerances;
+and, handed numpy's critic, the kernel's products (mixed term and critic state weights
+included) are bit-identical to the `Surrogate` methods for every critic.
 
 The practical-target passes (`inner_paths.practical_estimates`: naive, dice and lsf
 Jacobians, correction λ_c, window, baseline) run the dice row of the family table with
@@ -75,6 +79,96 @@ def test_compiled_equals_numpy_on_the_same_stream(horizon_kind, critic, meta_par
                     else:
                         scale = np.abs(expected).max()
                         np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * scale, err_msg=label)
+
+
+GAE_FAMILIES = [family for family in FAMILIES if family_rule(family).uses_critic]   # weights γᵗA_t (not dice)
+GAE_SPLITS = ("lll", "ele", "lle")    # every sampled part; LIRPG's split; a sampled Hessian with the exact outer
+
+
+@pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
+@pytest.mark.parametrize("critic", ["none", "exact", "noisy"])
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_compiled_gae_and_differentiated_critic_equal_numpy(horizon_kind, critic, meta_parameter):
+    """GAE(λ) advantages and the critic of r + η differentiated in η (the `lirpg` preset's options) in the kernel.
+
+    λ_GAE in {1, 0.9, 0} x detach_critic (both for intrinsic; it only enters the LIRPG mixed
+    term, so init takes True) x the families whose weights are γᵗA_t. Bit-identical for
+    the critic `none`; within 1e-12 of the largest entry with a critic, for the reason of
+    the test above: the kernel's critic V̂ (Gaussian elimination, finite-horizon recursion)
+    agrees with LAPACK's and einsum's to rounding, and the advantages read it. The mixed
+    term itself (TD coefficients, critic state weights, the transposed solve) does not read
+    V̂ and is bit-identical (`test_kernel_products_with_gae_equal_the_surrogate_methods`).
+    """
+    compiled = _problem(horizon_kind, critic, meta_parameter)
+    reference = replace(compiled, kernel="numpy")
+    detach_settings = (True, False) if meta_parameter == "intrinsic" else (True,)
+    for family in GAE_FAMILIES:
+        for gae_lambda in (1.0, 0.9, 0.0):
+            for detach_critic in detach_settings:
+                parameters = {"gae_lambda": gae_lambda, "detach_critic": detach_critic,
+                              **({"lambda_": 0.6} if family == "loaded" else {})}
+                for split, shared in [(split, False) for split in GAE_SPLITS] + [("lll", True)]:
+                    estimate = get_estimator(family).function(compiled, REPETITIONS, np.random.default_rng(3),
+                                                              split=split, shared=shared, batch=BATCH, **parameters)
+                    expected = get_estimator(family).function(reference, REPETITIONS, np.random.default_rng(3),
+                                                              split=split, shared=shared, batch=BATCH, **parameters)
+                    label = f"{family} {split} shared={shared} {parameters}"
+                    if critic == "none":
+                        assert np.array_equal(estimate, expected), label
+                    else:
+                        scale = np.abs(expected).max()
+                        np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12 * scale, err_msg=label)
+
+
+@pytest.mark.parametrize("critic", ["none", "exact", "noisy"])
+@pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
+def test_kernel_products_with_gae_equal_the_surrogate_methods(horizon_kind, critic):
+    """ĝ, Ĥv and the mixed term of one batch with GAE and a differentiated critic: bit-identical.
+
+    The kernel is handed numpy's critic V̂ (`surrogates.critic_values`) so that the only
+    source of rounding differences is gone; then every product of every family, at
+    λ_GAE in {1, 0.9, 0}, with the critic held fixed or differentiated, equals the
+    `Surrogate` method bit for bit, and the critic state weights equal
+    `advantages.critic_state_weights`.
+    """
+    from estimators.advantages import critic_state_weights, td_coefficients
+    from estimators.scores import forward_trace, score_dots
+    from estimators.surrogates import Surrogate, critic_values, draw_batch
+
+    problem = _problem(horizon_kind, critic, "init")
+    mdp, length = problem.mdp, HORIZONS[horizon_kind][1]
+    thetas = np.random.default_rng(1).normal(size=(REPETITIONS, 4, 3))
+    vectors = np.random.default_rng(2).normal(size=thetas.shape)
+    batch = draw_batch(problem, thetas, BATCH, np.random.default_rng(4))
+    drawn = fused.draw_compiled_batch(mdp, thetas, BATCH, length, np.random.default_rng(4), rewards=None,
+                                      critic=critic, critic_noise=0.7, needs_critic=True)
+    if critic != "none":
+        drawn = replace(drawn, values=critic_values(mdp, thetas, critic, noise_scale=0.7, noise_draw=batch.noise_draw))
+    for family in FAMILIES:
+        rule = family_rule(family, 0.6)
+        for gae_lambda in (1.0, 0.9, 0.0):
+            for critic_mdp in (None, mdp):
+                label = f"{family} λ_GAE={gae_lambda} differentiated={critic_mdp is not None}"
+                surrogate = Surrogate(batch, family, lambda_=0.6, gae_lambda=gae_lambda, critic_mdp=critic_mdp)
+                gradient, hessian, mixed = fused.compiled_products(drawn, rule, vectors=vectors, hessian=True,
+                                                                   mixed=True, gae_lambda=gae_lambda,
+                                                                   critic_mdp=critic_mdp)
+                assert np.array_equal(gradient, surrogate.gradient()), label
+                assert np.array_equal(hessian, surrogate.hessian_vector_product(vectors)), label
+                assert np.array_equal(mixed, surrogate.mixed_vector_product(vectors)), label
+                totals = fused.roll_out_totals(drawn, rule, vectors=vectors, mixed=True, gae_lambda=gae_lambda,
+                                               differentiate_critic=critic_mdp is not None)
+                if critic == "none" or family == "dice" or critic_mdp is None:
+                    assert totals.critic is None, label
+                    continue
+                traced = forward_trace(score_dots(batch.policy, batch.flat_states, batch.flat_state_actions, vectors),
+                                       rule.mixed_decay)
+                steps = traced.copy()
+                steps[..., 1:] -= traced[..., :-1]
+                expected = critic_state_weights(td_coefficients(steps, mdp.gamma, gae_lambda), batch.states,
+                                                batch.final_states, mdp.gamma, mdp.n_states, horizon=mdp.horizon,
+                                                truncated=batch.truncated)
+                assert np.array_equal(totals.critic / BATCH, expected), label
 
 
 @pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
