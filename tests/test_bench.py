@@ -87,10 +87,14 @@ def test_reference_sf_rejects_what_it_does_not_cover():
 
 def test_reference_cells_cover_the_liu_toy_exact_reference_and_scaling_cells():
     cells = reference_cells(quick=True)
-    tabular = [c for c in cells if c.kind == "tabular"]
+    tabular = [c for c in cells if c.kind == "tabular" and c.name.startswith("liu2022")]
     assert {(c.batch, c.steps) for c in tabular} == {(32, 1), (32, 6), (256, 1), (256, 6)}
     assert len({c.estimator for c in tabular}) == 2
     assert all(c.critic == "noisy" and c.parameters == {"split": "lll"} for c in tabular)
+    lirpg = [c for c in cells if c.kind == "tabular" and c.name.startswith("lirpg")]
+    assert sorted(c.kernel for c in lirpg) == ["compiled", "numpy"]
+    assert all(c.meta_parameter == "intrinsic" and c.parameters["gae_lambda"] == 0.9
+               and c.parameters["detach_critic"] is False for c in lirpg)
     assert {c.estimator for c in cells if c.kind == "toy"} == {"sf", "lsf", "pw"}
     assert all(c.batch == 64 for c in cells if c.kind == "toy")
     assert [c.steps for c in cells if c.kind == "exact"] == [6]

@@ -42,6 +42,7 @@ class BenchCell:
       repetitions: R per call.
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
       kernel: `compiled` or `numpy` (`MetaProblem.kernel`) for tabular cells.
+      meta_parameter: `init` or `intrinsic` (LIRPG) for tabular cells.
     """
 
     name: str
@@ -58,6 +59,7 @@ class BenchCell:
     repetitions: int = BLOCK_REPETITIONS
     axis: str | None = None
     kernel: str = "compiled"
+    meta_parameter: str = "init"
 
 
 # ----------------------------------------------------------------------------- cells
@@ -69,15 +71,24 @@ def _liu2022_cell(estimator: str, batch: int, steps: int, **changes) -> BenchCel
     return replace(cell, **changes)
 
 
+def _lirpg_cell(estimator: str, batch: int, steps: int, kernel: str) -> BenchCell:
+    """A cell of the `lirpg` preset: intrinsic reward, split ele, GAE λ = 0.9, critic of r + η differentiated."""
+    return BenchCell(f"lirpg ele {estimator} |tau|={batch} K={steps} {kernel}", "tabular", estimator,
+                     {"split": "ele", "gae_lambda": 0.9, "detach_critic": False}, batch=batch, steps=steps, lr=10.0,
+                     critic="noisy", kernel=kernel, meta_parameter="intrinsic")
+
+
 def reference_cells(quick: bool) -> list[BenchCell]:
     """The fixed reference cells: liu2022 (split `lll`, loaded and dice) at |τ| ∈ {32, 256}
-    x K ∈ {1, 6}, each with the numpy and then the compiled kernel; the compiled kernel's
+    x K ∈ {1, 6}, each with the numpy and then the compiled kernel; one `lirpg` cell (maml,
+    |τ| = 64, K = 3: GAE and the differentiated critic) with both kernels; the compiled kernel's
     first-call cost (from the disk cache; also cold unless `quick`); the toy at N = 64; the
     exact meta-gradient at K = 6; the per-trajectory reference (`benchmark.bench.reference`);
     and the scaling axes (first estimator only when `quick`)."""
     estimators = LIU2022_ESTIMATORS
     cells = [_liu2022_cell(name, batch, steps, kernel=kernel, name=f"{_liu2022_cell(name, batch, steps).name} {kernel}")
              for name in estimators for batch in (32, 256) for steps in (1, 6) for kernel in KERNELS]
+    cells += [_lirpg_cell("maml", 64, 3, kernel) for kernel in KERNELS]
     cells.append(BenchCell("compile: load the cached kernels (every new worker)", "compile"))
     if not quick:   # ~15 s of compiling
         cells.append(BenchCell("compile: cold, empty cache (first run on a machine)", "compile",

@@ -110,7 +110,8 @@ def _tabular_call(cell: BenchCell):
 
     mdp = _mdp(cell)
     problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
-                          rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel)
+                          rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel,
+                          meta_parameter=cell.meta_parameter)
     estimator = get_estimator(cell.estimator, "tabular")
     return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
 
