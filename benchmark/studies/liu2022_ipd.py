@@ -25,7 +25,7 @@ import pandas as pd
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
-from benchmark.studies.spec import Comparison, FigureData, FigureSpec
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
 from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates
 from mdps import IteratedPrisonersDilemma
 from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
@@ -159,20 +159,36 @@ def variant_seed(seed: int, name: str) -> int:
     return seed + list(VARIANTS).index(name)
 
 
-def training_table(quick: bool, *, seed: int = 2022, variants: dict[str, TrainingVariant] | None = None) -> tuple[Any, dict[str, Any]]:
-    """All variants' training curves as a tidy table (variant, seed, update, corr, corr_outer_exact, score)."""
+def training_frame(name: str, seed: int, settings: dict[str, int]) -> Any:
+    """One variant's training curves as a tidy table (variant, label, seed, update, corr,
+    corr_outer_exact, score): a unit of the simulation, a function of its arguments alone."""
+    variant = VARIANTS[name]
+    record = lola_training(variant, seed=variant_seed(seed, name), **settings)
+    updates, n_seeds = record["corr"].shape
+    return pd.DataFrame({"variant": name, "label": variant.label,
+                         "seed": np.tile(np.arange(n_seeds), updates),
+                         "update": np.repeat(np.arange(updates), n_seeds),
+                         **{key: value.ravel() for key, value in record.items()}})
+
+
+def training_units(quick: bool, *, seed: int = 2022) -> dict[str, Any]:
+    """The simulation's units: one per variant (`training_frame`), independent of each other."""
     settings = dict(QUICK if quick else FULL)
-    frames = []
-    for name, variant in (variants or VARIANTS).items():
-        record = lola_training(variant, seed=variant_seed(seed, name), **settings)
-        updates, n_seeds = record["corr"].shape
-        frame = pd.DataFrame({"variant": name, "label": variant.label,
-                              "seed": np.tile(np.arange(n_seeds), updates),
-                              "update": np.repeat(np.arange(updates), n_seeds),
-                              **{key: value.ravel() for key, value in record.items()}})
-        frames.append(frame)
+    return {name: (training_frame, {"name": name, "seed": seed, "settings": settings}) for name in VARIANTS}
+
+
+def training_settings(quick: bool) -> dict[str, Any]:
+    """The settings shown on the page."""
+    settings = dict(QUICK if quick else FULL)
     settings.update(lr_in=0.3, lr_out=0.1, lr_values=0.1, gamma=0.96, steps=1)
-    return pd.concat(frames, ignore_index=True), settings
+    settings["batch sizes and buffer"] = ("their values (128 / 1024, buffer 1024)" if settings["scale"] == 1
+                                          else f"their values / {settings['scale']}")
+    settings.pop("scale")
+    return settings
+
+
+TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
+                      sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "mdps.ipd", "mdps.ipd_sampling"))
 
 
 # ----------------------------------------------------------------------------- figure
@@ -188,16 +204,6 @@ PANELS = (("corr", tuple(ON_POLICY), "on-policy ablations: corr"),
           ("corr_outer_exact", tuple(VARIANTS), "outer step exact: corr"),
           ("score", tuple(VARIANTS), "joint score"))
 BOOTSTRAP_SEED = 2112_15400
-
-
-def simulate_training(quick: bool) -> tuple[Any, dict[str, Any]]:
-    """The simulation of the IPD figure: every variant's training curves (`training_table`)."""
-    table, settings = training_table(quick)
-    shown = dict(settings)
-    shown["batch sizes and buffer"] = ("their values (128 / 1024, buffer 1024)" if settings["scale"] == 1
-                                       else f"their values / {settings['scale']}")
-    shown.pop("scale")
-    return table, shown
 
 
 def seed_interval(values: np.ndarray, rng: np.random.Generator, n_bootstrap: int = 1000) -> tuple[float, float, float]:
@@ -288,7 +294,7 @@ FIGURE = FigureSpec(
     sweeps=(),
     draw=draw_training,
     compare=compare_training,
-    simulate=simulate_training,
+    simulation=TRAINING,
     reproduces="Liu et al. (2022), arXiv 2112.15400, the IPD experiment (released code lola/lola_dice_ablation.py, "
                "lola/lola_dice_off_policy*.py): LOLA-DiCE with learned-value baselines, K = 1 look-ahead of lr_in "
                "0.3, rollouts of 100 steps, outer Adam lr 0.1, both players from θ = 0; the on-policy ablations "
