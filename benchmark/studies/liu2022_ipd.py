@@ -95,9 +95,9 @@ def average_rewards(theta1s: np.ndarray, theta2s: np.ndarray, length: int) -> np
 
 
 def value_loss_gradient(own: np.ndarray, other: np.ndarray, values: np.ndarray, n_games: int, length: int,
-                        rng: np.random.Generator) -> np.ndarray:
+                        rng: np.random.Generator, kernel: str = "compiled") -> np.ndarray:
     """∂/∂v of mean_{n,t} (r_t − v[s_t])² for each row's own player on fresh games, `(M, 5)`."""
-    games = draw_batch(own, other, n_games, length, rng).games
+    games = draw_batch(own, other, n_games, length, rng, kernel).games
     rows = np.arange(len(own))[:, None, None]
     residuals = games.rewards[0] - values[rows, games.states]
     flat = (rows * 5 + games.states).ravel()
@@ -107,7 +107,7 @@ def value_loss_gradient(own: np.ndarray, other: np.ndarray, values: np.ndarray, 
 
 def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed: int, length: int = 100,
                   scale: int = 1, steps: int = 1, lr_in: float = 0.3, lr_out: float = 0.1, lr_values: float = 0.1,
-                  gamma: float = 0.96, exact_updates: bool = False) -> dict[str, np.ndarray]:
+                  gamma: float = 0.96, exact_updates: bool = False, kernel: str = "compiled") -> dict[str, np.ndarray]:
     """LOLA-DiCE training of S seeds at once, with the exact LOLA gradient alongside.
 
     Args:
@@ -119,6 +119,8 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
       scale: divide every batch size and the buffer by this (quick runs).
       steps, lr_in, lr_out, lr_values, gamma: K, α, the outer and value Adam rates, γ.
       exact_updates: ascend the exact meta-gradients instead of the sampled ones.
+      kernel: `compiled` or `numpy`, how games and DiCE sums are computed (`estimators.lola`;
+        the same draws, the same numbers to a few ulps).
     Returns:
       `corr`, `corr_outer_exact`, `score`: `(updates, S)` arrays (joint over both players).
     """
@@ -132,7 +134,7 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
     if variant.off_policy:
         history = GameBuffer(n_seeds, variant.buffer, length)
         for _ in range(variant.buffer // variant.n_inner):                     # their fill_replay
-            history.push(draw_batch(theta[:, 0], theta[:, 1], variant.n_inner, length, rng))
+            history.push(draw_batch(theta[:, 0], theta[:, 1], variant.n_inner, length, rng, kernel))
         off_policy = OffPolicy(variant.buffer, variant.off_inner, variant.off_hessian, history=history)
     record = {name: np.zeros((updates, n_seeds)) for name in ("corr", "corr_outer_exact", "score")}
     for update in range(updates):
@@ -142,12 +144,13 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
         sampled, outer_exact = stacked_lola_estimates(
             game, own, other, rng, steps=steps, lr=lr_in, length=length, critic="learned",
             critic_values=critic_values, split=variant.split, n_inner=variant.n_inner, n_hessian=variant.n_hessian,
-            n_outer=variant.n_outer, shared=variant.shared, off_policy=off_policy, with_exact_outer=True)
+            n_outer=variant.n_outer, shared=variant.shared, off_policy=off_policy, with_exact_outer=True,
+            kernel=kernel)
         exact = batch_lola_player_one(game, own, other, lr=lr_in, steps=steps)
         record["corr"][update] = pearson(sampled, exact).reshape(2, n_seeds).mean(axis=0)
         record["corr_outer_exact"][update] = pearson(outer_exact, exact).reshape(2, n_seeds).mean(axis=0)
         record["score"][update] = average_rewards(theta[:, 0], theta[:, 1], length).mean(axis=1)
-        value_gradient = value_loss_gradient(own, other, critic_values[:, 0], variant.n_outer, length, rng)
+        value_gradient = value_loss_gradient(own, other, critic_values[:, 0], variant.n_outer, length, rng, kernel)
         values = values - value_optimiser.step(np.stack([value_gradient[:n_seeds], value_gradient[n_seeds:]], 1))
         direction = exact if exact_updates else sampled
         theta = theta + theta_optimiser.step(np.stack([direction[:n_seeds], direction[n_seeds:]], axis=1))
