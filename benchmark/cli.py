@@ -5,7 +5,7 @@
                   [--plugin MODULE[:NAME]] [--reports DIR] [--no-report]
     mgbench report RESULTS_DIR [--out DIR] [--precision H] [--plugin MODULE[:NAME]]
     mgbench compare MODULE:NAME [--against dice,lvc,loaded,maml] [--quick] [--repetitions R] [--precision H]
-    mgbench figures STUDY [--quick] [--jobs N]
+    mgbench figures STUDY [--quick] [--jobs N] [--kernel K]
     mgbench bench [--quick] [--json FILE]
     mgbench list
 
@@ -372,6 +372,9 @@ def figures_arguments(parser: argparse.ArgumentParser) -> None:
                              "<study>-quick in both (default: reports)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard stored results of sweeps whose preset has changed")
+    parser.add_argument("--kernel", choices=("compiled", "numpy"), default="compiled",
+                        help="compute the sweeps' sampled batches with the compiled kernel (default) or the numpy "
+                             "reference path (same numbers to 1e-12; stored cells are reused either way)")
     parser.add_argument("--quiet", action="store_true", help="print only the written files")
 
 
@@ -382,7 +385,8 @@ def figures_command(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     try:
         paths = make_figures(args.study, quick=args.quick, jobs=args.jobs, results_dir=args.out,
-                             reports_dir=args.reports, overwrite=args.overwrite, progress=progress)
+                             reports_dir=args.reports, overwrite=args.overwrite, progress=progress,
+                             kernel=args.kernel)
     except FiguresError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

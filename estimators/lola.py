@@ -37,10 +37,11 @@ from itertools import product
 
 import numpy as np
 
+from estimators.fused import check_kernel, use_compiled
 from estimators.problem import LolaProblem, positive_int
 from estimators.registry import register
 from mdps import GameTrajectories, IteratedPrisonersDilemma, sample_games
-from mdps.ipd import OPPONENT_VIEW, lola_look_ahead, sigmoid
+from mdps.ipd import OPPONENT_VIEW, REWARDS, lola_look_ahead, sigmoid
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
 OWN, OTHER = 0, 1
@@ -66,40 +67,56 @@ class GameBatch:
         return self.games.shape
 
 
+def log_policy_table(thetas: np.ndarray) -> np.ndarray:
+    """`(M, 5, 2)` log π(C | s), log π(D | s) = log σ(θ[s]), log σ(−θ[s]) for logits `(M, 5)`."""
+    logits = np.asarray(thetas, float)
+    return -np.logaddexp(0.0, -np.stack([logits, -logits], axis=-1))
+
+
 def log_probabilities(games: GameTrajectories, own: np.ndarray, other: np.ndarray) -> np.ndarray:
     """`(M, N, T)` log π¹(a¹_t|s_t) + log π²(a²_t|s²_t) for logits own, other `(M, 5)` (σ = P(C))."""
     flat = np.arange(len(own))[:, None, None] * 10
     total = np.zeros(games.shape)
     for player, thetas in ((0, own), (1, other)):
-        logits = np.asarray(thetas, float)
-        table = -np.logaddexp(0.0, -np.stack([logits, -logits], axis=-1))      # (M, 5, 2) log σ(±θ): C, D
+        table = log_policy_table(thetas)
         states = games.states if player == 0 else OPPONENT_VIEW[games.states]
         total += table.reshape(-1)[flat + 2 * states + games.actions[player]]
     return total
 
 
-def draw_batch(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rng: np.random.Generator) -> GameBatch:
-    """N fresh games per row at (own, other) `(M, 5)`."""
-    games = sample_games(own, other, n_games, length, rng)
-    return GameBatch(games, log_probabilities(games, own, other))
+def draw_batch(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rng: np.random.Generator,
+               kernel: str = "numpy") -> GameBatch:
+    """N fresh games per row at (own, other) `(M, 5)`; `kernel` `compiled` rolls them out in
+    `game_kernels.game_rollouts` from the same uniforms (same games, same log-probabilities)."""
+    if not use_compiled(kernel):
+        games = sample_games(own, other, n_games, length, rng)
+        return GameBatch(games, log_probabilities(games, own, other))
+    from estimators import game_kernels   # imports numba (once per process)
+
+    own, other = np.atleast_2d(np.asarray(own, float)), np.atleast_2d(np.asarray(other, float))
+    n_games, length = positive_int("n_games", n_games), positive_int("length", length)
+    uniforms = rng.random((length, 2, len(own), n_games))      # the stream of sample_games' T draws of (2, M, N)
+    states, actions, rewards, log_probs = game_kernels.game_rollouts(
+        uniforms, sigmoid(own), sigmoid(other), log_policy_table(own), log_policy_table(other), REWARDS, OPPONENT_VIEW)
+    return GameBatch(GameTrajectories(states, actions, rewards), log_probs)
 
 
 def draw_buffer(own: np.ndarray, other: np.ndarray, n_games: int, size: int, length: int, noise: float,
-                rng: np.random.Generator) -> GameBatch:
+                rng: np.random.Generator, kernel: str = "numpy") -> GameBatch:
     """A buffer of the last `size` games: the fresh `n_games` at (own, other), then size/n_games − 1
     older chunks of n_games, each drawn at a behaviour pair (own + σε, other + σε'), ε ~ N(0, I)
     fresh per chunk and row (mgbench's model of the policies of earlier iterations)."""
     if size % n_games:
         raise ValueError(f"buffer: expected a multiple of the inner batch size {n_games}, got {size}")
     chunks = size // n_games - 1
-    fresh = draw_batch(own, other, n_games, length, rng)
+    fresh = draw_batch(own, other, n_games, length, rng, kernel)
     if chunks == 0:
         return fresh
     n_rows = len(own)
     shifts = noise * rng.standard_normal((2, n_rows, chunks, 5))
     old_own = (own[:, None] + shifts[0]).reshape(-1, 5)
     old_other = (other[:, None] + shifts[1]).reshape(-1, 5)
-    old = draw_batch(old_own, old_other, n_games, length, rng)
+    old = draw_batch(old_own, old_other, n_games, length, rng, kernel)
 
     def combine(new: np.ndarray, older: np.ndarray) -> np.ndarray:     # (…, M, N, T) + (…, M·C, N, T)
         lead = new.shape[:-3]
@@ -112,61 +129,69 @@ def draw_buffer(own: np.ndarray, other: np.ndarray, n_games: int, size: int, len
     return GameBatch(games, combine(fresh.behaviour_log_probs, old.behaviour_log_probs))
 
 
-def critic_baselines(game: IteratedPrisonersDilemma, critic: str, own: np.ndarray, other: np.ndarray,
-                     games: GameTrajectories, player: int, values: np.ndarray | None = None) -> np.ndarray:
-    """b_t `(M, N, T)` of `player` (OWN or OTHER of each row) for games at the pair (own, other) `(M, 5)`.
+def baseline_table(game: IteratedPrisonersDilemma, critic: str, own: np.ndarray, other: np.ndarray, length: int,
+                   player: int, values: np.ndarray | None = None) -> np.ndarray:
+    """b by (row, step, state) of `player` (OWN or OTHER of each row) at the pair (own, other)
+    `(M, 5)`: `(M, L, 5)`, L = T when b depends on the step, else 1; states in player 1's view.
 
     `none`: 0. `exact`: the value of the T-step game with T − t steps to go at (own, other).
     `learned`: `values[:, player]` `(M, 2, 5)` at the player's own state when given (e.g.
     values trained along LOLA training), else its fixed point E[r_t | s_t] at (own, other).
     """
     if critic == "none":
-        return np.zeros(games.shape)
-    rows = np.arange(len(own))[:, None, None]
+        return np.zeros((len(own), 1, 5))
     if critic == "learned" and values is not None:
-        states = games.states if player == OWN else OPPONENT_VIEW[games.states]
-        return np.asarray(values, float)[:, player][rows, states]
-    length = games.shape[2]
+        view = np.arange(5) if player == OWN else OPPONENT_VIEW
+        return np.asarray(values, float)[:, player][:, None, view]
     if critic == "learned":
-        expected = game.batch_decision_values(own, other, 1)[:, player, 1]          # (M, 5) E[r | s]
-        return expected[rows, games.states]
+        return game.batch_decision_values(own, other, 1)[:, player, 1][:, None]          # (M, 1, 5) E[r | s]
     if critic != "exact":
         raise ValueError(f"critic: expected 'none', 'exact' or 'learned', got {critic!r}")
-    to_go = game.batch_decision_values(own, other, length)[:, player]              # (M, T+1, 5)
-    return to_go[rows, length - np.arange(length), games.states]
+    to_go = game.batch_decision_values(own, other, length)[:, player]                   # (M, T+1, 5)
+    return to_go[:, length - np.arange(length)]
+
+
+def critic_baselines(table: np.ndarray, games: GameTrajectories) -> np.ndarray:
+    """b_t `(M, N, T)` of the games from a `baseline_table` `(M, L, 5)`."""
+    rows = np.arange(games.shape[0])[:, None, None]
+    times = np.arange(games.shape[2]) if table.shape[1] > 1 else 0
+    return table[rows, times, games.states]
 
 
 class GameBuffer:
-    """A persistent buffer of the last `size` games of each of S seeds, in player 1's view
-    (Liu et al.'s `off_policy_Buffer`, shared by both players' objectives). Rows 0..S−1 of an
-    estimate are player 1's view, rows S..2S−1 player 2's (read with the roles swapped)."""
+    """A persistent buffer of the last `size` games of each of S seeds (Liu et al.'s
+    `off_policy_Buffer`, shared by both players' objectives). Rows 0..S−1 of an estimate are
+    player 1's view, rows S..2S−1 player 2's: each game is stored in both views as it is
+    pushed, so a read is a view of the buffer, not a copy."""
 
     def __init__(self, n_seeds: int, size: int, length: int):
         self.size, self.n_seeds, self.filled, self.pointer = int(size), int(n_seeds), 0, 0
-        self.states = np.zeros((n_seeds, size, length), dtype=np.intp)
-        self.actions = np.zeros((2, n_seeds, size, length), dtype=np.intp)
-        self.rewards = np.zeros((2, n_seeds, size, length))
-        self.log_probs = np.zeros((n_seeds, size, length))
+        rows = 2 * self.n_seeds
+        self.states = np.zeros((rows, size, length), dtype=np.intp)
+        self.actions = np.zeros((2, rows, size, length), dtype=np.intp)
+        self.rewards = np.zeros((2, rows, size, length))
+        self.log_probs = np.zeros((rows, size, length))
 
     def push(self, batch: GameBatch) -> None:
-        """Add the games of 2S rows (player 1's rows as they are, player 2's swapped back)."""
+        """Add the games of 2S rows (player 1's rows as they are, player 2's swapped back), or of S rows."""
         n_seeds = self.n_seeds
         games = batch.games
-        halves = [(games.states[:n_seeds], games.actions[:, :n_seeds], games.rewards[:, :n_seeds],
+        halves = [(GameTrajectories(games.states[:n_seeds], games.actions[:, :n_seeds], games.rewards[:, :n_seeds]),
                    batch.behaviour_log_probs[:n_seeds])]
         if games.shape[0] == 2 * n_seeds:
             back = GameTrajectories(games.states[n_seeds:], games.actions[:, n_seeds:],
                                     games.rewards[:, n_seeds:]).swapped()
-            halves.append((back.states, back.actions, back.rewards, batch.behaviour_log_probs[n_seeds:]))
-        for states, actions, rewards, log_probs in halves:
-            count = states.shape[1]
+            halves.append((back, batch.behaviour_log_probs[n_seeds:]))
+        for first, log_probs in halves:
+            count = first.shape[1]
             if count > self.size:
-                states, actions, rewards, log_probs = (states[:, -self.size:], actions[:, :, -self.size:],
-                                                       rewards[:, :, -self.size:], log_probs[:, -self.size:])
-                count = self.size
+                first = GameTrajectories(first.states[:, -self.size:], first.actions[:, :, -self.size:],
+                                         first.rewards[:, :, -self.size:])
+                log_probs, count = log_probs[:, -self.size:], self.size
             slots = (self.pointer + np.arange(count)) % self.size
-            self.states[:, slots], self.actions[:, :, slots] = states, actions
-            self.rewards[:, :, slots], self.log_probs[:, slots] = rewards, log_probs
+            for rows, view in ((slice(0, n_seeds), first), (slice(n_seeds, 2 * n_seeds), first.swapped())):
+                self.states[rows, slots], self.actions[:, rows, slots] = view.states, view.actions
+                self.rewards[:, rows, slots], self.log_probs[rows, slots] = view.rewards, log_probs
             self.pointer = int((self.pointer + count) % self.size)
             self.filled = min(self.filled + count, self.size)
 
@@ -174,12 +199,7 @@ class GameBuffer:
         """The stored games for 2S rows: player 1's view, then player 2's."""
         keep = slice(0, self.filled)
         games = GameTrajectories(self.states[:, keep], self.actions[:, :, keep], self.rewards[:, :, keep])
-        swapped = games.swapped()
-        both = GameTrajectories(np.concatenate([games.states, swapped.states]),
-                                np.concatenate([games.actions, swapped.actions], axis=1),
-                                np.concatenate([games.rewards, swapped.rewards], axis=1))
-        log_probs = self.log_probs[:, keep]
-        return GameBatch(both, np.concatenate([log_probs, log_probs]))
+        return GameBatch(games, self.log_probs[:, keep])
 
 
 # ---------------------------------------------------------------------------- the surrogate
@@ -191,12 +211,13 @@ class GameSurrogate:
       own, other: `(M, 5)` logits where the derivatives are taken (the target policies).
       player: OWN (0) or OTHER (1): whose rewards.
       gamma: γ.
-      baselines: `(M, N, T)` b_t (zeros for no baseline).
+      baselines: `(M, L, 5)` b by (row, step, state) (`baseline_table`; zeros for no baseline).
     """
 
     def __init__(self, batch: GameBatch, own: np.ndarray, other: np.ndarray, player: int, gamma: float,
                  baselines: np.ndarray):
         games = batch.games
+        baselines = critic_baselines(baselines, games)
         self.shape = games.shape
         n_rows, n_games, length = games.shape
         self.states = (games.states, OPPONENT_VIEW[games.states])
@@ -220,6 +241,10 @@ class GameSurrogate:
         """∇L `(M, 2, 5)`: (own, other) parts."""
         return np.stack([self._scatter(i, self.step_weights * self.scores[i]) for i in (0, 1)], axis=1)
 
+    def hessian_vector_products(self, directions: np.ndarray) -> np.ndarray:
+        """∇²L w `(D, M, 2, 5)` for D directions `(D, M, 2, 5)`."""
+        return np.stack([self.hessian_vector_product(w) for w in directions])
+
     def hessian_vector_product(self, directions: np.ndarray) -> np.ndarray:
         """∇²L w `(M, 2, 5)` for w = (w_own, w_other) `(M, 2, 5)`."""
         rows = np.arange(self.shape[0])[:, None, None]
@@ -230,6 +255,39 @@ class GameSurrogate:
             curvature = -self._scatter(i, self.step_weights) * self.cooperate[i] * (1 - self.cooperate[i])
             parts.append(self._scatter(i, outer * self.scores[i]) + curvature * directions[:, i])
         return np.stack(parts, axis=1)
+
+
+class CompiledGameSurrogate:
+    """`GameSurrogate` computed by `game_kernels.surrogate_sums` in one pass per call, without
+    `(M, N, T)` arrays; the same arguments, methods and numbers (module `game_kernels`)."""
+
+    def __init__(self, batch: GameBatch, own: np.ndarray, other: np.ndarray, player: int, gamma: float,
+                 baselines: np.ndarray):
+        games = batch.games
+        self.shape = games.shape
+        self.cooperate = (sigmoid(own), sigmoid(other))
+        self.arguments = (games.states, games.actions, games.rewards[player], batch.behaviour_log_probs,
+                          np.ascontiguousarray(baselines, float), log_policy_table(own), log_policy_table(other),
+                          *self.cooperate, gamma ** np.arange(self.shape[2]))
+
+    def _sums(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from estimators import game_kernels   # imports numba (once per process)
+
+        return game_kernels.surrogate_sums(*self.arguments, np.ascontiguousarray(directions, float), OPPONENT_VIEW)
+
+    def gradient(self) -> np.ndarray:
+        """∇L `(M, 2, 5)`: (own, other) parts."""
+        return self._sums(np.zeros((0, self.shape[0], 2, 5)))[0] / self.shape[1]
+
+    def hessian_vector_products(self, directions: np.ndarray) -> np.ndarray:
+        """∇²L w `(D, M, 2, 5)` for D directions `(D, M, 2, 5)`."""
+        n_games = self.shape[1]
+        _, weight_sums, products = self._sums(directions)
+        parts = []
+        for i in (0, 1):
+            curvature = -(weight_sums[:, i] / n_games) * self.cooperate[i] * (1 - self.cooperate[i])
+            parts.append(products[:, :, i] / n_games + curvature * directions[:, :, i])
+        return np.stack(parts, axis=2)
 
 
 def _reverse_cumsum(values: np.ndarray) -> np.ndarray:
@@ -261,7 +319,8 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
                            critic_values: np.ndarray | None = None, batch: int = 128, split: str = "lll",
                            n_inner: int | None = None, n_hessian: int | None = None, n_outer: int | None = None,
                            shared: bool = False, off_policy: OffPolicy | None = None,
-                           with_exact_outer: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+                           with_exact_outer: bool = False,
+                           kernel: str = "compiled") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One estimate of "own"'s LOLA meta-gradient per row, `(M, 5)`, for M pairs (own, other) `(M, 5)`.
 
     Forward, k = 0..K−1: y_{k+1} = y_k + α ĝ_k (exact, or DiCE on the inner batch at (own, y_k)
@@ -277,7 +336,7 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
       rng: the only source of randomness.
       steps, lr: K and α of the look-ahead.
       length: T of every rollout.
-      critic: `none`, `exact` or `learned` (see `critic_baselines`).
+      critic: `none`, `exact` or `learned` (see `baseline_table`).
       critic_values: `(M, 2, 5)` learned values (row's own player, opponent), or None.
       batch, n_inner, n_hessian, n_outer: batch sizes (Liu et al.'s comp / hessian / outer).
       split: inner / Hessian / outer letters, e exact or l sampled.
@@ -286,6 +345,8 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
       off_policy: an `OffPolicy` buffer for the sampled inner gradient and/or Hessian.
       with_exact_outer: also return the estimate with the same inner and Hessian samples but
         the exact outer gradient (Liu et al.'s `grad_outer_exact`, "outer step made exact").
+      kernel: `compiled` (the rollouts and surrogate sums in `game_kernels`, numba) or `numpy`
+        (the reference): the same draws and the same numbers (module `game_kernels`).
     Returns:
       `(M, 5)`, or two `(M, 5)` arrays with `with_exact_outer`.
     """
@@ -299,17 +360,22 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     hessian_off = off_policy is not None and off_policy.hessian and hessian_letter == "l"
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l" and inner_off == hessian_off
 
+    compiled = use_compiled(check_kernel(kernel))
+    kernel = "compiled" if compiled else "numpy"
+    surrogate_type = CompiledGameSurrogate if compiled else GameSurrogate
+
     def draw(point_other: np.ndarray, size: int, off: bool) -> GameBatch:
         if not off:
-            return draw_batch(own, point_other, size, length, rng)
+            return draw_batch(own, point_other, size, length, rng, kernel)
         if off_policy.history is None:
-            return draw_buffer(own, point_other, n_inner, off_policy.size, length, off_policy.behaviour_noise, rng)
-        off_policy.history.push(draw_batch(own, point_other, n_inner, length, rng))
+            return draw_buffer(own, point_other, n_inner, off_policy.size, length, off_policy.behaviour_noise, rng,
+                               kernel)
+        off_policy.history.push(draw_batch(own, point_other, n_inner, length, rng, kernel))
         return off_policy.history.read()
 
-    def surrogate(sample: GameBatch, point_other: np.ndarray, player: int) -> GameSurrogate:
-        baselines = critic_baselines(game, critic, own, point_other, sample.games, player, critic_values)
-        return GameSurrogate(sample, own, point_other, player, game.gamma, baselines)
+    def surrogate(sample: GameBatch, point_other: np.ndarray, player: int) -> GameSurrogate | CompiledGameSurrogate:
+        baselines = baseline_table(game, critic, own, point_other, length, player, critic_values)
+        return surrogate_type(sample, own, point_other, player, game.gamma, baselines)
 
     inner_batches: list[GameBatch | None] = []
     if inner_letter == "e":
@@ -326,7 +392,8 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     if outer_letter == "e":
         gradients = exact_outer
     else:
-        gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng), iterates[-1], OWN).gradient()
+        gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng, kernel), iterates[-1],
+                              OWN).gradient()
     accumulators = [(gradients[:, OWN], gradients[:, OTHER])]                   # (u, v)
     if with_exact_outer:
         accumulators.append((exact_outer[:, OWN], exact_outer[:, OTHER]))
@@ -337,9 +404,8 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
                         for _, v in accumulators]
         else:
             sample = inner_batches[k] if share else draw(iterates[k], n_hessian, hessian_off)
-            hessian = surrogate(sample, iterates[k], OTHER)
-            tangents = [hessian.hessian_vector_product(np.stack([np.zeros_like(v), v], axis=1))
-                        for _, v in accumulators]
+            directions = np.stack([np.stack([np.zeros_like(v), v], axis=1) for _, v in accumulators])
+            tangents = list(surrogate(sample, iterates[k], OTHER).hessian_vector_products(directions))
         accumulators = [(u + lr * t[:, OWN], v + lr * t[:, OTHER]) for (u, v), t in zip(accumulators, tangents)]
     if with_exact_outer:
         return accumulators[0][0], accumulators[1][0]
@@ -368,7 +434,7 @@ def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.G
     meta = stacked_lola_estimates(problem.game, own, other, rng, steps=problem.steps, lr=float(problem.lr),
                                   length=problem.length, critic=problem.critic, critic_values=values, batch=batch,
                                   split=split, n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer,
-                                  shared=shared, off_policy=off_policy)
+                                  shared=shared, off_policy=off_policy, kernel=problem.kernel)
     return np.stack([meta[:repetitions], meta[repetitions:]], axis=1)
 
 

@@ -140,6 +140,8 @@ class LolaProblem:
         expected immediate reward), or `critic_values` when given.
       critic_values: optional `(2, 5)` per-player state values [player, own state] used as
         the `learned` baseline (e.g. values trained along LOLA training).
+      kernel: `compiled` (games and DiCE sums in `estimators.game_kernels`, numba) or `numpy`
+        (the reference); the same draws and numbers (bit-identical on-policy, a few ulps off-policy).
     """
 
     game: IteratedPrisonersDilemma
@@ -150,6 +152,7 @@ class LolaProblem:
     rollout_length: int = 100
     critic: GameCritic = "learned"
     critic_values: np.ndarray | None = None
+    kernel: Kernel = "compiled"
 
     def __post_init__(self):
         for name in ("theta1", "theta2"):
@@ -166,6 +169,8 @@ class LolaProblem:
             raise ValueError(f"rollout_length: expected a positive integer, got {self.rollout_length!r}")
         if not np.isfinite(self.lr):
             raise ValueError(f"lr: expected a finite number, got {self.lr!r}")
+        if self.kernel not in ("compiled", "numpy"):
+            raise ValueError(f"kernel: expected 'compiled' or 'numpy', got {self.kernel!r}")
 
     @property
     def shape(self) -> tuple[int, int]:

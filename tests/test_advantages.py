@@ -118,7 +118,7 @@ def test_surrogate_mixed_term_with_gae_matches_finite_differences_of_its_gradien
     from dataclasses import replace
 
     from estimators.scores import returns_to_go as returns
-    from estimators.surrogates import Surrogate, critic_values
+    from estimators.surrogates import Surrogate
 
     mdp, eta, thetas, batch = hessian_batch()
     vectors = np.random.default_rng(5).normal(size=thetas.shape)

@@ -2,7 +2,6 @@
 and a run end to end against the enumerated target."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from benchmark.sweeps.loading import parse_sweep

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from benchmark.present import plotting  # noqa: E402
 from benchmark.studies import figure_specs, make_figures, STUDIES, study_names  # noqa: E402
 from benchmark.analysis.aggregation import seed_summary  # noqa: E402
+from benchmark.studies.simulations import run_simulation  # noqa: E402
 from benchmark.studies.spec import FigureData  # noqa: E402
 from benchmark.sweeps.loading import available_presets, load_sweep  # noqa: E402
 from benchmark.present.looks import look  # noqa: E402
@@ -172,11 +173,13 @@ def test_tang_comparison_reads_the_closed_form_rates():
     _check_figure(tang2022.draw_bias_variance(data))
 
 
-def test_tang_optimisation_settles_at_the_predicted_fixed_points():
+def test_tang_optimisation_settles_at_the_predicted_fixed_points(tmp_path):
     """LSF's mean drift −2(θ − c) − 2θ/N vanishes at θ = cN/(N + 1); PW's at θ = c."""
     from benchmark.studies import tang2022
 
-    runs, settings = tang2022.simulate_optimisation(quick=True)
+    run = run_simulation(tang2022.OPTIMISATION_SIMULATION, quick=True, results_dir=tmp_path, jobs=1)
+    runs, settings = run.table, run.settings
+    assert run.computed == len(tang2022.optimisation_units(True)) and run.stored == 0
     tail = runs[runs["iteration"] >= 80]
     for n in settings["N"].split(", "):
         n = int(n)
@@ -184,8 +187,15 @@ def test_tang_optimisation_settles_at_the_predicted_fixed_points():
         pw = tail[(tail["estimator"] == "pw") & (tail["N"] == n)]["theta"].mean()
         assert lsf == pytest.approx(n / (n + 1), abs=0.1 if n == 1 else 0.05)
         assert pw == pytest.approx(1.0, abs=0.05)
-    again, _ = tang2022.simulate_optimisation(quick=True)
-    pd.testing.assert_frame_equal(runs, again)          # seeded through SeedSequence
+    fresh = pd.concat([function(**kwargs) for function, kwargs in tang2022.optimisation_units(True).values()],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(runs, fresh, check_exact=True)    # seeded through SeedSequence; stored exactly
+    again = run_simulation(tang2022.OPTIMISATION_SIMULATION, quick=True, results_dir=tmp_path, jobs=2)
+    assert again.computed == 0 and again.stored == run.computed
+    pd.testing.assert_frame_equal(again.table, runs, check_exact=True)
+    parallel = run_simulation(tang2022.OPTIMISATION_SIMULATION, quick=True, results_dir=tmp_path / "p", jobs=2)
+    assert parallel.computed == run.computed
+    pd.testing.assert_frame_equal(parallel.table, runs, check_exact=True)   # any number of workers
     data = FigureData(runs, {}, quick=True, settings=settings)
     _check_figure(tang2022.draw_optimisation(data))
     assert tang2022.compare_optimisation(data).text

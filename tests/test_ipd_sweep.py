@@ -92,3 +92,25 @@ def test_ipd_points_along_exact_lola_training():
     path = exact_lola_training(points[20].game, 20)
     np.testing.assert_array_equal(points[20].theta1, path[-1, 0])
     np.testing.assert_array_equal(points[20].theta2, path[-1, 1])
+
+
+def test_an_ipd_sweep_gives_the_same_numbers_on_either_kernel(tmp_path):
+    """On-policy and off-policy DiCE-LOLA cells on both paths (`build_problem(kernel=...)` reaches
+    `LolaProblem.kernel`): on-policy estimates are bit-identical, off-policy ones agree to a few
+    ulps (numpy's SIMD exp against libm's), so every stored number agrees to 1e-9 relative, far
+    below the standard errors (~1e-2) a different random stream would move them by."""
+    text = sweep_text(split='["lll", "lel"]').replace('estimator = ["lola_dice", "lola_exact"]',
+                                                      'estimator = ["lola_dice", "lola_off_policy"]')
+    text = text.replace("batch = 8", "batch = 8\nbuffer = 32")
+    sweep = parse_sweep(text)
+    frames = {}
+    for kernel in ("numpy", "compiled"):
+        assert build_problem(sweep, sweep.cells()[0], kernel=kernel).kernel == kernel
+        run_sweep(sweep, tmp_path / kernel, jobs=1, quiet=True, kernel=kernel)
+        frame = load_results(tmp_path / kernel / "ipd")
+        assert (frame.status == "ok").all(), frame.error.tolist()
+        frames[kernel] = frame.sort_values("cell_id").reset_index(drop=True)
+    numeric = [column for column in frames["numpy"].columns if column not in ("seconds", "finished_at")
+               and frames["numpy"][column].dtype.kind == "f"]
+    assert len(frames["numpy"]) == 4 and {"bias", "variance", "corr"} <= set(numeric)
+    np.testing.assert_allclose(frames["compiled"][numeric], frames["numpy"][numeric], rtol=1e-9, atol=1e-15)

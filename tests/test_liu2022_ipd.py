@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 import mdps
 from benchmark.studies.liu2022_ipd import TrainingVariant, VARIANTS, average_rewards, lola_training, pearson
@@ -44,13 +45,16 @@ def test_sampled_training_runs_for_every_variant_and_is_seeded():
 
 def test_figure_draws_and_compares_on_a_short_simulation():
     from benchmark.studies import figure_specs
-    from benchmark.studies.liu2022_ipd import FIGURE, compare_training, draw_training, training_table
+    from benchmark.studies.liu2022_ipd import (FIGURE, TRAINING, compare_training, draw_training, training_settings,
+                                               training_units)
     from benchmark.studies.spec import FigureData
 
-    assert FIGURE in figure_specs("liu2022")
-    variants = {name: VARIANTS[name] for name in ("comp128_hessian128", "comp128_hessian_exact", "off_policy")}
-    table, settings = training_table(True, variants=variants)
-    data = FigureData(table, {}, True, None, settings)
+    assert FIGURE in figure_specs("liu2022") and FIGURE.simulation is TRAINING
+    units = training_units(True)
+    assert list(units) == list(VARIANTS)            # one unit per variant
+    table = pd.concat([function(**kwargs) for name, (function, kwargs) in units.items()
+                       if name in ("comp128_hessian128", "comp128_hessian_exact", "off_policy")], ignore_index=True)
+    data = FigureData(table, {}, True, None, training_settings(True))
     figure = draw_training(data)
     assert len(figure.axes) >= 4
     comparison = compare_training(data)

@@ -6,7 +6,8 @@ import pytest
 
 import mdps
 from estimators import LolaProblem, get_estimator
-from estimators.lola import GameSurrogate, critic_baselines, draw_batch, draw_buffer, log_probabilities
+from estimators.lola import (CompiledGameSurrogate, GameSurrogate, OffPolicy, baseline_table, critic_baselines, draw_batch,
+                             draw_buffer, log_probabilities, stacked_lola_estimates)
 from mdps.ipd import OPPONENT_VIEW
 from tests.finite_differences import central_difference, relative_error
 from tests.statistical import assert_biased, assert_unbiased, bias_norm
@@ -20,8 +21,9 @@ def problem(critic="learned", steps=1, horizon=LENGTH, seed=None, **fields) -> L
     return LolaProblem(game, theta1, theta2, steps=steps, lr=0.3, rollout_length=LENGTH, critic=critic, **fields)
 
 
-def literal_dice(batch, own, other, player, gamma, baselines):
+def literal_dice(batch, own, other, player, gamma, table):
     """L(own, other) = mean_n Σ_t [γᵗ r_t exp(Σ_{k≤t}(l_k − l^μ_k)) + (1 − exp(l_t − l^μ_t)) γᵗ b_t], samples fixed."""
+    baselines = critic_baselines(table, batch.games)
     logs = log_probabilities(batch.games, own, other) - batch.behaviour_log_probs
     discounts = gamma ** np.arange(batch.shape[2])
     rewards = batch.games.rewards[player]
@@ -35,7 +37,7 @@ def test_surrogate_derivatives_match_finite_differences_of_the_literal_dice(off_
     rng = np.random.default_rng(0)
     own, other = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
     batch = (draw_buffer(own, other, 4, 12, 6, 0.5, rng) if off_policy else draw_batch(own, other, 5, 6, rng))
-    baselines = rng.normal(size=batch.shape)
+    baselines = rng.normal(size=(2, 6, 5))                  # b by (row, step, state)
     gamma = 0.9
     surrogate = GameSurrogate(batch, own, other, player, gamma, baselines)
     for m in range(2):
@@ -60,9 +62,9 @@ def test_fresh_batches_have_unit_weights_and_the_exact_baseline_is_the_value_to_
     own, other = np.stack([prob.theta1]), np.stack([prob.theta2])
     batch = draw_batch(own, other, 3, LENGTH, np.random.default_rng(2))
     np.testing.assert_allclose(log_probabilities(batch.games, own, other), batch.behaviour_log_probs)
-    baselines = critic_baselines(prob.game, "exact", own, other, batch.games, 0)
+    baselines = critic_baselines(baseline_table(prob.game, "exact", own, other, LENGTH, 0), batch.games)
     np.testing.assert_allclose(baselines[0, :, 0], prob.game.values(prob.theta1, prob.theta2)[0])
-    learned = critic_baselines(prob.game, "learned", own, other, batch.games, 1)
+    learned = critic_baselines(baseline_table(prob.game, "learned", own, other, LENGTH, 1), batch.games)
     laws = mdps.ipd.outcome_law(mdps.ipd.sigmoid(own[0]), mdps.ipd.sigmoid(other[0][OPPONENT_VIEW]))
     np.testing.assert_allclose(learned[0], (laws @ mdps.ipd.REWARDS[1])[batch.games.states[0]])
 
@@ -171,3 +173,59 @@ def test_exact_outer_companion_uses_the_same_inner_and_hessian_samples():
     first, second = stacked_lola_estimates(prob.game, own, other, np.random.default_rng(2), split="lle",
                                            with_exact_outer=True, **common)
     np.testing.assert_allclose(first, second, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the compiled kernel
+def test_compiled_rollouts_are_the_numpy_games_from_the_same_stream():
+    rng = np.random.default_rng(21)
+    own, other = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    numpy_batch = draw_batch(own, other, 7, 9, np.random.default_rng(4), "numpy")
+    compiled = draw_batch(own, other, 7, 9, np.random.default_rng(4), "compiled")
+    for name in ("states", "actions", "rewards"):
+        assert np.array_equal(getattr(numpy_batch.games, name), getattr(compiled.games, name)), name
+    assert np.array_equal(numpy_batch.behaviour_log_probs, compiled.behaviour_log_probs)
+
+
+@pytest.mark.parametrize("off_policy", [False, True])
+def test_compiled_surrogate_is_the_numpy_surrogate(off_policy):
+    """Bit-identical on-policy (every log-ratio is exactly 0, so exp is exact on both paths);
+    off-policy within 1e-13 of the largest entry: numpy's SIMD exp and libm's (numba) differ
+    in the last ulp for about 5 % of arguments."""
+    rng = np.random.default_rng(22)
+    own, other = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    batch = draw_buffer(own + 0.1, other, 8, 32, 10, 0.5, rng) if off_policy else draw_batch(own, other, 16, 10, rng)
+    table = rng.normal(size=(4, 10, 5))
+    directions = rng.normal(size=(3, 4, 2, 5))
+    for player in (0, 1):
+        for baselines in (table, table[:, :1]):
+            reference = GameSurrogate(batch, own, other, player, 0.9, baselines)
+            compiled = CompiledGameSurrogate(batch, own, other, player, 0.9, baselines)
+            pairs = [(reference.gradient(), compiled.gradient()),
+                     (reference.hessian_vector_products(directions), compiled.hessian_vector_products(directions))]
+            for expected, got in pairs:
+                if off_policy:
+                    assert np.abs(got - expected).max() <= 1e-13 * np.abs(expected).max()
+                else:
+                    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("split", ["lll", "lel", "ell", "lle"])
+@pytest.mark.parametrize("critic", ["none", "learned", "exact"])
+def test_compiled_estimates_equal_the_numpy_estimates(split, critic):
+    """Whole DiCE-LOLA estimates on both paths from one seed: on-policy (shared or not) bit-identical,
+    off-policy (a buffer for the inner gradient and/or the Hessian) within 1e-13 (the exp ulps above)."""
+    prob = problem(critic, steps=2, seed=23)
+    own, other = np.stack([prob.theta1, prob.theta2]), np.stack([prob.theta2, prob.theta1])
+    values = np.random.default_rng(3).normal(size=(2, 2, 5)) if critic == "learned" else None
+    for off_policy, shared in ((None, False), (None, True), (OffPolicy(32, True, True, 0.3), True),
+                               (OffPolicy(32, True, False, 0.3), False)):
+        common = dict(steps=2, lr=0.3, length=LENGTH, critic=critic, critic_values=values, split=split, n_inner=8,
+                      n_hessian=4, n_outer=4, shared=shared, off_policy=off_policy, with_exact_outer=True)
+        expected = np.array(stacked_lola_estimates(prob.game, own, other, np.random.default_rng(5), kernel="numpy",
+                                                   **common))
+        got = np.array(stacked_lola_estimates(prob.game, own, other, np.random.default_rng(5), kernel="compiled",
+                                              **common))
+        if off_policy is None or split[:2] == "ee":
+            assert np.array_equal(got, expected), (off_policy, shared)
+        else:
+            assert np.abs(got - expected).max() <= 1e-13 * np.abs(expected).max(), (off_policy, shared)

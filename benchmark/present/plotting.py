@@ -276,8 +276,8 @@ def _bound_styles(bound: pd.DataFrame | None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- frontier
 
 def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str = "family",
-             order: str | None = None, annotate: str | None = None, facet: str | None = None,
-             labels: Mapping[Any, str] | None = None, hue_order: Sequence[Any] | None = None,
+             order: str | None = None, annotate: str | None = None, annotate_ends: bool = False,
+             facet: str | None = None, labels: Mapping[Any, str] | None = None, hue_order: Sequence[Any] | None = None,
              facet_order: Sequence[Any] | None = None, facet_label: str | None = None,
              highlight: pd.DataFrame | None = None, highlight_label: str = "label",
              logx: bool = True, logy: bool = True, reference: Sequence[tuple[float, str]] = (),
@@ -290,6 +290,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
       hue: the column naming a curve (e.g. the truncation window).
       order: the column along which a curve's points are connected (e.g. `lambda_c`).
       annotate: a column whose values are written next to the points of each curve.
+      annotate_ends: write them at each curve's first and last point only (crowded frontiers).
       facet: one panel per value of this column.
       highlight: single estimators drawn as large markers (same columns as `df`, plus
         `highlight_label`, optionally `look`: the estimator whose look they take; a `facet`
@@ -315,7 +316,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                                          connect=True, size=5, logx=logx, logy=logy)
             handles.setdefault(legend_text[hue_value], handle)
             if annotate is not None:
-                for _, point in rows.iterrows():
+                for _, point in (rows.iloc[[0, -1]] if annotate_ends and len(rows) > 2 else rows).iterrows():
                     at = point[y]
                     if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
                         at = point.get(f"{y}_hi", at)       # an upper limit is drawn at its upper end

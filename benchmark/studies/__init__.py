@@ -1,6 +1,6 @@
 """Regenerate the published figures: one command per study.
 
-    mgbench figures STUDY [--quick] [--jobs N] [--out results] [--reports reports]
+    mgbench figures STUDY [--quick] [--jobs N] [--kernel K] [--out results] [--reports reports]
 
 STUDY is `liu2022`, `tang2022`, `vuorio2022`, `beyond` (the estimators against both
 targets, which no paper shows) or `all`. `make_figures` runs the preset sweeps a study
@@ -56,7 +56,7 @@ def figure_specs(study: str) -> list:
 
 def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, results_dir: str | Path = "results",
                  reports_dir: str | Path = "reports", overwrite: bool = False,
-                 progress: Callable[[str], None] | None = None) -> list[Path]:
+                 progress: Callable[[str], None] | None = None, kernel: str = "compiled") -> list[Path]:
     """Run the missing sweeps of a study, draw its figures and write its HTML page.
 
     Args:
@@ -72,6 +72,8 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
       overwrite: discard stored results of a sweep whose preset has changed (otherwise
         such a sweep is an error, so that stale numbers are never drawn).
       progress: called with one line per step (e.g. `print`), or None for silence.
+      kernel: `compiled` or `numpy`, the sweeps' sampling path (`run_sweep`); simulations run
+        numpy code either way.
     Returns:
       every file written: PNG and PDF per figure, then the HTML pages.
     Raises:
@@ -84,7 +86,7 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
     studies = study_names(study)
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     runner = _SweepCache(results_dir, quick=quick, jobs=jobs, overwrite=overwrite, say=say,
-                         progress_bars=progress is not None)
+                         progress_bars=progress is not None, kernel=kernel)
     written: list[Path] = []
     pages: dict[str, Path] = {}
     problems: list[str] = []
@@ -122,17 +124,17 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
     from benchmark.present.plotting import save_figure
 
     spec = record.spec
-    if spec.simulate is not None:
-        from benchmark.sweeps.cells import limit_blas_threads
+    if spec.simulation is not None:
+        from benchmark.studies.simulations import run_simulation
 
-        limit_blas_threads()  # simulations run in this process: small solves, where BLAS threads only cost
-        start = time.perf_counter()
-        table, settings = spec.simulate(quick)
-        record.run_seconds = record.cell_seconds = time.perf_counter() - start
-        record.settings = [{"simulation": spec.filename, **settings}]
-        record.cells_ok = len(table)
-        data = FigureData(table, {}, quick, None, settings)
-        say(f"figures: simulated {spec.filename} in {record.run_seconds:.1f} s")
+        run = run_simulation(spec.simulation, quick=quick, results_dir=runner.results_dir, jobs=runner.jobs, say=say)
+        record.run_seconds, record.cell_seconds = run.seconds, run.unit_seconds
+        record.settings = [{"simulation": spec.filename, **run.settings}]
+        record.results_paths.append(run.csv)
+        record.cells_ok = len(run.table)
+        data = FigureData(run.table, {}, quick, None, run.settings)
+        say(f"figures: {spec.filename}: {run.computed} simulation units run in {run.seconds:.1f} s, "
+            f"{run.stored} read from {run.path}")
     else:
         frames, sweeps = [], {}
         for preset in spec.sweeps:
@@ -169,8 +171,9 @@ class _SweepCache:
     """Runs each preset sweep at most once per `make_figures` call and loads its results."""
 
     def __init__(self, results_dir: Path, *, quick: bool, jobs: int | None, overwrite: bool,
-                 say: Callable[[str], None], progress_bars: bool = False):
+                 say: Callable[[str], None], progress_bars: bool = False, kernel: str = "compiled"):
         self.results_dir, self.quick, self.jobs, self.overwrite, self.say = results_dir, quick, jobs, overwrite, say
+        self.kernel = kernel
         self.progress_bars = progress_bars     # a tqdm bar per sweep while it runs (stderr)
         self._done: dict[str, tuple[Any, Any, float]] = {}
         self._failed: dict[str, Exception] = {}
@@ -203,7 +206,7 @@ class _SweepCache:
             sweep = sweep.quick()
         self.say(f"figures: sweep {sweep.name} ({len(sweep.cells())} cells, resuming any stored)")
         summary = run_sweep(sweep, self.results_dir, jobs=self.jobs, quiet=not self.progress_bars,
-                            overwrite=self.overwrite)
+                            overwrite=self.overwrite, kernel=self.kernel)
         if summary.interrupted:
             raise KeyboardInterrupt
         self.say(f"figures: sweep {sweep.name}: {summary.computed} computed, {summary.skipped} stored, "

@@ -25,7 +25,7 @@ import pandas as pd
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
-from benchmark.studies.spec import Comparison, FigureData, FigureSpec
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
 from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates
 from mdps import IteratedPrisonersDilemma
 from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
@@ -95,9 +95,9 @@ def average_rewards(theta1s: np.ndarray, theta2s: np.ndarray, length: int) -> np
 
 
 def value_loss_gradient(own: np.ndarray, other: np.ndarray, values: np.ndarray, n_games: int, length: int,
-                        rng: np.random.Generator) -> np.ndarray:
+                        rng: np.random.Generator, kernel: str = "compiled") -> np.ndarray:
     """∂/∂v of mean_{n,t} (r_t − v[s_t])² for each row's own player on fresh games, `(M, 5)`."""
-    games = draw_batch(own, other, n_games, length, rng).games
+    games = draw_batch(own, other, n_games, length, rng, kernel).games
     rows = np.arange(len(own))[:, None, None]
     residuals = games.rewards[0] - values[rows, games.states]
     flat = (rows * 5 + games.states).ravel()
@@ -107,7 +107,7 @@ def value_loss_gradient(own: np.ndarray, other: np.ndarray, values: np.ndarray, 
 
 def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed: int, length: int = 100,
                   scale: int = 1, steps: int = 1, lr_in: float = 0.3, lr_out: float = 0.1, lr_values: float = 0.1,
-                  gamma: float = 0.96, exact_updates: bool = False) -> dict[str, np.ndarray]:
+                  gamma: float = 0.96, exact_updates: bool = False, kernel: str = "compiled") -> dict[str, np.ndarray]:
     """LOLA-DiCE training of S seeds at once, with the exact LOLA gradient alongside.
 
     Args:
@@ -119,6 +119,8 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
       scale: divide every batch size and the buffer by this (quick runs).
       steps, lr_in, lr_out, lr_values, gamma: K, α, the outer and value Adam rates, γ.
       exact_updates: ascend the exact meta-gradients instead of the sampled ones.
+      kernel: `compiled` or `numpy`, how games and DiCE sums are computed (`estimators.lola`;
+        the same draws, the same numbers to a few ulps).
     Returns:
       `corr`, `corr_outer_exact`, `score`: `(updates, S)` arrays (joint over both players).
     """
@@ -132,7 +134,7 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
     if variant.off_policy:
         history = GameBuffer(n_seeds, variant.buffer, length)
         for _ in range(variant.buffer // variant.n_inner):                     # their fill_replay
-            history.push(draw_batch(theta[:, 0], theta[:, 1], variant.n_inner, length, rng))
+            history.push(draw_batch(theta[:, 0], theta[:, 1], variant.n_inner, length, rng, kernel))
         off_policy = OffPolicy(variant.buffer, variant.off_inner, variant.off_hessian, history=history)
     record = {name: np.zeros((updates, n_seeds)) for name in ("corr", "corr_outer_exact", "score")}
     for update in range(updates):
@@ -142,12 +144,13 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
         sampled, outer_exact = stacked_lola_estimates(
             game, own, other, rng, steps=steps, lr=lr_in, length=length, critic="learned",
             critic_values=critic_values, split=variant.split, n_inner=variant.n_inner, n_hessian=variant.n_hessian,
-            n_outer=variant.n_outer, shared=variant.shared, off_policy=off_policy, with_exact_outer=True)
+            n_outer=variant.n_outer, shared=variant.shared, off_policy=off_policy, with_exact_outer=True,
+            kernel=kernel)
         exact = batch_lola_player_one(game, own, other, lr=lr_in, steps=steps)
         record["corr"][update] = pearson(sampled, exact).reshape(2, n_seeds).mean(axis=0)
         record["corr_outer_exact"][update] = pearson(outer_exact, exact).reshape(2, n_seeds).mean(axis=0)
         record["score"][update] = average_rewards(theta[:, 0], theta[:, 1], length).mean(axis=1)
-        value_gradient = value_loss_gradient(own, other, critic_values[:, 0], variant.n_outer, length, rng)
+        value_gradient = value_loss_gradient(own, other, critic_values[:, 0], variant.n_outer, length, rng, kernel)
         values = values - value_optimiser.step(np.stack([value_gradient[:n_seeds], value_gradient[n_seeds:]], 1))
         direction = exact if exact_updates else sampled
         theta = theta + theta_optimiser.step(np.stack([direction[:n_seeds], direction[n_seeds:]], axis=1))
@@ -159,20 +162,36 @@ def variant_seed(seed: int, name: str) -> int:
     return seed + list(VARIANTS).index(name)
 
 
-def training_table(quick: bool, *, seed: int = 2022, variants: dict[str, TrainingVariant] | None = None) -> tuple[Any, dict[str, Any]]:
-    """All variants' training curves as a tidy table (variant, seed, update, corr, corr_outer_exact, score)."""
+def training_frame(name: str, seed: int, settings: dict[str, int]) -> Any:
+    """One variant's training curves as a tidy table (variant, label, seed, update, corr,
+    corr_outer_exact, score): a unit of the simulation, a function of its arguments alone."""
+    variant = VARIANTS[name]
+    record = lola_training(variant, seed=variant_seed(seed, name), **settings)
+    updates, n_seeds = record["corr"].shape
+    return pd.DataFrame({"variant": name, "label": variant.label,
+                         "seed": np.tile(np.arange(n_seeds), updates),
+                         "update": np.repeat(np.arange(updates), n_seeds),
+                         **{key: value.ravel() for key, value in record.items()}})
+
+
+def training_units(quick: bool, *, seed: int = 2022) -> dict[str, Any]:
+    """The simulation's units: one per variant (`training_frame`), independent of each other."""
     settings = dict(QUICK if quick else FULL)
-    frames = []
-    for name, variant in (variants or VARIANTS).items():
-        record = lola_training(variant, seed=variant_seed(seed, name), **settings)
-        updates, n_seeds = record["corr"].shape
-        frame = pd.DataFrame({"variant": name, "label": variant.label,
-                              "seed": np.tile(np.arange(n_seeds), updates),
-                              "update": np.repeat(np.arange(updates), n_seeds),
-                              **{key: value.ravel() for key, value in record.items()}})
-        frames.append(frame)
+    return {name: (training_frame, {"name": name, "seed": seed, "settings": settings}) for name in VARIANTS}
+
+
+def training_settings(quick: bool) -> dict[str, Any]:
+    """The settings shown on the page."""
+    settings = dict(QUICK if quick else FULL)
     settings.update(lr_in=0.3, lr_out=0.1, lr_values=0.1, gamma=0.96, steps=1)
-    return pd.concat(frames, ignore_index=True), settings
+    settings["batch sizes and buffer"] = ("their values (128 / 1024, buffer 1024)" if settings["scale"] == 1
+                                          else f"their values / {settings['scale']}")
+    settings.pop("scale")
+    return settings
+
+
+TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
+                      sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "mdps.ipd", "mdps.ipd_sampling"))
 
 
 # ----------------------------------------------------------------------------- figure
@@ -188,16 +207,6 @@ PANELS = (("corr", tuple(ON_POLICY), "on-policy ablations: corr"),
           ("corr_outer_exact", tuple(VARIANTS), "outer step exact: corr"),
           ("score", tuple(VARIANTS), "joint score"))
 BOOTSTRAP_SEED = 2112_15400
-
-
-def simulate_training(quick: bool) -> tuple[Any, dict[str, Any]]:
-    """The simulation of the IPD figure: every variant's training curves (`training_table`)."""
-    table, settings = training_table(quick)
-    shown = dict(settings)
-    shown["batch sizes and buffer"] = ("their values (128 / 1024, buffer 1024)" if settings["scale"] == 1
-                                       else f"their values / {settings['scale']}")
-    shown.pop("scale")
-    return table, shown
 
 
 def seed_interval(values: np.ndarray, rng: np.random.Generator, n_bootstrap: int = 1000) -> tuple[float, float, float]:
@@ -288,7 +297,7 @@ FIGURE = FigureSpec(
     sweeps=(),
     draw=draw_training,
     compare=compare_training,
-    simulate=simulate_training,
+    simulation=TRAINING,
     reproduces="Liu et al. (2022), arXiv 2112.15400, the IPD experiment (released code lola/lola_dice_ablation.py, "
                "lola/lola_dice_off_policy*.py): LOLA-DiCE with learned-value baselines, K = 1 look-ahead of lr_in "
                "0.3, rollouts of 100 steps, outer Adam lr 0.1, both players from θ = 0; the on-policy ablations "

@@ -106,7 +106,7 @@ def _figure_section(directory: Path, record: FigureRecord) -> str:
     links = []
     if pdf is not None:
         links.append(f"<a href='{html.escape(os.path.relpath(pdf, directory))}'>PDF</a>")
-    links += [f"<a href='{html.escape(os.path.relpath(csv, directory))}'>{html.escape(csv.parent.name)}/results.csv</a>"
+    links += [f"<a href='{html.escape(os.path.relpath(csv, directory))}'>{html.escape(csv.parent.name)}/{html.escape(csv.name)}</a>"
               for csv in record.results_paths]
     if links:
         out.append(f"<p class='links'>{' · '.join(links)}</p>")

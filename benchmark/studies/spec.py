@@ -70,6 +70,27 @@ class FigureData:
         return self.results[self.results["preset"] == preset]
 
 
+Unit = tuple[Callable[..., "pd.DataFrame"], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What a figure simulates.
+
+    Attributes:
+      name: the store's name (`<results>/simulations/<name>[-quick].sqlite`, `benchmark.studies.simulations`).
+      units: `quick -> {unit name: (function, kwargs)}`; `function(**kwargs)` returns the
+        unit's rows as a `pd.DataFrame` (the table is their concatenation, in this order).
+      settings: `quick -> {name: value}`, the settings shown on the figure's page.
+      sources: dotted module names whose code the numbers depend on (their files' bytes key the store).
+    """
+
+    name: str
+    units: Callable[[bool], Mapping[str, Unit]]
+    settings: Callable[[bool], Mapping[str, Any]]
+    sources: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """One figure of a study.
@@ -83,7 +104,8 @@ class FigureSpec:
       reproduces: what it reproduces (which paper, which figure or claim) and its settings.
       claim: the published claim it is compared with.
       notes: how to read it (what bands and dashed lines are), deviations from the paper.
-      simulate: for figures that are not sweeps: `quick -> (table, settings)`.
+      simulation: for figures that are not sweeps: the `Simulation` whose table they draw
+        (run in units on the sweeps' workers, stored under `<results>/simulations/`).
       gallery: a full (not quick) run also copies the PNG to `reports/gallery/<study>_<filename>.png`
         (the committed gallery of docs/figures.md).
     """
@@ -96,7 +118,7 @@ class FigureSpec:
     reproduces: str
     claim: str
     notes: str = ""
-    simulate: Callable[[bool], tuple["pd.DataFrame", dict[str, Any]]] | None = None
+    simulation: Simulation | None = None
     gallery: bool = False
 
 

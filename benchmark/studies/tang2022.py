@@ -13,7 +13,7 @@ import pandas as pd
 from benchmark.present import plotting
 from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
 from benchmark.present.pages import fmt
-from benchmark.studies.spec import Comparison, FigureData, FigureSpec, check_phrase, check_row
+from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation, check_phrase, check_row
 from benchmark.analysis.statistics import percentile_interval
 
 TOY_ESTIMATORS = ("sf", "lsf", "pw")
@@ -106,45 +106,65 @@ DIVERGED = 10.0       # |θ - c| beyond this (10x the initial gap) counts as div
                       # estimators' noise grows like (θ - c)² θ and the iteration is unstable
 
 
-def simulate_optimisation(quick: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Stochastic gradient ascent θ ← θ + lr · ĝ(θ) with each registered toy estimator.
+def optimisation_runs(n_index: int, e_index: int, settings: dict[str, Any]) -> pd.DataFrame:
+    """Stochastic gradient ascent θ ← θ + lr · ĝ(θ) with one toy estimator at one N: a unit
+    of the simulation (a function of its arguments alone).
 
     Each run draws one estimate per iteration (`repetitions = 1`) from its own generator,
     `SeedSequence(seed, spawn_key=(N index, estimator index, run))`, so runs are independent
     and reproducible. The objective recorded is the exact L_N(θ_t) = −(θ_t − c)² − σ²/N.
 
     Returns:
-      (table with columns estimator, N, run, iteration, theta, objective; the settings).
+      columns estimator, N, run, iteration, theta, objective.
     """
     from estimators import ToyProblem, get_estimator
     from mdps import GaussianToy
 
-    settings = {**OPTIMISATION, **(OPTIMISATION_QUICK if quick else OPTIMISATION_FULL)}
     toy = GaussianToy(sigma=settings["sigma"], c=settings["c"])
-    frames = []
-    for n_index, n_samples in enumerate(settings["N"]):
-        for e_index, name in enumerate(TOY_ESTIMATORS):
-            estimator = get_estimator(name, "gaussian_toy")
-            thetas = np.empty((settings["runs"], settings["iterations"] + 1))
-            for run in range(settings["runs"]):
-                rng = np.random.default_rng(np.random.SeedSequence(settings["seed"], spawn_key=(n_index, e_index, run)))
-                theta = settings["theta0"]
-                thetas[run, 0] = theta
-                with np.errstate(over="ignore", invalid="ignore"):
-                    for iteration in range(1, settings["iterations"] + 1):
-                        if abs(theta - settings["c"]) < DIVERGED:
-                            theta = theta + settings["lr"] * float(estimator(ToyProblem(toy, theta, n_samples), 1, rng)[0, 0])
-                        thetas[run, iteration] = theta
-            iterations = np.arange(settings["iterations"] + 1)
-            frames.append(pd.DataFrame({
-                "estimator": name, "N": n_samples, "run": np.repeat(np.arange(settings["runs"]), len(iterations)),
-                "iteration": np.tile(iterations, settings["runs"]), "theta": thetas.ravel(),
-                "objective": [toy.objective(theta, n_samples) for theta in thetas.ravel()]}))
-    shown = dict(settings)
-    shown["N"] = ", ".join(map(str, settings["N"]))
+    n_samples, name = settings["N"][n_index], TOY_ESTIMATORS[e_index]
+    estimator = get_estimator(name, "gaussian_toy")
+    thetas = np.empty((settings["runs"], settings["iterations"] + 1))
+    for run in range(settings["runs"]):
+        rng = np.random.default_rng(np.random.SeedSequence(settings["seed"], spawn_key=(n_index, e_index, run)))
+        theta = settings["theta0"]
+        thetas[run, 0] = theta
+        with np.errstate(over="ignore", invalid="ignore"):
+            for iteration in range(1, settings["iterations"] + 1):
+                if abs(theta - settings["c"]) < DIVERGED:
+                    theta = theta + settings["lr"] * float(estimator(ToyProblem(toy, theta, n_samples), 1, rng)[0, 0])
+                thetas[run, iteration] = theta
+    iterations = np.arange(settings["iterations"] + 1)
+    return pd.DataFrame({
+        "estimator": name, "N": n_samples, "run": np.repeat(np.arange(settings["runs"]), len(iterations)),
+        "iteration": np.tile(iterations, settings["runs"]), "theta": thetas.ravel(),
+        "objective": [toy.objective(theta, n_samples) for theta in thetas.ravel()]})
+
+
+def optimisation_settings(quick: bool) -> dict[str, Any]:
+    """The simulation's settings (`OPTIMISATION` with the full or quick budget)."""
+    return {**OPTIMISATION, **(OPTIMISATION_QUICK if quick else OPTIMISATION_FULL)}
+
+
+def optimisation_units(quick: bool) -> dict[str, Any]:
+    """One unit per (N, estimator)."""
+    settings = optimisation_settings(quick)
+    return {f"N={n_samples} {name}": (optimisation_runs, {"n_index": n_index, "e_index": e_index,
+                                                          "settings": settings})
+            for n_index, n_samples in enumerate(settings["N"]) for e_index, name in enumerate(TOY_ESTIMATORS)}
+
+
+def optimisation_shown(quick: bool) -> dict[str, Any]:
+    """The settings shown on the page."""
+    shown = optimisation_settings(quick)
+    shown["N"] = ", ".join(map(str, shown["N"]))
     shown["objective"] = "−(θ − c)² − σ²/N (exact, at the iterate)"
     shown["estimates per iteration"] = 1
-    return pd.concat(frames, ignore_index=True), shown
+    return shown
+
+
+OPTIMISATION_SIMULATION = Simulation(name="tang2022_optimisation", units=optimisation_units,
+                                     settings=optimisation_shown,
+                                     sources=("benchmark.studies.tang2022", "estimators.toy", "mdps.gaussian_toy"))
 
 
 def _diverged_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -267,7 +287,7 @@ FIGURES = [
         sweeps=(),
         draw=draw_optimisation,
         compare=compare_optimisation,
-        simulate=simulate_optimisation,
+        simulation=OPTIMISATION_SIMULATION,
         reproduces="Tang (2022), the 1-D optimisation curves: θ ← θ + lr · ĝ(θ) from θ₀ = 0 on "
                    "L_N(θ) = −(θ − 1)² − 1/N with one SF, LSF or PW estimate per step, lr = 0.05, N ∈ {1, 8, 64}.",
         claim="LSF (and the DiCE/LVC-style MAML estimators, its variants) trade a small O(1/N) bias for a drastic "

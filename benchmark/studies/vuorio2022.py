@@ -60,9 +60,9 @@ def _draw(data: FigureData, preset: str, title: str):
     if target_se.notna().any():
         reference.append((float(target_se.mean()), "standard error of the reference target"))
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
-                             facet="panel", facet_label="", facet_order=list(JACOBIAN_LABELS.values()),
+                             annotate_ends=True, facet="panel", facet_label="", facet_order=list(JACOBIAN_LABELS.values()),
                              highlight=highlight, reference=reference,
-                             title=title + " (numbers at the points: λ_c)")
+                             title=title + " (numbers at each curve's ends: λ_c)")
 
 
 def draw_frontier(data: FigureData):
@@ -227,9 +227,9 @@ def draw_frontier_bandit(data: FigureData):
     target_se = pd.to_numeric(cells["target_se"], errors="coerce")
     reference = [(float(target_se.mean()), "standard error of the reference target")] if target_se.notna().any() else []
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
-                             highlight=highlight, reference=reference,
+                             annotate_ends=True, highlight=highlight, reference=reference, panel_size=(7.0, 4.6),
                              title=f"Their setting: noisy 30-armed bandit, learned lr schedule, lifetime {lifetime} "
-                                   f"(numbers at the points: λ_c)")
+                                   f"(numbers at each curve's ends: λ_c)")
 
 
 def compare_frontier_bandit(data: FigureData) -> Comparison:

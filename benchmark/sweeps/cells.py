@@ -130,7 +130,7 @@ def build_problem(sweep: Sweep, cell: Cell, *, kernel: str = "compiled") -> Prob
         theta1, theta2 = ipd_point(values["theta"], cell.mdp_seed, game)
         return LolaProblem(game, theta1, theta2,
                            steps=int(cell.axis("steps")), lr=float(cell.axis("lr")),
-                           rollout_length=values["rollout_length"], critic=values["critic"])
+                           rollout_length=values["rollout_length"], critic=values["critic"], kernel=kernel)
     if sweep.problem.kind == "bandit":
         return _bandit_problem(tuple(sorted(values.items())), cell.mdp_seed,
                                (float(cell.axis("eta0")), float(cell.axis("eta1"))))
@@ -382,7 +382,8 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
       sweep, cell: what to evaluate.
       time_limit: seconds; checked after the target and after every block of repetitions,
         so a cell stops at most one estimator call after the limit (None: no limit).
-      kernel: `compiled` or `numpy`, how tabular batches are computed (`MetaProblem.kernel`).
+      kernel: `compiled` or `numpy`, how tabular and IPD batches are computed (`MetaProblem.kernel`,
+        `LolaProblem.kernel`).
     Returns:
       dict with `cell_id`, `status` (`ok` or `failed`), `error` (the reason, or None),
       `seconds`, `repetitions`, the metrics of `benchmark.analysis.statistics.CellStatistics.summary`,

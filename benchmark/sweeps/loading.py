@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, BANDIT_DEFAULTS,
-                                         BANDIT_FIELDS, CRITICS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
-                                         IPD_CRITICS, IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, MAX_STEPS, META_PARAMETERS,
-                                         OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES,
-                                         PROBLEM_KINDS, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
+                                         BANDIT_FIELDS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
+                                         IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, MAX_STEPS, META_PARAMETERS,
+                                         OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
                                          TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
                                          TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
                                          expect_name, expect_number, expect_string, expect_table, is_int,
                                          is_number, refuse_huge_integers, refuse_unknown)
 from benchmark.sweeps.records import ProblemSettings, Sweep
+from estimators.problem import CRITICS, GAME_CRITICS
+from estimators.registry import PROBLEM_KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -243,7 +244,7 @@ def _tabular_field(name: str, value: Any) -> Any:
 
 def _ipd_field(name: str, value: Any) -> Any:
     if name == "critic":
-        return expect_choice(f"problem.{name}", value, IPD_CRITICS)
+        return expect_choice(f"problem.{name}", value, GAME_CRITICS)
     if name == "theta":
         return expect_choice(f"problem.{name}", value, IPD_POINTS)
     return _tabular_field(name, value)

@@ -9,8 +9,6 @@ import math
 import re
 from typing import Any, Iterable, Mapping
 
-from estimators.problem import CRITICS
-from estimators.registry import PROBLEM_KINDS
 from mdps import LIU2022_ROLLOUT_LENGTH
 
 
@@ -29,7 +27,6 @@ TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", 
                   "rollout_length", "critic", "critic_noise")
 TOY_FIELDS = ("theta", "sigma", "c")
 IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
-IPD_CRITICS = ("none", "exact", "learned")
 IPD_POINTS = ("zeros", "random", "training")
 # K-armed bandit tasks over a lifetime with a learned learning-rate schedule (Vuorio et al.):
 # the task law, the reward noise, the lifetime and its cutoff, pulls per inner step, the
