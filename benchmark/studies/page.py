@@ -124,7 +124,8 @@ def _figure_section(directory: Path, record: FigureRecord) -> str:
         out.append(f"<p class='skipped'>{record.cells_failed} cells failed and are not drawn; first error: "
                    f"{html.escape(str(record.first_error))}</p>")
     out.append("<details><summary>Settings</summary>" + "".join(table([row]) for row in record.settings) + "</details>")
-    out.append(f"<p class='meta'>Sweep wall time in this run {record.run_seconds:.1f} s; stored cell compute time "
+    what, unit = ("Simulation", "unit") if record.spec.simulation is not None else ("Sweep", "cell")
+    out.append(f"<p class='meta'>{what} wall time in this run {record.run_seconds:.1f} s; stored {unit} compute time "
                f"{record.cell_seconds:.1f} s; drawing {record.draw_seconds:.1f} s.</p></section>")
     return "\n".join(out)
 
@@ -139,7 +140,9 @@ def run_settings(record: FigureRecord) -> str:
                          f"problem instances {row.get('problem seeds', '—')}")
         else:
             parts.append("; ".join(f"{key} = {value}" for key, value in row.items()))
-    return (" | ".join(parts) or "no settings recorded") + f" ({record.cells_ok} cells drawn)."
+    drawn = (f"{record.cells_ok} rows simulated" if record.settings and "simulation" in record.settings[0]
+             else f"{record.cells_ok} cells drawn")
+    return (" | ".join(parts) or "no settings recorded") + f" ({drawn})."
 
 
 
