@@ -38,10 +38,12 @@ def game_rollouts(uniforms, cooperate_own, cooperate_other, log_own, log_other, 
     actions = np.empty((2, n_rows, n_games, length), np.intp)
     rewards = np.empty((2, n_rows, n_games, length))
     log_probs = np.empty((n_rows, n_games, length))
-    for m in range(n_rows):          # game by game: the outputs are written in order (2.4x faster than t outer)
-        for n in range(n_games):
-            s = 0
-            for t in range(length):
+    state = np.zeros(n_games, np.intp)
+    for m in range(n_rows):          # a row's games side by side: uniforms read in order, outputs
+        state[:] = 0                 # written within one row's slab (1.2-1.4x faster than game by game)
+        for t in range(length):
+            for n in range(n_games):
+                s = state[n]
                 other_view = opponent_view[s]
                 own = 1 if uniforms[t, 0, m, n] >= cooperate_own[m, s] else 0
                 other = 1 if uniforms[t, 1, m, n] >= cooperate_other[m, other_view] else 0
@@ -52,7 +54,7 @@ def game_rollouts(uniforms, cooperate_own, cooperate_other, log_own, log_other, 
                 rewards[0, m, n, t] = rewards_table[0, outcome]
                 rewards[1, m, n, t] = rewards_table[1, outcome]
                 log_probs[m, n, t] = log_own[m, s, own] + log_other[m, other_view, other]
-                s = 1 + outcome
+                state[n] = 1 + outcome
     return states, actions, rewards, log_probs
 
 
