@@ -129,3 +129,22 @@ def test_compare_runs_the_documented_example_end_to_end(tmp_path, capsys):
     assert set(verdicts["split"]) == {"lee"} and "lvc_dice_average" in set(verdicts["estimator"])
     cells = pd.read_csv(tmp_path / "results" / "compare-lvc_dice_average-batch-quick" / "results.csv")
     assert np.isfinite(cells["sigma_in"]).all()
+
+
+def test_every_swept_axis_keys_the_tables_and_nothing_but_seeds_is_pooled(tmp_path, capsys):
+    """An estimator parameter the report has never heard of (`meta_discount`) and the problem
+    axes (`eta0`, `eta1`) are axes of the tables: the aggregated rows pool problem seeds only
+    (here one), never settings; the frontier says at which problem-axis values it is drawn."""
+    import re
+
+    code = main(["sweep", "vuorio2022-meta-discount", "--quick", "--quiet", "--jobs", "1", "--out",
+                 str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    assert code == 0, capsys.readouterr().err
+    text = (tmp_path / "reports" / "vuorio2022-meta-discount-quick" / "index.html").read_text(encoding="utf-8")
+    section = text[text.index("Results, aggregated over problem instances"):]
+    section = section[:section.index("</table>")]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    assert {"meta_discount", "window", "eta0", "eta1"} <= set(header)
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)[1:]]
+    assert len(rows) == 9 and all(row[header.index("instances")] == "1" for row in rows)
+    assert "one curve per setting (meta_discount)" in text

@@ -168,6 +168,8 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
     from benchmark.analysis.aggregation import seed_summary
     from benchmark.present.looks import look
     from benchmark.present.plotting import frontier, metric_vs_axis
+    from benchmark.sweeps.columns import axes
+    from benchmark.sweeps.vocabulary import PROBLEM_AXES
 
     ok = frame[frame["status"] == "ok"]
     figures: dict[str, tuple[str, Any, str]] = {}
@@ -193,9 +195,16 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
     frontier_axes = [axis for axis in FRONTIER_AXES if axis in ok and ok[axis].nunique(dropna=True) > 1]
     if frontier_axes:
         order = "lambda_c" if "lambda_c" in frontier_axes else frontier_axes[0]
-        keys = [axis for axis in ("estimator", "window", "jacobian", "lambda_c") if axis in ok]
+        # problem axes swept (e.g. the initial η of a bandit): the frontier at their middle values
+        # (said in the caption; the tables have every setting); every other axis keys a curve
+        problem_axes = PROBLEM_AXES.get(sweep.problem.kind, ()) if sweep is not None else ()
+        held = {axis: sorted(ok[axis].dropna().unique())[ok[axis].nunique() // 2] for axis in problem_axes
+                if axis in ok and ok[axis].nunique(dropna=True) > 1}
+        for axis, value in held.items():
+            ok = ok[ok[axis] == value]
+        keys = [axis for axis in axes(ok.columns) if axis not in held and ok[axis].notna().any()]
         summary = seed_summary(ok, keys, ["bias", "variance"])
-        curve_keys = [key for key in keys if key != order and key != "estimator" and summary[key].notna().any()]
+        curve_keys = [key for key in keys if key != order and key != "estimator" and summary[key].nunique() > 1]
         on_curve = summary[order].notna()
         summary["family"] = [", ".join(f"{key} {row[key]:g}" if isinstance(row[key], float) else f"{key} {row[key]}"
                                       for key in curve_keys if pd.notna(row[key])) or row["estimator"]
@@ -208,7 +217,9 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
             "Bias-variance frontier", figure,
             f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
             f"ordered and labelled by {order}; other estimators as single large markers. Error bars: {interval}. "
-            f"Hollow markers: bias not resolved from zero (upper limits).")
+            f"Hollow markers: bias not resolved from zero (upper limits)."
+            + (f" Drawn at {', '.join(f'{axis} = {value:g}' for axis, value in held.items())}, the middle of the "
+               f"swept values (every setting is in the tables below)." if held else ""))
     return figures
 
 
@@ -367,13 +378,11 @@ def aggregated_table(ok: pd.DataFrame, n_instances: int) -> str:
     over problem instances, with intervals; unresolved biases as '< upper'."""
     from benchmark.analysis.aggregation import seed_summary
     from benchmark.present.pages import fmt, fmt_bias, fmt_interval, frame_table
+    from benchmark.sweeps.columns import axes
 
     if ok.empty:
         return "<p>No cell finished.</p>"
-    keys = [c for c in ok.columns if c in ("estimator", "split", "steps", "lr", "batch", "N", "c", "window",
-                                              "lambda_c", "jacobian", "sigma", "population", "step", "reuse",
-                                              "rho_bar", "lambda_", "baseline", "shared")
-            and ok[c].notna().any()]
+    keys = [c for c in axes(ok.columns) if ok[c].notna().any()]     # every axis: only problem seeds are pooled
     metrics = [m for m in ("bias", "variance", "mse", "corr", "std_sum") if m in ok and ok[m].notna().any()]
     summary = seed_summary(ok, keys, metrics)
     rows = []
@@ -429,10 +438,11 @@ def _failed_cells_section(frame: pd.DataFrame) -> list[str]:
 
 def _results_table(frame: pd.DataFrame) -> str:
     from benchmark.present.pages import fmt, fmt_bias, table
+    from benchmark.sweeps.columns import axes
 
-    columns = [c for c in ("estimator", "split", "steps", "lr", "batch", "N", "c", "window", "lambda_c", "mdp_seed",
-                           "status", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum", "sigma_in",
-                           "target_norm", "target_method", "seconds") if c in frame and frame[c].notna().any()]
+    columns = [c for c in (*axes(frame.columns), "mdp_seed", "status", "rel_bias", "variance", "mse", "cosine",
+                           "corr", "std_sum", "sigma_in", "target_norm", "target_method", "seconds")
+               if c in frame and frame[c].notna().any()]
     rows = []
     for record in frame.to_dict("records"):
         row = {}
