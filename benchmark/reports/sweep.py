@@ -211,12 +211,12 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
                             for _, row in summary.iterrows()]
         points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]],
                                            look=summary.loc[~on_curve, "estimator"].to_numpy())
-        figure = frontier(summary[on_curve], hue="family", order=order, annotate=order,
+        figure = frontier(summary[on_curve], hue="family", order=order, annotate=order, annotate_ends=True,
                           highlight=points if len(points) else None)
         figures["frontier"] = (
             "Bias-variance frontier", figure,
             f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
-            f"ordered and labelled by {order}; other estimators as single large markers. Error bars: {interval}. "
+            f"ordered by {order} and labelled with it at each curve's ends; other estimators as single large markers. Error bars: {interval}. "
             f"Hollow markers: bias not resolved from zero (upper limits)."
             + (f" Drawn at {', '.join(f'{axis} = {value:g}' for axis, value in held.items())}, the middle of the "
                f"swept values (every setting is in the tables below)." if held else ""))
