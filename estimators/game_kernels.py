@@ -12,6 +12,10 @@ on-policy batch: its log-ratios are exactly 0) and to a few ulps otherwise
   the behaviour log-probabilities l^μ_t = log π¹(a¹_t) + log π²(a²_t).
 - `surrogate_sums`: the sums of a player's DiCE surrogate on a batch (`lola.GameSurrogate`):
   Σ ω_t z^i_t, Σ ω_t e_{s^i_t} and, for D directions w, Σ u_t(w) z^i_t, per (row, player, state).
+- `fresh_surrogate_sums`: the same for a fresh on-policy batch, rolled out game by game from
+  its uniforms in the same pass and never stored (inner, Hessian and outer batches used where
+  they were drawn; ~half the time of rollouts plus sums, which write and read `(M, N, T)` arrays).
+Both add each game through `_add_game`: one implementation of the surrogate's sums.
 """
 from __future__ import annotations
 
@@ -80,55 +84,125 @@ def surrogate_sums(states, actions, rewards, behaviour_log_probs, baselines, log
       `(M, 2, 5)` Σ ω_t z^i_t e_{s^i_t}, `(M, 2, 5)` Σ ω_t e_{s^i_t}, `(D, M, 2, 5)` Σ u_t z^i_t e_{s^i_t}.
     """
     n_rows, n_games, length = states.shape
-    n_directions = directions.shape[0]
-    time_dependent = baselines.shape[1] > 1
-    gradient = np.zeros((n_rows, 2, 5))
-    weight_sums = np.zeros((n_rows, 2, 5))
-    products = np.zeros((n_directions, n_rows, 2, 5))
-    own_states = np.empty(length, np.intp)
-    other_states = np.empty(length, np.intp)
-    own_scores = np.empty(length)
-    other_scores = np.empty(length)
-    reward_weights = np.empty(length)
-    baseline_weights = np.empty(length)
-    step_weights = np.empty(length)
-    dots = np.empty(length)
-    outer = np.empty(length)
+    sums = _new_sums(n_rows, directions.shape[0])
+    game, work = _new_game(length), _new_work(length)
+    game_states, own_actions, other_actions, game_rewards, log_ratios = game
     for m in range(n_rows):
         for n in range(n_games):
-            total = 0.0
             for t in range(length):
                 s = states[m, n, t]
-                other_view = opponent_view[s]
                 own, other = actions[0, m, n, t], actions[1, m, n, t]
-                own_states[t], other_states[t] = s, other_view
-                step = (log_own[m, s, own] + log_other[m, other_view, other]) - behaviour_log_probs[m, n, t]
-                total = step if t == 0 else total + step
-                reward_weights[t] = discounts[t] * rewards[m, n, t] * np.exp(total)
-                baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s] * np.exp(step)
-                own_scores[t] = (1.0 if own == 0 else 0.0) - cooperate_own[m, s]
-                other_scores[t] = (1.0 if other == 0 else 0.0) - cooperate_other[m, other_view]
-            tail = 0.0
-            for t in range(length - 1, -1, -1):
-                tail = reward_weights[t] if t == length - 1 else tail + reward_weights[t]
-                step_weights[t] = tail - baseline_weights[t]
+                game_states[t], own_actions[t], other_actions[t] = s, own, other
+                game_rewards[t] = rewards[m, n, t]
+                log_ratios[t] = ((log_own[m, s, own] + log_other[m, opponent_view[s], other])
+                                 - behaviour_log_probs[m, n, t])
+            _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions,
+                      opponent_view)
+    return sums[0], sums[1], sums[2]
+
+
+@njit(cache=True)
+def fresh_surrogate_sums(uniforms, cooperate_own, cooperate_other, rewards_table, player, baselines, discounts,
+                         directions, opponent_view):
+    """`surrogate_sums` of a fresh batch at the target pair, rolled out from `uniforms` in the
+    same pass and never stored (`game_rollouts`' games, one at a time).
+
+    The batch is on-policy, so every log-ratio l_t − l^μ_t is exactly 0, as on the numpy path
+    (the same log-probabilities subtracted), and the weights are exactly γᵗ r_t and γᵗ b_t.
+
+    Args:
+      uniforms: `(T, 2, M, N)` as for `game_rollouts`; rewards_table: `(2, 4)`; player: whose rewards.
+      the others: as for `surrogate_sums`.
+    Returns:
+      as `surrogate_sums`.
+    """
+    length, _, n_rows, n_games = uniforms.shape
+    sums = _new_sums(n_rows, directions.shape[0])
+    game, work = _new_game(length), _new_work(length)
+    game_states, own_actions, other_actions, game_rewards, log_ratios = game
+    log_ratios[:] = 0.0
+    row_states = np.empty((n_games, length), np.int8)      # one row's games, side by side: the
+    row_outcomes = np.empty((n_games, length), np.int8)    # uniforms are read in their order
+    state = np.empty(n_games, np.int8)
+    for m in range(n_rows):
+        state[:] = 0
+        for t in range(length):
+            for n in range(n_games):
+                s = state[n]
+                own = 1 if uniforms[t, 0, m, n] >= cooperate_own[m, s] else 0
+                other = 1 if uniforms[t, 1, m, n] >= cooperate_other[m, opponent_view[s]] else 0
+                row_states[n, t] = s
+                row_outcomes[n, t] = 2 * own + other
+                state[n] = 1 + 2 * own + other
+        for n in range(n_games):
             for t in range(length):
-                gradient[m, 0, own_states[t]] += step_weights[t] * own_scores[t]
-                gradient[m, 1, other_states[t]] += step_weights[t] * other_scores[t]
-                weight_sums[m, 0, own_states[t]] += step_weights[t]
-                weight_sums[m, 1, other_states[t]] += step_weights[t]
-            for d in range(n_directions):
-                running = 0.0
-                for t in range(length):
-                    dots[t] = (own_scores[t] * directions[d, m, 0, own_states[t]]
-                               + other_scores[t] * directions[d, m, 1, other_states[t]])
-                    running = dots[t] if t == 0 else running + dots[t]
-                    outer[t] = reward_weights[t] * running
-                tail = 0.0
-                for t in range(length - 1, -1, -1):
-                    tail = outer[t] if t == length - 1 else tail + outer[t]
-                    outer[t] = tail - baseline_weights[t] * dots[t]
-                for t in range(length):
-                    products[d, m, 0, own_states[t]] += outer[t] * own_scores[t]
-                    products[d, m, 1, other_states[t]] += outer[t] * other_scores[t]
-    return gradient, weight_sums, products
+                outcome = row_outcomes[n, t]
+                game_states[t], own_actions[t], other_actions[t] = row_states[n, t], outcome // 2, outcome % 2
+                game_rewards[t] = rewards_table[player, outcome]
+            _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions,
+                      opponent_view)
+    return sums[0], sums[1], sums[2]
+
+
+@njit(cache=True)
+def _new_sums(n_rows, n_directions):
+    return np.zeros((n_rows, 2, 5)), np.zeros((n_rows, 2, 5)), np.zeros((n_directions, n_rows, 2, 5))
+
+
+@njit(cache=True)
+def _new_game(length):
+    return (np.empty(length, np.intp), np.empty(length, np.intp), np.empty(length, np.intp), np.empty(length),
+            np.empty(length))
+
+
+@njit(cache=True)
+def _new_work(length):
+    return (np.empty(length, np.intp), np.empty(length, np.intp), np.empty(length), np.empty(length),
+            np.empty(length), np.empty(length), np.empty(length), np.empty(length), np.empty(length))
+
+
+@njit(cache=True)
+def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions, opponent_view):
+    """Add one game of row m (its states, actions, rewards and log-ratios in T-long buffers) to
+    the sums, in step order (the order of np.cumsum and np.bincount on the numpy path); `work`
+    holds the T-long buffers of the weights (`_new_work`)."""
+    gradient, weight_sums, products = sums
+    game_states, own_actions, other_actions, game_rewards, log_ratios = game
+    length = game_states.shape[0]
+    time_dependent = baselines.shape[1] > 1
+    own_states, other_states, own_scores, other_scores, reward_weights, baseline_weights, step_weights, dots, \
+        outer = work
+    total = 0.0
+    for t in range(length):
+        s = game_states[t]
+        other_view = opponent_view[s]
+        own_states[t], other_states[t] = s, other_view
+        step = log_ratios[t]
+        total = step if t == 0 else total + step
+        reward_weights[t] = discounts[t] * game_rewards[t] * np.exp(total)
+        baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s] * np.exp(step)
+        own_scores[t] = (1.0 if own_actions[t] == 0 else 0.0) - cooperate_own[m, s]
+        other_scores[t] = (1.0 if other_actions[t] == 0 else 0.0) - cooperate_other[m, other_view]
+    tail = 0.0
+    for t in range(length - 1, -1, -1):
+        tail = reward_weights[t] if t == length - 1 else tail + reward_weights[t]
+        step_weights[t] = tail - baseline_weights[t]
+    for t in range(length):
+        gradient[m, 0, own_states[t]] += step_weights[t] * own_scores[t]
+        gradient[m, 1, other_states[t]] += step_weights[t] * other_scores[t]
+        weight_sums[m, 0, own_states[t]] += step_weights[t]
+        weight_sums[m, 1, other_states[t]] += step_weights[t]
+    for d in range(directions.shape[0]):
+        running = 0.0
+        for t in range(length):
+            dots[t] = (own_scores[t] * directions[d, m, 0, own_states[t]]
+                       + other_scores[t] * directions[d, m, 1, other_states[t]])
+            running = dots[t] if t == 0 else running + dots[t]
+            outer[t] = reward_weights[t] * running
+        tail = 0.0
+        for t in range(length - 1, -1, -1):
+            tail = outer[t] if t == length - 1 else tail + outer[t]
+            outer[t] = tail - baseline_weights[t] * dots[t]
+        for t in range(length):
+            products[d, m, 0, own_states[t]] += outer[t] * own_scores[t]
+            products[d, m, 1, other_states[t]] += outer[t] * other_scores[t]

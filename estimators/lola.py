@@ -67,6 +67,32 @@ class GameBatch:
         return self.games.shape
 
 
+@dataclass(frozen=True, eq=False)
+class FreshGames:
+    """N games per row at the pair (own, other) `(M, 5)`, kept as the uniforms that draw them
+    (`(T, 2, M, N)`, the stream `draw_batch` consumes): the compiled surrogate at that same
+    pair rolls them out in the pass that takes its sums (`game_kernels.fresh_surrogate_sums`),
+    so a batch used where it was drawn is never stored. Used again (a shared inner/Hessian
+    batch) it is rolled out again from the same uniforms: the same games."""
+
+    uniforms: np.ndarray
+    own: np.ndarray
+    other: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(M, N, T)."""
+        length, _, n_rows, n_games = self.uniforms.shape
+        return n_rows, n_games, length
+
+
+def draw_fresh(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rng: np.random.Generator) -> FreshGames:
+    """The uniforms of N fresh games per row at (own, other) `(M, 5)` (the draws of `draw_batch`)."""
+    own, other = np.atleast_2d(np.asarray(own, float)), np.atleast_2d(np.asarray(other, float))
+    n_games, length = positive_int("n_games", n_games), positive_int("length", length)
+    return FreshGames(rng.random((length, 2, len(own), n_games)), own, other)
+
+
 def log_policy_table(thetas: np.ndarray) -> np.ndarray:
     """`(M, 5, 2)` log π(C | s), log π(D | s) = log σ(θ[s]), log σ(−θ[s]) for logits `(M, 5)`."""
     logits = np.asarray(thetas, float)
@@ -259,21 +285,31 @@ class GameSurrogate:
 
 class CompiledGameSurrogate:
     """`GameSurrogate` computed by `game_kernels.surrogate_sums` in one pass per call, without
-    `(M, N, T)` arrays; the same arguments, methods and numbers (module `game_kernels`)."""
+    `(M, N, T)` arrays; the same arguments, methods and numbers (module `game_kernels`). A
+    `FreshGames` batch is rolled out in the same pass (`game_kernels.fresh_surrogate_sums`)."""
 
-    def __init__(self, batch: GameBatch, own: np.ndarray, other: np.ndarray, player: int, gamma: float,
+    def __init__(self, batch: GameBatch | FreshGames, own: np.ndarray, other: np.ndarray, player: int, gamma: float,
                  baselines: np.ndarray):
-        games = batch.games
-        self.shape = games.shape
+        self.shape = batch.shape
         self.cooperate = (sigmoid(own), sigmoid(other))
-        self.arguments = (games.states, games.actions, games.rewards[player], batch.behaviour_log_probs,
-                          np.ascontiguousarray(baselines, float), log_policy_table(own), log_policy_table(other),
-                          *self.cooperate, gamma ** np.arange(self.shape[2]))
+        discounts = gamma ** np.arange(self.shape[2])
+        baselines = np.ascontiguousarray(baselines, float)
+        if isinstance(batch, FreshGames):
+            if not (np.array_equal(batch.own, own) and np.array_equal(batch.other, other)):
+                raise ValueError("batch: fresh games are used at the pair they were drawn at (on-policy)")
+            self.fresh = True
+            self.arguments = (batch.uniforms, *self.cooperate, REWARDS, int(player), baselines, discounts)
+        else:
+            games = batch.games
+            self.fresh = False
+            self.arguments = (games.states, games.actions, games.rewards[player], batch.behaviour_log_probs,
+                              baselines, log_policy_table(own), log_policy_table(other), *self.cooperate, discounts)
 
     def _sums(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from estimators import game_kernels   # imports numba (once per process)
 
-        return game_kernels.surrogate_sums(*self.arguments, np.ascontiguousarray(directions, float), OPPONENT_VIEW)
+        kernel = game_kernels.fresh_surrogate_sums if self.fresh else game_kernels.surrogate_sums
+        return kernel(*self.arguments, np.ascontiguousarray(directions, float), OPPONENT_VIEW)
 
     def gradient(self) -> np.ndarray:
         """∇L `(M, 2, 5)`: (own, other) parts."""
@@ -364,20 +400,22 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     kernel = "compiled" if compiled else "numpy"
     surrogate_type = CompiledGameSurrogate if compiled else GameSurrogate
 
-    def draw(point_other: np.ndarray, size: int, off: bool) -> GameBatch:
-        if not off:
-            return draw_batch(own, point_other, size, length, rng, kernel)
+    def draw(point_other: np.ndarray, size: int, off: bool) -> GameBatch | FreshGames:
+        if not off:       # used at the pair it is drawn at: the compiled path never stores its games
+            return draw_fresh(own, point_other, size, length, rng) if compiled else draw_batch(own, point_other,
+                                                                                              size, length, rng)
         if off_policy.history is None:
             return draw_buffer(own, point_other, n_inner, off_policy.size, length, off_policy.behaviour_noise, rng,
                                kernel)
         off_policy.history.push(draw_batch(own, point_other, n_inner, length, rng, kernel))
         return off_policy.history.read()
 
-    def surrogate(sample: GameBatch, point_other: np.ndarray, player: int) -> GameSurrogate | CompiledGameSurrogate:
+    def surrogate(sample: GameBatch | FreshGames, point_other: np.ndarray,
+                  player: int) -> GameSurrogate | CompiledGameSurrogate:
         baselines = baseline_table(game, critic, own, point_other, length, player, critic_values)
         return surrogate_type(sample, own, point_other, player, game.gamma, baselines)
 
-    inner_batches: list[GameBatch | None] = []
+    inner_batches: list[GameBatch | FreshGames | None] = []
     if inner_letter == "e":
         iterates = lola_look_ahead(game, own, other, lr=lr, steps=steps)
     else:
@@ -392,8 +430,7 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     if outer_letter == "e":
         gradients = exact_outer
     else:
-        gradients = surrogate(draw_batch(own, iterates[-1], n_outer, length, rng, kernel), iterates[-1],
-                              OWN).gradient()
+        gradients = surrogate(draw(iterates[-1], n_outer, False), iterates[-1], OWN).gradient()
     accumulators = [(gradients[:, OWN], gradients[:, OTHER])]                   # (u, v)
     if with_exact_outer:
         accumulators.append((exact_outer[:, OWN], exact_outer[:, OTHER]))

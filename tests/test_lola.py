@@ -7,7 +7,7 @@ import pytest
 import mdps
 from estimators import LolaProblem, get_estimator
 from estimators.lola import (CompiledGameSurrogate, GameSurrogate, OffPolicy, baseline_table, critic_baselines, draw_batch,
-                             draw_buffer, log_probabilities, stacked_lola_estimates)
+                             draw_buffer, draw_fresh, log_probabilities, stacked_lola_estimates)
 from mdps.ipd import OPPONENT_VIEW
 from tests.finite_differences import central_difference, relative_error
 from tests.statistical import assert_biased, assert_unbiased, bias_norm
@@ -229,3 +229,23 @@ def test_compiled_estimates_equal_the_numpy_estimates(split, critic):
             assert np.array_equal(got, expected), (off_policy, shared)
         else:
             assert np.abs(got - expected).max() <= 1e-13 * np.abs(expected).max(), (off_policy, shared)
+
+
+def test_fresh_games_rolled_out_with_the_sums_are_the_stored_games():
+    """A fresh batch kept as its uniforms and rolled out inside the surrogate's pass gives the
+    sums of the same games drawn and stored (bit for bit), and only at the pair it was drawn at."""
+    rng = np.random.default_rng(24)
+    own, other = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    table, directions = rng.normal(size=(3, 9, 5)), rng.normal(size=(2, 3, 2, 5))
+    fresh = draw_fresh(own, other, 6, 9, np.random.default_rng(8))
+    stored = draw_batch(own, other, 6, 9, np.random.default_rng(8), "compiled")
+    assert fresh.shape == stored.shape == (3, 6, 9)
+    for player in (0, 1):
+        got = CompiledGameSurrogate(fresh, own, other, player, 0.9, table)
+        expected = CompiledGameSurrogate(stored, own, other, player, 0.9, table)
+        reference = GameSurrogate(stored, own, other, player, 0.9, table)
+        assert np.array_equal(got.gradient(), expected.gradient())
+        assert np.array_equal(got.gradient(), reference.gradient())
+        assert np.array_equal(got.hessian_vector_products(directions), reference.hessian_vector_products(directions))
+    with pytest.raises(ValueError, match="batch: fresh games are used at the pair they were drawn at"):
+        CompiledGameSurrogate(fresh, own + 1.0, other, 0, 0.9, table)
