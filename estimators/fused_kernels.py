@@ -1,4 +1,5 @@
-"""The numba kernels of `estimators.fused` (imported only when the compiled path runs).
+"""The numba kernels of `estimators.fused` (imported only when the compiled path runs); its
+traces (`trace_forward`, `trace_reverse`) also serve `estimators.game_kernels`.
 
 Every function here is `@njit(cache=True)`: compiled once per machine and loaded from the
 on-disk cache (next to this file, in `__pycache__`, or numba's user cache when that is

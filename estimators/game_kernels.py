@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from estimators.fused_kernels import trace_forward, trace_reverse
+
 
 @njit(cache=True)
 def game_rollouts(uniforms, cooperate_own, cooperate_other, log_own, log_other, rewards_table, opponent_view):
@@ -172,37 +174,31 @@ def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, di
     time_dependent = baselines.shape[1] > 1
     own_states, other_states, own_scores, other_scores, reward_weights, baseline_weights, step_weights, dots, \
         outer = work
-    total = 0.0
+    trace_forward(log_ratios, 1.0, outer)                  # c_t = Σ_{k≤t} (l_k − l^μ_k), as np.cumsum
     for t in range(length):
         s = game_states[t]
         other_view = opponent_view[s]
         own_states[t], other_states[t] = s, other_view
-        step = log_ratios[t]
-        total = step if t == 0 else total + step
-        reward_weights[t] = discounts[t] * game_rewards[t] * np.exp(total)
-        baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s] * np.exp(step)
+        reward_weights[t] = discounts[t] * game_rewards[t] * np.exp(outer[t])
+        baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s] * np.exp(log_ratios[t])
         own_scores[t] = (1.0 if own_actions[t] == 0 else 0.0) - cooperate_own[m, s]
         other_scores[t] = (1.0 if other_actions[t] == 0 else 0.0) - cooperate_other[m, other_view]
-    tail = 0.0
-    for t in range(length - 1, -1, -1):
-        tail = reward_weights[t] if t == length - 1 else tail + reward_weights[t]
-        step_weights[t] = tail - baseline_weights[t]
+    trace_reverse(reward_weights, 1.0, step_weights)       # Σ_{k≥t} β_k, as the reversed np.cumsum
     for t in range(length):
+        step_weights[t] -= baseline_weights[t]
         gradient[m, 0, own_states[t]] += step_weights[t] * own_scores[t]
         gradient[m, 1, other_states[t]] += step_weights[t] * other_scores[t]
         weight_sums[m, 0, own_states[t]] += step_weights[t]
         weight_sums[m, 1, other_states[t]] += step_weights[t]
     for d in range(directions.shape[0]):
-        running = 0.0
         for t in range(length):
             dots[t] = (own_scores[t] * directions[d, m, 0, own_states[t]]
                        + other_scores[t] * directions[d, m, 1, other_states[t]])
-            running = dots[t] if t == 0 else running + dots[t]
-            outer[t] = reward_weights[t] * running
-        tail = 0.0
-        for t in range(length - 1, -1, -1):
-            tail = outer[t] if t == length - 1 else tail + outer[t]
-            outer[t] = tail - baseline_weights[t] * dots[t]
+        trace_forward(dots, 1.0, outer)                    # Σ_{j≤t} d_j
         for t in range(length):
+            outer[t] *= reward_weights[t]
+        trace_reverse(outer, 1.0, outer)                   # in place: reads x_t before writing it
+        for t in range(length):
+            outer[t] -= baseline_weights[t] * dots[t]
             products[d, m, 0, own_states[t]] += outer[t] * own_scores[t]
             products[d, m, 1, other_states[t]] += outer[t] * other_scores[t]
