@@ -140,8 +140,7 @@ def run_settings(record: FigureRecord) -> str:
                          f"problem instances {row.get('problem seeds', '—')}")
         else:
             parts.append("; ".join(f"{key} = {value}" for key, value in row.items()))
-    drawn = (f"{record.cells_ok} rows simulated" if record.settings and "simulation" in record.settings[0]
-             else f"{record.cells_ok} cells drawn")
+    drawn = f"{record.cells_ok} rows simulated" if record.spec.simulation is not None else f"{record.cells_ok} cells drawn"
     return (" | ".join(parts) or "no settings recorded") + f" ({drawn})."
 
 

@@ -138,19 +138,19 @@ def run_simulation(simulation: Simulation, *, quick: bool, results_dir: str | Pa
 
 def _outcomes(units: Mapping[str, Unit], names: list[str], workers: int):
     """`(name, run_unit(...))` for each of `names`, in this process (one worker) or on the
-    reusable loky pool the sweeps use, as they finish."""
+    reusable loky pool the sweeps use (same initializer, so the same pool), as they finish."""
     if workers == 1:
         yield from ((name, run_unit(*units[name])) for name in names)
         return
     from concurrent.futures import as_completed
 
-    from joblib.externals.loky import get_reusable_executor
+    from benchmark.sweeps.pool import kill_pool, worker_pool
 
-    executor = get_reusable_executor(max_workers=workers)
+    executor = worker_pool(workers)      # the sweeps' pool, reused
     futures = {executor.submit(run_unit, *units[name]): name for name in names}
     try:
         for future in as_completed(futures):
             yield futures[future], future.result()
     except BaseException:      # Ctrl-C, SIGTERM, a failing unit: no orphaned workers; stored units stay
-        executor.shutdown(wait=False, kill_workers=True)
+        kill_pool(executor)
         raise

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from benchmark.sweeps.cells import MEMORY_BUDGET_BYTES, bytes_per_repetition, evaluate_cell
+from benchmark.sweeps.pool import kill_pool, worker_pool
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import CSV, DATABASE, ResultStore
 from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS, SweepError
@@ -455,10 +456,9 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     finish; at most 2 x `workers` cells are queued at a time."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    executor = get_reusable_executor(max_workers=workers, initializer=ignore_ctrl_c)
+    executor = worker_pool(workers)
     queue, running = list(reversed(group)), {}
     try:
         while queue or running:
@@ -480,28 +480,8 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
                     yield cell, BrokenProcessPool("the pool broke before this cell started")
                 queue.clear()
     except BaseException:
-        _kill_pool(executor)     # no orphaned workers after Ctrl-C, SIGTERM or SIGHUP
+        kill_pool(executor)     # no orphaned workers after Ctrl-C, SIGTERM or SIGHUP
         raise
-
-
-def ignore_ctrl_c() -> None:
-    """Initializer of the pool's workers: Ctrl-C in a terminal reaches the whole process group,
-    but only the parent acts on it (it records the run, writes the CSV and stops the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _kill_pool(executor) -> None:
-    """Stop the pool's workers now; loky's manager thread may complain while it dies: silenced."""
-    import threading
-
-    previous = threading.excepthook
-
-    def quiet(arguments):
-        if arguments.thread is None or "ExecutorManager" not in arguments.thread.name:
-            previous(arguments)
-
-    threading.excepthook = quiet
-    executor.shutdown(wait=False, kill_workers=True)
 
 
 def _dask_results(sweep: Sweep, cells: list[Cell], jobs: int | None, scheduler: str | None,
