@@ -462,19 +462,33 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     queue, running = list(reversed(group)), {}
     try:
         while queue or running:
-            while queue and len(running) < 2 * workers:
-                cell = queue.pop()
-                running[executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options)] = cell
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                cell = running.pop(future)
+            broken = None
+            while queue and len(running) < 2 * workers and broken is None:
                 try:
-                    yield cell, future.result()
-                except (BrokenProcessPool, WorkerSetupError) as error:
-                    yield cell, error
-            if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
-                for future, cell in list(running.items()):   # the pool is broken: the rest fails with it
-                    yield cell, BrokenProcessPool("the pool broke while this cell was queued")
+                    future = executor.submit(evaluate_in_worker, sweep, queue[-1], tuple(plugins), options)
+                except BrokenProcessPool as error:
+                    if running:             # a running cell of this group broke the pool
+                        broken = error
+                        break
+                    executor.shutdown(wait=True, kill_workers=True)   # broken before this group ran:
+                    executor = worker_pool(workers)                  # not a cell's fault, a fresh pool
+                    future = executor.submit(evaluate_in_worker, sweep, queue[-1], tuple(plugins), options)
+                running[future] = queue.pop()
+            if broken is None:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    cell = running.pop(future)
+                    try:
+                        yield cell, future.result()
+                    except (BrokenProcessPool, WorkerSetupError) as error:
+                        yield cell, error
+                if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+                    broken = BrokenProcessPool("the pool broke")
+            if broken is not None:          # the rest fails with the pool; the next group gets a fresh one
+                executor.shutdown(wait=True, kill_workers=True)
+                for future, cell in list(running.items()):   # finished before the break: kept
+                    done = future.done() and not future.cancelled() and future.exception() is None
+                    yield cell, future.result() if done else BrokenProcessPool("the pool broke while this cell was queued")
                 running.clear()
                 for cell in reversed(queue):
                     yield cell, BrokenProcessPool("the pool broke before this cell started")
