@@ -102,6 +102,24 @@ def test_frontier_and_optimisation_curves_draw_what_they_are_given():
     _check_figure(figure)
 
 
+def test_frontier_labels_several_points_of_one_estimator_and_keeps_their_colour_off_the_curves():
+    """ES at four windows: one legend entry, each point labelled with its window, points
+    drawn on top of each other share one label (`L=41, 61`); no curve takes ES's colour."""
+    curves = pd.DataFrame({"family": np.repeat(["a", "b", "c", "d", "e", "f", "g"], 2), "lambda_c": [0.0, 1.0] * 7,
+                           "variance": np.tile([1e-3, 1.0], 7), "bias": np.tile([1e-2, 1e-1], 7),
+                           "bias_lo": 1e-3, "bias_hi": 1.0})
+    es = pd.DataFrame({"variance": [100.0, 20.0, 6.0, 7.0], "bias": [0.5, 0.2, 0.15, 0.16], "bias_lo": 0.1,
+                       "bias_hi": [0.4, 0.3, 0.2, 0.2], "label": "ES", "look": "es",
+                       "note": ["L=2", "L=21", "L=61", "L=41"]})
+    figure = plotting.frontier(curves, hue="family", order="lambda_c", highlight=es, highlight_annotate="note")
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert sorted(texts) == ["L=2", "L=21", "L=41, 61"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()].count("ES") == 1
+    drawn = {matplotlib.colors.to_hex(line.get_color()) for line in figure.axes[0].get_lines()
+             if line.get_linestyle() == "-"}
+    assert look("es").colour not in drawn and len(drawn) == 7
+
+
 def test_estimator_labels_follow_the_papers():
     assert plotting.estimator_label("maml") == "MAML (naive autodiff)"
     assert plotting.estimator_label("loaded") == "Loaded DiCE"

@@ -19,6 +19,7 @@ Conventions shared by every figure:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -42,6 +43,7 @@ __all__ = [
 
 PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494",
            "#ece133", "#56b4e9")   # seaborn "colorblind"
+PALE_YELLOW = "#ece133"
 BOUND_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2, 1, 2)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
@@ -116,16 +118,25 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
-def colours(values: Iterable[Any], *, estimators: bool = False) -> dict[Any, str]:
+def colours(values: Iterable[Any], *, estimators: bool = False, avoid: Iterable[str] = ()) -> dict[Any, str]:
     """One colour-blind-safe colour per value, in order of first appearance.
 
     With `estimators=True` every value is an estimator name and gets its one colour from
     `benchmark.present.looks` (the same in every figure and run, whatever else is drawn).
+    `avoid`: colours already standing for something else in the figure (e.g. estimators
+    drawn as single points beside the curves), skipped while the palette has others.
     """
     values = list(dict.fromkeys(values))
     if estimators:
         return {value: look(str(value)).colour for value in values}
-    return {value: PALETTE[index % len(PALETTE)] for index, value in enumerate(values)}
+    from matplotlib.colors import to_rgb
+
+    taken = [np.array(to_rgb(colour)) for colour in avoid]
+    palette = [colour for colour in PALETTE                 # neither the same nor a look-alike (RGB distance)
+               if all(np.linalg.norm(np.array(to_rgb(colour)) - other) > 0.35 for other in taken)]
+    if taken:                                               # the pale yellow (faint on white) only as a last resort
+        palette = [colour for colour in palette if colour != PALE_YELLOW] + [PALE_YELLOW]
+    return {value: palette[index % len(palette)] for index, value in enumerate(values)}
 
 
 # ----------------------------------------------------------------------------- metric against an axis
@@ -280,7 +291,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
              facet: str | None = None, labels: Mapping[Any, str] | None = None, hue_order: Sequence[Any] | None = None,
              facet_order: Sequence[Any] | None = None, facet_label: str | None = None,
              highlight: pd.DataFrame | None = None, highlight_label: str = "label",
-             logx: bool = True, logy: bool = True, reference: Sequence[tuple[float, str]] = (),
+             highlight_annotate: str | None = None, logx: bool = True, logy: bool = True, reference: Sequence[tuple[float, str]] = (),
              title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
              panel_size: tuple[float, float] = (4.6, 3.8)) -> Figure:
     """Bias against variance: each `hue` group a curve ordered by `order`, with error bars.
@@ -295,12 +306,17 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
       highlight: single estimators drawn as large markers (same columns as `df`, plus
         `highlight_label`, optionally `look`: the estimator whose look they take; a `facet`
         value of NaN puts a point on every panel).
+      highlight_annotate: a column of `highlight` written next to each of its points (what
+        tells apart several points of one estimator, e.g. its window).
       reference: horizontal reference lines `(y, label)`, e.g. the target's standard error.
     Returns:
       the Figure.
     """
     facets, hues, palette, legend_text, figure, axes = _panel_row(df, hue, facet, hue_order, facet_order, labels,
                                                                   panel_size, sharex=True, sharey=True)
+    if highlight is not None and hue != "estimator":     # a curve never takes a single point's colour
+        stands_for = highlight["look"] if "look" in highlight else highlight[highlight_label]
+        palette = colours(hues, avoid={look(str(name)).colour for name in stands_for.dropna()})
     handles: dict[str, Any] = {}
     highlight_names = list(dict.fromkeys(highlight[highlight_label])) if highlight is not None else []
     for ax, facet_value in zip(axes.flat, facets):
@@ -338,6 +354,8 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 handle = _points_with_errors(ax, rows, x, y, chosen_look.colour, chosen_look.marker, connect=False,
                                              size=11, logx=logx, logy=logy)
                 handles.setdefault(str(name), handle)
+                if highlight_annotate is not None:
+                    _annotate_groups(ax, rows, x, y, highlight_annotate, chosen_look.colour)
         for y_value, text in reference:
             handles.setdefault(text, ax.axhline(y_value, color="0.45", lw=1, ls=(0, (1, 1))))
         _scales(ax, logx, logy)
@@ -350,6 +368,39 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
     if title:
         figure.suptitle(title, fontsize=11)
     return figure
+
+
+def _as_number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.inf
+
+
+def _annotate_groups(ax, rows: pd.DataFrame, x: str, y: str, text: str, colour: str) -> None:
+    """Write `rows[text]` beside each point; points drawn on top of each other (within a
+    factor 2 in both coordinates) share one label, their texts joined: `window 21, 41, 61`."""
+    placed: list[tuple[float, float, list[str]]] = []
+    for _, point in rows.sort_values(x).iterrows():
+        at = point[y]
+        if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
+            at = point.get(f"{y}_hi", at)          # an upper limit is drawn at its upper end
+        if pd.isna(point[text]) or not str(point[text]) or not (_positive(point[x]) and _positive(at)):
+            continue
+        near = next((group for group in placed if max(point[x] / group[0], group[0] / point[x]) < 2
+                     and max(at / group[1], group[1] / at) < 2), None)
+        if near is None:
+            placed.append((float(point[x]), float(at), [str(point[text])]))
+        else:
+            near[2].append(str(point[text]))
+    for x_value, y_value, texts in placed:
+        words = [re.match(r"^(.*?)(-?[\d.]+)$", text) for text in texts]   # `L=21`, `L=41` -> `L=21, 41`
+        if len(texts) > 1 and all(word is not None and word.group(1) == words[0].group(1) for word in words):
+            values = sorted((word.group(2) for word in words), key=_as_number)
+            label = f"{words[0].group(1)}{', '.join(values)}"
+        else:
+            label = "; ".join(texts)
+        ax.annotate(label, (x_value, y_value), textcoords="offset points", xytext=(6, -9), fontsize=6.5, color=colour)
 
 
 def _points_with_errors(ax, rows: pd.DataFrame, x: str, y: str, colour: str, marker: str, *, connect: bool,

@@ -211,16 +211,28 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
                             for _, row in summary.iterrows()]
         points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]],
                                            look=summary.loc[~on_curve, "estimator"].to_numpy())
+        # an estimator with several points off the curves (ES at each window): each labelled with what varies
+        varying = {name: [key for key in keys if key not in ("estimator", order) and rows[key].nunique() > 1]
+                   for name, rows in points.groupby("estimator")}
+        points["note"] = [", ".join(_setting(key, row[key]) for key in varying[row["estimator"]])
+                          for _, row in points.iterrows()]
+        labelled = sorted({key for names in varying.values() for key in names})
         figure = frontier(summary[on_curve], hue="family", order=order, annotate=order, annotate_ends=True,
-                          highlight=points if len(points) else None)
+                          highlight=points if len(points) else None, highlight_annotate="note")
         figures["frontier"] = (
             "Bias-variance frontier", figure,
             f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
-            f"ordered by {order} and labelled with it at each curve's ends; other estimators as single large markers. Error bars: {interval}. "
+            f"ordered by {order} and labelled with it at each curve's ends; other estimators as single large markers"
+            + (f", each labelled with its {' and '.join(labelled)}" if labelled else "") + f". Error bars: {interval}. "
             f"Hollow markers: bias not resolved from zero (upper limits)."
             + (f" Drawn at {', '.join(f'{axis} = {value:g}' for axis, value in held.items())}, the middle of the "
                f"swept values (every setting is in the tables below)." if held else ""))
     return figures
+
+
+def _setting(name: str, value: Any) -> str:
+    """`window 2`, `lambda_c 0.5`: one setting in words."""
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
 
 
 def _panel_name(curve: Curve) -> str:

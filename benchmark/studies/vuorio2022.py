@@ -214,8 +214,9 @@ def _bandit_tables(summary: pd.DataFrame, lifetime: int) -> tuple[pd.DataFrame, 
     if not dice.empty:
         highlight.append(dice.assign(label="DiCE (whole lifetime, λ_c=0)", look="dice"))
     es = summary[summary["estimator"] == "es"]
-    for window, rows in es.groupby("window"):
-        highlight.append(rows.assign(label=f"ES (one antithetic pair, σ=0.1), L={int(window)}"))
+    if not es.empty:      # one look, each point labelled with its window
+        highlight.append(es.assign(label="ES (one antithetic pair, σ=0.1)", look="es",
+                                   note=[f"L={int(window)}" for window in es["window"]]))
     return truncated, pd.concat(highlight, ignore_index=True) if highlight else None
 
 
@@ -228,8 +229,9 @@ def draw_frontier_bandit(data: FigureData):
     reference = [(float(target_se.mean()), "standard error of the reference target")] if target_se.notna().any() else []
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
                              annotate_ends=True, highlight=highlight, reference=reference, panel_size=(7.0, 4.6),
+                             highlight_annotate="note" if highlight is not None and "note" in highlight else None,
                              title=f"Their setting: noisy 30-armed bandit, learned lr schedule, lifetime {lifetime} "
-                                   f"(numbers at each curve's ends: λ_c)")
+                                   f"(numbers at each curve's ends: λ_c; ES labelled with its window L)")
 
 
 def compare_frontier_bandit(data: FigureData) -> Comparison:
