@@ -313,3 +313,156 @@ def critic_values(policy, transitions, reward_table, gamma, horizon, common, noi
                 for s in range(n_states):
                     values[r, t, s] = values[r, t, s] + noise_scale * noise_draw[r, s] * norm / n_states
     return values
+
+
+@njit(cache=True, nogil=True)
+def lu_in_place(matrix, pivots):
+    """LU factorisation with partial pivoting, LAPACK's layout: P M = L U with L unit lower
+    (below the diagonal) and U upper (on and above it) in `matrix`; row k swapped with pivots[k]."""
+    size = matrix.shape[0]
+    for column in range(size):
+        pivot = column
+        for row in range(column + 1, size):
+            if abs(matrix[row, column]) > abs(matrix[pivot, column]):
+                pivot = row
+        pivots[column] = pivot
+        if pivot != column:
+            for j in range(size):
+                matrix[column, j], matrix[pivot, j] = matrix[pivot, j], matrix[column, j]
+        for row in range(column + 1, size):
+            factor = matrix[row, column] / matrix[column, column]
+            matrix[row, column] = factor
+            if factor != 0.0:
+                for j in range(column + 1, size):
+                    matrix[row, j] -= factor * matrix[column, j]
+
+
+@njit(cache=True, nogil=True)
+def lu_solve_in_place(lu, pivots, right, transposed):
+    """x with M x = b (or Mᵀ x = b when `transposed`) from `lu_in_place`'s factors; x in b."""
+    size = right.shape[0]
+    if not transposed:                     # L U x = P b (every swap first: L's rows were swapped with them)
+        for k in range(size):
+            if pivots[k] != k:
+                right[k], right[pivots[k]] = right[pivots[k]], right[k]
+        for k in range(size):
+            for row in range(k + 1, size):
+                right[row] -= lu[row, k] * right[k]
+        for row in range(size - 1, -1, -1):
+            total = right[row]
+            for j in range(row + 1, size):
+                total -= lu[row, j] * right[j]
+            right[row] = total / lu[row, row]
+    else:                                  # Uᵀ Lᵀ (P x) = b
+        for row in range(size):
+            total = right[row]
+            for j in range(row):
+                total -= lu[j, row] * right[j]
+            right[row] = total / lu[row, row]
+        for row in range(size - 1, -1, -1):
+            total = right[row]
+            for j in range(row + 1, size):
+                total -= lu[j, row] * right[j]
+            right[row] = total
+        for k in range(size - 1, -1, -1):
+            if pivots[k] != k:
+                right[k], right[pivots[k]] = right[pivots[k]], right[k]
+
+
+@njit(cache=True, nogil=True)
+def exact_parts(thetas, directions, transitions, rewards, initial, gamma, common, products):
+    """`TabularMDP.batch_values_and_gradients` (the gradient) and `batch_tangents` (one direction
+    per policy) of an infinite-horizon MDP in the kernel: one LU of M_r = I − γ P_{π_r} per policy
+    (one for all when `common`) serves the four solves.
+
+      V = M⁻¹ r_π,  d = M⁻ᵀ ρ,  Q = r + γ P V,  ∇V[s,a] = d_s π_sa (Q_sa − V_s);
+      along u (dπ = π (u − Σ_b π u)): M dV = Σ_a dπ Q,  dQ = γ P dV,  Mᵀ dd = γ Σ_{s,a} d_s dπ_sa P_sa·,
+      H u = dd π A + d dπ A + d π (dQ − dV),  (∂occ/∂θ) u = dd π + d dπ.
+
+    Args:
+      thetas: `(R, S, A)` logits (when `common`, row 0 stands for all).
+      directions: `(R, S, A)` u_r (read only when `products`).
+      transitions, rewards, initial, gamma: the MDP (P `(S, A, S)`, r `(S, A)`, ρ `(S,)`).
+    Returns:
+      `(R, S, A)` ∇V(θ_r), and when `products` `(R, S, A)` H u_r and (∂occ/∂θ) u_r (else empty).
+    Numpy's LAPACK solves sum in another order: agreement to rounding (~1e-15).
+    """
+    n_policies, n_states, n_actions = thetas.shape
+    gradients = np.empty((n_policies, n_states, n_actions))
+    hessian_products = np.empty((n_policies if products else 0, n_states, n_actions))
+    occupancy_products = np.empty((n_policies if products else 0, n_states, n_actions))
+    policy = np.empty((n_states, n_actions))
+    q_values = np.empty((n_states, n_actions))
+    lu = np.empty((n_states, n_states))
+    pivots = np.empty(n_states, np.intp)
+    values, visits = np.empty(n_states), np.empty(n_states)
+    tangent = np.empty((n_states, n_actions))
+    value_t, visits_t = np.empty(n_states), np.empty(n_states)
+    for r in range(n_policies):
+        if r == 0 or not common:
+            for s in range(n_states):              # softmax, as mdps.policy.softmax_policy
+                top = thetas[r, s, 0]
+                for a in range(1, n_actions):
+                    top = max(top, thetas[r, s, a])
+                total = 0.0
+                for a in range(n_actions):
+                    policy[s, a] = np.exp(thetas[r, s, a] - top)
+                    total += policy[s, a]
+                for a in range(n_actions):
+                    policy[s, a] = policy[s, a] / total
+            for s in range(n_states):              # M = I − γ P_π, r_π
+                for j in range(n_states):
+                    lu[s, j] = 0.0
+                reward = 0.0
+                for a in range(n_actions):
+                    weight = policy[s, a]
+                    reward += weight * rewards[s, a]
+                    for j in range(n_states):
+                        lu[s, j] += weight * transitions[s, a, j]
+                for j in range(n_states):
+                    lu[s, j] = -gamma * lu[s, j]
+                lu[s, s] += 1.0
+                values[s] = reward
+                visits[s] = initial[s]
+            lu_in_place(lu, pivots)
+            lu_solve_in_place(lu, pivots, values, False)
+            lu_solve_in_place(lu, pivots, visits, True)
+            for s in range(n_states):
+                for a in range(n_actions):
+                    future = 0.0
+                    for j in range(n_states):
+                        future += transitions[s, a, j] * values[j]
+                    q_values[s, a] = rewards[s, a] + gamma * future
+        for s in range(n_states):
+            for a in range(n_actions):
+                gradients[r, s, a] = visits[s] * policy[s, a] * (q_values[s, a] - values[s])
+        if not products:
+            continue
+        for s in range(n_states):                  # dπ, Σ_a dπ Q, and the right side of Mᵀ dd
+            mean = 0.0
+            for a in range(n_actions):
+                mean += policy[s, a] * directions[r, s, a]
+            flow = 0.0
+            for a in range(n_actions):
+                tangent[s, a] = policy[s, a] * (directions[r, s, a] - mean)
+                flow += tangent[s, a] * q_values[s, a]
+            value_t[s] = flow
+            visits_t[s] = 0.0
+        for s in range(n_states):
+            for a in range(n_actions):
+                weight = gamma * visits[s] * tangent[s, a]
+                for j in range(n_states):
+                    visits_t[j] += weight * transitions[s, a, j]
+        lu_solve_in_place(lu, pivots, value_t, False)
+        lu_solve_in_place(lu, pivots, visits_t, True)
+        for s in range(n_states):
+            for a in range(n_actions):
+                future = 0.0
+                for j in range(n_states):
+                    future += transitions[s, a, j] * value_t[j]
+                advantage = q_values[s, a] - values[s]
+                hessian_products[r, s, a] = (visits_t[s] * policy[s, a] * advantage
+                                             + visits[s] * tangent[s, a] * advantage
+                                             + visits[s] * policy[s, a] * (gamma * future - value_t[s]))
+                occupancy_products[r, s, a] = visits_t[s] * policy[s, a] + visits[s] * tangent[s, a]
+    return gradients, hessian_products, occupancy_products

@@ -26,7 +26,7 @@ import numpy as np
 
 from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
-from estimators.fused import DrawnBatch, compiled_products, draw_compiled_batch, use_compiled
+from estimators.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch, use_compiled
 from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
 from mdps import TabularMDP, inner_loop
 
@@ -37,16 +37,23 @@ InnerGradient = Callable[[int, np.ndarray, Batch, np.ndarray], np.ndarray]
 
 
 # ---------------------------------------------------------------------------- exact parts
-def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, common: bool) -> np.ndarray:
-    """∇V(θ_r) `(R, S, A)`; one solve when every repetition shares θ (`common`)."""
+def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, common: bool, compiled: bool) -> np.ndarray:
+    """∇V(θ_r) `(R, S, A)`; one solve when every repetition shares θ (`common`); in the
+    kernel when `compiled` and the horizon is infinite (the same numbers to ~1e-15)."""
     if common:
         return np.broadcast_to(mdp.gradient(thetas[0]), thetas.shape).copy()
+    if compiled and mdp.horizon is None:
+        return compiled_exact(mdp, thetas, False)[0]
     return mdp.batch_values_and_gradients(thetas)[2]
 
 
-def _exact_products(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray,
-                    common: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(H v_r, ∂occ/∂θ v_r) `(R, S, A)` each; R directions at one θ when `common`."""
+def _exact_products(mdp: TabularMDP, thetas: np.ndarray, vectors: np.ndarray, common: bool,
+                    compiled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(H v_r, ∂occ/∂θ v_r) `(R, S, A)` each; R directions at one θ when `common`; in the
+    kernel when `compiled` and the horizon is infinite (the same numbers to ~1e-15)."""
+    if compiled and mdp.horizon is None:
+        _, products, occupancy = compiled_exact(mdp, thetas, common, vectors)
+        return products, occupancy
     if common:
         return mdp.tangents(thetas[0], vectors)
     products, occupancy = mdp.batch_tangents(thetas, vectors[:, None])
@@ -69,7 +76,10 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
 
     The sampled parts run in one compiled kernel per batch (`estimators.fused`) unless
     `problem.kernel` is `numpy` or an `inner_gradient` hook is given (it reads a numpy
-    `Batch`); both paths draw the same numbers from `rng` and give the same estimates.
+    `Batch`); both paths draw the same numbers from `rng` and give the same estimates. On
+    that path the exact parts of an infinite-horizon MDP at iterates that differ across
+    repetitions run in the kernel too (`fused.compiled_exact`, one LU per policy: LAPACK's
+    numbers to ~1e-15).
 
     Random draws, in order: inner batch 0, ..., inner batch K-1, outer batch, then the
     Hessian batches K-1, ..., 0 (drawn during the backward pass, so that only one is alive
@@ -114,7 +124,8 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     if not 0.0 <= float(gae_lambda) <= 1.0:
         raise ValueError(f"gae_lambda: expected a number in [0, 1], got {gae_lambda!r}")
     critic_mdp = None if detach_critic else problem.mdp     # the critic of r + η differentiated in η
-    if use_compiled(problem.kernel) and inner_gradient is None:   # the hook reads a numpy Batch
+    compiled = use_compiled(problem.kernel) and inner_gradient is None   # the hook reads a numpy Batch
+    if compiled:
         draw, products = _compiled_batches(problem, family, lambda_, float(gae_lambda), critic_mdp)
     else:
         draw, products = _numpy_batches(problem, family, lambda_, float(gae_lambda), critic_mdp)
@@ -138,7 +149,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
 
     # outer gradient at θ_K (extrinsic reward r)
     if outer_letter == "e":
-        vector = _exact_gradient(problem.mdp, iterates[-1], common[-1])
+        vector = _exact_gradient(problem.mdp, iterates[-1], common[-1], compiled)
     else:
         vector = products(draw(iterates[-1], n_outer, rng, None))[0]
 
@@ -146,7 +157,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     meta = np.zeros_like(vector)
     for k in range(problem.steps - 1, -1, -1):
         if hessian_letter == "e":
-            hessian_vector, mixed = _exact_products(inner_mdp, iterates[k], vector, common[k])
+            hessian_vector, mixed = _exact_products(inner_mdp, iterates[k], vector, common[k], compiled)
         elif not needs_hessian_batch:
             hessian_vector, mixed = np.zeros_like(vector), None
         else:
