@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mdps.policy import softmax_policy
 from mdps.tabular import TabularMDP
 
 
@@ -27,14 +28,13 @@ def value_reward_vector_product(mdp: TabularMDP, thetas: np.ndarray, state_weigh
       `(R, S, A)`.
     """
     thetas = np.asarray(thetas, dtype=float)
-    solution = mdp.solve_stack(thetas)
-    policy = solution.policy
     weights = np.asarray(state_weights, dtype=float)
     if mdp.horizon is None:
         if weights.shape[1] != 1:
             raise ValueError(f"state_weights: expected shape (R, 1, S) for an infinite horizon, got {weights.shape}")
-        occupancy = solution.system.solve(weights[:, 0], transposed=True)                     # (R, S)
+        policy, occupancy = mdp.bellman_solve(thetas, weights[:, 0], transposed=True)          # (R, S)
         return occupancy[..., None] * policy
+    policy = softmax_policy(thetas)
     if weights.shape[1] != mdp.horizon + 1:
         raise ValueError(f"state_weights: expected shape (R, {mdp.horizon + 1}, S), got {weights.shape}")
     transitions = np.einsum("rsa,sat->rst", policy, mdp.transitions)

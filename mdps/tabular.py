@@ -141,9 +141,26 @@ class TabularMDP:
             return self._solve_infinite(policy)
         return self._solve_finite(policy)
 
+    def bellman_solve(self, thetas: np.ndarray, right: np.ndarray, *, transposed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(π_r, x_r) with (I − γ P_{π_r}) x_r = b_r (or its transpose), infinite horizon only: the
+        one solve of `solve_stack`'s, without the values, Q-values and visits.
+
+        Args:
+          thetas: `(R, S, A)` logits.
+          right: `(R, S)` right-hand sides b_r.
+        Returns:
+          `(R, S, A)` policies and `(R, S)` solutions.
+        """
+        if self.horizon is not None:
+            raise ValueError("horizon: bellman_solve is for infinite-horizon MDPs (finite H: solve_stack)")
+        policy = softmax_policy(self._check_thetas(thetas))
+        return policy, self._bellman_system(policy).solve(np.asarray(right, dtype=float), transposed=transposed)
+
+    def _bellman_system(self, policy: np.ndarray) -> _BellmanSystem:
+        return _BellmanSystem(np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions))
+
     def _solve_infinite(self, policy: np.ndarray) -> StackedSolution:
-        matrices = np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions)
-        system = _BellmanSystem(matrices)
+        system = self._bellman_system(policy)
         values = system.solve((policy * self.rewards).sum(axis=-1))                          # (R, S)
         q_values = self.rewards + self.gamma * np.einsum("sat,rt->rsa", self.transitions, values)
         visits = system.solve(np.broadcast_to(self.initial, values.shape), transposed=True)
