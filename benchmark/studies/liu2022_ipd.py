@@ -191,7 +191,8 @@ def training_settings(quick: bool) -> dict[str, Any]:
 
 
 TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
-                      sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "mdps.ipd", "mdps.ipd_sampling"))
+                      sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "estimators.game_kernels",
+                               "estimators.fused_kernels", "mdps.ipd", "mdps.ipd_sampling"))
 
 
 # ----------------------------------------------------------------------------- figure
