@@ -60,3 +60,21 @@ def test_new_settings_or_code_recompute(tmp_path):
     assert source_digest(("mdps.ipd",)) != source_digest(("mdps.gaussian_toy",))
     with pytest.raises(ValueError, match="sources: no module named 'mdps.nothing'"):
         source_digest(("mdps.nothing",))
+
+
+def test_units_run_longest_first_and_the_table_keeps_the_declared_order(tmp_path):
+    """`expected_seconds` (a hint) and, once stored, the units' own seconds order the runs
+    longest first; the table is in the declared order whatever the schedule."""
+    from dataclasses import replace
+
+    CALLS.clear()
+    hinted = replace(simulation(), expected_seconds={"u0": 1.0, "u2": 5.0})
+    first = run_simulation(hinted, quick=False, results_dir=tmp_path, jobs=1)
+    assert CALLS == [2, 0, 1] and list(first.table["unit"].unique()) == ["u0", "u1", "u2"]
+    with sqlite3.connect(first.path) as store:     # the stored seconds outrank the hint
+        store.execute("UPDATE units SET seconds = 9, key = 'old' WHERE name = 'u1'")
+        store.execute("UPDATE units SET key = 'old' WHERE name = 'u0'")
+    CALLS.clear()
+    second = run_simulation(hinted, quick=False, results_dir=tmp_path, jobs=1)
+    assert CALLS == [1, 0] and second.computed == 2
+    pd.testing.assert_frame_equal(second.table, first.table, check_exact=True)

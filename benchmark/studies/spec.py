@@ -83,12 +83,15 @@ class Simulation:
         unit's rows as a `pd.DataFrame` (the table is their concatenation, in this order).
       settings: `quick -> {name: value}`, the settings shown on the figure's page.
       sources: dotted module names whose code the numbers depend on (their files' bytes key the store).
+      expected_seconds: measured seconds of the full units, a scheduling hint only (the
+        longest run first, so the workers finish together; never part of the numbers).
     """
 
     name: str
     units: Callable[[bool], Mapping[str, Unit]]
     settings: Callable[[bool], Mapping[str, Any]]
     sources: tuple[str, ...]
+    expected_seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
