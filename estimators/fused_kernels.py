@@ -237,29 +237,31 @@ def policy_tables(policy):
 
 
 @njit(cache=True, nogil=True)
+def bellman_system(policy, transitions, rewards, gamma, matrix, right):
+    """M = I − γ P_π into `matrix` `(S, S)` and r_π into `right` `(S,)`, for one policy `(S, A)`."""
+    n_states, n_actions = policy.shape
+    for s in range(n_states):
+        total = 0.0
+        for j in range(n_states):
+            matrix[s, j] = 0.0
+        for a in range(n_actions):
+            weight = policy[s, a]
+            total += weight * rewards[s, a]
+            for j in range(n_states):
+                matrix[s, j] += weight * transitions[s, a, j]
+        for j in range(n_states):
+            matrix[s, j] = -gamma * matrix[s, j]
+        matrix[s, s] += 1.0
+        right[s] = total
+
+
+@njit(cache=True, nogil=True)
 def solve_in_place(matrix, right):
-    """x with M x = b by Gaussian elimination with partial pivoting (M and b overwritten; x in b)."""
-    size = right.shape[0]
-    for column in range(size):
-        pivot = column
-        for row in range(column + 1, size):
-            if abs(matrix[row, column]) > abs(matrix[pivot, column]):
-                pivot = row
-        if pivot != column:
-            for j in range(size):
-                matrix[column, j], matrix[pivot, j] = matrix[pivot, j], matrix[column, j]
-            right[column], right[pivot] = right[pivot], right[column]
-        for row in range(column + 1, size):
-            factor = matrix[row, column] / matrix[column, column]
-            if factor != 0.0:
-                for j in range(column + 1, size):
-                    matrix[row, j] -= factor * matrix[column, j]
-                right[row] -= factor * right[column]
-    for row in range(size - 1, -1, -1):
-        total = right[row]
-        for j in range(row + 1, size):
-            total -= matrix[row, j] * right[j]
-        right[row] = total / matrix[row, row]
+    """x with M x = b by Gaussian elimination with partial pivoting (M and b overwritten; x in b):
+    `lu_in_place`, then `lu_solve_in_place` (the same operations as eliminating b alongside)."""
+    pivots = np.empty(right.shape[0], np.intp)
+    lu_in_place(matrix, pivots)
+    lu_solve_in_place(matrix, pivots, right, False)
 
 
 @njit(cache=True, nogil=True)
@@ -277,19 +279,7 @@ def critic_values(policy, transitions, reward_table, gamma, horizon, common, noi
     solved = 1 if common else n_policies
     for r in range(solved):
         if horizon == 0:
-            for s in range(n_states):
-                total = 0.0
-                for j in range(n_states):
-                    matrix[s, j] = 0.0
-                for a in range(n_actions):
-                    weight = policy[r, s, a]
-                    total += weight * reward_table[s, a]
-                    for j in range(n_states):
-                        matrix[s, j] += weight * transitions[s, a, j]
-                for j in range(n_states):
-                    matrix[s, j] = -gamma * matrix[s, j]
-                matrix[s, s] += 1.0
-                values[r, 0, s] = total
+            bellman_system(policy[r], transitions, reward_table, gamma, matrix, values[r, 0])
             solve_in_place(matrix, values[r, 0])
         else:
             for t in range(horizon - 1, -1, -1):
@@ -370,6 +360,18 @@ def lu_solve_in_place(lu, pivots, right, transposed):
 
 
 @njit(cache=True, nogil=True)
+def expected_next(transitions, values, out):
+    """out[s, a] = Σ_j P(j|s, a) values[j]: `(S, A, S)`, `(S,)` -> `(S, A)` in place."""
+    n_states, n_actions = out.shape
+    for s in range(n_states):
+        for a in range(n_actions):
+            total = 0.0
+            for j in range(n_states):
+                total += transitions[s, a, j] * values[j]
+            out[s, a] = total
+
+
+@njit(cache=True, nogil=True)
 def exact_parts(thetas, directions, transitions, rewards, initial, gamma, common, products):
     """`TabularMDP.batch_values_and_gradients` (the gradient) and `batch_tangents` (one direction
     per policy) of an infinite-horizon MDP in the kernel: one LU of M_r = I − γ P_{π_r} per policy
@@ -396,7 +398,7 @@ def exact_parts(thetas, directions, transitions, rewards, initial, gamma, common
     lu = np.empty((n_states, n_states))
     pivots = np.empty(n_states, np.intp)
     values, visits = np.empty(n_states), np.empty(n_states)
-    tangent = np.empty((n_states, n_actions))
+    tangent, next_tangent = np.empty((n_states, n_actions)), np.empty((n_states, n_actions))
     value_t, visits_t = np.empty(n_states), np.empty(n_states)
     for r in range(n_policies):
         if r == 0 or not common:
@@ -410,29 +412,15 @@ def exact_parts(thetas, directions, transitions, rewards, initial, gamma, common
                     total += policy[s, a]
                 for a in range(n_actions):
                     policy[s, a] = policy[s, a] / total
-            for s in range(n_states):              # M = I − γ P_π, r_π
-                for j in range(n_states):
-                    lu[s, j] = 0.0
-                reward = 0.0
-                for a in range(n_actions):
-                    weight = policy[s, a]
-                    reward += weight * rewards[s, a]
-                    for j in range(n_states):
-                        lu[s, j] += weight * transitions[s, a, j]
-                for j in range(n_states):
-                    lu[s, j] = -gamma * lu[s, j]
-                lu[s, s] += 1.0
-                values[s] = reward
-                visits[s] = initial[s]
+            bellman_system(policy, transitions, rewards, gamma, lu, values)
+            visits[:] = initial
             lu_in_place(lu, pivots)
             lu_solve_in_place(lu, pivots, values, False)
             lu_solve_in_place(lu, pivots, visits, True)
+            expected_next(transitions, values, q_values)
             for s in range(n_states):
                 for a in range(n_actions):
-                    future = 0.0
-                    for j in range(n_states):
-                        future += transitions[s, a, j] * values[j]
-                    q_values[s, a] = rewards[s, a] + gamma * future
+                    q_values[s, a] = rewards[s, a] + gamma * q_values[s, a]
         for s in range(n_states):
             for a in range(n_actions):
                 gradients[r, s, a] = visits[s] * policy[s, a] * (q_values[s, a] - values[s])
@@ -455,14 +443,12 @@ def exact_parts(thetas, directions, transitions, rewards, initial, gamma, common
                     visits_t[j] += weight * transitions[s, a, j]
         lu_solve_in_place(lu, pivots, value_t, False)
         lu_solve_in_place(lu, pivots, visits_t, True)
+        expected_next(transitions, value_t, next_tangent)
         for s in range(n_states):
             for a in range(n_actions):
-                future = 0.0
-                for j in range(n_states):
-                    future += transitions[s, a, j] * value_t[j]
                 advantage = q_values[s, a] - values[s]
                 hessian_products[r, s, a] = (visits_t[s] * policy[s, a] * advantage
                                              + visits[s] * tangent[s, a] * advantage
-                                             + visits[s] * policy[s, a] * (gamma * future - value_t[s]))
+                                             + visits[s] * policy[s, a] * (gamma * next_tangent[s, a] - value_t[s]))
                 occupancy_products[r, s, a] = visits_t[s] * policy[s, a] + visits[s] * tangent[s, a]
     return gradients, hessian_products, occupancy_products
