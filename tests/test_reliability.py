@@ -88,9 +88,17 @@ def mgbench(cwd: Path, *args: str, timeout: float = 120, **popen) -> subprocess.
                           text=True, timeout=timeout, **popen)
 
 
+def default_ctrl_c() -> None:
+    """`preexec_fn` of a child that is sent SIGINT: Ctrl-C's default disposition, as in a
+    terminal. A test run started in the background (`cmd &` in a script: SIGINT ignored)
+    would otherwise hand its children an ignored SIGINT, which Python, and so `mgbench`,
+    rightly keeps ignoring."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c)
 
 
 def one_line(process: subprocess.CompletedProcess | tuple[int, str], code: int, start: str) -> str:
@@ -411,7 +419,8 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, plugin, signum, code, gro
                                                 batch=str(list(range(1, 41)))))
     process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", "g.toml", "--plugin", str(plugin),
                                 "--jobs", "2", "--quiet", "--no-report"], cwd=tmp_path, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group,
+                               preexec_fn=default_ctrl_c)
     database = tmp_path / "results/g/results.sqlite"
     deadline = time.monotonic() + 60
     while _stored(database) < 2 and process.poll() is None and time.monotonic() < deadline:
@@ -452,7 +461,7 @@ def test_ctrl_c_in_the_first_moments_gives_no_traceback(tmp_path, moment):
     (tmp_path / "e.toml").write_text(sweep_text("e", repetitions=20_000, batch=str(list(range(1, 9)))))
     process = subprocess.Popen([sys.executable, "-m", "benchmark", "sweep", "e.toml", "--no-report", "--jobs", "1"],
                                cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 60
     while not _loaded(process.pid, "_multiarray_umath") and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
