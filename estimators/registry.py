@@ -25,12 +25,16 @@ problem it will see: `kind`, `target` (`ideal`/`practical`), `meta_parameter` an
 """
 from __future__ import annotations
 
+import ast
 import difflib
+import functools
 import hashlib
 import importlib
+import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 ProblemKind = Literal["tabular", "gaussian_toy", "ipd", "bandit"]
@@ -58,17 +62,47 @@ class EstimatorSpec:
         if self.validate is not None:
             self.validate({**self.parameters, **parameters}, dict(setting))
 
-    def source_hash(self) -> str:
-        """16 hex digits of sha256 of the source file defining the function (of its code
-        object when the file cannot be read): changes when the estimator's module is edited."""
+    def source_files(self) -> dict[str, Path]:
+        """`{module name: file}` of the code an estimate runs through: the module defining the
+        function and every module of `mdps`, `estimators` and the function's own top-level
+        package that it imports, directly or through those, found by reading their import
+        statements (those inside functions too, e.g. the compiled kernels). Empty when the
+        defining file cannot be read."""
         try:
-            path = inspect.getsourcefile(self.function)
-            with open(path, "rb") as file:
-                data = file.read()
-        except (OSError, TypeError):
+            path = Path(inspect.getsourcefile(self.function))
+        except TypeError:
+            return {}
+        if not path.is_file():
+            return {}
+        module = getattr(self.function, "__module__", None) or path.stem
+        roots = {"mdps", "estimators", module.split(".")[0]}
+        files, pending = {}, [(module, path)]
+        while pending:
+            name, file = pending.pop()
+            if name in files:
+                continue
+            files[name] = file
+            if file.name == "__init__.py" and name != module:
+                continue            # a package hub: what it re-exports is followed where it is defined
+            for imported in _imported_modules(name, file):
+                if imported.split(".")[0] in roots and imported not in files:
+                    origin = _module_file(imported)
+                    if origin is not None:
+                        pending.append((imported, origin))
+        return dict(sorted(files.items()))
+
+    def source_hash(self) -> str:
+        """16 hex digits of sha256 over `source_files` (module names and bytes; the same code
+        anywhere on disk gives the same hash), or over the function's code object when its
+        file cannot be read: changes when any module the estimate runs through is edited."""
+        digest = hashlib.sha256()
+        files = self.source_files()
+        for name, path in files.items():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if not files:
             code = getattr(self.function, "__code__", None)
-            data = code.co_code if code is not None else repr(self.function).encode()
-        return hashlib.sha256(data).hexdigest()[:16]
+            digest.update(code.co_code if code is not None else repr(self.function).encode())
+        return digest.hexdigest()[:16]
 
     def __call__(self, problem, repetitions: int, rng, **parameters):
         unknown = set(parameters) - set(self.parameters)
@@ -76,6 +110,66 @@ class EstimatorSpec:
             raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {self.name!r} "
                              f"(expected one of {sorted(self.parameters) or 'none'})")
         return self.function(problem, repetitions, rng, **{**self.parameters, **parameters})
+
+
+def _imported_modules(module: str, path: Path) -> list[str]:
+    """`_imported_modules_of`, read again only when the file changed (mtime or size)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return []
+    return list(_imported_modules_of(module, path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=None)
+def _imported_modules_of(module: str, path: Path, _mtime: int, _size: int) -> tuple[str, ...]:
+    """The modules a module's import statements (anywhere in the file) take code from:
+    `import a.b` -> a.b; `from a.b import f` -> a.b; `from package import name` -> the module
+    `package.name`, else the module that defines the object `name` (`from mdps import
+    inner_loop` -> mdps.meta), so a package's `__init__` (a hub that imports everything) is
+    not followed. Relative imports are resolved."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1] if package else []
+                base = ".".join([*parts, base] if base else parts)
+            names += [_defining_module(base, alias.name) for alias in node.names if alias.name != "*"]
+    return tuple(name for name in names if name)
+
+
+@functools.lru_cache(maxsize=None)
+def _defining_module(base: str, name: str) -> str:
+    """`base.name` if that is a module, else the `__module__` of the object `base.name` (base
+    imported, as it already is for the code being hashed), else `base`."""
+    if _module_file(f"{base}.{name}") is not None:
+        return f"{base}.{name}"
+    try:
+        owner = importlib.import_module(base)
+    except ImportError:
+        return base
+    return getattr(getattr(owner, name, None), "__module__", None) or base
+
+
+@functools.lru_cache(maxsize=None)
+def _module_file(name: str) -> Path | None:
+    """The source file of module `name`, without importing it (its parent packages are), or
+    None when `name` is not a module with a `.py` file (an attribute, a compiled extension)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
 
 
 _REGISTRY: dict[tuple[str, str], EstimatorSpec] = {}

@@ -78,3 +78,40 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch, clean_registr
     monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
     monkeypatch.delitem(sys.modules, "mgbench_entry_plugin", raising=False)
     assert "entry_point_test" in {spec.name for spec in available_estimators("gaussian_toy")}
+
+
+def test_the_code_hash_covers_the_modules_an_estimate_runs_through():
+    """`dice` runs through the split, the compiled kernels and the exact MDP maths, whatever
+    package hub they are imported from; modules it never calls (the toy, the IPD's LOLA) are
+    not part of it, so editing them recomputes nothing."""
+    files = get_estimator("dice").source_files()
+    assert {"estimators.split", "estimators.fused", "estimators.fused_kernels", "estimators.surrogates",
+            "mdps.tabular", "mdps.meta", "mdps.sampling"} <= set(files)
+    assert not {"estimators", "mdps", "estimators.toy", "estimators.lola", "estimators.game_kernels"} & set(files)
+    assert all(path.is_file() for path in files.values())
+
+
+def test_editing_a_module_the_plugin_imports_changes_its_hash(tmp_path, monkeypatch, clean_registry):
+    """A plug-in package whose estimator calls a helper module: an edit of the helper changes
+    the hash (the cells would be computed again), an edit of a module it never imports does not."""
+    package = tmp_path / "hashed_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text("SCALE = 1.0\n")
+    (package / "unrelated.py").write_text("X = 1\n")
+    (package / "plugin.py").write_text(textwrap.dedent('''
+        from estimators import register
+        from hashed_pkg.helper import SCALE
+
+        @register("hashed_test", problem="gaussian_toy", description="hashed")
+        def hashed(problem, repetitions, rng):
+            return SCALE * rng.standard_normal((repetitions, 1))
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    [spec] = load_estimator("hashed_pkg.plugin")
+    assert set(spec.source_files()) >= {"hashed_pkg.plugin", "hashed_pkg.helper", "estimators.registry"}
+    before = spec.source_hash()
+    (package / "unrelated.py").write_text("X = 2\n")
+    assert spec.source_hash() == before
+    (package / "helper.py").write_text("SCALE = 2.0   # edited\n")
+    assert spec.source_hash() != before
