@@ -75,7 +75,7 @@ class EstimatorSpec:
         if not path.is_file():
             return {}
         module = getattr(self.function, "__module__", None) or path.stem
-        roots = {"mdps", "estimators", module.split(".")[0]}
+        roots = frozenset({"mdps", "estimators", module.split(".")[0]})
         files, pending = {}, [(module, path)]
         while pending:
             name, file = pending.pop()
@@ -84,8 +84,8 @@ class EstimatorSpec:
             files[name] = file
             if file.name == "__init__.py" and name != module:
                 continue            # a package hub: what it re-exports is followed where it is defined
-            for imported in _imported_modules(name, file):
-                if imported.split(".")[0] in roots and imported not in files:
+            for imported in _imported_modules(name, file, roots):
+                if imported not in files:
                     origin = _module_file(imported)
                     if origin is not None:
                         pending.append((imported, origin))
@@ -112,18 +112,19 @@ class EstimatorSpec:
         return self.function(problem, repetitions, rng, **{**self.parameters, **parameters})
 
 
-def _imported_modules(module: str, path: Path) -> list[str]:
+def _imported_modules(module: str, path: Path, roots: frozenset[str]) -> list[str]:
     """`_imported_modules_of`, read again only when the file changed (mtime or size)."""
     try:
         stat = path.stat()
     except OSError:
         return []
-    return list(_imported_modules_of(module, path, stat.st_mtime_ns, stat.st_size))
+    return list(_imported_modules_of(module, path, roots, stat.st_mtime_ns, stat.st_size))
 
 
 @functools.lru_cache(maxsize=None)
-def _imported_modules_of(module: str, path: Path, _mtime: int, _size: int) -> tuple[str, ...]:
-    """The modules a module's import statements (anywhere in the file) take code from:
+def _imported_modules_of(module: str, path: Path, roots: frozenset[str], _mtime: int, _size: int) -> tuple[str, ...]:
+    """The modules of the packages `roots` that a module's import statements (anywhere in the
+    file) take code from (others are never resolved, so never imported):
     `import a.b` -> a.b; `from a.b import f` -> a.b; `from package import name` -> the module
     `package.name`, else the module that defines the object `name` (`from mdps import
     inner_loop` -> mdps.meta), so a package's `__init__` (a hub that imports everything) is
@@ -136,20 +137,26 @@ def _imported_modules_of(module: str, path: Path, _mtime: int, _size: int) -> tu
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
+            names += [alias.name for alias in node.names if alias.name.split(".")[0] in roots]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parts = package.split(".")[:len(package.split(".")) - node.level + 1] if package else []
                 base = ".".join([*parts, base] if base else parts)
-            names += [_defining_module(base, alias.name) for alias in node.names if alias.name != "*"]
+            if base.split(".")[0] in roots:
+                names += [_defining_module(base, alias.name) for alias in node.names if alias.name != "*"]
     return tuple(name for name in names if name)
 
 
 @functools.lru_cache(maxsize=None)
 def _defining_module(base: str, name: str) -> str:
-    """`base.name` if that is a module, else the `__module__` of the object `base.name` (base
-    imported, as it already is for the code being hashed), else `base`."""
+    """`base` when it is a plain module (`name` is one of its objects); for a package, the
+    module `base.name`, else the `__module__` of the object `base.name` (the package is
+    imported already by the code being hashed), else `base`. Never imports a plain module:
+    hashing must not load numba through the compiled kernels."""
+    spec = _find_spec(base)
+    if spec is None or spec.submodule_search_locations is None:
+        return base
     if _module_file(f"{base}.{name}") is not None:
         return f"{base}.{name}"
     try:
@@ -159,14 +166,19 @@ def _defining_module(base: str, name: str) -> str:
     return getattr(getattr(owner, name, None), "__module__", None) or base
 
 
+def _find_spec(name: str):
+    """`importlib.util.find_spec(name)` (which imports the parent packages only), None when not found."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
 @functools.lru_cache(maxsize=None)
 def _module_file(name: str) -> Path | None:
     """The source file of module `name`, without importing it (its parent packages are), or
     None when `name` is not a module with a `.py` file (an attribute, a compiled extension)."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError, AttributeError):
-        return None
+    spec = _find_spec(name)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
     return Path(spec.origin)

@@ -115,3 +115,21 @@ def test_editing_a_module_the_plugin_imports_changes_its_hash(tmp_path, monkeypa
     assert spec.source_hash() == before
     (package / "helper.py").write_text("SCALE = 2.0   # edited\n")
     assert spec.source_hash() != before
+
+
+def test_hashing_the_code_imports_no_kernel():
+    """The hashes are computed in the parent process of every sweep: reading the imports of the
+    compiled kernels must not import them (numba costs ~1.5 s to import)."""
+    import subprocess
+    from pathlib import Path
+
+    code = ("import sys\nfrom estimators import available_estimators\n"
+            "for kind in ('tabular', 'gaussian_toy', 'ipd', 'bandit'):\n"
+            "    for spec in available_estimators(kind):\n"
+            "        assert len(spec.source_hash()) == 16\n"
+            "print(sorted(name for name in ('numba', 'estimators.fused_kernels', 'estimators.game_kernels')"
+            " if name in sys.modules))\n")
+    repository = str(Path(__file__).resolve().parents[1])
+    process = subprocess.run([sys.executable, "-c", code], cwd=repository, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "[]"
