@@ -156,8 +156,12 @@ class TabularMDP:
         policy = softmax_policy(self._check_thetas(thetas))
         return policy, self._bellman_system(policy).solve(np.asarray(right, dtype=float), transposed=transposed)
 
+    def _bellman_matrices(self, policy: np.ndarray) -> np.ndarray:
+        """M_r = I − γ P_{π_r}, `(R, S, S)`."""
+        return np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions)
+
     def _bellman_system(self, policy: np.ndarray) -> _BellmanSystem:
-        return _BellmanSystem(np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions))
+        return _BellmanSystem(self._bellman_matrices(policy))
 
     def _solve_infinite(self, policy: np.ndarray) -> StackedSolution:
         system = self._bellman_system(policy)
@@ -222,8 +226,7 @@ class TabularMDP:
             return np.broadcast_to(self.batch_time_values(thetas[:1]), (len(thetas), *self._time_values_shape)).copy()
         if self.horizon is None:                  # values only: one stacked solve, no visits
             policy = softmax_policy(thetas)
-            system = np.eye(self.n_states) - self.gamma * np.einsum("rsa,sat->rst", policy, self.transitions)
-            return np.linalg.solve(system, (policy * self.rewards).sum(axis=-1)[..., None])[..., 0][:, None]
+            return np.linalg.solve(self._bellman_matrices(policy), (policy * self.rewards).sum(axis=-1)[..., None])[..., 0][:, None]
         values = self.solve_stack(thetas).values
         return np.concatenate([values, np.zeros_like(values[:, :1])], axis=1)
 

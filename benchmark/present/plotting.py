@@ -307,7 +307,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
         `highlight_label`, optionally `look`: the estimator whose look they take; a `facet`
         value of NaN puts a point on every panel).
       highlight_annotate: a column of `highlight` written next to each of its points (what
-        tells apart several points of one estimator, e.g. its window).
+        tells apart several points of one estimator, e.g. its window); ignored where absent.
       reference: horizontal reference lines `(y, label)`, e.g. the target's standard error.
     Returns:
       the Figure.
@@ -333,9 +333,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
             handles.setdefault(legend_text[hue_value], handle)
             if annotate is not None:
                 for _, point in (rows.iloc[[0, -1]] if annotate_ends and len(rows) > 2 else rows).iterrows():
-                    at = point[y]
-                    if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
-                        at = point.get(f"{y}_hi", at)       # an upper limit is drawn at its upper end
+                    at = _drawn_at(point, y)
                     if _positive(point[x]) and _positive(at):
                         ax.annotate(_number(point[annotate]), (point[x], at), textcoords="offset points",
                                     xytext=(4, 3), fontsize=6.5, color=palette[hue_value])
@@ -354,7 +352,7 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
                 handle = _points_with_errors(ax, rows, x, y, chosen_look.colour, chosen_look.marker, connect=False,
                                              size=11, logx=logx, logy=logy)
                 handles.setdefault(str(name), handle)
-                if highlight_annotate is not None:
+                if highlight_annotate in rows:
                     _annotate_groups(ax, rows, x, y, highlight_annotate, chosen_look.colour)
         for y_value, text in reference:
             handles.setdefault(text, ax.axhline(y_value, color="0.45", lw=1, ls=(0, (1, 1))))
@@ -370,6 +368,14 @@ def frontier(df: pd.DataFrame, *, x: str = "variance", y: str = "bias", hue: str
     return figure
 
 
+def _drawn_at(point: pd.Series, y: str) -> float:
+    """Where a point is drawn in `y`: at its value, or for an upper limit (an unresolved bias)
+    at its interval's upper end (`_points_with_errors`)."""
+    if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
+        return point.get(f"{y}_hi", point[y])
+    return point[y]
+
+
 def _as_number(text: str) -> float:
     try:
         return float(text)
@@ -382,9 +388,7 @@ def _annotate_groups(ax, rows: pd.DataFrame, x: str, y: str, text: str, colour: 
     factor 2 in both coordinates) share one label, their texts joined: `window 21, 41, 61`."""
     placed: list[tuple[float, float, list[str]]] = []
     for _, point in rows.sort_values(x).iterrows():
-        at = point[y]
-        if y in _UPPER_LIMIT_METRICS and f"{y}_lo" in point and not point[f"{y}_lo"] > 0:
-            at = point.get(f"{y}_hi", at)          # an upper limit is drawn at its upper end
+        at = _drawn_at(point, y)
         if pd.isna(point[text]) or not str(point[text]) or not (_positive(point[x]) and _positive(at)):
             continue
         near = next((group for group in placed if max(point[x] / group[0], group[0] / point[x]) < 2

@@ -206,8 +206,8 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
         summary = seed_summary(ok, keys, ["bias", "variance"])
         curve_keys = [key for key in keys if key != order and key != "estimator" and summary[key].nunique() > 1]
         on_curve = summary[order].notna()
-        summary["family"] = [", ".join(f"{key} {row[key]:g}" if isinstance(row[key], float) else f"{key} {row[key]}"
-                                      for key in curve_keys if pd.notna(row[key])) or row["estimator"]
+        summary["family"] = [", ".join(_setting(key, row[key]) for key in curve_keys if pd.notna(row[key]))
+                             or row["estimator"]
                             for _, row in summary.iterrows()]
         points = summary[~on_curve].assign(label=[look(name).name for name in summary.loc[~on_curve, "estimator"]],
                                            look=summary.loc[~on_curve, "estimator"].to_numpy())
@@ -238,8 +238,7 @@ def _setting(name: str, value: Any) -> str:
 def _panel_name(curve: Curve) -> str:
     """The panel of a curve: its split and other fixed settings (the estimator is the colour)."""
     parts = [f"split {curve.split}"] if curve.split else []
-    parts += [f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
-              for name, value in curve.settings.items() if name not in ("estimator", "split")]
+    parts += [_setting(name, value) for name, value in curve.settings.items() if name not in ("estimator", "split")]
     return ", ".join(parts) or "all"
 
 

@@ -229,7 +229,7 @@ def draw_frontier_bandit(data: FigureData):
     reference = [(float(target_se.mean()), "standard error of the reference target")] if target_se.notna().any() else []
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
                              annotate_ends=True, highlight=highlight, reference=reference, panel_size=(7.0, 4.6),
-                             highlight_annotate="note" if highlight is not None and "note" in highlight else None,
+                             highlight_annotate="note",
                              title=f"Their setting: noisy 30-armed bandit, learned lr schedule, lifetime {lifetime} "
                                    f"(numbers at each curve's ends: λ_c; ES labelled with its window L)")
 

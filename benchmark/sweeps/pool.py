@@ -23,9 +23,10 @@ def ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def kill_pool(executor) -> None:
-    """Stop the pool's workers now (after Ctrl-C, SIGTERM, SIGHUP or a failure: no orphans);
-    loky's manager thread may complain while it dies: silenced."""
+def kill_pool(executor, *, wait: bool = False) -> None:
+    """Stop the pool's workers now (after Ctrl-C, SIGTERM, SIGHUP or a failure: no orphans;
+    `wait` for them when the pool broke, so its futures are settled and the next `worker_pool`
+    is a fresh one); loky's manager thread may complain while it dies: silenced."""
     import threading
 
     previous = threading.excepthook
@@ -35,4 +36,4 @@ def kill_pool(executor) -> None:
             previous(arguments)
 
     threading.excepthook = quiet
-    executor.shutdown(wait=False, kill_workers=True)
+    executor.shutdown(wait=wait, kill_workers=True)

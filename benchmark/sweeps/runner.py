@@ -459,20 +459,24 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     executor = worker_pool(workers)
+
+    def submit(cell: Cell):
+        return executor.submit(evaluate_in_worker, sweep, cell, tuple(plugins), options)
+
     queue, running = list(reversed(group)), {}
     try:
         while queue or running:
             broken = None
-            while queue and len(running) < 2 * workers and broken is None:
+            while queue and len(running) < 2 * workers:
                 try:
-                    future = executor.submit(evaluate_in_worker, sweep, queue[-1], tuple(plugins), options)
+                    future = submit(queue[-1])
                 except BrokenProcessPool as error:
                     if running:             # a running cell of this group broke the pool
                         broken = error
                         break
-                    executor.shutdown(wait=True, kill_workers=True)   # broken before this group ran:
-                    executor = worker_pool(workers)                  # not a cell's fault, a fresh pool
-                    future = executor.submit(evaluate_in_worker, sweep, queue[-1], tuple(plugins), options)
+                    kill_pool(executor, wait=True)      # broken before this group ran: not a cell's
+                    executor = worker_pool(workers)     # fault, a fresh pool
+                    future = submit(queue[-1])
                 running[future] = queue.pop()
             if broken is None:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -485,7 +489,7 @@ def _run_group(sweep: Sweep, group: list[Cell], workers: int, plugins, options):
                 if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
                     broken = BrokenProcessPool("the pool broke")
             if broken is not None:          # the rest fails with the pool; the next group gets a fresh one
-                executor.shutdown(wait=True, kill_workers=True)
+                kill_pool(executor, wait=True)
                 for future, cell in list(running.items()):   # finished before the break: kept
                     done = future.done() and not future.cancelled() and future.exception() is None
                     yield cell, future.result() if done else BrokenProcessPool("the pool broke while this cell was queued")
