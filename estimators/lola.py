@@ -119,11 +119,11 @@ def draw_batch(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rn
         return GameBatch(games, log_probabilities(games, own, other))
     from estimators import game_kernels   # imports numba (once per process)
 
-    own, other = np.atleast_2d(np.asarray(own, float)), np.atleast_2d(np.asarray(other, float))
-    n_games, length = positive_int("n_games", n_games), positive_int("length", length)
-    uniforms = rng.random((length, 2, len(own), n_games))      # the stream of sample_games' T draws of (2, M, N)
+    fresh = draw_fresh(own, other, n_games, length, rng)      # the stream of sample_games' T draws of (2, M, N)
+    own, other = fresh.own, fresh.other
     states, actions, rewards, log_probs = game_kernels.game_rollouts(
-        uniforms, sigmoid(own), sigmoid(other), log_policy_table(own), log_policy_table(other), REWARDS, OPPONENT_VIEW)
+        fresh.uniforms, sigmoid(own), sigmoid(other), log_policy_table(own), log_policy_table(other), REWARDS,
+        OPPONENT_VIEW)
     return GameBatch(GameTrajectories(states, actions, rewards), log_probs)
 
 
