@@ -99,7 +99,7 @@ def surrogate_sums(states, actions, rewards, behaviour_log_probs, baselines, log
                 log_ratios[t] = ((log_own[m, s, own] + log_other[m, opponent_view[s], other])
                                  - behaviour_log_probs[m, n, t])
             _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions,
-                      opponent_view)
+                      opponent_view, False)
     return sums[0], sums[1], sums[2]
 
 
@@ -142,7 +142,7 @@ def fresh_surrogate_sums(uniforms, cooperate_own, cooperate_other, rewards_table
                 game_states[t], own_actions[t], other_actions[t] = row_states[n, t], outcome // 2, outcome % 2
                 game_rewards[t] = rewards_table[player, outcome]
             _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions,
-                      opponent_view)
+                      opponent_view, True)
     return sums[0], sums[1], sums[2]
 
 
@@ -164,7 +164,8 @@ def _new_work(length):
 
 
 @njit(cache=True)
-def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions, opponent_view):
+def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions, opponent_view,
+              on_policy):
     """Add one game of row m (its states, actions, rewards and log-ratios in T-long buffers) to
     the sums, in step order (the order of np.cumsum and np.bincount on the numpy path); `work`
     holds the T-long buffers of the weights (`_new_work`)."""
@@ -174,13 +175,17 @@ def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, di
     time_dependent = baselines.shape[1] > 1
     own_states, other_states, own_scores, other_scores, reward_weights, baseline_weights, step_weights, dots, \
         outer = work
-    trace_forward(log_ratios, 1.0, outer)                  # c_t = Σ_{k≤t} (l_k − l^μ_k), as np.cumsum
+    if not on_policy:
+        trace_forward(log_ratios, 1.0, outer)              # c_t = Σ_{k≤t} (l_k − l^μ_k), as np.cumsum
     for t in range(length):
         s = game_states[t]
         other_view = opponent_view[s]
         own_states[t], other_states[t] = s, other_view
-        reward_weights[t] = discounts[t] * game_rewards[t] * np.exp(outer[t])
-        baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s] * np.exp(log_ratios[t])
+        reward_weights[t] = discounts[t] * game_rewards[t]
+        baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s]
+        if not on_policy:                                  # on-policy every ratio is exp(0) = 1, exactly
+            reward_weights[t] *= np.exp(outer[t])
+            baseline_weights[t] *= np.exp(log_ratios[t])
         own_scores[t] = (1.0 if own_actions[t] == 0 else 0.0) - cooperate_own[m, s]
         other_scores[t] = (1.0 if other_actions[t] == 0 else 0.0) - cooperate_other[m, other_view]
     trace_reverse(reward_weights, 1.0, step_weights)       # Σ_{k≥t} β_k, as the reversed np.cumsum
