@@ -69,8 +69,9 @@ def surrogate_sums(states, actions, rewards, behaviour_log_probs, baselines, log
                    cooperate_other, discounts, directions, opponent_view):
     """The bincount sums of a DiCE surrogate's gradient and Hessian-vector products.
 
-    Per game, with l_t the target log-probability of both actions, ρ-terms from
-    c_t = Σ_{k≤t} (l_k − l^μ_k):  β_t = γᵗ r_t e^{c_t},  β'_t = γᵗ b_t e^{l_t − l^μ_t},
+    Per game, with l_t the target log-probability of both actions, the step ratios
+    ρ_t = e^{l_t − l^μ_t} and their running product ρ_{0:t} = Π_{k≤t} ρ_k (np.cumprod):
+    β_t = γᵗ r_t ρ_{0:t},  β'_t = γᵗ b_t ρ_t,
     ω_t = Σ_{k≥t} β_k − β'_t,  z^i_t = 1[a^i_t = C] − σ_i(s^i_t), and for a direction w:
     d_t = Σ_i z^i_t w_i[s^i_t],  u_t = Σ_{k≥t} β_k Σ_{j≤k} d_j − β'_t d_t.
 
@@ -175,8 +176,7 @@ def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, di
     time_dependent = baselines.shape[1] > 1
     own_states, other_states, own_scores, other_scores, reward_weights, baseline_weights, step_weights, dots, \
         outer = work
-    if not on_policy:
-        trace_forward(log_ratios, 1.0, outer)              # c_t = Σ_{k≤t} (l_k − l^μ_k), as np.cumsum
+    ratio = 1.0                                            # ρ_{0:t} = Π_{k≤t} ρ_k, as np.cumprod
     for t in range(length):
         s = game_states[t]
         other_view = opponent_view[s]
@@ -184,8 +184,10 @@ def _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, di
         reward_weights[t] = discounts[t] * game_rewards[t]
         baseline_weights[t] = discounts[t] * baselines[m, t if time_dependent else 0, s]
         if not on_policy:                                  # on-policy every ratio is exp(0) = 1, exactly
-            reward_weights[t] *= np.exp(outer[t])
-            baseline_weights[t] *= np.exp(log_ratios[t])
+            step_ratio = np.exp(log_ratios[t])             # ρ_t = π/μ of both actions
+            ratio *= step_ratio
+            reward_weights[t] *= ratio
+            baseline_weights[t] *= step_ratio
         own_scores[t] = (1.0 if own_actions[t] == 0 else 0.0) - cooperate_own[m, s]
         other_scores[t] = (1.0 if other_actions[t] == 0 else 0.0) - cooperate_other[m, other_view]
     trace_reverse(reward_weights, 1.0, step_weights)       # Σ_{k≥t} β_k, as the reversed np.cumsum

@@ -252,8 +252,9 @@ class GameSurrogate:
         self.scores = tuple((games.actions[i] == 0) - self.cooperate[i][rows, self.states[i]] for i in (0, 1))
         step_log_ratios = log_probabilities(games, own, other) - batch.behaviour_log_probs
         discounts = gamma ** np.arange(length)
-        self.reward_weights = discounts * games.rewards[player] * np.exp(np.cumsum(step_log_ratios, axis=-1))
-        self.baseline_weights = discounts * baselines * np.exp(step_log_ratios)
+        step_ratios = np.exp(step_log_ratios)                                       # ρ_t
+        self.reward_weights = discounts * games.rewards[player] * np.cumprod(step_ratios, axis=-1)   # ρ_{0:t}
+        self.baseline_weights = discounts * baselines * step_ratios
         self.step_weights = _reverse_cumsum(self.reward_weights) - self.baseline_weights      # ω (M, N, T)
         self.flat = tuple(rows * 5 + states for states in self.states)
 
