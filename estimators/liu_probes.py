@@ -20,7 +20,6 @@ from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from estimators.split import split_meta_gradient
 from estimators.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient
-from mdps import inner_loop
 
 
 def injected_hessian_error(c, n_states: int, n_actions: int):
@@ -32,9 +31,9 @@ def _perturbed_reverse_accumulation(problem: MetaProblem, repetitions: int, rng:
                                     c: float, noise: float) -> np.ndarray:
     """Exact iterates and outer gradient; v ← v + α (H_k v + diag(2(c + noise·ε)/(S·A)) v)."""
     inner_mdp, lr = problem.inner_mdp, float(problem.lr)
-    iterates = inner_loop(inner_mdp, problem.theta0, steps=problem.steps, lr=lr)
+    iterates = problem.exact_iterates
     shape = (repetitions, *problem.shape)
-    vector = np.broadcast_to(problem.mdp.gradient(iterates[-1]), shape).copy()
+    vector = np.broadcast_to(problem.exact_outer_gradient, shape).copy()
     meta = np.zeros(shape)
     for iterate in reversed(iterates[:-1]):
         hessian_vector, mixed = inner_mdp.tangents(iterate, vector)

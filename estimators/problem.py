@@ -3,11 +3,12 @@ LOLA problem on the Iterated Prisoner's Dilemma."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 
-from mdps import (GaussianToy, IteratedPrisonersDilemma, TabularMDP, intrinsic_meta_gradient,
+from mdps import (GaussianToy, IteratedPrisonersDilemma, TabularMDP, inner_loop, intrinsic_meta_gradient,
                   lola_meta_gradient, meta_gradient)
 
 MetaParameter = Literal["init", "intrinsic"]
@@ -94,11 +95,29 @@ class MetaProblem:
             return self.mdp.with_rewards(self.mdp.rewards + self.eta)
         return self.mdp
 
+    @cached_property
+    def exact_iterates(self) -> tuple[np.ndarray, ...]:
+        """θ_0..θ_K `(S, A)` each, K exact steps θ_{k+1} = θ_k + α ∇V_{r+η}(θ_k) (`mdps.inner_loop`
+        on `inner_mdp`); computed once per problem (every block of a cell reuses them), read-only."""
+        return _read_only(inner_loop(self.inner_mdp, self.theta0, steps=self.steps, lr=self.lr))
+
+    @cached_property
+    def exact_outer_gradient(self) -> np.ndarray:
+        """∇V_r(θ_K) `(S, A)` at the exact iterate θ_K; computed once per problem, read-only."""
+        return _read_only([self.mdp.gradient(self.exact_iterates[-1])])[0]
+
     def exact_meta_gradient(self) -> np.ndarray:
         """The ideal target `(S, A)`: ∇_φ V_r(θ_K) with exact inner gradient steps."""
         if self.meta_parameter == "intrinsic":
             return intrinsic_meta_gradient(self.mdp, self.theta0, self.eta, steps=self.steps, lr=self.lr)
         return meta_gradient(self.mdp, self.theta0, steps=self.steps, lr=self.lr)
+
+
+def _read_only(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    frozen = tuple(np.array(array, dtype=float) for array in arrays)
+    for array in frozen:
+        array.setflags(write=False)
+    return frozen
 
 
 @dataclass(frozen=True)

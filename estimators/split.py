@@ -28,7 +28,7 @@ from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from estimators.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch, use_compiled
 from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
-from mdps import TabularMDP, inner_loop
+from mdps import TabularMDP
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
 
@@ -37,11 +37,9 @@ InnerGradient = Callable[[int, np.ndarray, Batch, np.ndarray], np.ndarray]
 
 
 # ---------------------------------------------------------------------------- exact parts
-def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, common: bool, compiled: bool) -> np.ndarray:
-    """∇V(θ_r) `(R, S, A)`; one solve when every repetition shares θ (`common`); in the
-    kernel when `compiled` and the horizon is infinite (the same numbers to ~1e-15)."""
-    if common:
-        return np.broadcast_to(mdp.gradient(thetas[0]), thetas.shape).copy()
+def _exact_gradient(mdp: TabularMDP, thetas: np.ndarray, compiled: bool) -> np.ndarray:
+    """∇V(θ_r) `(R, S, A)` at iterates that differ across repetitions; in the kernel when
+    `compiled` and the horizon is infinite (the same numbers to ~1e-15)."""
     if compiled and mdp.horizon is None:
         return compiled_exact(mdp, thetas, False)[0]
     return mdp.batch_values_and_gradients(thetas)[2]
@@ -134,8 +132,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     theta = np.broadcast_to(np.asarray(problem.theta0, dtype=float), (repetitions, *problem.shape)).copy()
     iterates, common, inner_batches = [theta], [True], []
     if inner_letter == "e":
-        exact_iterates = inner_loop(inner_mdp, problem.theta0, steps=problem.steps, lr=lr)
-        iterates = [np.broadcast_to(step, theta.shape).copy() for step in exact_iterates]
+        iterates = [np.broadcast_to(step, theta.shape).copy() for step in problem.exact_iterates]
         common = [True] * len(iterates)
     else:
         for k in range(problem.steps):
@@ -148,8 +145,10 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
             common.append(False)
 
     # outer gradient at θ_K (extrinsic reward r)
-    if outer_letter == "e":
-        vector = _exact_gradient(problem.mdp, iterates[-1], common[-1], compiled)
+    if outer_letter == "e" and common[-1]:          # θ_K is the exact iterate: ∇V_r(θ_K) computed once
+        vector = np.broadcast_to(problem.exact_outer_gradient, theta.shape).copy()
+    elif outer_letter == "e":
+        vector = _exact_gradient(problem.mdp, iterates[-1], compiled)
     else:
         vector = products(draw(iterates[-1], n_outer, rng, None))[0]
 
