@@ -16,6 +16,8 @@ on-policy batch: its log-ratios are exactly 0) and to a few ulps otherwise
   its uniforms in the same pass and never stored (inner, Hessian and outer batches used where
   they were drawn; ~half the time of rollouts plus sums, which write and read `(M, N, T)` arrays).
 Both add each game through `_add_game`: one implementation of the surrogate's sums.
+- `fresh_value_residual_sums`: the sums of the learned values' regression on fresh games, rolled
+  out in the same pass.
 """
 from __future__ import annotations
 
@@ -128,15 +130,7 @@ def fresh_surrogate_sums(uniforms, cooperate_own, cooperate_other, rewards_table
     row_outcomes = np.empty((n_games, length), np.int8)    # uniforms are read in their order
     state = np.empty(n_games, np.int8)
     for m in range(n_rows):
-        state[:] = 0
-        for t in range(length):
-            for n in range(n_games):
-                s = state[n]
-                own = 1 if uniforms[t, 0, m, n] >= cooperate_own[m, s] else 0
-                other = 1 if uniforms[t, 1, m, n] >= cooperate_other[m, opponent_view[s]] else 0
-                row_states[n, t] = s
-                row_outcomes[n, t] = 2 * own + other
-                state[n] = 1 + 2 * own + other
+        _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes)
         for n in range(n_games):
             for t in range(length):
                 outcome = row_outcomes[n, t]
@@ -145,6 +139,47 @@ def fresh_surrogate_sums(uniforms, cooperate_own, cooperate_other, rewards_table
             _add_game(sums, m, game, work, baselines, cooperate_own, cooperate_other, discounts, directions,
                       opponent_view, True)
     return sums[0], sums[1], sums[2]
+
+
+@njit(cache=True)
+def fresh_value_residual_sums(uniforms, cooperate_own, cooperate_other, rewards_table, values, opponent_view):
+    """Σ_{n,t} (r¹_t − v[s_t]) e_{s_t} per row over N fresh games rolled out from `uniforms`
+    (`game_rollouts`' games, never stored), added in the order of np.bincount over (m, n, t).
+
+    Args:
+      uniforms: `(T, 2, M, N)` as for `game_rollouts`; cooperate_own, cooperate_other: `(M, 5)`.
+      rewards_table: `(2, 4)`; values: `(M, 5)` v of the row's own player; opponent_view: `(5,)`.
+    Returns:
+      `(M, 5)`.
+    """
+    length, _, n_rows, n_games = uniforms.shape
+    sums = np.zeros((n_rows, 5))
+    row_states = np.empty((n_games, length), np.int8)
+    row_outcomes = np.empty((n_games, length), np.int8)
+    state = np.empty(n_games, np.int8)
+    for m in range(n_rows):
+        _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes)
+        for n in range(n_games):
+            for t in range(length):
+                s = row_states[n, t]
+                sums[m, s] += rewards_table[0, row_outcomes[n, t]] - values[m, s]
+    return sums
+
+
+@njit(cache=True)
+def _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes):
+    """Row m's N games side by side from `uniforms` `(T, 2, M, N)`, read in their order, into
+    `(N, T)` int8 buffers of states and outcomes 2·a¹ + a² (`state`: an `(N,)` buffer)."""
+    length, n_games = uniforms.shape[0], uniforms.shape[3]
+    state[:] = 0
+    for t in range(length):
+        for n in range(n_games):
+            s = state[n]
+            own = 1 if uniforms[t, 0, m, n] >= cooperate_own[m, s] else 0
+            other = 1 if uniforms[t, 1, m, n] >= cooperate_other[m, opponent_view[s]] else 0
+            row_states[n, t] = s
+            row_outcomes[n, t] = 2 * own + other
+            state[n] = 1 + 2 * own + other
 
 
 @njit(cache=True)

@@ -127,6 +127,26 @@ def draw_batch(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rn
     return GameBatch(GameTrajectories(states, actions, rewards), log_probs)
 
 
+def value_residual_sums(own: np.ndarray, other: np.ndarray, values: np.ndarray, n_games: int, length: int,
+                        rng: np.random.Generator, kernel: str = "numpy") -> np.ndarray:
+    """Σ_{n,t} (r¹_t − v[s_t]) e_{s_t} `(M, 5)` of each row's own player on N fresh games at
+    (own, other) `(M, 5)`, values v `(M, 5)`: the value regression mean_{n,t} (r_t − v[s_t])²
+    has gradient −2/(N·T) times it. The draws of `draw_batch`; `kernel` `compiled` rolls the
+    games out in the pass that sums (`game_kernels.fresh_value_residual_sums`, the same numbers)."""
+    values = np.ascontiguousarray(values, float)
+    if not use_compiled(kernel):
+        games = draw_batch(own, other, n_games, length, rng).games
+        rows = np.arange(len(games.states))[:, None, None]
+        residuals = games.rewards[0] - values[rows, games.states]
+        flat = (rows * 5 + games.states).ravel()
+        return np.bincount(flat, weights=residuals.ravel(), minlength=len(values) * 5).reshape(len(values), 5)
+    from estimators import game_kernels   # imports numba (once per process)
+
+    fresh = draw_fresh(own, other, n_games, length, rng)
+    return game_kernels.fresh_value_residual_sums(fresh.uniforms, sigmoid(fresh.own), sigmoid(fresh.other), REWARDS,
+                                                  values, OPPONENT_VIEW)
+
+
 def draw_buffer(own: np.ndarray, other: np.ndarray, n_games: int, size: int, length: int, noise: float,
                 rng: np.random.Generator, kernel: str = "numpy") -> GameBatch:
     """A buffer of the last `size` games: the fresh `n_games` at (own, other), then size/n_games − 1

@@ -7,7 +7,7 @@ import pytest
 import mdps
 from estimators import LolaProblem, get_estimator
 from estimators.lola import (CompiledGameSurrogate, GameSurrogate, OffPolicy, baseline_table, critic_baselines, draw_batch,
-                             draw_buffer, draw_fresh, log_probabilities, stacked_lola_estimates)
+                             draw_buffer, draw_fresh, log_probabilities, stacked_lola_estimates, value_residual_sums)
 from mdps.ipd import OPPONENT_VIEW
 from tests.finite_differences import central_difference, relative_error
 from tests.statistical import assert_biased, assert_unbiased, bias_norm
@@ -190,7 +190,7 @@ def test_compiled_rollouts_are_the_numpy_games_from_the_same_stream():
 def test_compiled_surrogate_is_the_numpy_surrogate(off_policy):
     """Bit-identical on-policy (every log-ratio is exactly 0, so exp is exact on both paths);
     off-policy within 1e-13 of the largest entry: numpy's SIMD exp and libm's (numba) differ
-    in the last ulp for about 5 % of arguments."""
+    in the last ulp for about 5 % of arguments (and the running product ρ_{0:t} carries them)."""
     rng = np.random.default_rng(22)
     own, other = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
     batch = draw_buffer(own + 0.1, other, 8, 32, 10, 0.5, rng) if off_policy else draw_batch(own, other, 16, 10, rng)
@@ -249,3 +249,21 @@ def test_fresh_games_rolled_out_with_the_sums_are_the_stored_games():
         assert np.array_equal(got.hessian_vector_products(directions), reference.hessian_vector_products(directions))
     with pytest.raises(ValueError, match="batch: fresh games are used at the pair they were drawn at"):
         CompiledGameSurrogate(fresh, own + 1.0, other, 0, 0.9, table)
+
+
+def test_value_residual_sums_on_both_paths_are_the_residuals_of_the_same_games():
+    """The learned values' regression sums Σ (r¹_t − v[s_t]) e_{s_t}: the compiled pass (games
+    rolled out with the sums) equals the numpy path bit for bit, consumes the same draws, and
+    both are the residuals of the games `draw_batch` draws from the same stream."""
+    rng = np.random.default_rng(25)
+    own, other, values = rng.normal(size=(3, 5)), rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    streams = [np.random.default_rng(9) for _ in range(3)]
+    expected = value_residual_sums(own, other, values, 7, 11, streams[0], "numpy")
+    got = value_residual_sums(own, other, values, 7, 11, streams[1], "compiled")
+    games = draw_batch(own, other, 7, 11, streams[2]).games
+    literal = np.zeros((3, 5))
+    for m, n, t in np.ndindex(games.states.shape):
+        literal[m, games.states[m, n, t]] += games.rewards[0, m, n, t] - values[m, games.states[m, n, t]]
+    assert np.array_equal(got, expected)
+    np.testing.assert_allclose(expected, literal, rtol=1e-12, atol=1e-12)
+    assert len({stream.random() for stream in streams}) == 1

@@ -26,7 +26,7 @@ from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
-from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates
+from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates, value_residual_sums
 from mdps import IteratedPrisonersDilemma
 from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
 
@@ -97,12 +97,7 @@ def average_rewards(theta1s: np.ndarray, theta2s: np.ndarray, length: int) -> np
 def value_loss_gradient(own: np.ndarray, other: np.ndarray, values: np.ndarray, n_games: int, length: int,
                         rng: np.random.Generator, kernel: str = "compiled") -> np.ndarray:
     """∂/∂v of mean_{n,t} (r_t − v[s_t])² for each row's own player on fresh games, `(M, 5)`."""
-    games = draw_batch(own, other, n_games, length, rng, kernel).games
-    rows = np.arange(len(own))[:, None, None]
-    residuals = games.rewards[0] - values[rows, games.states]
-    flat = (rows * 5 + games.states).ravel()
-    sums = np.bincount(flat, weights=residuals.ravel(), minlength=len(own) * 5).reshape(len(own), 5)
-    return -2.0 * sums / (n_games * length)
+    return -2.0 * value_residual_sums(own, other, values, n_games, length, rng, kernel) / (n_games * length)
 
 
 def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed: int, length: int = 100,
