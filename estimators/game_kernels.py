@@ -126,9 +126,7 @@ def fresh_surrogate_sums(uniforms, cooperate_own, cooperate_other, rewards_table
     game, work = _new_game(length), _new_work(length)
     game_states, own_actions, other_actions, game_rewards, log_ratios = game
     log_ratios[:] = 0.0
-    row_states = np.empty((n_games, length), np.int8)      # one row's games, side by side: the
-    row_outcomes = np.empty((n_games, length), np.int8)    # uniforms are read in their order
-    state = np.empty(n_games, np.int8)
+    state, row_states, row_outcomes = _new_row(n_games, length)
     for m in range(n_rows):
         _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes)
         for n in range(n_games):
@@ -154,9 +152,7 @@ def fresh_value_residual_sums(uniforms, cooperate_own, cooperate_other, rewards_
     """
     length, _, n_rows, n_games = uniforms.shape
     sums = np.zeros((n_rows, 5))
-    row_states = np.empty((n_games, length), np.int8)
-    row_outcomes = np.empty((n_games, length), np.int8)
-    state = np.empty(n_games, np.int8)
+    state, row_states, row_outcomes = _new_row(n_games, length)
     for m in range(n_rows):
         _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes)
         for n in range(n_games):
@@ -164,6 +160,12 @@ def fresh_value_residual_sums(uniforms, cooperate_own, cooperate_other, rewards_
                 s = row_states[n, t]
                 sums[m, s] += rewards_table[0, row_outcomes[n, t]] - values[m, s]
     return sums
+
+
+@njit(cache=True)
+def _new_row(n_games, length):
+    """The buffers of `_roll_out_row`: one row's games side by side (the uniforms are read in their order)."""
+    return np.empty(n_games, np.int8), np.empty((n_games, length), np.int8), np.empty((n_games, length), np.int8)
 
 
 @njit(cache=True)
