@@ -3,6 +3,7 @@ and backends, resume after SIGKILL, refusal of a changed sweep, the CSV and `loa
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -94,6 +95,27 @@ def test_practical_target_by_enumeration_sf_unbiased_maml_not(tmp_path):
     assert (frame.target_method == "enumeration").all() and frame.target_se.isna().all()
     assert frame.loc["sf"].bias_lo == 0.0
     assert frame.loc["maml"].bias_lo > 5 * frame.loc["maml"].noise_floor
+
+
+def test_a_practical_target_too_large_to_enumerate_is_a_reference_of_the_stated_size_and_its_error_counts():
+    """`reference_repetitions` sets the size of the reference estimate; the cell's bias limits
+    then include ±2 of its standard errors (`with_target_error`), and the record says how the
+    target was obtained. The field is refused for the ideal target and for non-integers."""
+    text = (PRACTICAL.replace("horizon = 2\n", "").replace("n_states = 2", "n_states = 3")
+            .replace("rollout_length = 2", "rollout_length = 3\nreference_repetitions = 300")
+            .replace('estimator = ["sf", "maml"]', 'estimator = ["sf"]').replace('split = "lll"\n', "")
+            .replace("steps = 1", "steps = 2")
+            .replace("batch = 2", "batch = 4").replace("repetitions = 3000", "repetitions = 200"))
+    sweep = parse_sweep(text)
+    result = evaluate_cell(sweep, sweep.cells()[0])
+    assert result["status"] == "ok" and result["target_method"] == "reference sf estimate (R=300)"
+    assert result["target_se"] > 0 and result["bias_hi"] >= 2 * result["target_se"]
+    for change, message in ((('target = "practical"', 'target = "ideal"'),
+                             "problem.reference_repetitions: expected only with target = 'practical'"),
+                            (("reference_repetitions = 300", "reference_repetitions = 1"),
+                             "problem.reference_repetitions: expected an integer >= 2, got 1")):
+        with pytest.raises(SweepError, match=f"^{re.escape(message)}"):
+            parse_sweep(text.replace(*change))
 
 
 def test_non_finite_estimates_fail_the_cell_and_the_sweep_goes_on(tmp_path):

@@ -15,6 +15,10 @@ batch, so R = 10^6 estimates cost no more memory than R = 10^3. The metrics are
   noise_floor = sqrt(v/R)   the root-mean-square error of m, sqrt(E‖m - E g‖²); a bias
                             below it is not resolved by R estimates.
 
+When the target is itself an estimate ĝ = g* + e (a reference or finite-difference
+estimate, standard error s = sqrt(E‖e‖²)), `with_target_error` takes its error into account:
+bias2 − s² (unbiased again) and the bias limits widened by ±2s.
+
 Confidence intervals come from a bootstrap over the stored batches (the batches are iid
 blocks of repetitions, so they are the resampling units): resample batches with replacement
 and recompute every metric from the pooled per-batch sums. Variance and mse use an
@@ -27,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "expanded_confidence",
-           "pearson_with_target", "SUMMARY_KEYS"]
+           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE"]
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "count", "bias2", "bias", "bias_lo", "bias_hi", "rel_bias",
@@ -344,6 +348,44 @@ class CellStatistics:
         out["bias_lo"] = float(np.sqrt(max(bias2_lo, 0.0)))
         out["bias_hi"] = float(np.sqrt(max(bias2_hi, 0.0)))
         return out
+
+
+TARGET_ERROR_MULTIPLE = 2.0   # bias limits widen by this many target standard errors
+
+
+def with_target_error(summary: dict[str, float], target_se: float | None) -> dict[str, float]:
+    """The bias of a cell whose target is itself an estimate, ĝ = g* + e with E‖e‖² = s².
+
+    `summary` measures the bias against ĝ: its bias2 is unbiased for ‖b − e‖², whose
+    expectation is ‖b‖² + s² (e is independent of the estimates), and its interval covers
+    ‖b − e‖. Against g* (s = `target_se`):
+
+      bias2 ← bias2 − s²,  bias = sqrt(max(bias2, 0)),  rel_bias = bias / ‖ĝ‖,
+      bias_lo ← max(bias_lo − 2s, 0),  bias_hi ← bias_hi + 2s
+
+    since ‖b‖ lies within ‖b − e‖ ± ‖e‖ and P(‖e‖ > 2s) ≤ P(χ²₁ > 4) ≈ 4.6 % for Gaussian e
+    (one coordinate is the worst case). So a bias within the target's own error is not
+    resolved. Variance, mse (still against ĝ) and the rest are unchanged; `target_se` None
+    or 0 (an exact target) returns `summary` as it is.
+
+    Args:
+      summary: `CellStatistics.summary` against ĝ.
+      target_se: s, or None.
+    Returns:
+      a new dict with the same keys.
+    """
+    if not target_se:
+        return dict(summary)
+    error = float(target_se)
+    out = dict(summary)
+    bias2 = summary["bias2"] - error**2
+    out["bias2"] = bias2
+    out["bias"] = float(np.sqrt(max(bias2, 0.0)))
+    norm = summary["target_norm"]
+    out["rel_bias"] = out["bias"] / norm if norm > 0 else float("nan")
+    out["bias_lo"] = max(summary["bias_lo"] - TARGET_ERROR_MULTIPLE * error, 0.0)
+    out["bias_hi"] = summary["bias_hi"] + TARGET_ERROR_MULTIPLE * error
+    return out
 
 
 def bias_variance(estimates: np.ndarray, target: np.ndarray, rng: np.random.Generator, *,

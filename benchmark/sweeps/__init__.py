@@ -18,7 +18,9 @@ kind = "tabular"              # or "gaussian_toy" (fields theta, sigma, c), or "
 preset = "liu2022"            # optional; explicit fields override the preset's:
 # n_states, n_actions, gamma, horizon (int; absent = infinite), concentration,
 # reward ("uniform" | "normal" | "bernoulli"), initial ("first" | "uniform" | "dirichlet"),
-# rollout_length, critic ("none" | "exact" | "noisy"), critic_noise
+# rollout_length, critic ("none" | "exact" | "noisy"), critic_noise, reference_repetitions
+# (target "practical" only: the sf estimates of its reference when the paths are too many
+# to enumerate; default 20000)
 n_mdps = 10                   # problem seeds 0..n-1 (or mdp_seeds = [...]); default 1
 
 [grid]                        # every value is an axis; the grid is their product

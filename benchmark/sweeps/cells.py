@@ -42,6 +42,10 @@ ESTIMATES, BOOTSTRAP, SIGMA_IN = 0, 1, 2
 UNITS_PER_BLOCK = 8
 MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well under 2 GB
 N_BOOTSTRAP = 1000
+# What a stored cell's numbers mean: a cell stored under another version is computed again
+# (`cell_code_hash`). 2: the bias against a target estimated with error accounts for that
+# error (`benchmark.analysis.statistics.with_target_error`).
+RECORD_VERSION = 2
 SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
 
@@ -210,10 +214,13 @@ _PRACTICAL_CACHE: dict[tuple, Target] = {}
 
 def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target: Callable) -> Target:
     """One practical target per (problem, batch, seed) and process: every estimator of a grid
-    point is compared with the same reference (which may itself be an estimate)."""
+    point is compared with the same reference (which may itself be an estimate, of
+    `problem.reference_repetitions` sf estimates when the sweep sets it)."""
     target = _PRACTICAL_CACHE.get(key)
     if target is None:
-        value, standard_error, method = practical_target(problem, batch=key[5], seed=key[6])
+        size = dict(key[0]).get("reference_repetitions")
+        value, standard_error, method = practical_target(problem, batch=key[5], seed=key[6],
+                                                         **({} if size is None else {"reference_repetitions": size}))
         target = Target(np.asarray(value, dtype=float), standard_error, str(method))
         if len(_PRACTICAL_CACHE) > 64:
             _PRACTICAL_CACHE.clear()
@@ -374,6 +381,12 @@ def _all_parameters(sweep: Sweep, cell: Cell) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- evaluation
 
+def cell_code_hash(estimator_hash: str) -> str:
+    """The code hash stored with a cell: its estimator's source hash (`EstimatorSpec.source_hash`)
+    and `RECORD_VERSION`; a stored cell whose hash differs is computed again."""
+    return stable_hash(f"{estimator_hash}:{RECORD_VERSION}")[:16]
+
+
 def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
                   kernel: str = "compiled") -> dict[str, Any]:
     """Draw the cell's R estimates block by block and summarise them against the target.
@@ -392,7 +405,7 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
       values, when a statistic overflows (estimates too large to square), or when it
       exceeds `time_limit`: a stored `ok` cell has finite metrics.
     """
-    from benchmark.analysis.statistics import CellStatistics
+    from benchmark.analysis.statistics import CellStatistics, with_target_error
 
     limit_blas_threads()
     start = time.perf_counter()
@@ -410,7 +423,8 @@ def evaluate_cell(sweep: Sweep, cell: Cell, *, time_limit: float | None = None,
             statistics = CellStatistics(target.value, corr_groups=groups)
             deadline = None if time_limit is None else start + time_limit
             _stream_estimates(sweep, cell, problem, target, statistics, deadline)
-            summary = statistics.summary(cell_generator(sweep, cell, BOOTSTRAP), n_bootstrap=N_BOOTSTRAP)
+            summary = with_target_error(statistics.summary(cell_generator(sweep, cell, BOOTSTRAP),
+                                                           n_bootstrap=N_BOOTSTRAP), target.standard_error)
             _refuse_overflow(summary)
             record.update(summary)
             record["sigma_in"] = inner_gradient_sigma(sweep, cell, problem)

@@ -169,6 +169,9 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
                          "('lr_schedule' needs a bandit problem)")
     if problem.kind == "ipd" and target != "ideal":
         raise SweepError("target: expected 'ideal' for ipd problems (the exact LOLA meta-gradients)")
+    if "reference_repetitions" in problem.values and target != "practical":
+        raise SweepError(f"problem.reference_repetitions: expected only with target = 'practical' (the size of "
+                         f"its reference estimate), got target = {target!r}")
     if target == "fd" and problem.kind != "bandit":
         raise SweepError(f"target: expected 'ideal' or 'practical' for {problem.kind} problems "
                          f"('fd', Vuorio et al.'s finite-difference ground truth, needs a bandit problem)")
@@ -226,6 +229,8 @@ def _tabular_field(name: str, value: Any) -> Any:
     path = f"problem.{name}"
     if name in ("n_states", "n_actions", "rollout_length", "horizon"):
         return expect_int(path, value, minimum=1, what="a positive integer")
+    if name == "reference_repetitions":
+        return expect_int(path, value, minimum=2, what="an integer >= 2")
     if name == "gamma":
         gamma = expect_number(path, value, what="a number in [0, 1)")
         if not 0 <= gamma < 1:

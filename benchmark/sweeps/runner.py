@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from benchmark.sweeps.cells import MEMORY_BUDGET_BYTES, bytes_per_repetition, evaluate_cell
+from benchmark.sweeps.cells import MEMORY_BUDGET_BYTES, bytes_per_repetition, cell_code_hash, evaluate_cell
 from benchmark.sweeps.pool import kill_pool, worker_pool
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import CSV, DATABASE, ResultStore
@@ -160,8 +160,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     by_id = {cell.cell_id: cell for cell in pending}
     if changed:
         names = sorted({by_id[cell_id].estimator for cell_id in changed})
-        print(f"mgbench: warning: the code of estimator {', '.join(map(repr, names))} changed since {len(changed)} "
-              f"of its cells were stored; they are computed again", file=sys.stderr)
+        print(f"mgbench: warning: the code of estimator {', '.join(map(repr, names))} (or what a stored cell's "
+              f"numbers mean) changed since {len(changed)} of its cells were stored; they are computed again",
+              file=sys.stderr)
     computed, failed, first_error, lost, lost_reason = 0, 0, None, 0, None
     interrupted, stop_signal, outcome = False, None, "complete"
     store.start_run(backend=backend, jobs=jobs)
@@ -258,7 +259,7 @@ def _deferred_signals():
 def _code_hashes(sweep: Sweep) -> dict[str, str]:
     from estimators import get_estimator
 
-    return {name: get_estimator(name, sweep.problem.kind).source_hash() for name in sweep.estimators}
+    return {name: cell_code_hash(get_estimator(name, sweep.problem.kind).source_hash()) for name in sweep.estimators}
 
 
 def _portable_plugin(reference: str) -> str:

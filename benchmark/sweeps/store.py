@@ -11,8 +11,9 @@ Only the parent process writes, and it commits after every cell, so a kill at an
 loses at most the cells in flight. One run at a time holds `<out>/<name>/.lock` (an
 advisory `flock`, released by the kernel when the process dies): a second run of the same
 name is refused at once instead of computing the same cells or mixing two sweeps.
-Each cell also records `code_hash`, the hash of its estimator's source file, so a result
-of an edited estimator is never reused silently. The base of the sweep (seed, repetitions,
+Each cell also records `code_hash`, the hash of its estimator's source files and of the
+record version (`cells.cell_code_hash`), so a result of an edited estimator, or one whose
+numbers meant something else, is never reused silently. The base of the sweep (seed, repetitions,
 target, meta-parameter, problem: `Sweep.base_hash`) must match; a grid or problem seeds
 that only grow add cells to the stored ones. `<out>/<name>/results.csv` (one row per cell, the
 columns of `CSV_COLUMNS` first, then any further axis and metric) is rewritten after every

@@ -24,7 +24,7 @@ REWARD_LAWS = ("uniform", "normal", "bernoulli")
 INITIAL_LAWS = ("first", "uniform", "dirichlet")
 
 TABULAR_FIELDS = ("n_states", "n_actions", "gamma", "horizon", "concentration", "reward", "initial",
-                  "rollout_length", "critic", "critic_noise")
+                  "rollout_length", "critic", "critic_noise", "reference_repetitions")
 TOY_FIELDS = ("theta", "sigma", "c")
 IPD_FIELDS = ("gamma", "horizon", "rollout_length", "critic", "theta")
 IPD_POINTS = ("zeros", "random", "training")
