@@ -133,6 +133,22 @@ def test_non_finite_estimates_fail_the_cell_and_the_sweep_goes_on(tmp_path):
     assert len(load_results(summary.directory)) == 3
 
 
+def test_cells_stored_under_another_record_version_or_before_hashes_are_computed_again(tmp_path):
+    """A stored cell's code hash covers its estimator's sources and the record version
+    (`cell_code_hash`): one stored under another hash, or with none (before hashes were kept,
+    so of unknown code and meaning), is computed again; the others are reused."""
+    text = toy_sweep_text("again", estimators=("pw",), N=(1, 2, 4))
+    first = run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True)
+    assert first.computed == 3
+    with sqlite3.connect(first.directory / "results.sqlite") as connection:
+        ids = [row[0] for row in connection.execute("SELECT cell_id FROM cells ORDER BY cell_id")]
+        connection.execute("UPDATE cells SET code_hash = NULL WHERE cell_id = ?", (ids[0],))
+        connection.execute("UPDATE cells SET code_hash = 'version-1-hash' WHERE cell_id = ?", (ids[1],))
+    again = run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True)
+    assert (again.computed, again.skipped) == (2, 1)
+    assert run_sweep(parse_sweep(text), tmp_path, jobs=1, quiet=True).computed == 0
+
+
 def test_blocks_are_fixed_by_the_cell_alone():
     sweep = parse_sweep(toy_sweep_text(repetitions=200))
     cell = sweep.cells()[0]

@@ -154,7 +154,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, bac
     start = time.perf_counter()
     code_hash = _code_hashes(sweep)
     stored_hash = store.code_hashes()
-    changed = {cell.cell_id for cell in cells if stored_hash.get(cell.cell_id) not in (None, code_hash[cell.estimator])}
+    changed = {cell.cell_id for cell in cells       # stored under another hash, or before hashes (unknown code)
+               if cell.cell_id in stored_hash and stored_hash[cell.cell_id] != code_hash[cell.estimator]}
     done = store.finished_cell_ids(include_failed=not retry_failed) - changed
     pending = [cell for cell in cells if cell.cell_id not in done]
     by_id = {cell.cell_id: cell for cell in pending}
