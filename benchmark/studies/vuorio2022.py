@@ -162,13 +162,18 @@ def _compare(data: FigureData, preset: str) -> Comparison:
            "no clean trade (intervals overlap or both move the same way)."),
     ]
     if math.isfinite(target_se):
-        unresolved = int((summary["bias"] < target_se).sum())
-        sentences.append(f"{unresolved} of {len(summary)} points have a bias below the target's standard error and "
-                         f"cannot be told apart from unbiased against this reference.")
+        sentences.append(_unresolved_sentence(summary))
     claim_dice = more_bias > less_bias or (dice_biased and naive_full is not None and dice["bias"] > naive_full["bias"])
     agreements = [claim_dice, correction_trades, truncation_trades]
     verdict = ("agrees" if all(agreements) else "disagrees" if not any(agreements) else "partly agrees")
     return Comparison(verdict, " ".join(sentences), correction_rows)
+
+
+def _unresolved_sentence(summary: pd.DataFrame) -> str:
+    """How many points' bias intervals reach zero once the reference target's error is counted."""
+    unresolved = int((summary["bias_lo"] <= 0).sum())
+    return (f"{unresolved} of {len(summary)} points have a bias interval reaching zero (it includes ±2 standard "
+            f"errors of the reference target) and cannot be told apart from unbiased against this reference.")
 
 
 def compare_frontier(data: FigureData) -> Comparison:
@@ -298,13 +303,11 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
                 for row in fd.sort_values(["eta1", "lambda_c"]).itertuples()]
         fd_se = float(pd.to_numeric(fd["target_se"]).mean())
         sentences.append(f"Against their finite-difference ground truth at our budget ({fd['target_method'].iloc[0]}, "
-                         f"standard error {fmt(fd_se)}; the intervals below are the estimates' own and leave the "
-                         f"target's error out, so a bias under about 2 × {fmt(fd_se)} is not resolved against it): "
+                         f"standard error {fmt(fd_se)}; the intervals below include ±2 of them, so a bias within "
+                         f"the target's own error is not resolved against it): "
                          + "; ".join(rows) + ".")
     if math.isfinite(target_se):
-        unresolved = int((summary["bias"] < 2 * target_se).sum())
-        sentences.append(f"{unresolved} of {len(summary)} points have a bias below twice the target's standard error "
-                         f"and are not resolved against this reference.")
+        sentences.append(_unresolved_sentence(summary))
     # each claim: agrees (both halves resolved as claimed), contradicted (a half resolved the other
     # way), or unresolved at this budget
     truncation_bias_falls = (mg_short is not None and mg_full is not None
