@@ -46,23 +46,19 @@ def game_rollouts(uniforms, cooperate_own, cooperate_other, log_own, log_other, 
     actions = np.empty((2, n_rows, n_games, length), np.intp)
     rewards = np.empty((2, n_rows, n_games, length))
     log_probs = np.empty((n_rows, n_games, length))
-    state = np.zeros(n_games, np.intp)
-    for m in range(n_rows):          # a row's games side by side: uniforms read in order, outputs
-        state[:] = 0                 # written within one row's slab (1.2-1.4x faster than game by game)
-        for t in range(length):
-            for n in range(n_games):
-                s = state[n]
-                other_view = opponent_view[s]
-                own = 1 if uniforms[t, 0, m, n] >= cooperate_own[m, s] else 0
-                other = 1 if uniforms[t, 1, m, n] >= cooperate_other[m, other_view] else 0
+    state, row_states, row_outcomes = _new_row(n_games, length)
+    for m in range(n_rows):
+        _roll_out_row(uniforms, m, cooperate_own, cooperate_other, opponent_view, state, row_states, row_outcomes)
+        for n in range(n_games):
+            for t in range(length):
+                s, outcome = row_states[n, t], row_outcomes[n, t]
+                own, other = outcome // 2, outcome % 2
                 states[m, n, t] = s
                 actions[0, m, n, t] = own
                 actions[1, m, n, t] = other
-                outcome = 2 * own + other
                 rewards[0, m, n, t] = rewards_table[0, outcome]
                 rewards[1, m, n, t] = rewards_table[1, outcome]
-                log_probs[m, n, t] = log_own[m, s, own] + log_other[m, other_view, other]
-                state[n] = 1 + outcome
+                log_probs[m, n, t] = log_own[m, s, own] + log_other[m, opponent_view[s], other]
     return states, actions, rewards, log_probs
 
 
