@@ -206,21 +206,22 @@ def _practical_target(sweep: Sweep, cell: Cell, problem: MetaProblem) -> Target:
                          f"{cell.estimator!r} has no 'batch' parameter")
     key = (tuple(sorted(sweep.problem.values.items())), cell.mdp_seed, int(cell.axis("steps")),
            float(cell.axis("lr")), sweep.meta_parameter, batch, sweep.seed)
-    return _cached_practical_target(key, problem, practical_target)
+    size = sweep.problem.values.get("reference_repetitions")      # else practical_target's default
+    options = {} if size is None else {"reference_repetitions": size}
+    return _cached_practical_target(key, lambda: practical_target(problem, batch=batch, seed=sweep.seed, **options))
 
 
 _PRACTICAL_CACHE: dict[tuple, Target] = {}
 
 
-def _cached_practical_target(key: tuple, problem: MetaProblem, practical_target: Callable) -> Target:
+def _cached_practical_target(key: tuple, compute: Callable[[], tuple]) -> Target:
     """One practical target per (problem, batch, seed) and process: every estimator of a grid
     point is compared with the same reference (which may itself be an estimate, of
-    `problem.reference_repetitions` sf estimates when the sweep sets it)."""
+    `problem.reference_repetitions` sf estimates when the sweep sets it); `compute` gives
+    (value, standard error, method) on a miss."""
     target = _PRACTICAL_CACHE.get(key)
     if target is None:
-        size = dict(key[0]).get("reference_repetitions")
-        value, standard_error, method = practical_target(problem, batch=key[5], seed=key[6],
-                                                         **({} if size is None else {"reference_repetitions": size}))
+        value, standard_error, method = compute()
         target = Target(np.asarray(value, dtype=float), standard_error, str(method))
         if len(_PRACTICAL_CACHE) > 64:
             _PRACTICAL_CACHE.clear()
