@@ -188,11 +188,12 @@ def training_settings(quick: bool) -> dict[str, Any]:
 TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
                       sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "estimators.game_kernels",
                                "estimators.fused_kernels", "mdps.ipd", "mdps.ipd_sampling"),
-                      # CPU seconds of each full unit on an idle machine (docs/ipd.md): the longest first
-                      expected_seconds={"off_policy": 44, "comp128_hessian1024": 34, "on_comp_off_hessian": 30,
-                                        "comp1024_hessian128": 25, "off_comp_on_hessian": 24,
-                                        "comp128_hessian128": 14, "comp_exact_hessian128": 10,
-                                        "comp128_hessian_exact": 9})
+                      # seconds of each full unit on 2 workers of an idle machine (run E, docs/performance.md):
+                      # the longest first
+                      expected_seconds={"off_policy": 41, "on_comp_off_hessian": 26, "comp128_hessian1024": 25,
+                                        "off_comp_on_hessian": 19, "comp1024_hessian128": 18,
+                                        "comp128_hessian128": 7, "comp_exact_hessian128": 5,
+                                        "comp128_hessian_exact": 4})
 
 
 # ----------------------------------------------------------------------------- figure

@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmark.present import plotting
 from benchmark.analysis.aggregation import seed_summary
+from benchmark.analysis.statistics import TARGET_ERROR_MULTIPLE
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
 
@@ -55,14 +56,20 @@ def _frontier_tables(summary: pd.DataFrame, steps: int) -> tuple[pd.DataFrame, p
 def _draw(data: FigureData, preset: str, title: str):
     summary, steps = _summary(data, preset)
     truncated, highlight = _frontier_tables(summary, steps)
-    reference = []
-    target_se = pd.to_numeric(data.of(preset)["target_se"], errors="coerce")
-    if target_se.notna().any():
-        reference.append((2 * float(target_se.mean()), "twice the standard error of the reference target"))
+    reference = _target_error_line(data.of(preset))
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
                              annotate_ends=True, facet="panel", facet_label="", facet_order=list(JACOBIAN_LABELS.values()),
                              highlight=highlight, reference=reference,
                              title=title + " (numbers at each curve's ends: λ_c)")
+
+
+def _target_error_line(cells: pd.DataFrame) -> list[tuple[float, str]]:
+    """The dotted line of a frontier against an estimated target: twice its mean standard
+    error, below which no bias is resolved (`statistics.with_target_error`); none for an exact target."""
+    target_se = pd.to_numeric(cells["target_se"], errors="coerce")
+    if not target_se.notna().any():
+        return []
+    return [(TARGET_ERROR_MULTIPLE * float(target_se.mean()), "twice the standard error of the reference target")]
 
 
 def draw_frontier(data: FigureData):
@@ -230,9 +237,7 @@ def draw_frontier_bandit(data: FigureData):
     cells = data.of(BANDIT)
     lifetime = int(data.sweeps[BANDIT].problem.values["lifetime"])
     truncated, highlight = _bandit_tables(_bandit_summary(cells), lifetime)
-    target_se = pd.to_numeric(cells["target_se"], errors="coerce")
-    reference = ([(2 * float(target_se.mean()), "twice the standard error of the reference target")]
-                 if target_se.notna().any() else [])
+    reference = _target_error_line(cells)
     return plotting.frontier(truncated, x="variance", y="bias", hue="family", order="lambda_c", annotate="lambda_c",
                              annotate_ends=True, highlight=highlight, reference=reference, panel_size=(7.0, 4.6),
                              highlight_annotate="note",
