@@ -400,9 +400,14 @@ def test_with_target_error_is_the_identity_for_an_exact_target_and_else_the_stat
     assert adjusted["rel_bias"] == pytest.approx(adjusted["bias"] / summary["target_norm"], rel=RTOL)
     assert adjusted["bias_lo"] == pytest.approx(summary["bias_lo"] - 0.1, rel=RTOL)
     assert adjusted["bias_hi"] == pytest.approx(summary["bias_hi"] + 0.1, rel=RTOL)
-    assert {key: adjusted[key] for key in ("variance", "mse", "corr", "noise_floor")} == \
-        {key: summary[key] for key in ("variance", "mse", "corr", "noise_floor")}
-    assert with_target_error(summary, 10.0)["bias_lo"] == 0.0 and with_target_error(summary, 10.0)["bias"] == 0.0
+    assert adjusted["mse"] == pytest.approx(summary["mse"] - 0.0025, rel=RTOL)
+    assert adjusted["mse"] == pytest.approx(adjusted["bias2"] + adjusted["variance"], rel=RTOL)
+    assert adjusted["mse_lo"] == pytest.approx(summary["mse_lo"] - 0.01 - 0.2 * adjusted["bias_hi"], rel=RTOL)
+    assert adjusted["mse_hi"] == pytest.approx(summary["mse_hi"] + 0.2 * adjusted["bias_hi"], rel=RTOL)
+    assert {key: adjusted[key] for key in ("variance", "corr", "cosine", "noise_floor")} == \
+        {key: summary[key] for key in ("variance", "corr", "cosine", "noise_floor")}
+    far = with_target_error(summary, 10.0)
+    assert far["bias_lo"] == 0.0 and far["bias"] == 0.0 and far["mse"] == 0.0 and far["mse_lo"] == 0.0
 
 
 @pytest.mark.parametrize("true_bias", [0.0, 1.5])
@@ -430,3 +435,32 @@ def test_a_target_known_only_to_its_standard_error_resolves_no_spurious_bias_and
         assert adjusted_resolved <= 0.05 * trials + 3 * np.sqrt(0.05 * 0.95 * trials)
     else:
         assert covered >= 0.9 * trials - 3 * np.sqrt(0.1 * 0.9 * trials)
+
+
+@pytest.mark.parametrize("true_bias", [0.0, 1.0])
+def test_the_mse_against_an_estimated_target_is_unbiased_for_the_true_one_and_its_interval_covers_it(true_bias):
+    """Estimates g ~ N(g* + b, I) (d = 3, R = 400: E‖g − g*‖² = ‖b‖² + 3) against a reference
+    ĝ = g* + e, e ~ N(0, s²/3 I) with s = 1 (E‖e‖² = 1, a third of the variance). Against ĝ
+    the mse is off by s² on average: the mean over trials of the raw mse exceeds the truth by
+    more than 4 SE (asserted, so that the test can fail), the adjusted one lies within 4 SE;
+    the raw interval misses the truth in most trials at b = 0, the adjusted one covers it in at
+    least 90 % (bound: about 95 %; ±3 binomial SE over 150 trials)."""
+    rng = np.random.default_rng(7 + int(10 * true_bias))
+    trials, error, target = 150, 1.0, np.array([1.0, -1.0, 0.5])
+    bias = np.array([true_bias, 0.0, 0.0])
+    truth = true_bias**2 + 3.0
+    raw, adjusted_mse, raw_covered, covered = [], [], 0, 0
+    for _ in range(trials):
+        reference = target + error / np.sqrt(3) * rng.standard_normal(3)
+        summary = bias_variance(gaussian_estimates(rng, 400, target + bias, 1.0), reference, rng, n_bootstrap=300)
+        adjusted = with_target_error(summary, error)
+        raw.append(summary["mse"])
+        adjusted_mse.append(adjusted["mse"])
+        raw_covered += summary["mse_lo"] <= truth <= summary["mse_hi"]
+        covered += adjusted["mse_lo"] <= truth <= adjusted["mse_hi"]
+    raw, adjusted_mse = np.array(raw), np.array(adjusted_mse)
+    assert raw.mean() - truth > 4 * raw.std(ddof=1) / np.sqrt(trials)
+    assert abs(adjusted_mse.mean() - truth) < 4 * adjusted_mse.std(ddof=1) / np.sqrt(trials)
+    if true_bias == 0:
+        assert raw_covered <= 0.5 * trials
+    assert covered >= 0.9 * trials - 3 * np.sqrt(0.1 * 0.9 * trials)

@@ -17,7 +17,8 @@ batch, so R = 10^6 estimates cost no more memory than R = 10^3. The metrics are
 
 When the target is itself an estimate ĝ = g* + e (a reference or finite-difference
 estimate, standard error s = sqrt(E‖e‖²)), `with_target_error` takes its error into account:
-bias2 − s² (unbiased again) and the bias limits widened by ±2s.
+bias2 − s² and mse − s² (unbiased again), the bias limits widened by ±2s and the mse limits
+by what ‖e‖ ≤ 2s allows.
 
 Confidence intervals come from a bootstrap over the stored batches (the batches are iid
 blocks of repetitions, so they are the resampling units): resample batches with replacement
@@ -350,23 +351,29 @@ class CellStatistics:
         return out
 
 
-TARGET_ERROR_MULTIPLE = 2.0   # bias limits widen by this many target standard errors
+TARGET_ERROR_MULTIPLE = 2.0   # bias limits widen by this many target standard errors (mse limits: with_target_error)
 
 
 def with_target_error(summary: dict[str, float], target_se: float | None) -> dict[str, float]:
-    """The bias of a cell whose target is itself an estimate, ĝ = g* + e with E‖e‖² = s².
+    """The bias and mse of a cell whose target is itself an estimate, ĝ = g* + e with E‖e‖² = s².
 
-    `summary` measures the bias against ĝ: its bias2 is unbiased for ‖b − e‖², whose
-    expectation is ‖b‖² + s² (e is independent of the estimates), and its interval covers
-    ‖b − e‖. Against g* (s = `target_se`):
+    `summary` measures against ĝ. With b = E g − g* the estimator's bias against g*, its
+    bias2 is unbiased for ‖b − e‖², whose expectation is ‖b‖² + s², and its mse for
+    E‖g − g*‖² − 2⟨b, e⟩ + ‖e‖², whose expectation is E‖g − g*‖² + s² (e is independent of
+    the estimates); its intervals cover those quantities at the drawn e. Against g*
+    (s = `target_se`, k = `TARGET_ERROR_MULTIPLE` = 2):
 
       bias2 ← bias2 − s²,  bias = sqrt(max(bias2, 0)),  rel_bias = bias / ‖ĝ‖,
-      bias_lo ← max(bias_lo − 2s, 0),  bias_hi ← bias_hi + 2s
+      bias_lo ← max(bias_lo − k s, 0),  bias_hi ← bias_hi + k s,
+      mse ← max(mse − s², 0),
+      mse_lo ← max(mse_lo − k² s² − 2k s · bias_hi, 0),  mse_hi ← mse_hi + 2k s · bias_hi
 
-    since ‖b‖ lies within ‖b − e‖ ± ‖e‖ and P(‖e‖ > 2s) ≤ P(χ²₁ > 4) ≈ 4.6 % for Gaussian e
-    (one coordinate is the worst case). So a bias within the target's own error is not
-    resolved. Variance, mse (still against ĝ) and the rest are unchanged; `target_se` None
-    or 0 (an exact target) returns `summary` as it is.
+    (bias_hi the widened one), since ‖b‖ lies within ‖b − e‖ ± ‖e‖, E‖g − g*‖² within
+    [−‖e‖² − 2‖b‖‖e‖, 2‖b‖‖e‖] of what the mse interval covers, and P(‖e‖ > k s) ≤
+    P(χ²₁ > 4) ≈ 4.6 % for Gaussian e (one coordinate is the worst case). So a bias within
+    the target's own error is not resolved, and the mse no longer counts that error
+    (mse − s² = bias2 + variance, as against an exact target). Variance, corr, cosine and
+    the rest are unchanged; `target_se` None or 0 (an exact target) returns `summary` as it is.
 
     Args:
       summary: `CellStatistics.summary` against ĝ.
@@ -377,14 +384,18 @@ def with_target_error(summary: dict[str, float], target_se: float | None) -> dic
     if not target_se:
         return dict(summary)
     error = float(target_se)
+    spread = TARGET_ERROR_MULTIPLE * error
     out = dict(summary)
     bias2 = summary["bias2"] - error**2
     out["bias2"] = bias2
     out["bias"] = float(np.sqrt(max(bias2, 0.0)))
     norm = summary["target_norm"]
     out["rel_bias"] = out["bias"] / norm if norm > 0 else float("nan")
-    out["bias_lo"] = max(summary["bias_lo"] - TARGET_ERROR_MULTIPLE * error, 0.0)
-    out["bias_hi"] = summary["bias_hi"] + TARGET_ERROR_MULTIPLE * error
+    out["bias_lo"] = max(summary["bias_lo"] - spread, 0.0)
+    out["bias_hi"] = summary["bias_hi"] + spread
+    out["mse"] = max(summary["mse"] - error**2, 0.0)
+    out["mse_lo"] = max(summary["mse_lo"] - spread**2 - 2.0 * spread * out["bias_hi"], 0.0)
+    out["mse_hi"] = summary["mse_hi"] + 2.0 * spread * out["bias_hi"]
     return out
 
 
