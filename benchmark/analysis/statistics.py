@@ -371,8 +371,11 @@ def with_target_error(summary: dict[str, float], target_se: float | None) -> dic
     (bias_hi the widened one), since ‖b‖ lies within ‖b − e‖ ± ‖e‖, E‖g − g*‖² within
     [−‖e‖² − 2‖b‖‖e‖, 2‖b‖‖e‖] of what the mse interval covers, and P(‖e‖ > k s) ≤
     P(χ²₁ > 4) ≈ 4.6 % for Gaussian e (one coordinate is the worst case). So a bias within
-    the target's own error is not resolved, and the mse no longer counts that error
-    (mse − s² = bias2 + variance, as against an exact target). Variance, corr, cosine and
+    the target's own error is not resolved, and the mse no longer counts that error:
+    mse − s² = bias2 + variance, as against an exact target, unbiased, so that means over
+    cells stay unbiased too (it can fall below the variance when bias2 − s² < 0, as bias2
+    can fall below 0; it is held at 0 only when s² exceeds the whole raw mse, a target too
+    noisy for the cell). Variance, corr, cosine and
     the rest are unchanged; `target_se` None or 0 (an exact target) returns `summary` as it is.
 
     Args:
