@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.analysis.statistics import (SUMMARY_KEYS, CellStatistics, _PooledMetrics, _resampling_counts,
+from benchmark.analysis.statistics import (ROUNDING_FLOOR, SUMMARY_KEYS, CellStatistics, _PooledMetrics, _resampling_counts,
                                            bias_variance, expanded_confidence, pearson_with_target, percentile_interval,
                                            with_target_error)
 
@@ -217,6 +217,28 @@ def test_correlation_conventions():
     stats = CellStatistics(target)
     stats.add_batch(estimates)
     np.testing.assert_allclose(stats.summary(np.random.default_rng(0))["corr"], 0.0, atol=1e-15)
+
+
+def test_an_estimate_zero_up_to_rounding_counts_as_constant_and_a_small_one_does_not():
+    """corr_r = 0 once ‖g_r − ḡ_r 1‖ <= ROUNDING_FLOOR ‖g*‖ (rounding residue), whatever its
+    direction; an estimate 1e-9 ‖g*‖ long, well above the floor, keeps its correlation; the
+    same per group on grouped correlations (the IPD's two players)."""
+    target = np.array([0.0, 1.0, 2.0, -1.0])
+    norm = np.linalg.norm(target)
+    residue = 0.5 * ROUNDING_FLOOR * norm * np.array([1.0, -1.0, 0.0, 0.0]) / np.sqrt(2)
+    small = 1e-9 * target
+    np.testing.assert_allclose(pearson_with_target(np.stack([residue, small]), target), [0.0, 1.0])
+    stats = CellStatistics(target)
+    stats.add_batch(np.stack([residue, small]))
+    assert stats.summary(np.random.default_rng(0))["corr"] == pytest.approx(0.5)
+    # per group: player 1's small estimate is far below the floor of the whole target (whose
+    # second block is 1e6 times larger) but not below its own block's floor
+    grouped = CellStatistics(np.concatenate([target, 1e6 * target]), corr_groups=2)
+    grouped.add_batch(np.concatenate([small, small * 1e6])[None])
+    assert grouped.summary(np.random.default_rng(0))["corr"] == pytest.approx(1.0)
+    grouped = CellStatistics(np.concatenate([target, 1e6 * target]), corr_groups=2)
+    grouped.add_batch(np.concatenate([residue, small * 1e6])[None])
+    assert grouped.summary(np.random.default_rng(0))["corr"] == pytest.approx(0.5)
 
 
 def test_rel_bias_and_cosine_are_nan_for_a_zero_target():

@@ -10,7 +10,8 @@ batch, so R = 10^6 estimates cost no more memory than R = 10^3. The metrics are
   bias     = sqrt(max(bias2, 0)),  rel_bias = bias / ‖g*‖
   variance = v,  mse = (1/R) Σ_r ‖g_r - g*‖²
   cosine   = cos(m, g*),  corr = (1/R) Σ_r pearson(g_r, g*)   (Liu et al. 2022; on the IPD the
-             mean of both players' correlations, `corr_groups`)
+             mean of both players' correlations, `corr_groups`; 0 for a g_r constant over
+             coordinates, exactly or up to rounding: `pearson_with_target`)
   std_sum  = Σ_j sqrt((1/(R-1)) Σ_r (g_rj - m_j)²)          (Liu et al. 2022)
   noise_floor = sqrt(v/R)   the root-mean-square error of m, sqrt(E‖m - E g‖²); a bias
                             below it is not resolved by R estimates.
@@ -33,6 +34,13 @@ from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "expanded_confidence",
            "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE"]
+
+# An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
+# rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
+# (measured: a saturated softmax's meta-gradient on liu2022, where the numpy path and the
+# compiled kernel differ by ~1e-15 absolute), so its Pearson correlation would be rounding
+# noise anywhere in [−1, 1]; it counts as constant (corr_r = 0).
+ROUNDING_FLOOR = 1e-12
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "count", "bias2", "bias", "bias_lo", "bias_hi", "rel_bias",
@@ -93,8 +101,9 @@ def pearson_with_target(estimates: np.ndarray, target: np.ndarray) -> np.ndarray
     """Per-estimate Pearson correlation over coordinates with the target (Liu et al. 2022).
 
     corr_r = <g_r - ḡ_r 1, g* - ḡ* 1> / (‖g_r - ḡ_r 1‖ ‖g* - ḡ* 1‖), ḡ the coordinate mean;
-    corr_r = 0 when g_r is constant over coordinates (all entries equal), and nan for every
-    r when the target is constant (then the correlation is undefined; e.g. d = 1).
+    corr_r = 0 when g_r is constant over coordinates (all entries equal) or constant up to
+    rounding (‖g_r - ḡ_r 1‖ <= `ROUNDING_FLOOR` ‖g*‖), and nan for every r when the target
+    is constant (then the correlation is undefined; e.g. d = 1).
 
     Args:
       estimates: `(n, d)` estimates.
@@ -112,7 +121,7 @@ def pearson_with_target(estimates: np.ndarray, target: np.ndarray) -> np.ndarray
     t /= np.linalg.norm(t)
     centred = estimates - estimates.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(centred, axis=1)
-    constant = np.ptp(estimates, axis=1) == 0
+    constant = (np.ptp(estimates, axis=1) == 0) | (norms <= ROUNDING_FLOOR * np.linalg.norm(target))
     safe = np.where(constant, 1.0, norms)
     return np.where(constant, 0.0, (centred @ t) / safe)
 
@@ -171,6 +180,7 @@ class CellStatistics:
         else:
             centred = targets - targets.mean(axis=1, keepdims=True)
             self._unit_targets = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+        self._rounding_floors = ROUNDING_FLOOR * np.linalg.norm(targets, axis=1)        # (G,)
 
     @property
     def dim(self) -> int:
@@ -245,7 +255,7 @@ class CellStatistics:
         blocks = estimates.reshape(n, groups, -1)
         centred = blocks - blocks.mean(axis=2, keepdims=True)                             # (n, G, d/G)
         norms = np.sqrt(np.einsum("rgj,rgj->rg", centred, centred))
-        constant = np.ptp(blocks, axis=2) == 0
+        constant = (np.ptp(blocks, axis=2) == 0) | (norms <= self._rounding_floors)
         safe = np.where(constant, 1.0, norms)
         inner = np.einsum("rgj,gj->rg", centred, self._unit_targets)
         return np.where(constant, 0.0, inner / safe).sum(axis=1)

@@ -44,7 +44,8 @@ MEMORY_BUDGET_BYTES = 512 * 2**20   # per estimator call; cells must stay well u
 N_BOOTSTRAP = 1000
 # What a stored cell's numbers mean: a cell stored under another version is computed again
 # (`cell_code_hash`). 2: the bias against a target estimated with error accounts for that
-# error (`benchmark.analysis.statistics.with_target_error`); 3: so does its mse.
+# error (`benchmark.analysis.statistics.with_target_error`); 3: so does its mse, and `corr`
+# counts an estimate zero up to rounding as constant (`statistics.ROUNDING_FLOOR`).
 RECORD_VERSION = 3
 SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
