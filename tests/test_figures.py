@@ -266,6 +266,8 @@ def test_make_figures_all_quick_draws_every_figure(tmp_path, monkeypatch):
             assert "Published claim" in page and "Our numbers" in page and "Not drawn" not in page
         assert "Quick run" in page and "256 estimates per cell" in page     # banner; the settings actually run
         assert not (tmp_path / "reports" / "figures" / study).exists()
+        simulated = [spec for spec in figure_specs(study) if spec.simulation is not None]
+        assert ("rows simulated</td>" in page) == bool(simulated)         # a simulation's rows are not cells
     assert full_page.read_text(encoding="utf-8") == "full run"
     assert (tmp_path / "reports" / "all-quick.html").exists() and not (tmp_path / "reports" / "all.html").exists()
     # a second call resumes: nothing is recomputed

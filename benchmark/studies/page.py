@@ -85,8 +85,9 @@ def _summary_table(records: Sequence[FigureRecord], *, quick: bool = False) -> s
         verdict = record.comparison.verdict if record.comparison else ("skipped" if record.skipped else "—")
         if quick and record.comparison:
             verdict = "smoke run"
+        ok = f"{record.cells_ok} rows simulated" if record.spec.simulation is not None else f"{record.cells_ok}"
         rows.append(f"<tr><td><a href='#{record.spec.filename}'>{html.escape(record.spec.title)}</a></td>"
-                    f"<td>{badge(verdict)}</td><td>{record.cells_ok}</td><td>{record.cells_failed}</td>"
+                    f"<td>{badge(verdict)}</td><td>{ok}</td><td>{record.cells_failed}</td>"
                     f"<td>{record.run_seconds:.1f}</td><td>{record.cell_seconds:.1f}</td></tr>")
     return ("<table class='summary'><tr><th>figure</th><th>published claim</th><th>cells ok</th><th>failed</th>"
             "<th>sweep wall time this run (s)</th><th>cell compute time, all runs (s)</th></tr>"
