@@ -16,9 +16,22 @@ def softmax_policy(theta: np.ndarray) -> np.ndarray:
     Returns:
       `(..., S, A)` probabilities, rows summing to one.
     """
-    shifted = theta - theta.max(axis=-1, keepdims=True)
+    shifted = theta - _row_maxima(theta)
     weights = np.exp(shifted)
     return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def _row_maxima(theta: np.ndarray) -> np.ndarray:
+    """`(..., S, 1)` max_a θ[s,a], the same values as `theta.max(axis=-1, keepdims=True)`: for a
+    few actions as A − 1 elementwise maxima of columns (numpy's reduction over a short last
+    axis costs ~30 ns per row, ~6x more; a maximum is exact in any order)."""
+    n_actions = theta.shape[-1]
+    if n_actions > 16:
+        return theta.max(axis=-1, keepdims=True)
+    top = theta[..., 0].copy()
+    for a in range(1, n_actions):
+        np.maximum(top, theta[..., a], out=top)
+    return top[..., None]
 
 
 def policy_tangent(policy: np.ndarray, direction: np.ndarray) -> np.ndarray:

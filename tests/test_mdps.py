@@ -53,6 +53,17 @@ def test_occupancy_gives_value_and_its_tangent_matches_finite_differences(horizo
     assert relative_error(tangent, directional) < TOLERANCE
 
 
+@pytest.mark.parametrize("shape", [(5,), (64, 20, 5), (3, 7, 2), (4, 30)])
+def test_softmax_policy_is_the_stated_formula_bit_for_bit(shape):
+    """π = exp(θ − max_a θ) / Σ exp(θ − max_a θ) exactly as written with numpy's own max (the
+    row maxima are taken column by column for A ≤ 16: a maximum is exact in any order)."""
+    theta = 5.0 * np.random.default_rng(len(shape)).normal(size=shape)
+    weights = np.exp(theta - theta.max(axis=-1, keepdims=True))
+    assert np.array_equal(mdps.softmax_policy(theta), weights / weights.sum(axis=-1, keepdims=True))
+    theta[..., 0] = np.nan                                  # a nan logit poisons its row, as with .max
+    assert np.isnan(mdps.softmax_policy(theta)).all()
+
+
 def test_finite_horizon_value_equals_brute_force_enumeration():
     mdp, theta = instance(3, n_states=3, n_actions=2)
     policy = mdps.softmax_policy(theta)
