@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "expanded_confidence",
-           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE"]
+           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
