@@ -172,15 +172,6 @@ class CellStatistics:
         self._pending_batches = 0
         self._level = 0  # every complete unit holds 2**level batches
         self._count = 0
-        # Per group, the centred unit target (g* - ḡ* 1)/‖g* - ḡ* 1‖ `(G, d/G)`; None when
-        # some group's target is constant (every correlation is then nan).
-        targets = self.target.reshape(self.corr_groups, -1)
-        if targets.shape[1] == 0 or np.any(np.ptp(targets, axis=1) == 0):
-            self._unit_targets = None
-        else:
-            centred = targets - targets.mean(axis=1, keepdims=True)
-            self._unit_targets = centred / np.linalg.norm(centred, axis=1, keepdims=True)
-        self._rounding_floors = ROUNDING_FLOOR * np.linalg.norm(targets, axis=1)        # (G,)
 
     @property
     def dim(self) -> int:
@@ -247,18 +238,11 @@ class CellStatistics:
             self._push((int(sizes[k]), means[k], m2[k], float(sse[k]), float(corr[k])))
 
     def _row_correlations(self, estimates: np.ndarray) -> np.ndarray:
-        """`(n,)` Σ_g pearson(g_r block g, g* block g) (`pearson_with_target` per group, summed)."""
-        n = estimates.shape[0]
-        groups = self.corr_groups
-        if self._unit_targets is None:
-            return np.full(n, np.nan)
-        blocks = estimates.reshape(n, groups, -1)
-        centred = blocks - blocks.mean(axis=2, keepdims=True)                             # (n, G, d/G)
-        norms = np.sqrt(np.einsum("rgj,rgj->rg", centred, centred))
-        constant = (np.ptp(blocks, axis=2) == 0) | (norms <= self._rounding_floors)
-        safe = np.where(constant, 1.0, norms)
-        inner = np.einsum("rgj,gj->rg", centred, self._unit_targets)
-        return np.where(constant, 0.0, inner / safe).sum(axis=1)
+        """`(n,)` Σ_g pearson(g_r block g, g* block g): `pearson_with_target` per group, summed
+        (nan for every r when some group's target is constant)."""
+        blocks = estimates.reshape(estimates.shape[0], self.corr_groups, -1)
+        targets = self.target.reshape(self.corr_groups, -1)
+        return sum(pearson_with_target(blocks[:, group], targets[group]) for group in range(self.corr_groups))
 
     def _push(self, unit: tuple[int, np.ndarray, np.ndarray, float, float]) -> None:
         """Pool one batch's sums into the pending unit; complete and merge units (class docstring)."""
@@ -385,8 +369,8 @@ def with_target_error(summary: dict[str, float], target_se: float | None) -> dic
     mse − s² = bias2 + variance, as against an exact target, unbiased, so that means over
     cells stay unbiased too (it can fall below the variance when bias2 − s² < 0, as bias2
     can fall below 0; it is held at 0 only when s² exceeds the whole raw mse, a target too
-    noisy for the cell). Variance, corr, cosine and
-    the rest are unchanged; `target_se` None or 0 (an exact target) returns `summary` as it is.
+    noisy for the cell). Variance, corr, cosine and the rest are unchanged; `target_se` None
+    or 0 (an exact target) returns `summary` as it is.
 
     Args:
       summary: `CellStatistics.summary` against ĝ.
