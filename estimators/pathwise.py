@@ -1,9 +1,9 @@
 """Which registered estimators are one path-wise pass, and which pass: the table that lets
-`estimators.enumeration.exact_moments` compute their exact mean and covariance.
+`estimators.tabular.enumeration.exact_moments` compute their exact mean and covariance.
 
 An estimator module declares its pass with `@pathwise_pass(kind, name)` on a function mapping
-the estimator's parameters to a `PracticalPass` (tabular, `estimators.inner_paths`) or a
-`LifetimePass` (bandit, `estimators.lifetime`).
+the estimator's parameters to a `PracticalPass` (tabular, `estimators.tabular.inner_paths`) or a
+`LifetimePass` (bandit, `estimators.bandit.lifetime`).
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class MetaProblem:
         `noisy` (V + noise·ε·‖V‖₂/S, ε ~ N(0, I_S) once per batch; Liu et al.).
       critic_noise: the noise scale of the `noisy` critic.
       kernel: how sampled parts are computed, not what: `compiled` (one numba kernel per
-        batch, `estimators.fused`; the numpy path when numba is not installed) or `numpy`
+        batch, `estimators.tabular.fused`; the numpy path when numba is not installed) or `numpy`
         (the vectorized reference). Both give the same numbers on the same random stream.
     """
 
@@ -159,7 +159,7 @@ class LolaProblem:
         expected immediate reward), or `critic_values` when given.
       critic_values: optional `(2, 5)` per-player state values [player, own state] used as
         the `learned` baseline (e.g. values trained along LOLA training).
-      kernel: `compiled` (games and DiCE sums in `estimators.game_kernels`, numba) or `numpy`
+      kernel: `compiled` (games and DiCE sums in `estimators.ipd.kernels`, numba) or `numpy`
         (the reference); the same draws and numbers (bit-identical on-policy, a few ulps off-policy).
     """
 

@@ -2,7 +2,7 @@
 
 An estimator is a function `(problem, repetitions, rng, **parameters) -> estimates`:
 - `problem`: a `MetaProblem` (kind `tabular`), a `ToyProblem` (kind `gaussian_toy`) or a
-  `LolaProblem` (kind `ipd`) or a `BanditLifetimeProblem` (kind `bandit`, `estimators.lifetime`);
+  `LolaProblem` (kind `ipd`) or a `BanditLifetimeProblem` (kind `bandit`, `estimators.bandit.lifetime`);
 - `repetitions`: R independent estimates to draw;
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
 - returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy,

@@ -1,7 +1,7 @@
 """Score kernels: the sums over sampled steps that every sampled estimator is made of.
 
-Both the ideal-target split (`estimators.split` with the families of
-`estimators.surrogates`) and the practical-target paths (`estimators.inner_paths`) reduce
+Both the ideal-target split (`estimators.tabular.split` with the families of
+`estimators.tabular.surrogates`) and the practical-target paths (`estimators.tabular.inner_paths`) reduce
 to a few sums over the steps (r, m, t) of a batch — repetition (path) r, trajectory m,
 time t — with, on row s_t only,
 
@@ -11,7 +11,7 @@ time t — with, on row s_t only,
 Steps are addressed by flat indices into `(R, S)` (`r·S + s_t`) and `(R, S, A)`
 (`(r·S + s_t)·A + a_t`) arrays (`flat_indices`); each sum is one `np.bincount` in step
 order, then an O(R·S·A) finish (`scores_from_totals`). The compiled kernel
-(`estimators.fused`) accumulates the same totals in the same order and calls the same
+(`estimators.tabular.fused`) accumulates the same totals in the same order and calls the same
 finishes, which is why both paths give the same numbers.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mdps
-from estimators.advantages import advantage_reward_vector_product, gae_advantages, td_errors
+from estimators.tabular.advantages import advantage_reward_vector_product, gae_advantages, td_errors
 from estimators.scores import returns_to_go
 from mdps.occupancy import value_reward_vector_product
 from tests.finite_differences import central_difference, relative_error
@@ -99,7 +99,7 @@ def test_without_a_critic_only_the_rewards_depend_on_eta():
 # ----------------------------------------------------------------------------- wired into the families
 def hessian_batch(horizon=None, length=4, critic="noisy", seed=2):
     from estimators import MetaProblem
-    from estimators.surrogates import draw_batch
+    from estimators.tabular.surrogates import draw_batch
 
     mdp = mdps.random_mdp(3, 2, seed=seed, gamma=0.8, horizon=horizon, reward="uniform")
     eta = np.random.default_rng(seed).normal(scale=0.3, size=(3, 2))
@@ -118,7 +118,7 @@ def test_surrogate_mixed_term_with_gae_matches_finite_differences_of_its_gradien
     from dataclasses import replace
 
     from estimators.scores import returns_to_go as returns
-    from estimators.surrogates import Surrogate
+    from estimators.tabular.surrogates import Surrogate
 
     mdp, eta, thetas, batch = hessian_batch()
     vectors = np.random.default_rng(5).normal(size=thetas.shape)
@@ -144,7 +144,7 @@ def test_surrogate_mixed_term_with_gae_matches_finite_differences_of_its_gradien
 
 
 def test_the_default_mixed_term_is_unchanged_and_lambda_one_detached_matches_it():
-    from estimators.surrogates import Surrogate
+    from estimators.tabular.surrogates import Surrogate
 
     _, _, thetas, batch = hessian_batch()
     vectors = np.random.default_rng(6).normal(size=thetas.shape)

@@ -42,7 +42,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "benchmark": ("benchmark.sweeps", "benchmark.cli"),
 }
 THIRD_PARTY_OF_CORE = ("numpy", "scipy")   # the only non-stdlib imports of mdps and estimators
-COMPILED_KERNELS = ("estimators.fused_kernels", "estimators.game_kernels")   # ... and numba, in these (imported on first compiled call)
+COMPILED_KERNELS = ("estimators.tabular.kernels", "estimators.ipd.kernels")   # ... and numba, in these (imported on first compiled call)
 
 
 def module_name(path: Path) -> str:
@@ -170,7 +170,7 @@ GRAPH, IMPORTS = import_graph()
 
 def test_the_graph_is_read():
     assert "benchmark.sweeps.runner" in GRAPH["benchmark.cli"]
-    assert "estimators.registry" in GRAPH["estimators.split"]
+    assert "estimators.registry" in GRAPH["estimators.tabular.split"]
 
 
 def test_the_loop_finder_and_the_chain_finder_on_a_known_graph():

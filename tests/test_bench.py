@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import estimators.inner_paths as practical  # where the practical estimators draw their batches
+import estimators.tabular.inner_paths as practical  # where the practical estimators draw their batches
 from benchmark.bench.cells import SCALING_VALUES, BenchCell, reference_cells
 from benchmark.bench.report import format_report
 from benchmark.bench.run import BenchResult, run_bench, run_in_process

@@ -8,10 +8,10 @@ import pytest
 
 import mdps
 from estimators import MetaProblem, get_estimator
-from estimators.enumeration import (enumerated_path_count, exact_moments, practical_target,
+from estimators.tabular.enumeration import (enumerated_path_count, exact_moments, practical_target,
                                     practical_target_by_enumeration, trajectory_count)
 from estimators.pathwise import pathwise_estimators
-from estimators.lifetime import BanditLifetimeProblem
+from estimators.bandit.lifetime import BanditLifetimeProblem
 from tests.test_practical import assert_unbiased, mean_and_standard_error, tiny_problem
 
 

@@ -164,7 +164,7 @@ def test_seed_summary_averages_bias_as_squares_so_noise_stays_unresolved():
 def _closed_form_toy_cells() -> pd.DataFrame:
     """Cells of the tang-toy sweep with the exact moments (θ = 0.5, σ = 1, c = 1)."""
     from estimators import ToyProblem
-    from estimators.toy import sf_variance
+    from estimators.gaussian_toy.gradients import sf_variance
     from mdps import GaussianToy
 
     rows = []

@@ -1,4 +1,4 @@
-"""The compiled per-batch kernel (`estimators.fused`) against the numpy reference path.
+"""The compiled per-batch kernel (`estimators.tabular.fused`) against the numpy reference path.
 
 Both paths draw the same numbers from the same generator, so each sampled estimate is
 compared one to one (never statistically):
@@ -35,10 +35,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from estimators import fused, fused_kernels, get_estimator
+from estimators import get_estimator
+from estimators.tabular import fused
+from estimators.tabular import kernels as fused_kernels
 from estimators.problem import MetaProblem
-from estimators.split import SPLITS
-from estimators.surrogates import FAMILIES, family_rule
+from estimators.tabular.split import SPLITS
+from estimators.tabular.surrogates import FAMILIES, family_rule
 from mdps import random_mdp, sample_trajectories, softmax_policy
 from mdps.sampling import draw_rollout_uniforms, policy_sampling_tables
 
@@ -141,9 +143,9 @@ def test_kernel_products_with_gae_equal_the_surrogate_methods(horizon_kind, crit
     `Surrogate` method bit for bit, and the critic state weights equal
     `advantages.critic_state_weights`.
     """
-    from estimators.advantages import critic_state_weights, td_coefficients
+    from estimators.tabular.advantages import critic_state_weights, td_coefficients
     from estimators.scores import forward_trace, score_dots
-    from estimators.surrogates import Surrogate, critic_values, draw_batch
+    from estimators.tabular.surrogates import Surrogate, critic_values, draw_batch
 
     problem = _problem(horizon_kind, critic, "init")
     mdp, length = problem.mdp, HORIZONS[horizon_kind][1]
@@ -184,7 +186,7 @@ def test_kernel_products_with_gae_equal_the_surrogate_methods(horizon_kind, crit
 @pytest.mark.parametrize("meta_parameter", ["init", "intrinsic"])
 @pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
 def test_compiled_practical_passes_equal_numpy(horizon_kind, meta_parameter):
-    from estimators.inner_paths import PracticalPass, practical_estimates
+    from estimators.tabular.inner_paths import PracticalPass, practical_estimates
 
     for steps in (1, 3):
         compiled = replace(_problem(horizon_kind, "none", meta_parameter), steps=steps)
@@ -206,7 +208,7 @@ def test_compiled_practical_passes_equal_numpy(horizon_kind, meta_parameter):
 @pytest.mark.parametrize("horizon_kind", sorted(HORIZONS))
 def test_kernel_products_equal_the_surrogate_methods(horizon_kind):
     """ĝ, Ĥv and the mixed term of one batch, every family, critic none: bit-identical."""
-    from estimators.surrogates import Surrogate, draw_batch
+    from estimators.tabular.surrogates import Surrogate, draw_batch
 
     problem = _problem(horizon_kind, "none", "init")
     length = HORIZONS[horizon_kind][1]
@@ -254,7 +256,7 @@ def test_policy_tables_equal_the_numpy_sampling_tables():
 
 
 def test_compiled_critic_agrees_with_the_numpy_critic():
-    from estimators.surrogates import critic_values
+    from estimators.tabular.surrogates import critic_values
 
     for horizon in (None, 4):
         mdp = random_mdp(5, 3, seed=4, horizon=horizon)

@@ -8,9 +8,9 @@ import pytest
 
 import mdps
 from estimators import get_estimator
-from estimators.liu_probes import hessian_bias, hessian_bias_expectation, off_policy
+from estimators.tabular.liu_probes import hessian_bias, hessian_bias_expectation, off_policy
 from estimators.problem import MetaProblem
-from estimators.split import split_meta_gradient
+from estimators.tabular.split import split_meta_gradient
 from tests.statistical import assert_unbiased, bias_norm
 
 REPETITIONS = 20000
@@ -92,7 +92,7 @@ def test_off_policy_reuse_has_nothing_to_reuse_at_the_first_step():
 
 def test_off_policy_second_step_is_the_mean_of_on_policy_and_reweighted_gradients():
     """White box, K = 2, lee: rebuild θ_2 from the documented order of draws and check the estimate."""
-    from estimators.surrogates import Surrogate, critic_values, importance_weighted_gradient, draw_batch
+    from estimators.tabular.surrogates import Surrogate, critic_values, importance_weighted_gradient, draw_batch
 
     problem = small_problem(steps=2, lr=1.0, critic="noisy", horizon=None, length=4)
     repetitions, size = 4, 3

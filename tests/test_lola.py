@@ -6,7 +6,7 @@ import pytest
 
 import mdps
 from estimators import LolaProblem, get_estimator
-from estimators.lola import (CompiledGameSurrogate, GameSurrogate, OffPolicy, baseline_table, critic_baselines, draw_batch,
+from estimators.ipd.lola import (CompiledGameSurrogate, GameSurrogate, OffPolicy, baseline_table, critic_baselines, draw_batch,
                              draw_buffer, draw_fresh, log_probabilities, stacked_lola_estimates, value_residual_sums)
 from mdps.ipd import OPPONENT_VIEW
 from tests.finite_differences import central_difference, relative_error
@@ -142,7 +142,7 @@ def test_bad_input_names_the_field():
 
 
 def test_game_buffer_keeps_the_last_games_of_both_views():
-    from estimators.lola import GameBuffer
+    from estimators.ipd.lola import GameBuffer
     rng = np.random.default_rng(15)
     own, other = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))      # S = 1 seed: rows (θ₁, θ₂), (θ₂, θ₁)
     own, other = np.stack([own[0], other[0]]), np.stack([other[0], own[0]])
@@ -163,7 +163,7 @@ def test_game_buffer_keeps_the_last_games_of_both_views():
 
 
 def test_exact_outer_companion_uses_the_same_inner_and_hessian_samples():
-    from estimators.lola import stacked_lola_estimates
+    from estimators.ipd.lola import stacked_lola_estimates
     prob = problem(seed=16, steps=2)
     own, other = np.stack([prob.theta1, prob.theta2]), np.stack([prob.theta2, prob.theta1])
     common = dict(steps=2, lr=0.3, length=LENGTH, batch=4)

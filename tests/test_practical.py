@@ -9,10 +9,10 @@ from scipy import stats
 
 import mdps
 from estimators import get_estimator
-from estimators.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_batches, enumerate_trajectories,
+from estimators.tabular.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_batches, enumerate_trajectories,
                                     enumerated_path_count, practical_objective_by_enumeration, practical_target,
                                     practical_target_by_enumeration)
-from estimators.inner_paths import (PracticalPass, WeightedBatch, inner_gradient, jacobian_transpose_product,
+from estimators.tabular.inner_paths import (PracticalPass, WeightedBatch, inner_gradient, jacobian_transpose_product,
                                     practical_estimates, draw_weighted_batch)
 from estimators.problem import MetaProblem
 from tests.finite_differences import central_difference, relative_error
@@ -168,7 +168,7 @@ def test_lsf_jacobian_matches_its_definition_per_trajectory():
 
 
 def test_trajectory_count_matches_the_enumeration_and_needs_no_listing():
-    from estimators.enumeration import trajectory_count
+    from estimators.tabular.enumeration import trajectory_count
 
     problem = tiny_problem()
     for length in (1, 2, 3):
@@ -198,7 +198,7 @@ def test_critics_that_depend_on_phi_are_refused():
 @pytest.mark.slow
 def test_the_reference_estimate_is_unbiased_with_its_baseline():
     """Forced onto the reference path for an enumerable problem: the target lies within its error."""
-    import estimators.enumeration as enumeration
+    import estimators.tabular.enumeration as enumeration
 
     problem = tiny_problem(steps=2)
     exact = practical_target_by_enumeration(problem, 2)

@@ -85,9 +85,9 @@ def test_the_code_hash_covers_the_modules_an_estimate_runs_through():
     package hub they are imported from; modules it never calls (the toy, the IPD's LOLA) are
     not part of it, so editing them recomputes nothing."""
     files = get_estimator("dice").source_files()
-    assert {"estimators.split", "estimators.fused", "estimators.fused_kernels", "estimators.surrogates",
+    assert {"estimators.tabular.split", "estimators.tabular.fused", "estimators.tabular.kernels", "estimators.tabular.surrogates",
             "mdps.tabular", "mdps.meta", "mdps.sampling"} <= set(files)
-    assert not {"estimators", "mdps", "estimators.toy", "estimators.lola", "estimators.game_kernels"} & set(files)
+    assert not {"estimators", "mdps", "estimators.gaussian_toy.gradients", "estimators.ipd.lola", "estimators.ipd.kernels"} & set(files)
     assert all(path.is_file() for path in files.values())
 
 
@@ -127,7 +127,7 @@ def test_hashing_the_code_imports_no_kernel():
             "for kind in ('tabular', 'gaussian_toy', 'ipd', 'bandit'):\n"
             "    for spec in available_estimators(kind):\n"
             "        assert len(spec.source_hash()) == 16\n"
-            "print(sorted(name for name in ('numba', 'estimators.fused_kernels', 'estimators.game_kernels')"
+            "print(sorted(name for name in ('numba', 'estimators.tabular.kernels', 'estimators.ipd.kernels')"
             " if name in sys.modules))\n")
     repository = str(Path(__file__).resolve().parents[1])
     process = subprocess.run([sys.executable, "-c", code], cwd=repository, capture_output=True, text=True, timeout=120)

@@ -13,7 +13,7 @@ from benchmark.reports.sweep import bound_checks, fit_ranges, load_report_frame,
 from benchmark.sweeps.runner import run_sweep
 from benchmark.sweeps.loading import sweep_from_dict
 from estimators.problem import ToyProblem
-from estimators.toy import sf_variance
+from estimators.gaussian_toy.gradients import sf_variance
 from mdps import GaussianToy
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "averaged_estimator.py"

@@ -43,7 +43,7 @@ batch = 3
 
 def _run(tmp_path, monkeypatch, name: str, critic: str, names: str, kernel: str) -> pd.DataFrame:
     """Run in this process (jobs = 1) and check which path drew the batches."""
-    from estimators import inner_paths, split
+    from estimators.tabular import inner_paths, split
 
     compiled_draws = []
     for module in (split, inner_paths):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from estimators import ToyProblem, get_estimator
-from estimators.toy import lsf_mean, pw_variance, sf_variance
+from estimators.gaussian_toy.gradients import lsf_mean, pw_variance, sf_variance
 from mdps import GaussianToy
 
 CASES = [(0.5, 1, 1.0), (0.5, 16, 1.0), (-1.0, 4, 1.0), (0.2, 8, 1.7)]   # θ, N, σ

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from estimators import get_estimator
-from estimators.enumeration import practical_objective_by_enumeration, practical_target_by_enumeration
+from estimators.tabular.enumeration import practical_objective_by_enumeration, practical_target_by_enumeration
 from tests.test_practical import assert_unbiased, mean_and_standard_error, tiny_problem
 
 

@@ -10,10 +10,10 @@ import pytest
 
 import mdps
 from estimators import get_estimator
-from estimators.enumeration import (enumerate_lifetime_paths, exact_moments, lifetime_fitness_by_enumeration,
+from estimators.tabular.enumeration import (enumerate_lifetime_paths, exact_moments, lifetime_fitness_by_enumeration,
                                     lifetime_moments_by_enumeration, lifetime_target_by_enumeration)
-from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes, sampled_draw
-from estimators.vuorio import fd_ground_truth, reference_estimates, reference_target
+from estimators.bandit.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes, sampled_draw
+from estimators.tabular.vuorio import fd_ground_truth, reference_estimates, reference_target
 from tests.finite_differences import central_difference, relative_error
 from tests.test_practical import assert_unbiased, mean_and_standard_error
 

@@ -84,9 +84,9 @@ class _SampleCounter:
 
 def _transition_counters() -> list[_SampleCounter]:
     """Counters of the sampled transitions R x N x T of both kernels: numpy rollouts
-    (`mdps.sample_trajectories`) and compiled batches (`estimators.fused.draw_compiled_batch`,
+    (`mdps.sample_trajectories`) and compiled batches (`estimators.tabular.fused.draw_compiled_batch`,
     counted once when drawn, however often a shared batch is rolled out again)."""
-    from estimators.fused import draw_compiled_batch
+    from estimators.tabular.fused import draw_compiled_batch
     from mdps import sample_trajectories
 
     return [_SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size),
@@ -149,7 +149,7 @@ def _measure_compile(cell: BenchCell) -> dict[str, Any]:
 
     if cell.parameters.get("cold"):
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
-    from estimators import fused
+    from estimators.tabular import fused
 
     if not fused.AVAILABLE:
         raise RuntimeError("numba is not installed: the compiled kernel is not available")

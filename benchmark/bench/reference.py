@@ -3,7 +3,7 @@
 These follow the released code of Liu et al. (2022) in spirit: one trajectory at a time,
 drawn step by step with `rng.choice`, and the estimate accumulated trajectory by
 trajectory and step by step in Python loops. They share the mathematics of the vectorized
-estimators (docstrings of `estimators.practical`) but none of their code, so agreement on
+estimators (docstrings of `estimators.tabular.practical`) but none of their code, so agreement on
 the same trajectories checks the vectorized kernels (gathers, cumulative sums, bincount
 scatters), and the speed ratio measures what vectorization buys.
 

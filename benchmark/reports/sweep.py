@@ -28,7 +28,7 @@ __all__ = ["SWEPT_AXES", "Curve", "fit_ranges", "load_report_frame", "report_fra
 def report_frame(frame: pd.DataFrame, sweep=None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A results frame with the derived columns, and the settings of its sweep
     (`name`, `kind`, `target`, `sweep` and the problem fields)."""
-    from estimators.liu_probes import injected_hessian_error
+    from estimators.tabular.liu_probes import injected_hessian_error
 
     settings: dict[str, Any] = {"name": str(frame["sweep"].iloc[0]) if "sweep" in frame and len(frame) else "sweep"}
     if sweep is not None:

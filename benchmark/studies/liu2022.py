@@ -245,8 +245,8 @@ def compare_comp_step(data: FigureData) -> Comparison:
 # ----------------------------------------------------------------------------- multi-step Hessian bias
 
 def _hessian_cells(data: FigureData) -> pd.DataFrame:
-    """The cells with Δ_H = ‖E[D]‖ = 2c/(S·A), the injected Hessian error (estimators.liu_probes)."""
-    from estimators.liu_probes import injected_hessian_error
+    """The cells with Δ_H = ‖E[D]‖ = 2c/(S·A), the injected Hessian error (estimators.tabular.liu_probes)."""
+    from estimators.tabular.liu_probes import injected_hessian_error
 
     cells = data.of("hessian-bias").copy()
     fields = data.sweeps["hessian-bias"].problem.values

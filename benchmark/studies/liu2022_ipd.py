@@ -3,7 +3,7 @@
 Their `play()` (released code `lola/lola_dice_ablation.py`, `lola/lola_dice_off_policy.py`,
 `lola/lola_dice_off_policy_ablation.py`), vectorized over seeds: both players start at θ = 0
 with learned values v = 0; at every outer update each player's meta-gradient is estimated
-by DiCE-LOLA (`estimators.lola.stacked_lola_estimates`, K look-ahead steps of size lr_in,
+by DiCE-LOLA (`estimators.ipd.lola.stacked_lola_estimates`, K look-ahead steps of size lr_in,
 rollouts of T steps, learned-value baseline), the exact LOLA meta-gradient is computed
 (`mdps.ipd.batch_lola_player_one`, infinite horizon, as their `true_objective`), and we record
 the Pearson correlation of each player's 5-vector with its exact one, averaged over the two
@@ -26,7 +26,7 @@ from benchmark.present.pages import fmt, fmt_interval
 from benchmark.analysis.statistics import percentile_interval
 from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
-from estimators.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates, value_residual_sums
+from estimators.ipd.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates, value_residual_sums
 from mdps import IteratedPrisonersDilemma
 from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
 
@@ -114,7 +114,7 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
       scale: divide every batch size and the buffer by this (quick runs).
       steps, lr_in, lr_out, lr_values, gamma: K, α, the outer and value Adam rates, γ.
       exact_updates: ascend the exact meta-gradients instead of the sampled ones.
-      kernel: `compiled` or `numpy`, how games and DiCE sums are computed (`estimators.lola`;
+      kernel: `compiled` or `numpy`, how games and DiCE sums are computed (`estimators.ipd.lola`;
         the same draws, the same numbers to a few ulps).
     Returns:
       `corr`, `corr_outer_exact`, `score`: `(updates, S)` arrays (joint over both players).
@@ -186,8 +186,8 @@ def training_settings(quick: bool) -> dict[str, Any]:
 
 
 TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
-                      sources=("benchmark.studies.liu2022_ipd", "estimators.lola", "estimators.game_kernels",
-                               "estimators.fused_kernels", "mdps.ipd", "mdps.ipd_sampling"),
+                      sources=("benchmark.studies.liu2022_ipd", "estimators.ipd.lola", "estimators.ipd.kernels",
+                               "estimators.tabular.kernels", "mdps.ipd", "mdps.ipd_sampling"),
                       # seconds of each full unit on 2 workers of an idle machine (run E, docs/performance.md):
                       # the longest first
                       expected_seconds={"off_policy": 41, "on_comp_off_hessian": 26, "comp128_hessian1024": 25,

@@ -164,7 +164,7 @@ def optimisation_shown(quick: bool) -> dict[str, Any]:
 
 OPTIMISATION_SIMULATION = Simulation(name="tang2022_optimisation", units=optimisation_units,
                                      settings=optimisation_shown,
-                                     sources=("benchmark.studies.tang2022", "estimators.toy", "mdps.gaussian_toy"))
+                                     sources=("benchmark.studies.tang2022", "estimators.gaussian_toy.gradients", "mdps.gaussian_toy"))
 
 
 def _diverged_runs(runs: pd.DataFrame) -> pd.DataFrame:

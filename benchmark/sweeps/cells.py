@@ -32,7 +32,7 @@ import numpy as np
 from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
 from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
-from estimators.lifetime import BanditLifetimeProblem
+from estimators.bandit.lifetime import BanditLifetimeProblem
 from mdps import BanditDistribution, GaussianToy, IteratedPrisonersDilemma, random_mdp
 from mdps.ipd import exact_lola_training
 
@@ -186,7 +186,7 @@ def _bandit_problem(fields: tuple[tuple[str, Any], ...], seed: int, eta: tuple[f
 
 def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
     """The cell's target: the exact gradient on the toy (both targets coincide there), the
-    exact meta-gradient (ideal) or `estimators.enumeration.practical_target` (practical);
+    exact meta-gradient (ideal) or `estimators.tabular.enumeration.practical_target` (practical);
     for bandits `_bandit_target` (ideal, practical, or Vuorio et al.'s fd)."""
     if isinstance(problem, ToyProblem):
         return Target(problem.exact_gradient(), None, "exact")
@@ -198,7 +198,7 @@ def compute_target(sweep: Sweep, cell: Cell, problem: Problem) -> Target:
 
 
 def _practical_target(sweep: Sweep, cell: Cell, problem: MetaProblem) -> Target:
-    from estimators.enumeration import practical_target
+    from estimators.tabular.enumeration import practical_target
 
     parameters = _all_parameters(sweep, cell)
     batch = parameters.get("n_inner") or parameters.get("batch")
@@ -236,12 +236,12 @@ _BANDIT_TARGETS: dict[tuple, Target] = {}
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
     """Hash of the modules that compute bandit targets: a code change invalidates the disk cache."""
-    import estimators.enumeration
-    import estimators.lifetime
-    import estimators.vuorio
+    import estimators.tabular.enumeration
+    import estimators.bandit.lifetime
+    import estimators.tabular.vuorio
 
     return stable_hash("".join(Path(module.__file__).read_text(encoding="utf-8") for module in
-                               (estimators.enumeration, estimators.lifetime, estimators.vuorio)))
+                               (estimators.tabular.enumeration, estimators.bandit.lifetime, estimators.tabular.vuorio)))
 
 
 def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> Target:
@@ -251,12 +251,12 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
     - `ideal`: each task's exact meta-gradient with exact inner steps (`problem.ideal_target`,
       over the fixed task set, or 4000 tasks drawn from the problem seed);
     - `practical`: exact by enumeration when rewards are noise-free, the tasks a fixed set and
-      the paths few; else `estimators.vuorio.reference_target` (`reference_runs` unbiased lifetimes);
-    - `fd`: Vuorio et al.'s ground truth, `estimators.vuorio.fd_ground_truth` (`fd_runs`,
+      the paths few; else `estimators.tabular.vuorio.reference_target` (`reference_runs` unbiased lifetimes);
+    - `fd`: Vuorio et al.'s ground truth, `estimators.tabular.vuorio.fd_ground_truth` (`fd_runs`,
       `fd_epsilon`, common random numbers).
     """
-    from estimators.enumeration import lifetime_target_by_enumeration
-    from estimators.vuorio import fd_ground_truth, reference_target
+    from estimators.tabular.enumeration import lifetime_target_by_enumeration
+    from estimators.tabular.vuorio import fd_ground_truth, reference_target
 
     values = sweep.problem.values
     key = (tuple(sorted(values.items())), cell.mdp_seed, cell.axis("eta0"), cell.axis("eta1"), sweep.target,
@@ -311,7 +311,7 @@ def inner_gradient_sigma(sweep: Sweep, cell: Cell, problem: Problem) -> float:
     """
     if not isinstance(problem, MetaProblem):
         return math.nan
-    from estimators.split import inner_gradient_std
+    from estimators.tabular.split import inner_gradient_std
 
     spec = get_estimator(cell.estimator, sweep.problem.kind)
     family, function = inner_gradient_family(spec)
@@ -345,7 +345,7 @@ STANDARD_INNER_FAMILY = "maml"   # ĝ = Σ_t γᵗ A_t ∇log π_t with the prob
 
 def inner_gradient_family(spec) -> tuple[str, Any]:
     """(surrogate family or `exact`, declared function or None) that forms σ_in for `spec`."""
-    from estimators.surrogates import FAMILIES
+    from estimators.tabular.surrogates import FAMILIES
 
     if spec.name in FAMILIES or spec.name == "exact":
         return spec.name, None

@@ -1,16 +1,16 @@
 """The registered estimators of the practical target ∇_φ E[V_out(θ_K)] (sampled inner steps).
 
-Each is one setting of the reverse pass of `estimators.inner_paths` (whose docstring has
+Each is one setting of the reverse pass of `estimators.tabular.inner_paths` (whose docstring has
 the maths): `sf` (naive Jacobian, correction λ_c = 1: unbiased), `sampling_correction`
 (λ_c free) and `lsf` (Tang's Jacobian, no correction). The target itself is
-`estimators.enumeration.practical_target`.
+`estimators.tabular.enumeration.practical_target`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from estimators.pathwise import pathwise_pass
-from estimators.inner_paths import PracticalPass, practical_estimates
+from estimators.tabular.inner_paths import PracticalPass, practical_estimates
 from estimators.problem import MetaProblem
 from estimators.registry import register
 

@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from estimators.advantages import (critic_reward_vector_product, critic_state_weights, gae_advantages,
+from estimators.tabular.advantages import (critic_reward_vector_product, critic_state_weights, gae_advantages,
                                    td_coefficients)
 from estimators.problem import CRITICS, Critic, MetaProblem
 from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
@@ -57,7 +57,7 @@ class FamilyRule:
 
     ω_k = Σ_{t≥k} μ^{t-k} β_t and u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v), W_t·v = Σ_{j≤t} μ^{t-j} z_j·v;
     the LIRPG mixed term traces z_j·v with `mixed_decay`. Both the numpy path (`Surrogate`)
-    and the compiled kernel (`estimators.fused`) read only this.
+    and the compiled kernel (`estimators.tabular.fused`) read only this.
 
     Attributes:
       outer: β_t, one of REWARDS (γᵗ r_t), DIFFERENCES (d_t), ADVANTAGES (γᵗ A_t).
@@ -310,7 +310,7 @@ class Surrogate:
       batch: the `Batch`.
       family: one of `FAMILIES`.
       lambda_: λ of `loaded` (ignored otherwise).
-      gae_lambda: GAE(λ) advantages for the families that use A_t (`estimators.advantages`;
+      gae_lambda: GAE(λ) advantages for the families that use A_t (`estimators.tabular.advantages`;
         1 = R_t − b_t, the default; dice uses raw rewards and ignores it).
       critic_mdp: differentiate the critic of r + η with respect to η in the LIRPG mixed term
         (the dynamics of its occupancy); None holds the critic fixed (`detach_critic`).
@@ -361,7 +361,7 @@ class Surrogate:
 
     def mixed_vector_product(self, vectors: np.ndarray) -> np.ndarray:
         """∂_η (ĝ·v) for rewards r + η inside the returns, shape `(R, S, A)`: critic fixed and
-        λ_GAE = 1 below; otherwise `estimators.advantages` (GAE, critic of r + η differentiated).
+        λ_GAE = 1 below; otherwise `estimators.tabular.advantages` (GAE, critic of r + η differentiated).
 
         Since ∂A_t/∂η = Σ_{j≥t} γ^{j-t} e_{(s_j,a_j)} (and ∂r_t/∂η = e_{(s_t,a_t)} for dice):
           ∂_η (ĝ·v) = (1/N) Σ_{n,j} γʲ (W_j·v) e_{(s_j, a_j)},
@@ -379,7 +379,7 @@ class Surrogate:
             coefficients = batch.discounts * traced
             return indicator_sums(batch.flat_state_actions, coefficients, batch.policy.shape) / batch.shape[1]
         # GAE and/or a differentiated critic: ĝ·v = Σ_t γᵗ x_t A_t with x_t = W_t·v − W_{t−1}·v
-        # (z_t·v for maml, lvc, first_order), differentiated by `estimators.advantages`
+        # (z_t·v for maml, lvc, first_order), differentiated by `estimators.tabular.advantages`
         steps = traced.copy()
         steps[..., 1:] -= traced[..., :-1]
         coefficients = td_coefficients(steps, batch.gamma, self.gae_lambda)

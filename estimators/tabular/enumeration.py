@@ -4,8 +4,8 @@ path-wise pass (so its bias is exact, with no Monte Carlo noise).
 
 Feasible for tiny problems (few states and actions, short rollouts, small |τ| and K);
 otherwise `practical_target` falls back to a reference estimate with its standard error.
-Tabular problems (`MetaProblem`): the passes of `estimators.inner_paths`; bandit lifetimes
-(`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.lifetime`.
+Tabular problems (`MetaProblem`): the passes of `estimators.tabular.inner_paths`; bandit lifetimes
+(`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.bandit.lifetime`.
 Estimators declare their pass with `@pathwise_pass(kind, name)` (`estimators.pathwise`).
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from math import lgamma, log
 
 import numpy as np
 
-from estimators.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
+from estimators.tabular.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
                                     backward_step, inner_gradient, practical_estimates)
-from estimators.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
+from estimators.bandit.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
 from estimators.pathwise import pass_of
 from estimators.problem import MetaProblem
 from estimators.registry import get_estimator
@@ -162,7 +162,7 @@ def estimator_moments_by_enumeration(problem: MetaProblem, batch: int,
                                      settings: PracticalPass) -> tuple[np.ndarray, np.ndarray]:
     """Exact mean `(S, A)` and covariance `(S·A, S·A)` of the estimate of one reverse pass.
 
-    Every leaf path of K batches (B^K of them) runs the pass of `estimators.inner_paths`
+    Every leaf path of K batches (B^K of them) runs the pass of `estimators.tabular.inner_paths`
     (`backward_step`, any Jacobian, correction λ_c, window L and baseline) with its batches,
     and is weighted by its probability Π_k p(b_k | θ_k).
     """

@@ -26,8 +26,8 @@ import numpy as np
 
 from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
-from estimators.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch, use_compiled
-from estimators.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
+from estimators.tabular.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch, use_compiled
+from estimators.tabular.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
 from mdps import TabularMDP
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
@@ -72,7 +72,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
     with (Ĥ_k, M_k) exact at θ_k (`inner_mdp.tangents`) or the family's Hessian-vector
     product and mixed term on the Hessian batch at θ_k.
 
-    The sampled parts run in one compiled kernel per batch (`estimators.fused`) unless
+    The sampled parts run in one compiled kernel per batch (`estimators.tabular.fused`) unless
     `problem.kernel` is `numpy` or an `inner_gradient` hook is given (it reads a numpy
     `Batch`); both paths draw the same numbers from `rng` and give the same estimates. On
     that path the exact parts of an infinite-horizon MDP at iterates that differ across
@@ -87,7 +87,7 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
       problem: the `MetaProblem` (K, α, meta-parameter, rollout length, critic).
       repetitions: R.
       rng: the only source of randomness.
-      family: surrogate family of the sampled parts (see `estimators.surrogates`).
+      family: surrogate family of the sampled parts (see `estimators.tabular.surrogates`).
       lambda_: λ of `loaded`.
       batch: default size of every batch.
       split: three letters in {e, l}: inner, Hessian, outer.
@@ -95,8 +95,8 @@ def split_meta_gradient(problem: MetaProblem, repetitions: int, rng: np.random.G
       shared: use the inner batch of step k as its Hessian batch (only when both parts are
         sampled; ignored otherwise).
       inner_gradient: optional hook replacing the sampled inner gradient (used by
-        `estimators.liu_probes.off_policy`); it receives (k, θ_k, inner batch, on-policy ĝ_k).
-      gae_lambda: GAE(λ) advantages in every sampled part (1 = R_t − b_t; `estimators.advantages`).
+        `estimators.tabular.liu_probes.off_policy`); it receives (k, θ_k, inner batch, on-policy ĝ_k).
+      gae_lambda: GAE(λ) advantages in every sampled part (1 = R_t − b_t; `estimators.tabular.advantages`).
       detach_critic: hold the critic fixed in η in the LIRPG mixed term (False: the critic of
         r + η is differentiated, as Liu et al.'s LIRPG code does by default). Both run in the
         compiled kernel too (GAE in its per-trajectory buffers; the critic state weights
@@ -191,7 +191,7 @@ def _numpy_batches(problem: MetaProblem, family: Family, lambda_: float, gae_lam
 
 def _compiled_batches(problem: MetaProblem, family: Family, lambda_: float, gae_lambda: float = 1.0,
                       critic_mdp: TabularMDP | None = None) -> tuple[Callable, Products]:
-    """(draw, products) of the compiled path (`estimators.fused`): the same draws and numbers."""
+    """(draw, products) of the compiled path (`estimators.tabular.fused`): the same draws and numbers."""
     rule = family_rule(family, lambda_)
     mdp = problem.mdp
     length = problem.rollout_length if mdp.horizon is None else min(problem.rollout_length, mdp.horizon)

@@ -4,7 +4,7 @@ Two problem kinds:
 - `tabular` (mgbench's own setting): the practical objective F(φ) = V_out(θ_K(φ; sampled
   batches)) of the `init`/`intrinsic` meta-parameters; truncation and the correction reuse the
   reverse pass of `inner_paths.py`; ES and FD evaluate F with common random numbers.
-- `bandit` (their setting, `estimators.lifetime`): a learned learning-rate schedule η ∈ R² on
+- `bandit` (their setting, `estimators.bandit.lifetime`): a learned learning-rate schedule η ∈ R² on
   noisy bandit tasks, the reward collected over the lifetime, the estimators as their released
   code runs them (`algorithms/off_policy_bandits.py`, `off_policy_bandits_es.py`,
   `experiments/bandits_trunc_bias_variance_{mg,dice,es,fd}_longer_lifetimes.py`):
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from estimators.pathwise import pathwise_pass
-from estimators.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
-from estimators.lifetime import BanditLifetimeProblem, LifetimePass, sampled_lifetimes
+from estimators.tabular.inner_paths import PracticalPass, WeightedBatch, inner_gradient, practical_estimates
+from estimators.bandit.lifetime import BanditLifetimeProblem, LifetimePass, sampled_lifetimes
 from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
 from mdps import sample_trajectories, softmax_policy
@@ -184,7 +184,7 @@ def _check_lifetime_problem(problem: BanditLifetimeProblem) -> None:
 def truncated_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.random.Generator, *,
                        window: int = 0, placement: str = "random", lambda_c: float = 0.0,
                        meta_discount: float = 1.0, jacobian: str = "naive", lifetimes: int = 2) -> np.ndarray:
-    """Mean over `lifetimes` lifetimes on one task of the surrogate gradient of `estimators.lifetime`.
+    """Mean over `lifetimes` lifetimes on one task of the surrogate gradient of `estimators.bandit.lifetime`.
 
     `window = 0` is the whole lifetime. Their "mg" is `jacobian = "naive"` (λ_c = e_maml_lambda / N),
     their "dice" `jacobian = "dice"`, λ_c = 0; both average 2 lifetimes (their `popsize = 2`).

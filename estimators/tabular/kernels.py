@@ -1,10 +1,10 @@
-"""The numba kernels of `estimators.fused` (imported only when the compiled path runs); its
-traces (`trace_forward`, `trace_reverse`) also serve `estimators.game_kernels`.
+"""The numba kernels of `estimators.tabular.fused` (imported only when the compiled path runs); its
+traces (`trace_forward`, `trace_reverse`) also serve `estimators.ipd.kernels`.
 
 Every function here is `@njit(cache=True)`: compiled once per machine and loaded from the
 on-disk cache (next to this file, in `__pycache__`, or numba's user cache when that is
 not writable) by every later process. What they compute, and why the numbers equal the
-numpy path's, is in the docstring of `estimators.fused`.
+numpy path's, is in the docstring of `estimators.tabular.fused`.
 """
 from __future__ import annotations
 

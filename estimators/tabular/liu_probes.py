@@ -18,8 +18,8 @@ import numpy as np
 
 from estimators.problem import MetaProblem, positive_int
 from estimators.registry import register
-from estimators.split import split_meta_gradient
-from estimators.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient
+from estimators.tabular.split import split_meta_gradient
+from estimators.tabular.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient
 
 
 def injected_hessian_error(c, n_states: int, n_actions: int):
@@ -130,14 +130,14 @@ def off_policy(problem: MetaProblem, repetitions: int, rng: np.random.Generator,
     ĝ_k = mean over the n_inner trajectories of step k (the family's ĝ) and the n_inner
     trajectories of each of the steps k-M..k-1 (their per-decision importance-weighted
     gradient of π_{θ_k}, ρ_{0:t} = Π_{i≤t} π_{θ_k}(a_i|s_i)/π_{θ_j}(a_i|s_i), optionally
-    min(ρ_{0:t}, ρ̄); see `estimators.surrogates.importance_weighted_gradient`). The reused
+    min(ρ_{0:t}, ρ̄); see `estimators.tabular.surrogates.importance_weighted_gradient`). The reused
     part is the return-based (λ = 1) form whatever `lambda_`. Hessians and the outer
     gradient are as in `split_meta_gradient` (not reweighted). With `reuse = 0` this is the
     plain split estimator, draw for draw.
 
     Args:
       problem, repetitions, rng: as for every estimator.
-      family: surrogate family (see `estimators.surrogates.FAMILIES`).
+      family: surrogate family (see `estimators.tabular.surrogates.FAMILIES`).
       lambda_: λ of `loaded`.
       reuse: M >= 0, the number of earlier inner batches reused.
       rho_bar: truncation ρ̄ of the cumulative ratios (None: none).

@@ -1,7 +1,7 @@
 """DiCE-LOLA meta-gradient estimators on the Iterated Prisoner's Dilemma, in closed form.
 
 Player 1's LOLA meta-gradient g₁ = ∇_{θ₁} V₁(θ₁, y_K(θ₁)), y_{k+1} = y_k + α ∇_y V₂(θ₁, y_k),
-is accumulated in reverse like the tabular split (`estimators.split`), with Liu et al.'s
+is accumulated in reverse like the tabular split (`estimators.tabular.split`), with Liu et al.'s
 three parts, each exact (`e`) or sampled with DiCE (`l`):
 
   inner   ĝ_k ≈ ∇_y V₂(θ₁, y_k)            (batch `n_inner` at (θ₁, y_k); their `comp`)
@@ -37,7 +37,7 @@ from itertools import product
 
 import numpy as np
 
-from estimators.fused import check_kernel, use_compiled
+from estimators.tabular.fused import check_kernel, use_compiled
 from estimators.problem import LolaProblem, positive_int
 from estimators.registry import register
 from mdps import GameTrajectories, IteratedPrisonersDilemma, sample_games
@@ -117,7 +117,7 @@ def draw_batch(own: np.ndarray, other: np.ndarray, n_games: int, length: int, rn
     if not use_compiled(kernel):
         games = sample_games(own, other, n_games, length, rng)
         return GameBatch(games, log_probabilities(games, own, other))
-    from estimators import game_kernels   # imports numba (once per process)
+    from estimators.ipd import kernels as game_kernels   # imports numba (once per process)
 
     fresh = draw_fresh(own, other, n_games, length, rng)      # the stream of sample_games' T draws of (2, M, N)
     own, other = fresh.own, fresh.other
@@ -140,7 +140,7 @@ def value_residual_sums(own: np.ndarray, other: np.ndarray, values: np.ndarray, 
         residuals = games.rewards[0] - values[rows, games.states]
         flat = (rows * 5 + games.states).ravel()
         return np.bincount(flat, weights=residuals.ravel(), minlength=len(values) * 5).reshape(len(values), 5)
-    from estimators import game_kernels   # imports numba (once per process)
+    from estimators.ipd import kernels as game_kernels   # imports numba (once per process)
 
     fresh = draw_fresh(own, other, n_games, length, rng)
     return game_kernels.fresh_value_residual_sums(fresh.uniforms, sigmoid(fresh.own), sigmoid(fresh.other), REWARDS,
@@ -327,7 +327,7 @@ class CompiledGameSurrogate:
                               baselines, log_policy_table(own), log_policy_table(other), *self.cooperate, discounts)
 
     def _sums(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from estimators import game_kernels   # imports numba (once per process)
+        from estimators.ipd import kernels as game_kernels   # imports numba (once per process)
 
         kernel = game_kernels.fresh_surrogate_sums if self.fresh else game_kernels.surrogate_sums
         return kernel(*self.arguments, np.ascontiguousarray(directions, float), OPPONENT_VIEW)

@@ -1,4 +1,4 @@
-"""numba kernels of the IPD DiCE-LOLA estimators (`estimators.lola`), imported on first compiled use.
+"""numba kernels of the IPD DiCE-LOLA estimators (`estimators.ipd.lola`), imported on first compiled use.
 
 Each kernel is the numpy path's computation written as loops over (row m, game n, step t),
 with trajectories held in T-long buffers instead of `(M, N, T)` arrays and every sum taken in
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from estimators.fused_kernels import trace_forward, trace_reverse
+from estimators.tabular.kernels import trace_forward, trace_reverse
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ alone in T-long buffers:
      tables, from uniforms that numpy drew in the order `mdps.sample_trajectories` draws
      them (`draw_rollout_uniforms`), so the trajectories are the same;
   2. R_t = r_t + γ R_{t+1} with R_T = V̂_T(s_T) (truncated, with a critic), b_t = V̂_t(s_t),
-     A_t = R_t - b_t; or, for GAE(λ) (λ < 1, `estimators.advantages`), δ_t = r_t +
+     A_t = R_t - b_t; or, for GAE(λ) (λ < 1, `estimators.tabular.advantages`), δ_t = r_t +
      γ V̂_{t+1}(s_{t+1}) − V̂_t(s_t) with the same bootstrap and A_t = δ_t + γλ A_{t+1};
   3. β_t, ω_k = Σ_{t≥k} μ^{t-k} β_t and, given v, u_k(v) = Σ_{t≥k} μ^{t-k} β_t (W_t·v) and
      the LIRPG coefficients γᵗ (W'_t·v), read from the family table
@@ -45,7 +45,7 @@ the kernel (`fused_kernels.exact_parts`, one LU with partial pivoting per policy
 M and Mᵀ), agreeing with the `TabularMDP` methods (LAPACK) to rounding (~1e-15), so a
 split with such a part is equal to the numpy path within 1e-12, not bit for bit.
 
-The kernels live in `estimators.fused_kernels`, imported on first use (numba takes ~1.5 s
+The kernels live in `estimators.tabular.kernels`, imported on first use (numba takes ~1.5 s
 to import, which commands that sample nothing should not pay). Without numba `AVAILABLE`
 is False and the estimators fall back to the numpy path (same numbers, slower).
 `cache=True` compiles once per machine (~15 s) and every later process loads the
@@ -58,9 +58,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from estimators.advantages import critic_reward_vector_product
+from estimators.tabular.advantages import critic_reward_vector_product
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
-from estimators.surrogates import (CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
+from estimators.tabular.surrogates import (CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
                                    mixed_through_td, uses_gae)
 from mdps import TabularMDP, softmax_policy
 from mdps.sampling import draw_rollout_uniforms
@@ -124,7 +124,7 @@ def draw_compiled_batch(mdp: TabularMDP, thetas: np.ndarray, n_trajectories: int
     reward_table = mdp.rewards if rewards is None else np.asarray(rewards, dtype=float)
     thetas = np.asarray(thetas, dtype=float)
     policy = softmax_policy(thetas)
-    from estimators import fused_kernels
+    from estimators.tabular import kernels as fused_kernels
 
     cumulative_policy, policy_guide = fused_kernels.policy_tables(policy)
     n_policies = thetas.shape[0]
@@ -182,7 +182,7 @@ def roll_out_totals(batch: DrawnBatch, rule: FamilyRule, *, pre_weight: float = 
         only when the batch has a critic and the mixed term goes through TD coefficients,
         `surrogates.mixed_through_td`).
     """
-    from estimators import fused_kernels   # imports numba (once per process)
+    from estimators.tabular import kernels as fused_kernels   # imports numba (once per process)
 
     policy, mdp = batch.policy, batch.mdp
     shape = policy.shape
@@ -254,7 +254,7 @@ def compiled_exact(mdp: TabularMDP, thetas: np.ndarray, common: bool,
     vectors[:, None])` to rounding (one LU per policy instead of LAPACK's solves: ~1e-15).
     `common`: every row of `thetas` is the same policy (one factorisation).
     """
-    from estimators import fused_kernels
+    from estimators.tabular import kernels as fused_kernels
 
     if mdp.horizon is not None:
         raise ValueError("mdp: the compiled exact parts are for infinite-horizon MDPs; use the numpy methods")
@@ -277,7 +277,7 @@ def compile_kernel() -> float:
     import time
 
     from mdps import random_mdp
-    from estimators.surrogates import family_rule
+    from estimators.tabular.surrogates import family_rule
 
     start = time.perf_counter()
     if AVAILABLE:

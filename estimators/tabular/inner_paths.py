@@ -22,11 +22,11 @@ from typing import Literal
 
 import numpy as np
 
-from estimators.fused import draw_compiled_batch, roll_out_totals, use_compiled
+from estimators.tabular.fused import draw_compiled_batch, roll_out_totals, use_compiled
 from estimators.problem import MetaProblem
 from estimators.scores import (flat_indices, forward_trace, indicator_sums, log_policy_curvature, reverse_trace,
                                score_dots, score_sums, scores_from_totals, start_discounted_returns, state_sums)
-from estimators.surrogates import CURVATURE_ONLY, FULL_HESSIAN, family_rule
+from estimators.tabular.surrogates import CURVATURE_ONLY, FULL_HESSIAN, family_rule
 from mdps import sample_trajectories, softmax_policy
 
 Jacobian = Literal["naive", "dice", "lsf"]
@@ -167,7 +167,7 @@ def practical_estimates(problem: MetaProblem, repetitions: int, rng: np.random.G
                         batch: int, settings: PracticalPass) -> np.ndarray:
     """R independent sampled-path estimates of ∇_φ E[V_out(θ_K)], `(R, S, A)`.
 
-    The batches run in one compiled kernel each (`estimators.fused`) unless `problem.kernel`
+    The batches run in one compiled kernel each (`estimators.tabular.fused`) unless `problem.kernel`
     is `numpy`; both paths draw the same numbers from `rng`. The compiled sums are in the
     numpy path's order (bit-identical) except LSF's per-trajectory ĝ_m·v, which numpy sums
     pairwise over T (agreement to rounding).

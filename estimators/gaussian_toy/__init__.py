@@ -1,0 +1,1 @@
+"""Estimators on Tang's Gaussian N-sample toy: SF, LSF, pathwise."""
