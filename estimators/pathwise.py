@@ -1,5 +1,5 @@
 """Which registered estimators are one path-wise pass, and which pass: the table that lets
-`estimators.tabular.enumeration.exact_moments` compute their exact mean and covariance.
+`exact_moments` of `estimators.tabular.enumeration` and `estimators.bandit.enumeration` compute their exact mean and covariance.
 
 An estimator module declares its pass with `@pathwise_pass(kind, name)` on a function mapping
 the estimator's parameters to a `PracticalPass` (tabular, `estimators.tabular.inner_paths`) or a
@@ -32,3 +32,12 @@ def pass_of(kind: str, name: str) -> Callable[..., Any]:
     except KeyError:
         raise ValueError(f"estimator: {name!r} has no path-wise pass to enumerate for {kind} problems "
                          f"(expected one of {pathwise_estimators(kind)})") from None
+
+
+def merged_parameters(spec, parameters) -> dict[str, Any]:
+    """The registered defaults of estimator `spec` overridden by `parameters`; a one-line error
+    names a parameter the estimator does not have."""
+    unknown = set(parameters) - set(spec.parameters)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {spec.name!r}")
+    return {**spec.parameters, **parameters}

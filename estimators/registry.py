@@ -2,7 +2,7 @@
 
 An estimator is a function `(problem, repetitions, rng, **parameters) -> estimates`:
 - `problem`: a `MetaProblem` (kind `tabular`), a `ToyProblem` (kind `gaussian_toy`) or a
-  `LolaProblem` (kind `ipd`) or a `BanditLifetimeProblem` (kind `bandit`, `estimators.bandit.lifetime`);
+  `LolaProblem` (kind `ipd`) or a `BanditLifetimeProblem` (kind `bandit`); each in its family's `problem.py`;
 - `repetitions`: R independent estimates to draw;
 - `rng`: a `numpy.random.Generator`, the only source of randomness;
 - returns `(R, S, A)` for tabular problems (estimates of ∇_φ), `(R, 1)` for the toy,
@@ -10,7 +10,7 @@ An estimator is a function `(problem, repetitions, rng, **parameters) -> estimat
   learning-rate schedule.
 
 The built-in estimators register when the package is imported (`estimators/__init__.py`
-imports `estimators.builtin` after this module). External packages register theirs
+imports each family's estimator modules after this module). External packages register theirs
 through the entry-point group `mgbench.estimators`
 (each entry point names a module whose import runs its `@register` lines), or at run
 time with `load_estimator("module:function")`.

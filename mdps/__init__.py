@@ -12,8 +12,8 @@ from mdps.ipd import IteratedPrisonersDilemma, lola_meta_gradient
 from mdps.ipd_sampling import GameTrajectories, sample_games
 from mdps.meta import (OBJECTIVES, inner_loop, intrinsic_meta_gradient, learning_rate_meta_gradient,
                        learning_rate_objective, learning_rate_schedule, meta_gradient, objective_weights,
-                       reverse_adjoints, schedule_phases, sigmoid, softplus)
-from mdps.policy import policy_tangent, softmax_policy
+                       reverse_adjoints, schedule_phases, softplus)
+from mdps.policy import policy_tangent, sigmoid, softmax_policy
 from mdps.sampling import Trajectories, sample_categorical, sample_trajectories
 from mdps.tabular import TabularMDP
 

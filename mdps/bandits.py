@@ -133,7 +133,8 @@ def bandit_learning_rate_meta_gradient(means: np.ndarray, eta: np.ndarray, *, st
       means: `(M, K)` arm means; eta: `(2,)`; steps, cutoff, objective: as `learning_rate_meta_gradient`.
       theta0: `(K,)` initial logits (zeros by default).
     """
-    from mdps.meta import learning_rate_schedule, objective_weights, schedule_phases, sigmoid
+    from mdps.meta import learning_rate_schedule, objective_weights, schedule_phases
+    from mdps.policy import sigmoid
 
     means = np.atleast_2d(np.asarray(means, dtype=float))
     eta = np.asarray(eta, dtype=float)

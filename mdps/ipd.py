@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mdps.policy import sigmoid
+
 N_STATES = 5
 OPPONENT_VIEW = np.array([0, 1, 3, 2, 4])        # the other player's index of each state
 REWARDS = np.array([[-1.0, -3.0, 0.0, -2.0],      # player 1 on outcomes CC, CD, DC, DD (player 1's view)
@@ -52,13 +54,6 @@ def _law_d_own(b: np.ndarray) -> np.ndarray:
 def _law_d_other(a: np.ndarray) -> np.ndarray:
     """∂φ/∂b, shape `(..., 4)`."""
     return np.stack([a, -a, 1 - a, a - 1], axis=-1)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^{−x}), numerically stable."""
-    x = np.asarray(x, dtype=float)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 @dataclass(frozen=True)

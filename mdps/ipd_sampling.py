@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mdps.ipd import N_STATES, OPPONENT_VIEW, REWARDS, sigmoid
+from mdps.ipd import N_STATES, OPPONENT_VIEW, REWARDS
+from mdps.policy import sigmoid
 
 
 @dataclass(frozen=True)

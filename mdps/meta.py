@@ -19,6 +19,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from mdps.policy import sigmoid
 from mdps.tabular import TabularMDP
 
 Objective = Literal["final", "lifetime"]
@@ -48,12 +49,6 @@ def objective_weights(steps: int, objective: Objective) -> np.ndarray:
 def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + eˣ), computed stably."""
     return np.logaddexp(0.0, np.asarray(x, dtype=float))
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e⁻ˣ) = d softplus / dx."""
-    x = np.asarray(x, dtype=float)
-    return np.exp(-np.logaddexp(0.0, -x))
 
 
 def schedule_phases(steps: int, cutoff: int) -> np.ndarray:

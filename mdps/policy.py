@@ -1,4 +1,5 @@
-"""Softmax tabular policies: probabilities and their directional derivatives.
+"""Softmax tabular policies: probabilities and their directional derivatives; the logistic sigmoid
+(the IPD's memory-one policies, the derivative of a softplus learning rate).
 
 Parameters `theta` are an `(S, A)` table; flattening is row-major, so `theta[s, a]` is
 coordinate `s * A + a` of every flat vector and every `(S*A, S*A)` matrix.
@@ -45,3 +46,17 @@ def policy_tangent(policy: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """
     centred = direction - (policy * direction).sum(axis=-1, keepdims=True)
     return policy * centred
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^{−x}) = d softplus(x)/dx, numerically stable (e^{−|x|} never overflows).
+
+    Args:
+      x: any shape.
+    Returns:
+      σ(x), the same shape, in (0, 1).
+    """
+    x = np.asarray(x, dtype=float)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+

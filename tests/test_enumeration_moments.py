@@ -11,7 +11,8 @@ from estimators import MetaProblem, get_estimator
 from estimators.tabular.enumeration import (enumerated_path_count, exact_moments, practical_target,
                                     practical_target_by_enumeration, trajectory_count)
 from estimators.pathwise import pathwise_estimators
-from estimators.bandit.lifetime import BanditLifetimeProblem
+from estimators.bandit import enumeration as bandit_enumeration
+from estimators.bandit.problem import BanditLifetimeProblem
 from tests.test_practical import assert_unbiased, mean_and_standard_error, tiny_problem
 
 
@@ -78,8 +79,8 @@ def test_dice_versus_naive_backprop_exactly_on_a_bandit():
 def test_bandit_lifetime_moments_through_the_registry_divide_by_the_lifetimes():
     tasks = mdps.BanditDistribution(3, "fixed", noise=0.0, means=(1.0, 0.2, -0.5))
     problem = BanditLifetimeProblem(tasks=tasks, eta=np.array([0.3, -0.2]), lifetime=3, cutoff=1, batch=2)
-    one = exact_moments(problem, "truncated", window=2, lifetimes=1)
-    two = exact_moments(problem, "truncated", window=2, lifetimes=2)
+    one = bandit_enumeration.exact_moments(problem, "truncated", window=2, lifetimes=1)
+    two = bandit_enumeration.exact_moments(problem, "truncated", window=2, lifetimes=2)
     np.testing.assert_allclose(one[0], two[0])
     np.testing.assert_allclose(one[1], 2 * two[1])
 

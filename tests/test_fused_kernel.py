@@ -36,9 +36,10 @@ import numpy as np
 import pytest
 
 from estimators import get_estimator
+from estimators import problem as kernel_choice
 from estimators.tabular import fused
 from estimators.tabular import kernels as fused_kernels
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from estimators.tabular.split import SPLITS
 from estimators.tabular.surrogates import FAMILIES, family_rule
 from mdps import random_mdp, sample_trajectories, softmax_policy
@@ -50,7 +51,7 @@ HORIZONS = {"infinite": (None, 5), "finite": (5, 5), "truncated": (5, 3)}   # (H
 
 
 def test_numba_is_installed_so_the_compiled_path_runs():
-    assert fused.AVAILABLE, "numba is a dependency: without it every estimate silently takes the numpy path"
+    assert kernel_choice.AVAILABLE, "numba is a dependency: without it every estimate silently takes the numpy path"
 
 
 def _problem(horizon_kind: str, critic: str, meta_parameter: str) -> MetaProblem:
@@ -272,8 +273,8 @@ def test_compiled_critic_agrees_with_the_numpy_critic():
 def test_without_numba_the_numpy_path_runs(monkeypatch):
     problem = _problem("infinite", "noisy", "init")
     expected = get_estimator("loaded").function(replace(problem, kernel="numpy"), 2, np.random.default_rng(0), batch=3)
-    monkeypatch.setattr(fused, "AVAILABLE", False)
-    assert not fused.use_compiled("compiled")
+    monkeypatch.setattr(kernel_choice, "AVAILABLE", False)
+    assert not kernel_choice.use_compiled("compiled")
     assert np.array_equal(get_estimator("loaded").function(problem, 2, np.random.default_rng(0), batch=3), expected)
 
 
@@ -281,7 +282,7 @@ def test_bad_kernel_names_the_field():
     with pytest.raises(ValueError, match="kernel"):
         replace(_problem("infinite", "none", "init"), kernel="fortran")
     with pytest.raises(ValueError, match="kernel"):
-        fused.check_kernel("fortran")
+        kernel_choice.check_kernel("fortran")
 
 
 @pytest.mark.parametrize("common", [False, True])

@@ -9,7 +9,7 @@ import pytest
 import mdps
 from estimators import get_estimator
 from estimators.tabular.liu_probes import hessian_bias, hessian_bias_expectation, off_policy
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from estimators.tabular.split import split_meta_gradient
 from tests.statistical import assert_unbiased, bias_norm
 

@@ -9,12 +9,13 @@ from scipy import stats
 
 import mdps
 from estimators import get_estimator
-from estimators.tabular.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_batches, enumerate_trajectories,
+from estimators.multisets import enumerate_batches
+from estimators.tabular.enumeration import (MAX_ENUMERATED_ELEMENTS, enumerate_trajectories,
                                     enumerated_path_count, practical_objective_by_enumeration, practical_target,
                                     practical_target_by_enumeration)
 from estimators.tabular.inner_paths import (PracticalPass, WeightedBatch, inner_gradient, jacobian_transpose_product,
                                     practical_estimates, draw_weighted_batch)
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from tests.finite_differences import central_difference, relative_error
 
 

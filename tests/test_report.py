@@ -12,7 +12,7 @@ from benchmark.reports.compare import comparison_table
 from benchmark.reports.sweep import bound_checks, fit_ranges, load_report_frame, write_report
 from benchmark.sweeps.runner import run_sweep
 from benchmark.sweeps.loading import sweep_from_dict
-from estimators.problem import ToyProblem
+from estimators.gaussian_toy.problem import ToyProblem
 from estimators.gaussian_toy.gradients import sf_variance
 from mdps import GaussianToy
 

@@ -15,7 +15,7 @@ import pytest
 
 import mdps
 from estimators import get_estimator
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from estimators.tabular.split import (SPLITS, inner_gradient_std, split_meta_gradient)
 from estimators.tabular.surrogates import Batch, Surrogate, draw_batch
 from tests.statistical import assert_biased, assert_unbiased, bias_norm

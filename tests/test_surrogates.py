@@ -8,7 +8,7 @@ from scipy.special import logsumexp
 from scipy.stats import chi2
 
 import mdps
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from estimators.tabular.surrogates import (FAMILIES, Surrogate, critic_values, importance_weighted_gradient,
                                    draw_batch, surrogate_gradient,
                                    surrogate_hessian_vector_product, surrogate_mixed_vector_product)

@@ -10,10 +10,11 @@ import pytest
 
 import mdps
 from estimators import get_estimator
-from estimators.tabular.enumeration import (enumerate_lifetime_paths, exact_moments, lifetime_fitness_by_enumeration,
+from estimators.bandit.enumeration import (enumerate_lifetime_paths, exact_moments, lifetime_fitness_by_enumeration,
                                     lifetime_moments_by_enumeration, lifetime_target_by_enumeration)
-from estimators.bandit.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes, sampled_draw
-from estimators.tabular.vuorio import fd_ground_truth, reference_estimates, reference_target
+from estimators.bandit.lifetime import LifetimePass, run_lifetimes, sampled_draw
+from estimators.bandit.problem import BanditLifetimeProblem
+from estimators.bandit.vuorio import fd_ground_truth, reference_estimates, reference_target
 from tests.finite_differences import central_difference, relative_error
 from tests.test_practical import assert_unbiased, mean_and_standard_error
 

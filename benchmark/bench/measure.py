@@ -149,9 +149,10 @@ def _measure_compile(cell: BenchCell) -> dict[str, Any]:
 
     if cell.parameters.get("cold"):
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
+    from estimators import problem as kernels
     from estimators.tabular import fused
 
-    if not fused.AVAILABLE:
+    if not kernel_choice.AVAILABLE:
         raise RuntimeError("numba is not installed: the compiled kernel is not available")
     begin_wall, begin_cpu = time.perf_counter(), time.process_time()
     fused.compile_kernel()

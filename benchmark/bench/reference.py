@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from mdps import TabularMDP, softmax_policy
 
 Trajectory = tuple[list[int], list[int]]          # (states s_0..s_{T-1}, actions a_0..a_{T-1})

@@ -28,7 +28,8 @@ from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
 from estimators.ipd.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates, value_residual_sums
 from mdps import IteratedPrisonersDilemma
-from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law, sigmoid
+from mdps.ipd import OPPONENT_VIEW, REWARDS, Adam, batch_lola_player_one, outcome_law
+from mdps.policy import sigmoid
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 from benchmark.sweeps.records import Cell, stable_hash, Sweep
 from benchmark.sweeps.vocabulary import BLOCK_REPETITIONS
 from estimators import LolaProblem, MetaProblem, ToyProblem, get_estimator
-from estimators.bandit.lifetime import BanditLifetimeProblem
+from estimators.bandit.problem import BanditLifetimeProblem
 from mdps import BanditDistribution, GaussianToy, IteratedPrisonersDilemma, random_mdp
 from mdps.ipd import exact_lola_training
 
@@ -255,8 +255,8 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
     - `fd`: Vuorio et al.'s ground truth, `estimators.tabular.vuorio.fd_ground_truth` (`fd_runs`,
       `fd_epsilon`, common random numbers).
     """
-    from estimators.tabular.enumeration import lifetime_target_by_enumeration
-    from estimators.tabular.vuorio import fd_ground_truth, reference_target
+    from estimators.bandit.enumeration import lifetime_target_by_enumeration
+    from estimators.bandit.vuorio import fd_ground_truth, reference_target
 
     values = sweep.problem.values
     key = (tuple(sorted(values.items())), cell.mdp_seed, cell.axis("eta0"), cell.axis("eta1"), sweep.target,

@@ -21,7 +21,8 @@ from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_
                                          expect_name, expect_number, expect_string, expect_table, is_int,
                                          is_number, refuse_huge_integers, refuse_unknown)
 from benchmark.sweeps.records import ProblemSettings, Sweep
-from estimators.problem import CRITICS, GAME_CRITICS
+from estimators.tabular.problem import CRITICS
+from estimators.ipd.problem import GAME_CRITICS
 from estimators.registry import PROBLEM_KINDS
 
 if sys.version_info >= (3, 11):

@@ -43,7 +43,7 @@ from benchmark.sweeps.pool import kill_pool, worker_pool
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import CSV, DATABASE, ResultStore
 from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS, SweepError
-from estimators.tabular.fused import check_kernel
+from estimators.problem import check_kernel
 from estimators.problem import positive_int
 
 BACKENDS = ("joblib", "dask")

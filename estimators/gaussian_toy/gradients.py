@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.problem import ToyProblem
+from estimators.gaussian_toy.problem import ToyProblem
 from estimators.registry import register
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from estimators.tabular.kernels import trace_forward, trace_reverse
+from estimators.trace_kernels import trace_forward, trace_reverse
 
 
 @njit(cache=True)

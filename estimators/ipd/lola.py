@@ -37,11 +37,14 @@ from itertools import product
 
 import numpy as np
 
-from estimators.tabular.fused import check_kernel, use_compiled
-from estimators.problem import LolaProblem, positive_int
+from estimators.problem import check_kernel, use_compiled
+from estimators.ipd.problem import LolaProblem
+from estimators.problem import positive_int
 from estimators.registry import register
+from estimators.scores import reverse_trace
 from mdps import GameTrajectories, IteratedPrisonersDilemma, sample_games
-from mdps.ipd import OPPONENT_VIEW, REWARDS, lola_look_ahead, sigmoid
+from mdps.ipd import OPPONENT_VIEW, REWARDS, lola_look_ahead
+from mdps.policy import sigmoid
 
 SPLITS: tuple[str, ...] = tuple("".join(letters) for letters in product("el", repeat=3))
 OWN, OTHER = 0, 1
@@ -275,7 +278,7 @@ class GameSurrogate:
         step_ratios = np.exp(step_log_ratios)                                       # ρ_t
         self.reward_weights = discounts * games.rewards[player] * np.cumprod(step_ratios, axis=-1)   # ρ_{0:t}
         self.baseline_weights = discounts * baselines * step_ratios
-        self.step_weights = _reverse_cumsum(self.reward_weights) - self.baseline_weights      # ω (M, N, T)
+        self.step_weights = reverse_trace(self.reward_weights, 1.0) - self.baseline_weights      # ω (M, N, T)
         self.flat = tuple(rows * 5 + states for states in self.states)
 
     def _scatter(self, player: int, weights: np.ndarray) -> np.ndarray:
@@ -296,7 +299,7 @@ class GameSurrogate:
         """∇²L w `(M, 2, 5)` for w = (w_own, w_other) `(M, 2, 5)`."""
         rows = np.arange(self.shape[0])[:, None, None]
         dots = sum(self.scores[i] * directions[:, i][rows, self.states[i]] for i in (0, 1))     # Z_t·w
-        outer = _reverse_cumsum(self.reward_weights * np.cumsum(dots, axis=-1)) - self.baseline_weights * dots
+        outer = reverse_trace(self.reward_weights * np.cumsum(dots, axis=-1), 1.0) - self.baseline_weights * dots
         parts = []
         for i in (0, 1):
             curvature = -self._scatter(i, self.step_weights) * self.cooperate[i] * (1 - self.cooperate[i])
@@ -345,11 +348,6 @@ class CompiledGameSurrogate:
             curvature = -(weight_sums[:, i] / n_games) * self.cooperate[i] * (1 - self.cooperate[i])
             parts.append(products[:, :, i] / n_games + curvature * directions[:, :, i])
         return np.stack(parts, axis=2)
-
-
-def _reverse_cumsum(values: np.ndarray) -> np.ndarray:
-    """y_k = Σ_{t≥k} x_t along the last axis."""
-    return np.cumsum(values[..., ::-1], axis=-1)[..., ::-1]
 
 
 # ---------------------------------------------------------------------------- the split

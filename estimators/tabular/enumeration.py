@@ -4,23 +4,21 @@ path-wise pass (so its bias is exact, with no Monte Carlo noise).
 
 Feasible for tiny problems (few states and actions, short rollouts, small |τ| and K);
 otherwise `practical_target` falls back to a reference estimate with its standard error.
-Tabular problems (`MetaProblem`): the passes of `estimators.tabular.inner_paths`; bandit lifetimes
-(`BanditLifetimeProblem`, noise-free, fixed tasks): the passes of `estimators.bandit.lifetime`.
-Estimators declare their pass with `@pathwise_pass(kind, name)` (`estimators.pathwise`).
+Tabular problems (`MetaProblem`): the passes of `estimators.tabular.inner_paths` (bandit
+lifetimes: `estimators.bandit.enumeration`). Estimators declare their pass with `@pathwise_pass(kind, name)` (`estimators.pathwise`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations_with_replacement
-from math import lgamma, log
+from math import log
 
 import numpy as np
 
 from estimators.tabular.inner_paths import (PracticalPass, WeightedBatch, check_practical_problem, discount_powers,
                                     backward_step, inner_gradient, practical_estimates)
-from estimators.bandit.lifetime import BanditLifetimeProblem, LifetimePass, run_lifetimes
-from estimators.pathwise import pass_of
-from estimators.problem import MetaProblem
+from estimators.multisets import enumerate_batches, log_multiset_count
+from estimators.pathwise import merged_parameters, pass_of
+from estimators.tabular.problem import MetaProblem
 from estimators.registry import get_estimator
 from mdps import TabularMDP, softmax_policy
 
@@ -51,19 +49,6 @@ def enumerate_trajectories(mdp: TabularMDP, length: int) -> tuple[np.ndarray, np
     return states, actions, log_dynamics
 
 
-def enumerate_batches(n_types: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every multiset of `batch` trajectories drawn from `n_types` kinds.
-
-    Returns:
-      counts `(B, n_types)` and the log multinomial coefficients log(n! / Π c_j!) `(B,)`.
-    """
-    combos = np.array(list(combinations_with_replacement(range(n_types), batch)))
-    counts = np.zeros((len(combos), n_types), dtype=int)
-    np.add.at(counts, (np.arange(len(combos))[:, None], combos), 1)
-    log_coefficient = lgamma(batch + 1) - np.array([sum(lgamma(c + 1) for c in row) for row in counts])
-    return counts, log_coefficient
-
-
 def trajectory_count(mdp: TabularMDP, length: int) -> int:
     """Number of length-T state-action sequences with positive probability, without listing them.
 
@@ -75,12 +60,6 @@ def trajectory_count(mdp: TabularMDP, length: int) -> int:
     for _ in range(length - 1):
         counts = counts @ reachable
     return int(sum(counts)) * mdp.n_actions
-
-
-def log_multiset_count(n_types: int, batch: int) -> float:
-    """log C(n + |τ| − 1, |τ|) = Σ_{i<|τ|} log(n + i) − log |τ|!, exact for any Python int n
-    (`math.log` takes integers beyond 2^64 and beyond the float range)."""
-    return sum(log(n_types + i) for i in range(batch)) - lgamma(batch + 1)
 
 
 def enumerated_path_count(problem: MetaProblem, batch: int) -> float:
@@ -196,27 +175,18 @@ def estimator_moments_by_enumeration(problem: MetaProblem, batch: int,
     return mean.reshape(problem.shape), covariance
 
 
-def exact_moments(problem, estimator: str, **parameters) -> tuple[np.ndarray, np.ndarray]:
-    """Exact mean and covariance of registered estimator `estimator` on an enumerable problem.
+def exact_moments(problem: MetaProblem, estimator: str, **parameters) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and covariance of registered tabular estimator `estimator` on an enumerable problem.
 
     Args:
-      problem: a `MetaProblem` (critic `none`) or a noise-free `BanditLifetimeProblem` with fixed tasks.
+      problem: a `MetaProblem` with critic `none`.
       estimator: its registered name (see `estimators.pathwise.pathwise_estimators`).
       parameters: its parameters (registered defaults otherwise).
     Returns:
-      mean (the estimate's shape) and covariance `(D, D)` of one estimate.
+      mean `(S, A)` and covariance `(S·A, S·A)` of one estimate.
     """
-    kind = "bandit" if isinstance(problem, BanditLifetimeProblem) else "tabular"
-    builder = pass_of(kind, estimator)
-    spec = get_estimator(estimator, kind)
-    unknown = set(parameters) - set(spec.parameters)
-    if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {estimator!r}")
-    merged = {**spec.parameters, **parameters}
-    if kind == "bandit":
-        lifetimes = int(merged.pop("lifetimes", 1))
-        mean, covariance = lifetime_moments_by_enumeration(problem, builder(**merged))
-        return mean, covariance / lifetimes
+    builder = pass_of("tabular", estimator)
+    merged = merged_parameters(get_estimator(estimator, "tabular"), parameters)
     batch = merged.pop("batch")
     return estimator_moments_by_enumeration(problem, batch, builder(**merged))
 
@@ -249,90 +219,3 @@ def practical_target(problem: MetaProblem, *, batch: int, reference_repetitions:
 
 def _chunks(total: int, size: int) -> list[int]:
     return [size] * (total // size) + ([total % size] if total % size else [])
-
-
-# ------------------------------------------------------------------ bandit lifetimes (Vuorio et al.'s problem)
-def enumerate_lifetime_paths(n_arms: int, batch: int, lifetime: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every path of K batches of N pulls of a K_arms-armed bandit (a batch as a multiset).
-
-    Returns:
-      actions `(P, K, N)` int with P = B^K, B = C(K_arms + N − 1, N), and the summed log
-      multinomial coefficients `(P,)` (p(path) = exp(coefficient + Σ log π(a))).
-    """
-    combos = np.array(list(combinations_with_replacement(range(n_arms), batch)))          # (B, N)
-    counts, log_coefficient = enumerate_batches(n_arms, batch)
-    digits = np.stack(np.unravel_index(np.arange(len(combos) ** lifetime), (len(combos),) * lifetime), axis=1)
-    return combos[digits], log_coefficient[digits].sum(axis=1)
-
-
-def _lifetime_path_outcomes(problem: BanditLifetimeProblem, means: np.ndarray, eta: np.ndarray,
-                            settings: LifetimePass, start: int, differentiate: bool = True):
-    """(probabilities (P,), LifetimeOutcome) of every path of one noise-free task with window start w."""
-    actions, log_coefficient = enumerate_lifetime_paths(problem.n_arms, problem.batch, problem.lifetime)
-    n_paths = len(actions)
-    path_means = np.broadcast_to(means, (n_paths, len(means)))
-
-    def draw(step: int, logits: np.ndarray, policy: np.ndarray):
-        chosen = actions[:, step]
-        return chosen, np.take_along_axis(path_means, chosen, axis=1)
-
-    outcome = run_lifetimes(problem, np.broadcast_to(eta, (n_paths, 2)), draw, np.full(n_paths, start), settings,
-                            differentiate=differentiate, means=path_means)
-    return np.exp(log_coefficient + outcome.log_probability), outcome
-
-
-def _check_enumerable(problem: BanditLifetimeProblem) -> np.ndarray:
-    if problem.tasks.noise:
-        raise ValueError(f"noise: exact enumeration needs noise-free rewards, got σ = {problem.tasks.noise}")
-    if problem.task_set is not None:
-        return np.asarray(problem.task_set, float)
-    if problem.tasks.arm_law == "fixed":
-        return np.asarray(problem.tasks.means, float)[None]
-    raise ValueError("task_set: exact enumeration needs a fixed set of tasks (or the `fixed` arm law)")
-
-
-def _window_starts(problem: BanditLifetimeProblem, settings: LifetimePass) -> list[int]:
-    last = problem.lifetime - settings.length(problem.lifetime)
-    return [last] if settings.placement == "last" else list(range(last + 1))
-
-
-def lifetime_moments_by_enumeration(problem: BanditLifetimeProblem, settings: LifetimePass,
-                                    eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact mean `(2,)` and covariance `(2, 2)` of one lifetime's estimate under `settings`.
-
-    Every path of batches, every window start (uniform for `random`), and every task of the
-    fixed set (uniform) are summed with their probabilities. An estimator averaging m
-    independent lifetimes has the same mean and covariance / m.
-    """
-    tasks = _check_enumerable(problem)
-    eta = np.asarray(problem.eta if eta is None else eta, float)
-    starts = _window_starts(problem, settings)
-    first, second = np.zeros(2), np.zeros((2, 2))
-    for means in tasks:
-        for start in starts:
-            probabilities, outcome = _lifetime_path_outcomes(problem, means, eta, settings, start)
-            first += probabilities @ outcome.estimate
-            second += np.einsum("p,pi,pj->ij", probabilities, outcome.estimate, outcome.estimate)
-    weight = 1.0 / (len(tasks) * len(starts))
-    mean = weight * first
-    return mean, weight * second - np.outer(mean, mean)
-
-
-def lifetime_fitness_by_enumeration(problem: BanditLifetimeProblem, eta: np.ndarray,
-                                    settings: LifetimePass = LifetimePass()) -> float:
-    """E[F(η)], the expected mean reward in the window (the whole lifetime by default: J(η))."""
-    tasks = _check_enumerable(problem)
-    starts = _window_starts(problem, settings)
-    total = 0.0
-    for means in tasks:
-        for start in starts:
-            probabilities, outcome = _lifetime_path_outcomes(problem, means, np.asarray(eta, float), settings, start,
-                                                             differentiate=False)
-            total += probabilities @ outcome.fitness
-    return total / (len(tasks) * len(starts))
-
-
-def lifetime_target_by_enumeration(problem: BanditLifetimeProblem) -> np.ndarray:
-    """The exact practical target ∇_η J `(2,)`: the enumerated mean of the unbiased pass
-    (whole lifetime, λ_c = 1, d = 1)."""
-    return lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last"))[0]

@@ -46,41 +46,25 @@ M and Mᵀ), agreeing with the `TabularMDP` methods (LAPACK) to rounding (~1e-15
 split with such a part is equal to the numpy path within 1e-12, not bit for bit.
 
 The kernels live in `estimators.tabular.kernels`, imported on first use (numba takes ~1.5 s
-to import, which commands that sample nothing should not pay). Without numba `AVAILABLE`
+to import, which commands that sample nothing should not pay). Without numba `estimators.problem.AVAILABLE`
 is False and the estimators fall back to the numpy path (same numbers, slower).
 `cache=True` compiles once per machine (~15 s) and every later process loads the
 compiled code from the disk cache (~0.6 s).
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 
 from estimators.tabular.advantages import critic_reward_vector_product
+from estimators import problem as kernel_choice
+from estimators.problem import use_compiled
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
 from estimators.tabular.surrogates import (CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
                                    mixed_through_td, uses_gae)
 from mdps import TabularMDP, softmax_policy
 from mdps.sampling import draw_rollout_uniforms
-
-AVAILABLE = importlib.util.find_spec("numba") is not None   # numba itself is imported on first use (~1.5 s)
-
-KERNELS: tuple[str, ...] = ("compiled", "numpy")   # the values of `MetaProblem.kernel`
-
-
-def check_kernel(kernel: str) -> str:
-    """`kernel` if it is one of `KERNELS`, else a ValueError naming the field."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel: expected one of {KERNELS}, got {kernel!r}")
-    return kernel
-
-
-def use_compiled(kernel: str) -> bool:
-    """True when `kernel` is `compiled` and numba is installed (else the numpy path runs)."""
-    return check_kernel(kernel) == "compiled" and AVAILABLE
-
 
 # ---------------------------------------------------------------------------- drawn batches
 @dataclass(frozen=True, eq=False)
@@ -280,7 +264,7 @@ def compile_kernel() -> float:
     from estimators.tabular.surrogates import family_rule
 
     start = time.perf_counter()
-    if AVAILABLE:
+    if kernel_choice.AVAILABLE:
         mdp = random_mdp(3, 2, seed=0)
         batch = draw_compiled_batch(mdp, np.zeros((1, 3, 2)), 1, 2, np.random.default_rng(0), rewards=None,
                                     critic="exact", critic_noise=1.0, needs_critic=True)

@@ -22,8 +22,10 @@ from typing import Literal
 
 import numpy as np
 
-from estimators.tabular.fused import draw_compiled_batch, roll_out_totals, use_compiled
-from estimators.problem import MetaProblem
+from estimators.tabular.fused import draw_compiled_batch, roll_out_totals
+
+from estimators.problem import use_compiled
+from estimators.tabular.problem import MetaProblem
 from estimators.scores import (flat_indices, forward_trace, indicator_sums, log_policy_curvature, reverse_trace,
                                score_dots, score_sums, scores_from_totals, start_discounted_returns, state_sums)
 from estimators.tabular.surrogates import CURVATURE_ONLY, FULL_HESSIAN, family_rule

@@ -1,5 +1,5 @@
-"""The numba kernels of `estimators.tabular.fused` (imported only when the compiled path runs); its
-traces (`trace_forward`, `trace_reverse`) also serve `estimators.ipd.kernels`.
+"""The numba kernels of `estimators.tabular.fused` (imported only when the compiled path runs); the
+traces they share with the IPD kernels are `estimators.trace_kernels`.
 
 Every function here is `@njit(cache=True)`: compiled once per machine and loaded from the
 on-disk cache (next to this file, in `__pycache__`, or numba's user cache when that is
@@ -11,39 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def trace_forward(values, decay, out):
-    """out_t = x_t + λ out_{t-1}, as `scores.forward_trace`: cumsum (λ = 1), identity (λ = 0), the recursion otherwise."""
-    length = values.shape[0]
-    if decay == 0.0:
-        for t in range(length):
-            out[t] = values[t]
-        return
-    out[0] = values[0]
-    if decay == 1.0:
-        for t in range(1, length):
-            out[t] = out[t - 1] + values[t]
-    else:
-        for t in range(1, length):
-            out[t] = decay * out[t - 1] + values[t]
-
-
-@njit(cache=True, nogil=True)
-def trace_reverse(values, decay, out):
-    """out_k = x_k + λ out_{k+1}, as `scores.reverse_trace`."""
-    length = values.shape[0]
-    if decay == 0.0:
-        for t in range(length):
-            out[t] = values[t]
-        return
-    out[length - 1] = values[length - 1]
-    if decay == 1.0:
-        for t in range(length - 2, -1, -1):
-            out[t] = out[t + 1] + values[t]
-    else:
-        for t in range(length - 2, -1, -1):
-            out[t] = decay * out[t + 1] + values[t]
+from estimators.trace_kernels import trace_forward, trace_reverse
 
 
 @njit(cache=True, nogil=True)

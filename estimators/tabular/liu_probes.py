@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.problem import MetaProblem, positive_int
+from estimators.tabular.problem import MetaProblem
+
+from estimators.problem import positive_int
 from estimators.registry import register
 from estimators.tabular.split import split_meta_gradient
 from estimators.tabular.surrogates import FAMILIES, Batch, critic_values, importance_weighted_gradient

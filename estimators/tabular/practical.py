@@ -11,7 +11,7 @@ import numpy as np
 
 from estimators.pathwise import pathwise_pass
 from estimators.tabular.inner_paths import PracticalPass, practical_estimates
-from estimators.problem import MetaProblem
+from estimators.tabular.problem import MetaProblem
 from estimators.registry import register
 
 BASELINES = ("none", "initial_value")

@@ -24,9 +24,12 @@ from typing import Callable
 
 import numpy as np
 
-from estimators.problem import MetaProblem, positive_int
+from estimators.tabular.problem import MetaProblem
+
+from estimators.problem import positive_int
 from estimators.registry import register
-from estimators.tabular.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch, use_compiled
+from estimators.tabular.fused import DrawnBatch, compiled_exact, compiled_products, draw_compiled_batch
+from estimators.problem import use_compiled
 from estimators.tabular.surrogates import FAMILIES, Batch, Family, Surrogate, draw_batch, family_rule
 from mdps import TabularMDP
 

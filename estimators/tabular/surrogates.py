@@ -37,7 +37,7 @@ import numpy as np
 
 from estimators.tabular.advantages import (critic_reward_vector_product, critic_state_weights, gae_advantages,
                                    td_coefficients)
-from estimators.problem import CRITICS, Critic, MetaProblem
+from estimators.tabular.problem import CRITICS, Critic, MetaProblem
 from estimators.scores import (forward_trace, indicator_sums, log_policy_curvature, returns_to_go, reverse_trace,
                                score_dots, score_sums, state_sums)
 from mdps import TabularMDP, sample_trajectories, softmax_policy
