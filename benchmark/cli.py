@@ -306,11 +306,16 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> int:
     """Write the report and print where it went."""
     from benchmark.reports.sweep import write_report
+    from benchmark.sweeps.loading import load_stored_sweep
+    from benchmark.sweeps.store import load_results
     from estimators import load_estimator
 
     for reference in args.plugin:
         load_estimator(reference)
-    print(f"report: {write_report(args.results_dir, args.out, precision=args.precision)}")
+    frame = load_results(args.results_dir)
+    page = write_report(args.results_dir, args.out, frame=frame, sweep=load_stored_sweep(args.results_dir),
+                        precision=args.precision)
+    print(f"report: {page}")
     return 0
 
 

@@ -25,17 +25,15 @@ problem it will see: `kind`, `target` (`ideal`/`practical`), `meta_parameter` an
 """
 from __future__ import annotations
 
-import ast
 import difflib
-import functools
-import hashlib
 import importlib
-import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
+
+from estimators.sources import code_hash, source_files
 
 ProblemKind = Literal["tabular", "gaussian_toy", "ipd", "bandit"]
 PROBLEM_KINDS = ("tabular", "gaussian_toy", "ipd", "bandit")
@@ -63,46 +61,14 @@ class EstimatorSpec:
             self.validate({**self.parameters, **parameters}, dict(setting))
 
     def source_files(self) -> dict[str, Path]:
-        """`{module name: file}` of the code an estimate runs through: the module defining the
-        function and every module of `mdps`, `estimators` and the function's own top-level
-        package that it imports, directly or through those, found by reading their import
-        statements (those inside functions too, e.g. the compiled kernels). Empty when the
-        defining file cannot be read."""
-        try:
-            path = Path(inspect.getsourcefile(self.function))
-        except TypeError:
-            return {}
-        if not path.is_file():
-            return {}
-        module = getattr(self.function, "__module__", None) or path.stem
-        roots = frozenset({"mdps", "estimators", module.split(".")[0]})
-        files, pending = {}, [(module, path)]
-        while pending:
-            name, file = pending.pop()
-            if name in files:
-                continue
-            files[name] = file
-            if file.name == "__init__.py" and name != module:
-                continue            # a package hub: what it re-exports is followed where it is defined
-            for imported in _imported_modules(name, file, roots):
-                if imported not in files:
-                    origin = _module_file(imported)
-                    if origin is not None:
-                        pending.append((imported, origin))
-        return dict(sorted(files.items()))
+        """`{module name: file}` of the code an estimate runs through (`estimators.sources.source_files`
+        of the function's module); empty when the defining file cannot be read."""
+        return source_files(self.function)
 
     def source_hash(self) -> str:
-        """16 hex digits of sha256 over `source_files` (module names and bytes; the same code
-        anywhere on disk gives the same hash), or over the function's code object when its
-        file cannot be read: changes when any module the estimate runs through is edited."""
-        digest = hashlib.sha256()
-        files = self.source_files()
-        for name, path in files.items():
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-        if not files:
-            code = getattr(self.function, "__code__", None)
-            digest.update(code.co_code if code is not None else repr(self.function).encode())
-        return digest.hexdigest()[:16]
+        """16 hex digits of sha256 over `source_files` (`estimators.sources.code_hash`): changes when
+        any module the estimate runs through is edited."""
+        return code_hash(self.function)
 
     def __call__(self, problem, repetitions: int, rng, **parameters):
         unknown = set(parameters) - set(self.parameters)
@@ -110,78 +76,6 @@ class EstimatorSpec:
             raise ValueError(f"{sorted(unknown)[0]}: not a parameter of estimator {self.name!r} "
                              f"(expected one of {sorted(self.parameters) or 'none'})")
         return self.function(problem, repetitions, rng, **{**self.parameters, **parameters})
-
-
-def _imported_modules(module: str, path: Path, roots: frozenset[str]) -> list[str]:
-    """`_imported_modules_of`, read again only when the file changed (mtime or size)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return []
-    return list(_imported_modules_of(module, path, roots, stat.st_mtime_ns, stat.st_size))
-
-
-@functools.lru_cache(maxsize=None)
-def _imported_modules_of(module: str, path: Path, roots: frozenset[str], _mtime: int, _size: int) -> tuple[str, ...]:
-    """The modules of the packages `roots` that a module's import statements (anywhere in the
-    file) take code from (others are never resolved, so never imported):
-    `import a.b` -> a.b; `from a.b import f` -> a.b; `from package import name` -> the module
-    `package.name`, else the module that defines the object `name` (`from mdps import
-    inner_loop` -> mdps.meta), so a package's `__init__` (a hub that imports everything) is
-    not followed. Relative imports are resolved."""
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return ()
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names if alias.name.split(".")[0] in roots]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[:len(package.split(".")) - node.level + 1] if package else []
-                base = ".".join([*parts, base] if base else parts)
-            if base.split(".")[0] in roots:
-                names += [_defining_module(base, alias.name) for alias in node.names if alias.name != "*"]
-    return tuple(name for name in names if name)
-
-
-@functools.lru_cache(maxsize=None)
-def _defining_module(base: str, name: str) -> str:
-    """`base` when it is a plain module (`name` is one of its objects); for a package, the
-    module `base.name`, else the `__module__` of the object `base.name` (the package is
-    imported already by the code being hashed), else `base`. Never imports a plain module:
-    hashing must not load numba through the compiled kernels."""
-    spec = _find_spec(base)
-    if spec is None or spec.submodule_search_locations is None:
-        return base
-    if _module_file(f"{base}.{name}") is not None:
-        return f"{base}.{name}"
-    try:
-        owner = importlib.import_module(base)
-    except ImportError:
-        return base
-    return getattr(getattr(owner, name, None), "__module__", None) or base
-
-
-def _find_spec(name: str):
-    """`importlib.util.find_spec(name)` (which imports the parent packages only), None when not found."""
-    try:
-        return importlib.util.find_spec(name)
-    except (ImportError, ValueError, AttributeError):
-        return None
-
-
-@functools.lru_cache(maxsize=None)
-def _module_file(name: str) -> Path | None:
-    """The source file of module `name`, without importing it (its parent packages are), or
-    None when `name` is not a module with a `.py` file (an attribute, a compiled extension)."""
-    spec = _find_spec(name)
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
 
 
 _REGISTRY: dict[tuple[str, str], EstimatorSpec] = {}

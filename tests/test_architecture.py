@@ -34,11 +34,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "estimators": ("mdps",),
     "benchmark.analysis": (),
     "benchmark.present": (),
-    "benchmark.sweeps": ("mdps", "estimators", "benchmark.analysis"),
-    "benchmark.bench": ("mdps", "estimators", "benchmark.sweeps"),
-    "benchmark.reports": ("estimators", "benchmark.sweeps", "benchmark.analysis", "benchmark.present"),
-    "benchmark.studies": ("mdps", "estimators", "benchmark.sweeps", "benchmark.analysis", "benchmark.present"),
-    "benchmark.cli": ("estimators", "benchmark.sweeps", "benchmark.reports", "benchmark.studies", "benchmark.bench"),
+    "benchmark.families": ("mdps", "estimators"),
+    "benchmark.sweeps": ("mdps", "estimators", "benchmark.families", "benchmark.analysis"),
+    "benchmark.bench": ("mdps", "estimators", "benchmark.families", "benchmark.sweeps"),
+    "benchmark.reports": ("estimators", "benchmark.families", "benchmark.sweeps", "benchmark.analysis",
+                          "benchmark.present"),
+    "benchmark.studies": ("mdps", "estimators", "benchmark.families", "benchmark.sweeps", "benchmark.analysis",
+                          "benchmark.present"),
+    "benchmark.cli": ("estimators", "benchmark.families", "benchmark.sweeps", "benchmark.reports",
+                      "benchmark.studies", "benchmark.bench"),
     "benchmark": ("benchmark.sweeps", "benchmark.cli"),
 }
 THIRD_PARTY_OF_CORE = ("numpy", "scipy")   # the only non-stdlib imports of mdps and estimators
@@ -252,3 +256,40 @@ if __name__ == "__main__":
     for package in PACKAGES:
         chain = longest_chain(package_graph(package))
         print(f"\n{package}: {len(chain)} levels: {' -> '.join(chain)}")
+
+
+FAMILY_MODULES = "benchmark.families"     # the only place that may name a problem kind in a comparison
+
+
+def _kind_literals(node: ast.AST, kinds: frozenset[str]) -> list[str]:
+    """The problem-kind strings a comparison operand spells out (a constant, or a tuple, list or set of them)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in kinds:
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [value for element in node.elts for value in _kind_literals(element, kinds)]
+    return []
+
+
+def test_only_the_family_modules_compare_the_problem_kind_with_a_string():
+    """The family rule: `== "tabular"`, `!= "ipd"`, `in ("bandit", ...)` and the like appear only in
+    `benchmark/families/`; everything else asks the family (`benchmark.families.FAMILIES`)."""
+    from estimators.registry import PROBLEM_KINDS
+
+    kinds = frozenset(PROBLEM_KINDS)
+    offending = []
+    for name, path in package_modules().items():
+        if name.startswith(FAMILY_MODULES) or not name.startswith(("benchmark", "estimators")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                found = [kind for operand in (node.left, *node.comparators) for kind in _kind_literals(operand, kinds)]
+                if found:
+                    offending.append(f"{name}:{node.lineno} compares with {found}")
+    assert not offending, "\n".join(offending)
+
+
+def test_every_problem_kind_has_its_family():
+    from benchmark.families import FAMILIES
+    from estimators.registry import PROBLEM_KINDS
+
+    assert set(FAMILIES) == set(PROBLEM_KINDS)

@@ -7,7 +7,7 @@ import pytest
 from benchmark.sweeps.loading import parse_sweep
 from benchmark.sweeps.runner import run_sweep
 from benchmark.sweeps.store import load_results
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 
 SWEEP = """
 name = "bandit-test"

@@ -14,7 +14,8 @@ import pytest
 import estimators.tabular.inner_paths as practical  # where the practical estimators draw their batches
 from benchmark.bench.cells import SCALING_VALUES, BenchCell, reference_cells
 from benchmark.bench.report import format_report
-from benchmark.bench.run import BenchResult, run_bench, run_in_process
+from benchmark.bench.cells import BenchResult
+from benchmark.bench.run import run_bench, run_in_process
 from benchmark.cli import build_parser, main
 from estimators import MetaProblem, get_estimator
 from mdps import liu2022_mdp, random_mdp
@@ -87,23 +88,23 @@ def test_reference_sf_rejects_what_it_does_not_cover():
 
 def test_reference_cells_cover_the_liu_toy_exact_reference_and_scaling_cells():
     cells = reference_cells(quick=True)
-    tabular = [c for c in cells if c.kind == "tabular" and c.name.startswith("liu2022")]
+    tabular = [c for c in cells if (c.kind, c.family) == ("estimator", "tabular") and c.name.startswith("liu2022")]
     assert {(c.batch, c.steps) for c in tabular} == {(32, 1), (32, 6), (256, 1), (256, 6)}
     assert len({c.estimator for c in tabular}) == 2
     assert all(c.critic == "noisy" and c.parameters == {"split": "lll"} for c in tabular)
-    lirpg = [c for c in cells if c.kind == "tabular" and c.name.startswith("lirpg")]
+    lirpg = [c for c in cells if (c.kind, c.family) == ("estimator", "tabular") and c.name.startswith("lirpg")]
     assert sorted(c.kernel for c in lirpg) == ["compiled", "numpy"]
     assert all(c.meta_parameter == "intrinsic" and c.parameters["gae_lambda"] == 0.9
                and c.parameters["detach_critic"] is False for c in lirpg)
-    assert {c.estimator for c in cells if c.kind == "toy"} == {"sf", "lsf", "pw"}
-    assert all(c.batch == 64 for c in cells if c.kind == "toy")
+    assert {c.estimator for c in cells if (c.kind, c.family) == ("estimator", "gaussian_toy")} == {"sf", "lsf", "pw"}
+    assert all(c.batch == 64 for c in cells if (c.kind, c.family) == ("estimator", "gaussian_toy"))
     assert [c.steps for c in cells if c.kind == "exact"] == [6]
     assert [c.kind for c in cells].count("reference") == 1
     assert [c.axis for c in cells if c.kind == "scaling"] == [None]         # every axis, one estimator
 
 
 def test_one_cell_measured_in_process_counts_the_transitions_it_samples():
-    cell = BenchCell("tiny", "tabular", "sf", batch=3, steps=2, lr=1.0, rollout_length=4, critic="none", repetitions=5)
+    cell = BenchCell("tiny", "estimator", "sf", batch=3, steps=2, lr=1.0, rollout_length=4, critic="none", repetitions=5)
     result = run_in_process(cell, quick=True)
     assert result.error is None
     assert result.transitions_per_call == 5 * 2 * 3 * 4        # R x K batches x N x T
@@ -140,14 +141,14 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
             assert result["seconds_per_call"] > 0
             continue
         assert result["estimates_per_second"] > 0
-        if cell["kind"] in ("tabular", "toy", "reference"):
+        if cell["kind"] in ("estimator", "reference"):
             assert result["transitions_per_second"] > 0
             assert result["peak_rss_bytes"] > 2**20 and result["peak_memory_bytes"] >= 0
-        if cell["kind"] == "tabular":
+        if (cell["kind"], cell["family"]) == ("estimator", "tabular"):
             parts = 2 * cell["steps"] + 1 if cell["parameters"].get("split") == "lll" else cell["steps"]
             assert result["sampled_parts"] == parts
             assert result["transitions_per_call"] == cell["repetitions"] * parts * cell["batch"] * 20
-        if cell["kind"] == "toy":
+        if (cell["kind"], cell["family"]) == ("estimator", "gaussian_toy"):
             assert result["transitions_per_call"] == cell["repetitions"] * 64
         if cell["kind"] == "reference":
             assert result["speedup"] > 1 and result["vectorized_transitions_per_second"] > 0
@@ -158,7 +159,7 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
                 expected_work = {"R": 1.0, "|tau|": 1.0, "T": 1.0, "S*A": 0.0}.get(fit["axis"])
                 if expected_work is not None:       # counted transitions grow as the axis says
                     assert fit["work_slope"] == pytest.approx(expected_work, abs=1e-9)
-    kernels = {(cell.name.removesuffix(f" {cell.kernel}"), cell.kernel) for cell in cells if cell.kind == "tabular"}
+    kernels = {(cell.name.removesuffix(f" {cell.kernel}"), cell.kernel) for cell in cells if (cell.kind, cell.family) == ("estimator", "tabular")}
     assert {kernel for _, kernel in kernels} == {"numpy", "compiled"}
     assert all((name, "numpy") in kernels for name, kernel in kernels)      # every liu2022 cell with both
     for heading in ("transitions/s", "scaling", "targets:", "x faster", "exact liu2022 meta-gradient K=6",
@@ -167,11 +168,11 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
 
 
 def test_report_of_a_failed_cell_names_it():
-    result = BenchResult(BenchCell("broken", "tabular", "nope"), error="ValueError: estimator: unknown")
+    result = BenchResult(BenchCell("broken", "estimator", "nope"), error="ValueError: estimator: unknown")
     report = format_report([result], quick=True, machine={"cores": "1", "cpu": "x", "numpy": "0", "python": "3"})
     assert "broken" in report and "error: ValueError" in report and "not measured (1): broken" in report
 
 
 def test_a_cell_that_cannot_run_is_reported_not_raised():
-    (result,) = run_bench(True, cells=[BenchCell("unknown estimator", "tabular", "no_such_estimator")])
+    (result,) = run_bench(True, cells=[BenchCell("unknown estimator", "estimator", "no_such_estimator")])
     assert result.error is not None and "no_such_estimator" in result.error

@@ -13,6 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 from benchmark.present import plotting  # noqa: E402
+from benchmark.present.looks import estimator_label
 from benchmark.studies import figure_specs, make_figures, STUDIES, study_names  # noqa: E402
 from benchmark.analysis.aggregation import seed_summary  # noqa: E402
 from benchmark.studies.simulations import run_simulation  # noqa: E402
@@ -121,11 +122,11 @@ def test_frontier_labels_several_points_of_one_estimator_and_keeps_their_colour_
 
 
 def test_estimator_labels_follow_the_papers():
-    assert plotting.estimator_label("maml") == "MAML (naive autodiff)"
-    assert plotting.estimator_label("loaded") == "Loaded DiCE"
-    assert plotting.estimator_label("truncated", window=8, lambda_c=0.0, jacobian="dice", steps=8) == "DiCE"
-    assert plotting.estimator_label("truncated", window=2, lambda_c=0.5, steps=8) == "truncated (L=2, λ_c=0.5)"
-    assert plotting.estimator_label("dice", split="lll") == "DiCE, split lll"
+    assert estimator_label("maml") == "MAML (naive autodiff)"
+    assert estimator_label("loaded") == "Loaded DiCE"
+    assert estimator_label("truncated", window=8, lambda_c=0.0, jacobian="dice", steps=8) == "DiCE"
+    assert estimator_label("truncated", window=2, lambda_c=0.5, steps=8) == "truncated (L=2, λ_c=0.5)"
+    assert estimator_label("dice", split="lll") == "DiCE, split lll"
 
 
 # ----------------------------------------------------------------------------- analyses

@@ -6,9 +6,10 @@ import pytest
 
 from benchmark import load_results, run_sweep
 from benchmark.analysis.statistics import CellStatistics, pearson_with_target
-from benchmark.sweeps.cells import build_problem, ipd_point
+from benchmark.families.ipd import ipd_point
+from benchmark.sweeps.cells import build_problem
 from benchmark.sweeps.loading import parse_sweep
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 
 IPD_SWEEP = """
 name = "ipd"

@@ -9,7 +9,9 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.reports.compare import comparison_table
-from benchmark.reports.sweep import bound_checks, fit_ranges, load_report_frame, write_report
+from benchmark.sweeps.loading import load_stored_sweep
+from benchmark.sweeps.store import load_results
+from benchmark.reports.sweep import report_frame, bound_checks, fit_ranges, write_report
 from benchmark.sweeps.runner import run_sweep
 from benchmark.sweeps.loading import sweep_from_dict
 from estimators.gaussian_toy.problem import ToyProblem
@@ -37,7 +39,7 @@ def check(checks: pd.DataFrame, curve: str, bound: str, span: str = "all") -> pd
 
 @pytest.mark.slow
 def test_toy_report_reproduces_tangs_lsf_bias_and_pathwise_unbiasedness(toy_results):
-    frame, settings = load_report_frame(toy_results)
+    frame, settings = stored_report_frame(toy_results)
     checks = bound_checks(frame, settings)
     lsf_bias = check(checks, "LSF", "lsf_bias")
     assert lsf_bias["verdict"] == "tight" and lsf_bias["slope_lo"] <= -1 <= lsf_bias["slope_hi"]
@@ -51,7 +53,7 @@ def test_toy_report_reproduces_tangs_lsf_bias_and_pathwise_unbiasedness(toy_resu
 @pytest.mark.slow
 def test_measured_sf_variance_matches_its_closed_form(toy_results):
     """Var[SF] = Nδ⁴ + 18δ²σ² − 4δ² + 15σ⁴/N: Θ(N) only once Nδ⁴ dominates (δ = θ − c)."""
-    frame, _ = load_report_frame(toy_results)
+    frame, _ = stored_report_frame(toy_results)
     sf = frame[frame["estimator"] == "sf"].sort_values("N")
     truth = np.array([sf_variance(ToyProblem(GaussianToy(), 0.5, int(n))) for n in sf["N"]])
     covered = (sf["variance_lo"].to_numpy() <= truth) & (truth <= sf["variance_hi"].to_numpy())
@@ -64,7 +66,7 @@ def test_far_from_the_optimum_the_sf_variance_grows_like_n(tmp_path):
     sweep = sweep_from_dict({"name": "far", "seed": 5, "repetitions": 20000, "target": "ideal",
                              "problem": {"kind": "gaussian_toy", "theta": -1.0, "sigma": 1.0, "c": 1.0},
                              "grid": {"estimator": ["sf"], "N": TOY_NS}})
-    frame, settings = load_report_frame(run_sweep(sweep, tmp_path, jobs=1, quiet=True).directory)
+    frame, settings = stored_report_frame(run_sweep(sweep, tmp_path, jobs=1, quiet=True).directory)
     upper = check(bound_checks(frame, settings), "SF", "sf_variance", "N >= 16")
     assert 0.85 < upper["slope"] < 1.05 and upper["verdict"] in ("tight", "consistent")
 
@@ -78,7 +80,8 @@ def test_upper_half_ranges_start_at_the_median_value():
 
 @pytest.mark.slow
 def test_report_writes_page_figures_and_verdicts(toy_results, tmp_path):
-    page = write_report(toy_results, tmp_path / "report")
+    page = write_report(toy_results, tmp_path / "report", frame=load_results(toy_results),
+                        sweep=load_stored_sweep(toy_results))
     text = page.read_text()
     assert "Bound verdicts" in text and "lsf_bias" in text
     assert (tmp_path / "report" / "toy-N.png").stat().st_size > 10_000
@@ -148,3 +151,8 @@ def test_every_swept_axis_keys_the_tables_and_nothing_but_seeds_is_pooled(tmp_pa
     rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)[1:]]
     assert len(rows) == 9 and all(row[header.index("instances")] == "1" for row in rows)
     assert "one curve per setting (meta_discount)" in text
+
+
+def stored_report_frame(directory):
+    """`report_frame` of a sweep directory's stored results and its stored sweep."""
+    return report_frame(load_results(directory), load_stored_sweep(directory))

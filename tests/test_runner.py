@@ -18,7 +18,7 @@ import pytest
 from benchmark import load_results, run_sweep
 from benchmark.sweeps.cells import BLOCK_REPETITIONS, block_size, blocks, build_problem, evaluate_cell
 from benchmark.sweeps.loading import load_sweep, parse_sweep
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 from benchmark.sweeps.store import CSV_COLUMNS
 from mdps import liu2022_mdp
 from tests.conftest import PLUGIN, tabular_sweep_text, toy_sweep_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.sweeps.loading import available_presets, load_sweep, load_sweeps, parse_sweep, preset_description
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 from tests.conftest import tabular_sweep_text, toy_sweep_text
 
 TOY = toy_sweep_text()

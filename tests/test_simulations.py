@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.studies.simulations import frame_from_json, frame_to_json, run_simulation, source_digest
+from benchmark.studies.simulations import frame_from_json, frame_to_json, run_simulation
+from estimators.sources import code_hash
 from benchmark.studies.spec import Simulation
 
 CALLS: list[int] = []
@@ -57,9 +58,9 @@ def test_new_settings_or_code_recompute(tmp_path):
     other_code = run_simulation(simulation(scale=2.0, sources=("mdps.gaussian_toy", "mdps.ipd")), quick=False,
                                 results_dir=tmp_path, jobs=1)
     assert other_code.computed == 3
-    assert source_digest(("mdps.ipd",)) != source_digest(("mdps.gaussian_toy",))
+    assert code_hash("mdps.ipd") != code_hash("mdps.gaussian_toy")
     with pytest.raises(ValueError, match="sources: no module named 'mdps.nothing'"):
-        source_digest(("mdps.nothing",))
+        code_hash("mdps.nothing")
 
 
 def test_units_run_longest_first_and_the_table_keeps_the_declared_order(tmp_path):

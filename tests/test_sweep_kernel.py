@@ -17,7 +17,7 @@ import pytest
 from benchmark import load_results, run_sweep
 from benchmark.cli import main
 from benchmark.sweeps.loading import parse_sweep
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 
 SWEEP = """
 name = "{name}"

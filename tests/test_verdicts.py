@@ -11,7 +11,9 @@ import pytest
 
 from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, VERDICTS
 from benchmark.cli import main
-from benchmark.reports.sweep import bound_checks, bounds_not_applied, load_report_frame
+from benchmark.sweeps.loading import load_stored_sweep
+from benchmark.sweeps.store import load_results
+from benchmark.reports.sweep import report_frame, bound_checks, bounds_not_applied
 from benchmark.sweeps.loading import load_sweep
 from benchmark.sweeps.runner import run_sweep
 
@@ -21,7 +23,7 @@ REQUIRED = ["estimator", "split", "axis", "bound", "slope", "slope_lo", "slope_h
 def quick_run(preset: str, tmp_path_factory) -> tuple[pd.DataFrame, dict]:
     out = tmp_path_factory.mktemp(preset)
     summary = run_sweep(load_sweep(preset).quick(), out, jobs=1, quiet=True)
-    return load_report_frame(summary.directory) + (summary.directory,)
+    return stored_report_frame(summary.directory) + (summary.directory,)
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +93,8 @@ def test_report_precision_is_settable(tang, tmp_path):
     wide = pd.read_csv(tmp_path / "r" / "verdicts.csv")
     assert (wide["precision"] == 10).all()
     assert main(["report", str(directory), "--out", str(tmp_path / "r"), "--precision", "0"]) == 2
+
+
+def stored_report_frame(directory):
+    """`report_frame` of a sweep directory's stored results and its stored sweep."""
+    return report_frame(load_results(directory), load_stored_sweep(directory))

@@ -15,7 +15,7 @@ The multi-step Hessian bound, stated along Δ_H = ‖E[Ĥ] − H‖, is judged a
 injected error `c` (Δ_H = 2c/(S·A) ∝ c, the column `hessian_error` the report derives).
 This module imports no other part of `benchmark` but the bounds: the caller names the axis
 columns (`benchmark.sweeps.columns.axes`), the bounds each estimator claims (the registry)
-and how curves are named (`benchmark.present.looks.display_name`).
+and how curves are named (`benchmark.present.looks.estimator_label`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import pandas as pd
 from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, check_bound, not_applicable
 
 __all__ = ["SWEPT_AXES", "VERDICT_COLUMNS", "NOT_APPLIED_COLUMNS", "Curve", "find_curves", "curve_keys",
-           "fit_ranges", "verdict_table", "not_applied", "plain_name"]
+           "fit_ranges", "verdict_table", "not_applied"]
 
 SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
 VERDICT_COLUMNS = ("estimator", "split", "axis", "range", "bound", "slope", "slope_lo", "slope_hi", "verdict",
@@ -46,7 +46,7 @@ class Curve:
       split: its split (Liu et al.'s letters) or None.
       settings: the other fixed settings that define it (name -> value).
       cells: its cells, one row per (axis value, problem instance).
-      name: the estimator's display name (with its split).
+      name: the estimator's display name (with its split), given by `find_curves`' caller.
     """
 
     axis: str
@@ -61,12 +61,7 @@ class Curve:
         """'MAML (naive autodiff), split lee (lr 3)': the display name and the other settings."""
         others = ", ".join(f"{name} {_plain(value)}" for name, value in self.settings.items()
                            if name not in ("estimator", "split"))
-        return (self.name or plain_name(self.estimator, self.split)) + (f" ({others})" if others else "")
-
-
-def plain_name(estimator: str, split: str | None = None) -> str:
-    """'maml, split lee': a curve's name when the caller gives no display names."""
-    return f"{estimator}, split {split}" if split else str(estimator)
+        return self.name + (f" ({others})" if others else "")
 
 
 def curve_keys(frame: pd.DataFrame, axis: str, axis_columns: Sequence[str]) -> list[str]:
@@ -81,14 +76,14 @@ def curve_keys(frame: pd.DataFrame, axis: str, axis_columns: Sequence[str]) -> l
 
 
 def find_curves(frame: pd.DataFrame, axis_columns: Sequence[str], *, axes: Sequence[str] = SWEPT_AXES,
-                name: Callable[[str, str | None], str] = plain_name) -> list[Curve]:
+                name: Callable[..., str]) -> list[Curve]:
     """Every (axis, curve) with at least three distinct axis values among the ok cells.
 
     Args:
       frame: a sweep's results (one row per cell).
       axis_columns: its axis columns (`benchmark.sweeps.columns.axes(frame.columns)`).
       axes: the swept axes a bound can be judged along.
-      name: (estimator, split) -> display name.
+      name: `name(estimator, split=split)` -> display name (`benchmark.present.looks.estimator_label`).
     """
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
     found = []
@@ -104,7 +99,7 @@ def find_curves(frame: pd.DataFrame, axis_columns: Sequence[str], *, axes: Seque
             split = cells["split"].dropna().iloc[0] if "split" in cells and cells["split"].notna().any() else None
             estimator = str(settings.get("estimator", "?"))
             split = None if split is None else str(split)
-            found.append(Curve(axis, estimator, split, settings, cells, name(estimator, split)))
+            found.append(Curve(axis, estimator, split, settings, cells, name(estimator, split=split)))
     return found
 
 

@@ -1,8 +1,9 @@
 """The reference cells of `mgbench bench`: what is measured (`BenchCell`), on which problems,
-and the values of the scaling axes. How they are measured is in `benchmark.bench`."""
+the values of the scaling axes, and what a measurement gives (`BenchResult`, `ScalingFit`).
+How they are measured is in `benchmark.bench`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ class BenchCell:
 
     Attributes:
       name: the label printed in the table.
-      kind: `tabular` (a registered tabular estimator), `toy` (a Gaussian-toy estimator),
-        `compile` (numba's first-call cost of the compiled kernel: `parameters["cold"]` True
+      kind: `estimator` (a registered estimator of the problem family `family`, on the family's
+        bench problem: `Family.bench_call` of `benchmark.families`), `compile` (numba's first-call cost of the compiled kernel: `parameters["cold"]` True
         with an empty cache, else loading the on-disk cache as every new worker does),
         `exact` (`mdps.meta_gradient`), `reference` (vectorized `sf` and its per-trajectory
         reference) or `scaling` (one axis of the scaling study).
+      family: the problem family of an `estimator` cell (`tabular`, `gaussian_toy`, ...).
       estimator: registered estimator name (None for `exact`).
       parameters: keyword parameters of the estimator call.
       batch: |τ| (tabular) or N (toy).
@@ -48,6 +50,7 @@ class BenchCell:
     name: str
     kind: str
     estimator: str | None = None
+    family: str = "tabular"
     parameters: dict[str, Any] = field(default_factory=dict)
     batch: int = 32
     steps: int = 1
@@ -66,15 +69,15 @@ class BenchCell:
 
 def _liu2022_cell(estimator: str, batch: int, steps: int, **changes) -> BenchCell:
     lr = 10.0 if steps == 1 else 3.0          # as the `decompose` and `comp-*` presets
-    cell = BenchCell(f"liu2022 lll {estimator} |tau|={batch} K={steps}", "tabular", estimator, {"split": "lll"},
+    cell = BenchCell(f"liu2022 lll {estimator} |tau|={batch} K={steps}", "estimator", estimator, parameters={"split": "lll"},
                      batch=batch, steps=steps, lr=lr, critic="noisy")
     return replace(cell, **changes)
 
 
 def _lirpg_cell(estimator: str, batch: int, steps: int, kernel: str) -> BenchCell:
     """A cell of the `lirpg` preset: intrinsic reward, split ele, GAE λ = 0.9, critic of r + η differentiated."""
-    return BenchCell(f"lirpg ele {estimator} |tau|={batch} K={steps} {kernel}", "tabular", estimator,
-                     {"split": "ele", "gae_lambda": 0.9, "detach_critic": False}, batch=batch, steps=steps, lr=10.0,
+    return BenchCell(f"lirpg ele {estimator} |tau|={batch} K={steps} {kernel}", "estimator", estimator,
+                     parameters={"split": "ele", "gae_lambda": 0.9, "detach_critic": False}, batch=batch, steps=steps, lr=10.0,
                      critic="noisy", kernel=kernel, meta_parameter="intrinsic")
 
 
@@ -93,7 +96,8 @@ def reference_cells(quick: bool) -> list[BenchCell]:
     if not quick:   # ~15 s of compiling
         cells.append(BenchCell("compile: cold, empty cache (first run on a machine)", "compile",
                                parameters={"cold": True}))
-    cells += [BenchCell(f"toy {name} N=64", "toy", name, batch=64) for name in TOY_ESTIMATORS]
+    cells += [BenchCell(f"toy {name} N=64", "estimator", name, family="gaussian_toy", batch=64)
+              for name in TOY_ESTIMATORS]
     cells.append(BenchCell("exact meta_gradient liu2022 K=6", "exact", None, steps=6, lr=3.0, repetitions=1))
     cells.append(BenchCell("reference sf (per-trajectory loops) |tau|=32 K=1", "reference", "sf",
                            batch=32, steps=1, lr=10.0, critic="none"))
@@ -118,3 +122,73 @@ def scaled_cell(cell: BenchCell, axis: str, value: int) -> BenchCell:
     if axis == "S*A":
         return replace(cell, n_states=value // cell.n_actions)
     raise ValueError(f"axis: expected one of {sorted(SCALING_VALUES)}, got {axis!r}")
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """CPU time per call at three values of one axis, and log-log slopes.
+
+    Attributes:
+      axis: `R`, `|tau|`, `K`, `T` or `S*A`.
+      values: the three values of the axis.
+      seconds: fastest CPU seconds per call at each value (interleaved rounds).
+      transitions: sampled transitions per call at each value (counted).
+      slope: least-squares slope of log seconds against log value (1 = linear cost).
+      work_slope: the same slope for the sampled transitions: the slope that cost linear in
+        the sampled work would show (1 for R, |τ|, T; about 0.8 for K with `lll`, whose 2K + 1
+        batches grow slower than K over 1, 2, 4; 0 for S·A, which does not change the samples).
+    """
+
+    axis: str
+    values: tuple[float, ...]
+    seconds: tuple[float, ...]
+    transitions: tuple[int, ...]
+    slope: float
+    work_slope: float
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """The measurements of one cell (None where a quantity does not apply).
+
+    Attributes:
+      cell: the `BenchCell`.
+      calls: timed calls.
+      seconds_per_call: median wall time of one call of R repetitions.
+      cpu_seconds_per_call: median process CPU time of one call (the rates divide by this:
+        one thread, so CPU seconds are seconds of one core, whatever else runs on the machine).
+      cpu_per_wall: process CPU time / wall time over the timed calls (≈ 1 on one core).
+      transitions_per_call: sampled transitions counted in one call (toy: draws X_i).
+      sampled_parts: transitions_per_call / (R x |τ| x T): batches drawn per repetition.
+      transitions_per_second: transitions_per_call / cpu_seconds_per_call, per core (one thread).
+      estimates_per_second: R / cpu_seconds_per_call.
+      peak_memory_bytes: ru_maxrss increase of the subprocess during the timed calls.
+      peak_rss_bytes: ru_maxrss of the subprocess (interpreter and libraries included).
+      scaling: fits of time against each axis (kind `scaling`).
+      speedup: vectorized / per-trajectory transitions per second (kind `reference`).
+      vectorized_transitions_per_second: the vectorized estimator's rate on the same cell
+        (kind `reference`; the other rates of that row are the per-trajectory reference's).
+      error: why the cell could not be measured (None when it was).
+    """
+
+    cell: BenchCell
+    calls: int = 0
+    seconds_per_call: float | None = None
+    cpu_seconds_per_call: float | None = None
+    cpu_per_wall: float | None = None
+    transitions_per_call: int | None = None
+    sampled_parts: float | None = None
+    transitions_per_second: float | None = None
+    estimates_per_second: float | None = None
+    peak_memory_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    scaling: tuple[ScalingFit, ...] = ()
+    speedup: float | None = None
+    vectorized_transitions_per_second: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- running

@@ -82,52 +82,15 @@ class _SampleCounter:
         return False
 
 
-def _transition_counters() -> list[_SampleCounter]:
-    """Counters of the sampled transitions R x N x T of both kernels: numpy rollouts
-    (`mdps.sample_trajectories`) and compiled batches (`estimators.tabular.fused.draw_compiled_batch`,
-    counted once when drawn, however often a shared batch is rolled out again)."""
-    from estimators.tabular.fused import draw_compiled_batch
-    from mdps import sample_trajectories
-
-    return [_SampleCounter(sample_trajectories, lambda rollouts: rollouts.states.size),
-            _SampleCounter(draw_compiled_batch, lambda batch: batch.step_uniforms.size // 2)]
-
-
-def _mdp(cell: BenchCell):
-    from mdps import liu2022_mdp, random_mdp
-
-    if (cell.n_states, cell.n_actions) == (20, 5):
-        return liu2022_mdp(0)
-    return random_mdp(cell.n_states, cell.n_actions, seed=0, gamma=0.8, concentration=0.001,
-                      reward="uniform", initial="first")
-
-
-def _tabular_call(cell: BenchCell):
-    """(function(R, rng) -> estimates) for a tabular cell."""
-    import numpy as np
-
-    from estimators import MetaProblem, get_estimator
-
-    mdp = _mdp(cell)
-    problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
-                          rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel,
-                          meta_parameter=cell.meta_parameter)
-    estimator = get_estimator(cell.estimator, "tabular")
-    return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
-
-
-def _toy_call(cell: BenchCell):
-    from estimators import ToyProblem, get_estimator
-    from mdps import GaussianToy
-
-    problem = ToyProblem(GaussianToy(), theta=0.5, n_samples=cell.batch)
-    estimator = get_estimator(cell.estimator, "gaussian_toy")
-    return lambda repetitions, rng: estimator(problem, repetitions, rng, **cell.parameters)
+def _counters(family) -> list[_SampleCounter]:
+    """Counters of what the family samples (`Family.bench_samplers`)."""
+    return [_SampleCounter(function, count, owner=owner, name=name)
+            for function, count, owner, name in family.bench_samplers()]
 
 
 def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
     """Every measurement of one cell, in this process (the bench calls it in a fresh subprocess)."""
-    if cell.kind in ("tabular", "toy"):
+    if cell.kind == "estimator":
         return _measure_estimator(cell, quick)
     if cell.kind == "exact":
         return _measure_exact(cell, quick)
@@ -137,7 +100,7 @@ def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
         return _measure_scaling(cell, quick)
     if cell.kind == "compile":
         return _measure_compile(cell)
-    raise ValueError(f"kind: expected tabular, toy, exact, reference, scaling or compile, got {cell.kind!r}")
+    raise ValueError(f"kind: expected estimator, exact, reference, scaling or compile, got {cell.kind!r}")
 
 
 def _measure_compile(cell: BenchCell) -> dict[str, Any]:
@@ -149,7 +112,7 @@ def _measure_compile(cell: BenchCell) -> dict[str, Any]:
 
     if cell.parameters.get("cold"):
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
-    from estimators import problem as kernels
+    from estimators import problem as kernel_choice
     from estimators.tabular import fused
 
     if not kernel_choice.AVAILABLE:
@@ -166,15 +129,13 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
     transitions; rates per CPU second and the memory peak above the post-warm-up baseline."""
     import numpy as np
 
-    from mdps import GaussianToy
+    from benchmark.families import family_of
 
+    family = family_of(cell.family)
     rng = np.random.default_rng(np.random.SeedSequence(0))
     call(2, rng)                                             # warm-up: imports, caches
     baseline = _peak_rss_bytes()
-    if cell.kind == "toy":
-        counters = [_SampleCounter(GaussianToy.sample, np.size, owner=GaussianToy, name="sample")]
-    else:
-        counters = _transition_counters()
+    counters = _counters(family)
     counted = []
 
     def timed_call():
@@ -188,7 +149,7 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
 
     timing = _time_calls(timed_call, quick, min_seconds=min_seconds)
     transitions = counted[0]
-    per_repetition = cell.repetitions * cell.batch * (1 if cell.kind == "toy" else cell.rollout_length)
+    per_repetition = cell.repetitions * family.bench_samples_per_repetition(cell)
     return {
         "calls": timing["calls"],
         "seconds_per_call": timing["seconds"],
@@ -204,16 +165,18 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
 
 
 def _measure_estimator(cell: BenchCell, quick: bool) -> dict[str, Any]:
-    call = _toy_call(cell) if cell.kind == "toy" else _tabular_call(cell)
-    return _estimator_rates(cell, call, quick)
+    from benchmark.families import family_of
+
+    return _estimator_rates(cell, family_of(cell.family).bench_call(cell), quick)
 
 
 def _measure_exact(cell: BenchCell, quick: bool) -> dict[str, Any]:
     import numpy as np
 
+    from benchmark.families.tabular import bench_mdp
     from mdps import meta_gradient
 
-    mdp = _mdp(cell)
+    mdp = bench_mdp(cell)
     theta = np.zeros((mdp.n_states, mdp.n_actions))
     meta_gradient(mdp, theta, steps=cell.steps, lr=cell.lr)
     baseline = _peak_rss_bytes()
@@ -230,10 +193,11 @@ def _measure_reference(cell: BenchCell, quick: bool) -> dict[str, Any]:
 
     import numpy as np
 
+    from benchmark.families.tabular import FAMILY, bench_mdp
     from estimators import MetaProblem
 
-    vectorized = _estimator_rates(cell, _tabular_call(cell), quick)
-    mdp = _mdp(cell)
+    vectorized = _estimator_rates(cell, FAMILY.bench_call(cell), quick)
+    mdp = bench_mdp(cell)
     problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
                           rollout_length=cell.rollout_length, critic=cell.critic)
     reference_cell = replace(cell, repetitions=1)
@@ -257,17 +221,19 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
     """
     import numpy as np
 
+    from benchmark.families.tabular import FAMILY
+
     window = 0.6 if quick else 3.0
     fits = []
     for axis in SCALING_VALUES if cell.axis is None else (cell.axis,):
         values = SCALING_VALUES[axis]
-        scaled = [replace(scaled_cell(cell, axis, value), kind="tabular") for value in values]
-        calls = [_tabular_call(one) for one in scaled]
+        scaled = [replace(scaled_cell(cell, axis, value), kind="estimator") for value in values]
+        calls = [FAMILY.bench_call(one) for one in scaled]
         rng = np.random.default_rng(np.random.SeedSequence(0))
         transitions = []
         for one, call in zip(scaled, calls):
             call(2, rng)                                                        # warm-up
-            counters = _transition_counters()
+            counters = _counters(FAMILY)
             with contextlib.ExitStack() as stack:
                 for counter in counters:
                     stack.enter_context(counter)

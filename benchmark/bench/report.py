@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from benchmark.bench.run import BenchResult
+from benchmark.bench.cells import BenchResult
 from benchmark.sweeps.provenance import git_commit
 
 TARGET_TRANSITIONS_PER_SECOND = 5e6
@@ -124,7 +124,7 @@ def kernel_pairs(results: list[BenchResult]) -> list[tuple[str, BenchResult, Ben
     """(cell name without the kernel, numpy result, compiled result) for every cell measured with both kernels."""
     by_name = {}
     for result in results:
-        if result.cell.kind == "tabular" and result.cpu_seconds_per_call and not result.error:
+        if result.cell.kind == "estimator" and result.cpu_seconds_per_call and not result.error:
             name = result.cell.name.removesuffix(f" {result.cell.kernel}")
             by_name.setdefault(name, {})[result.cell.kernel] = result
     return [(name, kernels["numpy"], kernels["compiled"]) for name, kernels in by_name.items()
@@ -162,7 +162,7 @@ def kernel_target_lines(results: list[BenchResult]) -> list[str]:
 def target_lines(results: list[BenchResult]) -> list[str]:
     """One line per performance target (docs/performance.md): the measured value and whether it is met."""
     lines = []
-    liu = [r for r in results if r.cell.kind == "tabular" and r.cell.name.startswith("liu2022")
+    liu = [r for r in results if r.cell.kind == "estimator" and r.cell.name.startswith("liu2022")
            and r.transitions_per_second is not None]
     if liu:
         rates = [r.transitions_per_second for r in liu]

@@ -6,84 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Iterable
 
-from benchmark.bench.cells import REPOSITORY_ROOT, BenchCell, reference_cells
+from benchmark.bench.cells import REPOSITORY_ROOT, BenchCell, BenchResult, ScalingFit, reference_cells
 from benchmark.bench.measure import measure_cell
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
-
-@dataclass(frozen=True)
-class ScalingFit:
-    """CPU time per call at three values of one axis, and log-log slopes.
-
-    Attributes:
-      axis: `R`, `|tau|`, `K`, `T` or `S*A`.
-      values: the three values of the axis.
-      seconds: fastest CPU seconds per call at each value (interleaved rounds).
-      transitions: sampled transitions per call at each value (counted).
-      slope: least-squares slope of log seconds against log value (1 = linear cost).
-      work_slope: the same slope for the sampled transitions: the slope that cost linear in
-        the sampled work would show (1 for R, |τ|, T; about 0.8 for K with `lll`, whose 2K + 1
-        batches grow slower than K over 1, 2, 4; 0 for S·A, which does not change the samples).
-    """
-
-    axis: str
-    values: tuple[float, ...]
-    seconds: tuple[float, ...]
-    transitions: tuple[int, ...]
-    slope: float
-    work_slope: float
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    """The measurements of one cell (None where a quantity does not apply).
-
-    Attributes:
-      cell: the `BenchCell`.
-      calls: timed calls.
-      seconds_per_call: median wall time of one call of R repetitions.
-      cpu_seconds_per_call: median process CPU time of one call (the rates divide by this:
-        one thread, so CPU seconds are seconds of one core, whatever else runs on the machine).
-      cpu_per_wall: process CPU time / wall time over the timed calls (≈ 1 on one core).
-      transitions_per_call: sampled transitions counted in one call (toy: draws X_i).
-      sampled_parts: transitions_per_call / (R x |τ| x T): batches drawn per repetition.
-      transitions_per_second: transitions_per_call / cpu_seconds_per_call, per core (one thread).
-      estimates_per_second: R / cpu_seconds_per_call.
-      peak_memory_bytes: ru_maxrss increase of the subprocess during the timed calls.
-      peak_rss_bytes: ru_maxrss of the subprocess (interpreter and libraries included).
-      scaling: fits of time against each axis (kind `scaling`).
-      speedup: vectorized / per-trajectory transitions per second (kind `reference`).
-      vectorized_transitions_per_second: the vectorized estimator's rate on the same cell
-        (kind `reference`; the other rates of that row are the per-trajectory reference's).
-      error: why the cell could not be measured (None when it was).
-    """
-
-    cell: BenchCell
-    calls: int = 0
-    seconds_per_call: float | None = None
-    cpu_seconds_per_call: float | None = None
-    cpu_per_wall: float | None = None
-    transitions_per_call: int | None = None
-    sampled_parts: float | None = None
-    transitions_per_second: float | None = None
-    estimates_per_second: float | None = None
-    peak_memory_bytes: int | None = None
-    peak_rss_bytes: int | None = None
-    scaling: tuple[ScalingFit, ...] = ()
-    speedup: float | None = None
-    vectorized_transitions_per_second: float | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ----------------------------------------------------------------------------- running
 
 def run_bench(quick: bool, *, cells: Iterable[BenchCell] | None = None, progress=None) -> list[BenchResult]:
     """Measure every reference cell (or `cells`), each in its own single-threaded subprocess.

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Look", "look", "display_name", "colour_of", "ESTIMATOR_NAMES", "SPLIT_STYLES"]
+__all__ = ["Look", "look", "estimator_label", "colour_of", "ESTIMATOR_NAMES", "SPLIT_STYLES"]
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,56 @@ def colour_of(estimator: str) -> str:
     return look(estimator).colour
 
 
-def display_name(estimator: str, split: str | None = None) -> str:
-    """'MAML (naive autodiff)', or with a split 'MAML (naive autodiff), split lee'."""
-    base = ESTIMATOR_NAMES.get(str(estimator), str(estimator))
-    return f"{base}, split {split}" if split else base
+def estimator_label(name: str, **parameters: Any) -> str:
+    """The paper's name of an estimator, with its distinguishing parameters.
+
+    `truncated` with `jacobian="dice"`, `lambda_c = 0` and a window of at least `steps` is
+    DiCE through the whole sampled inner loop and is labelled so; otherwise `truncated (L=..)`
+    with the correction coefficient and the Jacobian when they are given.
+
+    Args:
+      name: the registered estimator name.
+      parameters: any of `window`, `lambda_c`, `jacobian`, `steps`, `split`, `lambda_`.
+    """
+    base = ESTIMATOR_NAMES.get(name, name)
+    present = {key: value for key, value in parameters.items() if _given(value)}
+    if name == "truncated":
+        window, lambda_c = present.get("window"), present.get("lambda_c")
+        jacobian, steps = present.get("jacobian", "naive"), present.get("steps")
+        if jacobian == "dice" and lambda_c in (0, 0.0) and window is not None and steps is not None \
+                and int(window) >= int(steps):
+            return "DiCE"
+        parts = [] if window is None else [f"L={int(window)}"]
+        if lambda_c is not None:
+            parts.append(f"λ_c={_plain_number(lambda_c)}")
+        if jacobian not in (None, "naive"):
+            parts.append({"dice": "DiCE Jacobian", "lsf": "LSF Jacobian"}.get(jacobian, str(jacobian)))
+        return f"truncated ({', '.join(parts)})" if parts else base
+    if name == "sampling_correction" and "lambda_c" in present:
+        return f"{base} (λ_c={_plain_number(present['lambda_c'])})"
+    if name == "loaded" and "lambda_" in present:
+        return f"{base} (λ={_plain_number(present['lambda_'])})"
+    if "split" in present:
+        return f"{base}, split {present['split']}"
+    return base
+
+
+def _given(value: Any) -> bool:
+    """False for None, NaN and pandas' NA (a parameter a cell does not have)."""
+    if value is None:
+        return False
+    try:
+        return not bool(value != value)
+    except TypeError:            # pandas.NA
+        return False
+
+
+def _plain_number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def look(estimator: str, split: str | None = None) -> Look:
@@ -113,4 +159,4 @@ def look(estimator: str, split: str | None = None) -> Look:
         colour = _PLUGIN_COLOURS[digest % len(_PLUGIN_COLOURS)]
         marker = _PLUGIN_MARKERS[(digest // len(_PLUGIN_COLOURS)) % len(_PLUGIN_MARKERS)]
     linestyle = SPLIT_STYLES.get(str(split), "-") if split else "-"
-    return Look(colour, marker, linestyle, display_name(name, split))
+    return Look(colour, marker, linestyle, estimator_label(name, split=split))

@@ -8,7 +8,7 @@ is given and returns the `Figure`. The numbers come from `benchmark.analysis.sta
 Conventions shared by every figure:
 - one look per estimator (`benchmark.present.looks`: colour, marker, name), the same in every figure
   and page; other hue values take seaborn's colour-blind-safe palette in order;
-- estimator names as the papers write them (`estimator_label`);
+- estimator names as the papers write them (`benchmark.present.looks.estimator_label`);
 - a metric `m` with columns `m_lo` and `m_hi` gets a shaded 95% interval;
 - a bias point whose interval reaches zero (`m_lo <= 0`, not resolved from zero) is an
   upper limit: a hollow marker at the interval's upper end with a downward arrow, not joined
@@ -32,12 +32,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmark.present.looks import ESTIMATOR_NAMES, look  # noqa: E402
+from benchmark.present.looks import estimator_label, look  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 __all__ = [
-    "AXIS_LABELS", "METRIC_LABELS", "estimator_label", "axis_label", "metric_label",
+    "AXIS_LABELS", "METRIC_LABELS", "axis_label", "metric_label",
     "colours", "metric_vs_axis", "frontier", "optimisation_curves", "save_figure",
 ]
 
@@ -73,40 +73,6 @@ METRIC_LABELS: dict[str, str] = {
 
 
 # ----------------------------------------------------------------------------- labels
-
-def estimator_label(name: str, **parameters: Any) -> str:
-    """The paper's name of an estimator, with its distinguishing parameters.
-
-    `truncated` with `jacobian="dice"`, `lambda_c = 0` and a window of at least `steps` is
-    DiCE through the whole sampled inner loop and is labelled so; otherwise `truncated (L=..)`
-    with the correction coefficient and the Jacobian when they are given.
-
-    Args:
-      name: the registered estimator name.
-      parameters: any of `window`, `lambda_c`, `jacobian`, `steps`, `split`, `lambda_`.
-    """
-    base = ESTIMATOR_NAMES.get(name, name)
-    present = {key: value for key, value in parameters.items() if _present(value)}
-    if name == "truncated":
-        window, lambda_c = present.get("window"), present.get("lambda_c")
-        jacobian, steps = present.get("jacobian", "naive"), present.get("steps")
-        if jacobian == "dice" and lambda_c in (0, 0.0) and window is not None and steps is not None \
-                and int(window) >= int(steps):
-            return "DiCE"
-        parts = [] if window is None else [f"L={int(window)}"]
-        if lambda_c is not None:
-            parts.append(f"λ_c={_number(lambda_c)}")
-        if jacobian not in (None, "naive"):
-            parts.append({"dice": "DiCE Jacobian", "lsf": "LSF Jacobian"}.get(jacobian, str(jacobian)))
-        return f"truncated ({', '.join(parts)})" if parts else base
-    if name == "sampling_correction" and "lambda_c" in present:
-        return f"{base} (λ_c={_number(present['lambda_c'])})"
-    if name == "loaded" and "lambda_" in present:
-        return f"{base} (λ={_number(present['lambda_'])})"
-    if "split" in present:
-        return f"{base}, split {present['split']}"
-    return base
-
 
 def axis_label(axis: str) -> str:
     """Axis label with units for a sweep axis (the name itself when unknown)."""
@@ -162,7 +128,7 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
         row), the `hue` and `facet` columns (a curve per value) and `label` (legend text,
         also selects the dash style).
       logx, logy: log scales (`logy` may be one flag per metric).
-      labels: legend text per hue value (default: `estimator_label` for estimators).
+      labels: legend text per hue value (default: `looks.estimator_label` for estimators).
       hue_order, facet_order: the order of lines and panels (default: first appearance).
       facet_label: the panel title prefix (default: the facet column name).
       reference: horizontal reference lines `(y, label)` drawn in grey, e.g. a noise floor.

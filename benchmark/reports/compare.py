@@ -1,13 +1,15 @@
 """`mgbench compare MODULE:NAME`: judge a new estimator against the bounds it claims, beside
 the known estimators.
 
-Registers the estimator from the user's module (or `.py` file) and runs, on the problems the
-bounds speak of, one sweep per axis of each claimed bound (`@register(..., bounds=...)`):
-for a tabular estimator Liu et al.'s split `lee` (sampled inner gradient, exact Hessian and
-outer gradient; the split of the compositional bound) along |τ|, α and K on the `liu2022`
-problems, with the baselines (DiCE, LVC, Loaded DiCE, MAML) on the same split; for a toy
-estimator the Gaussian toy along N with SF, LSF and PW. An estimator that claims no bound is
-still compared on bias, variance and MSE along |τ| (or N).
+Registers the estimator from the user's module (or `.py` file) and runs its problem family's
+suite (`CompareSuite` of `benchmark.families`): one sweep per axis of each claimed bound
+(`@register(..., bounds=...)`) and the family's primary axis always, beside the family's
+baselines. Tabular: Liu et al.'s split `lee` (the split of the compositional bound) along |τ|,
+α and K on the `liu2022` problems, beside DiCE, LVC, Loaded DiCE and MAML; the toy: along N
+beside SF, LSF and PW; the IPD: LOLA along the batch beside LOLA-DiCE; the bandit: along η₀
+beside truncated backprop, DiCE and ES. The page says which bounds speak of the family (none
+of the IPD and the bandit today); an estimator that claims none is compared on bias,
+variance and MSE.
 
 The page opens with what was found in plain words, then per sweep a side-by-side table of
 bias, variance and MSE (with intervals, aggregated over problem instances) of the new
@@ -23,31 +25,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-DEFAULT_AGAINST = {"tabular": ("dice", "lvc", "loaded", "maml"), "gaussian_toy": ("sf", "lsf", "pw")}
-COMPARE_SPLIT = "lee"          # the split the compositional bound speaks of
-
-# Repetitions per cell and problem instances of the default (not --quick) suite: enough to
-# resolve the baselines' compositional biases on split lee at every |τ| (docs/plugins.md
-# gives the measurement).
-TABULAR_REPETITIONS = 5000
-TABULAR_INSTANCES = 3
-TOY_REPETITIONS = 100_000
-
-# One sweep per axis; Liu et al.'s comp-* settings (K = 2, α = 3 along |τ|).
-TABULAR_AXES: dict[str, dict[str, Any]] = {
-    "batch": {"steps": 2, "lr": 3.0, "batch": [2, 4, 8, 16, 32, 64]},
-    "lr": {"steps": 2, "lr": [1.0, 2.0, 3.0, 4.0, 5.0], "batch": 16},
-    "steps": {"steps": [1, 2, 3, 4, 5], "lr": 3.0, "batch": 16},
-}
-TOY_AXES: dict[str, dict[str, Any]] = {"N": {"N": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]}}
-
-
-def suite_axes(spec) -> list[str]:
-    """The axes to sweep for `spec`: every axis of its claimed bounds, the primary one always."""
+def suite_axes(spec, suite) -> list[str]:
+    """The axes to sweep for `spec`: every axis of its claimed bounds that the family's suite
+    sweeps, its primary axis always."""
     from benchmark.analysis.bounds import BOUNDS
 
-    primary = "batch" if spec.problem == "tabular" else "N"
-    axes = [primary]
+    axes = [suite.primary]
     for name in spec.bounds:
         bound = BOUNDS.get(name)
         if bound is None:
@@ -55,37 +38,32 @@ def suite_axes(spec) -> list[str]:
         if bound.scope.problem != spec.problem:
             raise ValueError(f"bounds: {name!r} is about {bound.scope.problem} problems, but {spec.name!r} "
                              f"serves {spec.problem}")
-        axes += [axis for axis in bound.scope.sweep_axes if axis in (TABULAR_AXES if spec.problem == "tabular"
-                                                                       else TOY_AXES)]
+        axes += [axis for axis in bound.scope.sweep_axes if axis in suite.axes]
     return list(dict.fromkeys(axes))
 
 
 def standard_suite(spec, against: Sequence[str], *, repetitions: int | None = None, n_mdps: int | None = None,
                    seed: int = 0) -> list[dict[str, Any]]:
-    """The sweep definitions (dicts of the TOML schema) of the comparison suite for `spec`."""
-    estimators = [spec.name, *[name for name in against if name != spec.name]]
-    sweeps = []
-    if spec.problem == "gaussian_toy":
-        for axis, grid in TOY_AXES.items():
-            sweeps.append({"name": f"compare-{spec.name}-{axis}", "seed": seed,
-                           "repetitions": repetitions or TOY_REPETITIONS, "target": "ideal",
-                           "problem": {"kind": "gaussian_toy", "theta": 0.5, "sigma": 1.0, "c": 1.0},
-                           "grid": {"estimator": estimators, **grid}})
-        return sweeps
-    split_params = {name: {"split": COMPARE_SPLIT} for name in estimators if _has_parameter(name, "split")}
-    for axis in suite_axes(spec):
-        sweeps.append({"name": f"compare-{spec.name}-{axis}", "seed": seed,
-                       "repetitions": repetitions or TABULAR_REPETITIONS, "target": "ideal",
-                       "problem": {"kind": "tabular", "preset": "liu2022", "n_mdps": n_mdps or TABULAR_INSTANCES},
-                       "grid": {"estimator": estimators, **TABULAR_AXES[axis]},
-                       **({"estimator_params": split_params} if split_params else {})})
-    return sweeps
-
-
-def _has_parameter(estimator: str, name: str) -> bool:
+    """The sweep definitions (dicts of the TOML schema) of the comparison suite for `spec`: one
+    sweep per axis of its family's `CompareSuite` (`benchmark.families`) that it claims a bound
+    along, the primary axis always, with the baselines on the same problem."""
     from estimators import get_estimator
 
-    return name in get_estimator(estimator, "tabular").parameters
+    from benchmark.families import family_of
+
+    suite = family_of(spec.problem).compare
+    estimators = [spec.name, *[name for name in against if name != spec.name]]
+    shared = {name: {parameter: value for parameter, value in suite.shared_parameters.items()
+                     if parameter in get_estimator(name, spec.problem).parameters} for name in estimators}
+    shared = {name: parameters for name, parameters in shared.items() if parameters}
+    problem = dict(suite.problem)
+    if n_mdps is not None and "n_mdps" in problem:
+        problem["n_mdps"] = n_mdps
+    return [{"name": f"compare-{spec.name}-{axis}", "seed": seed, "repetitions": repetitions or suite.repetitions,
+             "target": suite.target, "meta_parameter": suite.meta_parameter, "problem": problem,
+             "grid": {"estimator": estimators, **suite.axes[axis]},
+             **({"estimator_params": shared} if shared else {})}
+            for axis in suite_axes(spec, suite)]
 
 
 def comparison_table(checks: pd.DataFrame, estimator: str) -> pd.DataFrame:
@@ -131,16 +109,23 @@ def metric_tables(frame: pd.DataFrame, axis: str, estimators: Sequence[str]) -> 
 def headline(spec, checks: pd.DataFrame, frames: dict[str, pd.DataFrame], *, quick: bool) -> list[str]:
     """What was found, in plain sentences (also printed on the terminal)."""
     from benchmark.analysis.aggregation import seed_summary
-    from benchmark.present.looks import display_name
+    from benchmark.analysis.bounds import BOUNDS
+    from benchmark.present.looks import estimator_label
     from benchmark.present.pages import fmt, fmt_slope
 
     lines = []
     if quick:
         lines.append("QUICK RUN (smoke test): few points, 256 repetitions, 2 problem instances; not results.")
     mine = checks[(checks["estimator"] == spec.name) & (checks["range"] == "all")] if len(checks) else checks
-    if not spec.bounds:
-        lines.append(f"{spec.name} claims no bound (declare them with @register(..., bounds=(...))); it is "
-                     f"compared on bias, variance and MSE only.")
+
+    family_bounds = sorted(name for name, bound in BOUNDS.items() if bound.scope.problem == spec.problem)
+    if not family_bounds:
+        lines.append(f"No theoretical bound of mgbench speaks of {spec.problem} problems, so none is judged here; "
+                     f"{spec.name} is compared with the baselines on bias, variance and MSE.")
+    elif not spec.bounds:
+        lines.append(f"{spec.name} claims no bound (declare them with @register(..., bounds=(...)); those of "
+                     f"{spec.problem} problems: {', '.join(family_bounds)}); it is compared on bias, variance and "
+                     f"MSE only.")
     for row in mine.itertuples():
         where = ", ".join(part for part in (f"split {row.split}" if isinstance(row.split, str) else "",
                                             row.settings if isinstance(row.settings, str) else "") if part)
@@ -152,7 +137,7 @@ def headline(spec, checks: pd.DataFrame, frames: dict[str, pd.DataFrame], *, qui
         others = checks[(checks["bound"] == row.bound) & (checks["axis"] == row.axis) & (checks["range"] == "all")
                         & (checks["estimator"] != spec.name)]
         if len(others):
-            lines.append("  baselines: " + "; ".join(f"{display_name(o.estimator)} {o.verdict} "
+            lines.append("  baselines: " + "; ".join(f"{estimator_label(o.estimator)} {o.verdict} "
                                                     f"{fmt_slope(o.slope, o.slope_lo, o.slope_hi)}"
                                                     for o in others.itertuples()) + ".")
     for axis, frame in frames.items():
@@ -188,13 +173,13 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
       EstimatorFailedEverywhere: (after writing the page) an estimator has no `ok` cell in
         any sweep of the suite; the message names it and its first failure.
     """
-    from estimators import load_estimator
+    from estimators import get_estimator, load_estimator
 
     from benchmark.analysis.bounds import DEFAULT_PRECISION
     from benchmark.present.pages import banner, frame_table, page
     from benchmark.reports.sweep import bound_checks, report_frame, verdict_definitions_html, verdict_table_html, \
         write_report
-    from benchmark.sweeps.cells import inner_gradient_source
+    from benchmark.families import family_of
     from benchmark.sweeps.loading import sweep_from_dict
     from benchmark.sweeps.runner import run_sweep
 
@@ -203,7 +188,8 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     if not added:
         raise ValueError(f"estimator: {reference!r} registered no new estimator (is there an @register line?)")
     spec = added[0]
-    baselines = tuple(against) if against is not None else DEFAULT_AGAINST[spec.problem]
+    family = family_of(spec.problem)
+    baselines = tuple(against) if against is not None else family.compare.baselines
     estimators = [spec.name, *[name for name in baselines if name != spec.name]]
     out = Path(reports_dir) / (f"compare-{spec.name}" + ("-quick" if quick else ""))
     out.mkdir(parents=True, exist_ok=True)
@@ -243,9 +229,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
                 + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul></div>")
     body.append(f"<p class='meta'>{html.escape(spec.description)}. Claimed bounds: "
                 f"{html.escape(', '.join(spec.bounds) or 'none')}. Baselines: {html.escape(', '.join(baselines))}"
-                + (f", on split {COMPARE_SPLIT} (sampled inner gradient, exact Hessian and outer gradient: the "
-                   f"split of the compositional bound)" if spec.problem == "tabular" else "")
-                + f". Total run time {seconds:.0f} s.</p>")
+                + f", on {family.compare.setting}. Total run time {seconds:.0f} s.</p>")
     for axis, sweep_name, pngs in figures:
         body.append(f"<section><h2>Along {html.escape(axis)}</h2>")
         for metric, metric_table in metric_tables(frames[axis], axis, estimators).items():
@@ -258,8 +242,8 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     body += ["<h2>Bound verdicts, side by side</h2>", verdict_definitions_html(precision),
              frame_table(table) if not table.empty else "<p>No bound applies to any estimator of the suite.</p>",
              "<h2>Every check</h2>", verdict_table_html(checks)]
-    if spec.problem == "tabular":
-        body += ["<h2>σ_in (compositional bound)</h2>", sigma_table(frames, estimators, inner_gradient_source)]
+    if any(family.inner_gradient_source(get_estimator(name, spec.problem)) for name in estimators):
+        body += ["<h2>σ_in (compositional bound)</h2>", sigma_table(frames, estimators, family)]
     body += ["<h2>Runs</h2><ul>", *[f"<li>{html.escape(item)}</li>" for item in run_info], "</ul>"]
     index = out / "index.html"
     index.write_text(page(f"compare {spec.name}", body), encoding="utf-8")
@@ -267,8 +251,9 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     return index, lines
 
 
-def sigma_table(frames: dict[str, pd.DataFrame], estimators: Sequence[str], source) -> str:
-    """σ_in per estimator (mean over problem instances) and how its inner gradient is formed."""
+def sigma_table(frames: dict[str, pd.DataFrame], estimators: Sequence[str], family) -> str:
+    """σ_in per estimator (mean over problem instances) and how its inner gradient is formed
+    (`family.inner_gradient_source`)."""
     from estimators import get_estimator
 
     from benchmark.present.pages import fmt, table
@@ -280,7 +265,7 @@ def sigma_table(frames: dict[str, pd.DataFrame], estimators: Sequence[str], sour
         value = values.mean() if values.notna().any() else float("nan")
         rows.append({"estimator": name, "σ_in (mean over instances)": fmt(value) if pd.notna(value)
                      else "not finite: the bound's shape is undefined, no compositional verdict",
-                     "inner gradient": source(get_estimator(name, "tabular"))})
+                     "inner gradient": family.inner_gradient_source(get_estimator(name, family.name))})
     return table(rows)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from benchmark.analysis.bounds import DEFAULT_PRECISION, VERDICT_MEANINGS
 from benchmark.analysis.verdicts import SWEPT_AXES, Curve, find_curves, fit_ranges, not_applied, verdict_table
 
-__all__ = ["SWEPT_AXES", "Curve", "fit_ranges", "load_report_frame", "report_frame", "curves_of", "bound_checks",
+__all__ = ["SWEPT_AXES", "Curve", "fit_ranges", "report_frame", "curves_of", "bound_checks",
            "axis_figures", "write_report", "verdict_table_html", "verdict_definitions_html"]
 
 
@@ -41,21 +41,6 @@ def report_frame(frame: pd.DataFrame, sweep=None) -> tuple[pd.DataFrame, dict[st
     return frame, settings
 
 
-def load_report_frame(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """`report_frame` of a sweep directory's stored results and `sweep.toml`."""
-    from benchmark.sweeps.loading import load_sweep
-    from benchmark.sweeps.store import load_results
-
-    directory = Path(results_dir)
-    frame = load_results(directory)
-    sweep_file = directory / "sweep.toml"
-    sweep = load_sweep(sweep_file, check_estimators=False) if sweep_file.exists() else None
-    frame, settings = report_frame(frame, sweep)
-    if sweep is None:
-        settings["name"] = directory.name
-    return frame, settings
-
-
 def claimed_bounds(estimators, problem: str) -> dict[str, tuple[str, ...]]:
     """estimator -> the bounds it claims (`@register(..., bounds=...)`); () when not registered here."""
     from estimators import get_estimator
@@ -71,15 +56,17 @@ def claimed_bounds(estimators, problem: str) -> dict[str, tuple[str, ...]]:
 
 def curves_of(frame: pd.DataFrame) -> list[Curve]:
     """The curves of a results frame (axes from `benchmark.sweeps.columns`, names from the looks)."""
-    from benchmark.present.looks import display_name
+    from benchmark.present.looks import estimator_label
     from benchmark.sweeps.columns import axes
 
     ok = frame[frame["status"] == "ok"]
-    return find_curves(ok, axes(ok.columns), name=display_name)
+    return find_curves(ok, axes(ok.columns), name=estimator_label)
 
 
 def _context(frame: pd.DataFrame, settings: dict[str, Any]) -> tuple[str, str]:
-    problem = settings.get("kind") or ("gaussian_toy" if "N" in frame and frame["N"].notna().any() else "tabular")
+    from benchmark.families import family_of_columns
+
+    problem = settings.get("kind") or family_of_columns(frame.columns[frame.notna().any()]).name
     target = settings.get("target") or (str(frame["target"].iloc[0]) if "target" in frame and len(frame) else "ideal")
     return problem, target
 
@@ -169,7 +156,6 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
     from benchmark.present.looks import look
     from benchmark.present.plotting import frontier, metric_vs_axis
     from benchmark.sweeps.columns import axes
-    from benchmark.sweeps.vocabulary import PROBLEM_AXES
 
     ok = frame[frame["status"] == "ok"]
     figures: dict[str, tuple[str, Any, str]] = {}
@@ -197,7 +183,7 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
         order = "lambda_c" if "lambda_c" in frontier_axes else frontier_axes[0]
         # problem axes swept (e.g. the initial η of a bandit): the frontier at their middle values
         # (said in the caption; the tables have every setting); every other axis keys a curve
-        problem_axes = PROBLEM_AXES.get(sweep.problem.kind, ()) if sweep is not None else ()
+        problem_axes = sweep.problem.family.problem_axes if sweep is not None else ()
         held = {axis: sorted(ok[axis].dropna().unique())[ok[axis].nunique() // 2] for axis in problem_axes
                 if axis in ok and ok[axis].nunique(dropna=True) > 1}
         for axis, value in held.items():
@@ -258,19 +244,22 @@ def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound:
     return columns
 
 
-def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *,
-                 precision: float = DEFAULT_PRECISION, frame: pd.DataFrame | None = None, sweep=None) -> Path:
+def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, frame: pd.DataFrame, sweep=None,
+                 precision: float = DEFAULT_PRECISION) -> Path:
     """Write `<out>/index.html`: what was found, the sweep's settings, the bound verdicts
     (with their definitions and the bounds not applied), figures with captions, and the
     results aggregated over problem instances (per-instance rows collapsed); also
     `<out>/verdicts.csv` and each figure as PNG and PDF.
 
-    Given the run's `frame` and `sweep` (the runner's results, `RunSummary`), nothing is
-    read back from disk; otherwise they are loaded from `results_dir`."""
+    `frame` and `sweep` are the sweep's results and the sweep (the runner's `RunSummary`, or
+    `load_results` and `load_stored_sweep` of `results_dir`); a sweep of None is named after
+    `results_dir`."""
     from benchmark.present.pages import details, page
     from benchmark.present.plotting import save_figure
 
-    frame, settings = load_report_frame(results_dir) if frame is None else report_frame(frame, sweep)
+    frame, settings = report_frame(frame, sweep)
+    if sweep is None:
+        settings["name"] = Path(results_dir).name
     name = settings["name"]
     out = Path(out_dir) if out_dir is not None else Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.present import plotting
+from benchmark.present.looks import estimator_label
 from benchmark.analysis.aggregation import seed_summary
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
@@ -27,7 +28,7 @@ def _summary(data: FigureData) -> pd.DataFrame:
 
 
 def _labels() -> dict[str, str]:
-    labels = {name: plotting.estimator_label(name) + " (split lll)" for name in ("maml", "dice", "lvc")}
+    labels = {name: estimator_label(name) + " (split lll)" for name in ("maml", "dice", "lvc")}
     labels.update(sf="SF (unbiased for the practical target)", lsf="LSF (Tang 2022)")
     return labels
 
@@ -62,7 +63,7 @@ def compare_both_targets(data: FigureData) -> Comparison:
         ideal_biased = any(value for (target, _), value in resolved.items() if target == "ideal")
         practical_biased = any(value for (target, _), value in resolved.items() if target == "practical")
         if ideal_biased != practical_biased:
-            flips.append(f"{plotting.estimator_label(name)} is biased only against the "
+            flips.append(f"{estimator_label(name)} is biased only against the "
                          f"{'ideal' if ideal_biased else 'practical'} target")
     sf = summary[summary["estimator"] == "sf"]
     sf_ideal = sf[sf["target"] == "ideal"].sort_values("batch")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present import plotting
+from benchmark.present.looks import estimator_label
 from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.liu2022_ipd import FIGURE as IPD_FIGURE
@@ -72,7 +73,7 @@ def compare_decompose_std(data: FigureData) -> Comparison:
         values = [slope for (split, estimator), slope in slopes.items() if estimator == name]
         at = summary[(summary["estimator"] == name) & (summary["batch"] == largest)]
         if values:
-            details.append({"estimator": plotting.estimator_label(name),
+            details.append({"estimator": estimator_label(name),
                             "slope of std_sum vs |τ| (min / median / max over splits)":
                                 f"{fmt(min(values))} / {fmt(float(np.median(values)))} / {fmt(max(values))}",
                             f"std_sum at |τ|={largest}, split lll": fmt(at[at["split"] == "lll"]["std_sum"].mean())})
@@ -94,11 +95,11 @@ def compare_decompose(data: FigureData) -> Comparison:
         if rows.empty:
             continue
         best = rows["corr"].idxmax()
-        details.append({"split": split, **{plotting.estimator_label(name): fmt_interval(rows.loc[name, "corr"],
+        details.append({"split": split, **{estimator_label(name): fmt_interval(rows.loc[name, "corr"],
                                                                                        rows.loc[name, "corr_lo"],
                                                                                        rows.loc[name, "corr_hi"])
                                            for name in ESTIMATORS if name in rows.index},
-                        "highest corr": plotting.estimator_label(best)})
+                        "highest corr": estimator_label(best)})
         if split in HESSIAN_SAMPLED:
             low_bias_wins += best in ("lvc", "loaded")
     for (split, name), group in summary.groupby(["split", "estimator"]):
@@ -111,7 +112,7 @@ def compare_decompose(data: FigureData) -> Comparison:
             f"Hessian estimator (LVC or Loaded DiCE) has the highest correlation in {low_bias_wins} of "
             f"{len(hessian_splits)} splits with a sampled Hessian ({', '.join(hessian_splits)})")
     if not lll.empty:
-        text += "; split lll: " + ", ".join(f"{plotting.estimator_label(name)} {fmt(lll.loc[name, 'corr'])}"
+        text += "; split lll: " + ", ".join(f"{estimator_label(name)} {fmt(lll.loc[name, 'corr'])}"
                                             for name in ESTIMATORS if name in lll.index)
     text += "."
     share = low_bias_wins / max(len(hessian_splits), 1)
@@ -215,7 +216,7 @@ def draw_comp_step(data: FigureData):
 def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     _, checks, _ = _compositional(data, preset)
     axis = COMPOSITIONAL[preset][0]
-    sentences = [check_phrase(check, what=plotting.estimator_label(name)) for name, check in checks.items()]
+    sentences = [check_phrase(check, what=estimator_label(name)) for name, check in checks.items()]
     verdict = overall_verdict(check.verdict for check in checks.values())
     text = f"Along {plotting.axis_label(axis)}: " + "; ".join(sentences) + "."
     if any(check.verdict == "consistent" for check in checks.values()):
@@ -223,7 +224,7 @@ def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     if axis == "lr":
         text += (" Along α the bound grows as α^K while the bias grows far more slowly, so the envelope constant is "
                  "set by the smallest α and the bound is loose by orders of magnitude at the largest.")
-    return Comparison(verdict, text, [check_row(check, estimator=plotting.estimator_label(name))
+    return Comparison(verdict, text, [check_row(check, estimator=estimator_label(name))
                                       for name, check in checks.items()])
 
 
@@ -322,7 +323,7 @@ def compare_lirpg(data: FigureData) -> Comparison:
             rows = summary[(summary["estimator"] == name) & (summary["steps"] == k)].set_index("batch")
             if rows.empty:
                 continue
-            details.append({"estimator": plotting.estimator_label(name), "K": int(k),
+            details.append({"estimator": estimator_label(name), "K": int(k),
                             **{f"|τ|={b}": fmt(rows.loc[b, "corr"]) for b in (batches[0], batches[-1]) if b in rows.index}})
     rises = falls = curves_batch = curves_steps = 0
     for (name, k), group in summary.groupby(["estimator", "steps"]):

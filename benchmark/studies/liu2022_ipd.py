@@ -187,8 +187,7 @@ def training_settings(quick: bool) -> dict[str, Any]:
 
 
 TRAINING = Simulation(name="liu2022_ipd_training", units=training_units, settings=training_settings,
-                      sources=("benchmark.studies.liu2022_ipd", "estimators.ipd.lola", "estimators.ipd.kernels",
-                               "estimators.tabular.kernels", "mdps.ipd", "mdps.ipd_sampling"),
+                      sources=("benchmark.studies.liu2022_ipd", "estimators.ipd.lola"),
                       # seconds of each full unit on 2 workers of an idle machine (run E, docs/performance.md):
                       # the longest first
                       expected_seconds={"off_policy": 41, "on_comp_off_hessian": 26, "comp128_hessian1024": 25,

@@ -14,7 +14,6 @@ and the next run resumes. The table is also written as CSV next to the store.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import sqlite3
@@ -25,6 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from benchmark.studies.spec import Simulation, Unit
+from estimators.sources import code_hash
+
+# A unit's key covers its declared `sources` and the modules of these packages they import.
+SOURCE_ROOTS = ("mdps", "estimators")
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -44,17 +47,6 @@ class SimulationRun:
     unit_seconds: float    # the units' own wall seconds (as stored, also for reused ones)
     path: Path             # the store
     csv: Path              # the table as CSV, next to the store
-
-
-def source_digest(modules: tuple[str, ...]) -> str:
-    """SHA-256 over the source files of `modules` (in the given order)."""
-    digest = hashlib.sha256()
-    for module in modules:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"sources: no module named {module!r}")
-        digest.update(module.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def unit_key(function: Callable, kwargs: Mapping[str, Any], sources: str) -> str:
@@ -109,7 +101,7 @@ def run_simulation(simulation: Simulation, *, quick: bool, results_dir: str | Pa
 
     start = time.perf_counter()
     units = dict(simulation.units(quick))
-    sources = source_digest(simulation.sources)
+    sources = code_hash(*simulation.sources, roots=SOURCE_ROOTS)
     keys = {name: unit_key(function, kwargs, sources) for name, (function, kwargs) in units.items()}
     path = Path(results_dir) / SIMULATIONS_DIRECTORY / f"{simulation.name}{'-quick' if quick else ''}.sqlite"
     rows: dict[str, str] = {}

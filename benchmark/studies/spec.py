@@ -82,7 +82,8 @@ class Simulation:
       units: `quick -> {unit name: (function, kwargs)}`; `function(**kwargs)` returns the
         unit's rows as a `pd.DataFrame` (the table is their concatenation, in this order).
       settings: `quick -> {name: value}`, the settings shown on the figure's page.
-      sources: dotted module names whose code the numbers depend on (their files' bytes key the store).
+      sources: dotted module names whose code the numbers depend on: their files' bytes, and those of the
+        modules of `mdps` and `estimators` they import (`estimators.sources.code_hash`), key the store.
       expected_seconds: measured seconds of the full units, a scheduling hint only (the
         longest run first, so the workers finish together; never part of the numbers).
     """

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present import plotting
+from benchmark.present.looks import estimator_label
 from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
 from benchmark.present.pages import fmt
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation, check_phrase, check_row
@@ -69,7 +70,7 @@ def compare_bias_variance(data: FigureData) -> Comparison:
     for estimator in ("sf", "pw"):
         rows = summary[summary["estimator"] == estimator]
         resolved = int((rows["bias_lo"] > 0).sum())
-        unresolved.append(f"{plotting.estimator_label(estimator)} bias resolved from zero in {resolved} of "
+        unresolved.append(f"{estimator_label(estimator)} bias resolved from zero in {resolved} of "
                           f"{len(rows)} N values (max bias {fmt(rows['bias'].max())}, "
                           f"max upper limit {fmt(rows['bias_hi'].max())})")
     sf = summary[summary["estimator"] == "sf"].sort_values("N")
@@ -164,7 +165,7 @@ def optimisation_shown(quick: bool) -> dict[str, Any]:
 
 OPTIMISATION_SIMULATION = Simulation(name="tang2022_optimisation", units=optimisation_units,
                                      settings=optimisation_shown,
-                                     sources=("benchmark.studies.tang2022", "estimators.gaussian_toy.gradients", "mdps.gaussian_toy"))
+                                     sources=("benchmark.studies.tang2022", "estimators.gaussian_toy.gradients"))
 
 
 def _diverged_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -206,7 +207,7 @@ def draw_optimisation(data: FigureData):
     for name in TOY_ESTIMATORS:
         rows = summary[summary["estimator"] == name].drop_duplicates("N")
         lost = [f"{int(r.diverged)}/{int(r.runs)} at N={int(r.N)}" for r in rows.itertuples() if r.diverged]
-        labels[name] = plotting.estimator_label(name) + (f" (diverged, not averaged: {', '.join(lost)})" if lost else "")
+        labels[name] = estimator_label(name) + (f" (diverged, not averaged: {', '.join(lost)})" if lost else "")
     return plotting.optimisation_curves(summary, hue="estimator", facet="N", facet_label="N =",
                                         hue_order=TOY_ESTIMATORS, labels=labels, optimum=optimum,
                                         title="Gaussian toy: stochastic gradient ascent (mean over runs)")
@@ -233,7 +234,7 @@ def compare_optimisation(data: FigureData) -> Comparison:
             kept = group[~group["run"].isin(lost)]
             gaps[name] = float(np.median(gap))
             thetas[name] = float(kept["theta"].mean())
-            details.append({"N": int(n_samples), "estimator": plotting.estimator_label(name),
+            details.append({"N": int(n_samples), "estimator": estimator_label(name),
                             "median final gap (θ − c)²": fmt(gaps[name]),
                             "mean final θ (runs that did not diverge)": fmt(thetas[name]),
                             "runs diverged": f"{len(lost)} / {group['run'].nunique()}"})

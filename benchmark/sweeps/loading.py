@@ -12,18 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmark.sweeps.vocabulary import (ARM_LAWS, AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, BANDIT_DEFAULTS,
-                                         BANDIT_FIELDS, ESTIMATOR_AXIS, GENERIC_EXPECTATION, INITIAL_LAWS,
-                                         IPD_DEFAULTS, IPD_FIELDS, IPD_POINTS, MAX_STEPS, META_PARAMETERS,
-                                         OBJECTIVES, PRESET_SUFFIX, PROBLEM_AXES, REWARD_LAWS, SEED_FIELDS, SPLIT_PATTERN, SUITE_KEY, SUITE_KEYS, TABULAR_DEFAULTS,
-                                         TABULAR_FIELDS, TABULAR_ONLY_AXES, TABULAR_PRESETS, TARGETS, TOP_LEVEL_KEYS,
-                                         TOY_DEFAULTS, TOY_FIELDS, SweepError, expect_choice, expect_int,
-                                         expect_name, expect_number, expect_string, expect_table, is_int,
-                                         is_number, refuse_huge_integers, refuse_unknown)
+from benchmark.families import FAMILIES, family_of, meta_parameter_owners, target_owners
+from benchmark.families.family import Family
+from benchmark.families.schema import (SweepError, expect_choice, expect_int, expect_string, expect_table, is_int,
+                                       is_number, refuse_huge_integers, refuse_unknown)
 from benchmark.sweeps.records import ProblemSettings, Sweep
-from estimators.tabular.problem import CRITICS
-from estimators.ipd.problem import GAME_CRITICS
-from estimators.registry import PROBLEM_KINDS
+from benchmark.sweeps.vocabulary import (AXIS_EXPECTATIONS, AXIS_NAME_PATTERN, ESTIMATOR_AXIS, GENERIC_EXPECTATION,
+                                         MAX_STEPS, META_PARAMETERS, NAME_PATTERN, PRESET_SUFFIX, SEED_FIELDS, SPLIT_PATTERN,
+                                         SUITE_KEY, SUITE_KEYS, TARGETS, TOP_LEVEL_KEYS)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,6 +76,13 @@ def load_sweeps(reference: str | Path, *, check_estimators: bool = True) -> list
     if len(set(names)) != len(names):
         raise SweepError(f"sweeps: expected sweeps with distinct names, got {names}")
     return sweeps
+
+
+def load_stored_sweep(results_dir: str | Path) -> Sweep | None:
+    """The sweep a run stored beside its results (`<results_dir>/sweep.toml`, not checked against
+    the registry: its estimators may be plug-ins), or None when there is none."""
+    path = Path(results_dir) / "sweep.toml"
+    return load_sweep(path, check_estimators=False) if path.is_file() else None
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -159,23 +162,10 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
     target = expect_choice("target", data.get("target", "ideal"), TARGETS)
     meta_parameter = expect_choice("meta_parameter", data.get("meta_parameter", "init"), META_PARAMETERS)
     problem = _parse_problem(expect_table("problem", data.get("problem")))
-    if problem.kind in ("gaussian_toy", "ipd") and meta_parameter != "init":
-        needs = "a tabular problem" if meta_parameter == "intrinsic" else "a bandit problem"
-        raise SweepError(f"meta_parameter: expected 'init' for {problem.kind} problems "
-                         f"({meta_parameter!r} needs {needs})")
-    if problem.kind == "bandit" and meta_parameter != "lr_schedule":
-        raise SweepError(f"meta_parameter: expected 'lr_schedule' for bandit problems, got {meta_parameter!r}")
-    if problem.kind == "tabular" and meta_parameter == "lr_schedule":
-        raise SweepError("meta_parameter: expected 'init' or 'intrinsic' for tabular problems "
-                         "('lr_schedule' needs a bandit problem)")
-    if problem.kind == "ipd" and target != "ideal":
-        raise SweepError("target: expected 'ideal' for ipd problems (the exact LOLA meta-gradients)")
+    _check_served(problem.family, meta_parameter, target)
     if "reference_repetitions" in problem.values and target != "practical":
         raise SweepError(f"problem.reference_repetitions: expected only with target = 'practical' (the size of "
                          f"its reference estimate), got target = {target!r}")
-    if target == "fd" and problem.kind != "bandit":
-        raise SweepError(f"target: expected 'ideal' or 'practical' for {problem.kind} problems "
-                         f"('fd', Vuorio et al.'s finite-difference ground truth, needs a bandit problem)")
     grid = _parse_grid(expect_table("grid", data.get("grid")), problem.kind)
     estimator_params = _parse_estimator_params(data.get("estimator_params", {}), dict(grid))
     return Sweep(name, seed, repetitions, target, meta_parameter, problem, grid, estimator_params,
@@ -185,97 +175,33 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sweep
 # ----------------------------------------------------------------------------- problem
 
 def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
-    kind = expect_choice("problem.kind", table.get("kind"), PROBLEM_KINDS)
-    if kind == "gaussian_toy":
-        refuse_unknown("problem.", table, ("kind", *TOY_FIELDS), kind=kind)
-        values = {**TOY_DEFAULTS, **{name: _toy_field(name, table[name]) for name in TOY_FIELDS if name in table}}
-        return ProblemSettings(kind, tuple(sorted(values.items())),
-                               overrides=tuple(name for name in TOY_FIELDS if name in table))
-    if kind == "ipd":
-        refuse_unknown("problem.", table, ("kind", *IPD_FIELDS, *SEED_FIELDS), kind=kind)
-        overrides = tuple(name for name in IPD_FIELDS if name in table)
-        values = {**IPD_DEFAULTS, **{name: _ipd_field(name, table[name]) for name in overrides}}
-        if values["theta"] == "zeros" and any(name in table for name in SEED_FIELDS):
-            raise SweepError("problem.n_mdps: expected no problem seeds for theta = \"zeros\" (seeds draw the "
-                             "points of theta = \"random\" and count the updates of theta = \"training\")")
-        seeds = _parse_mdp_seeds(table) if values["theta"] != "zeros" else ()
-        return ProblemSettings(kind, tuple(sorted(values.items())), overrides=overrides, mdp_seeds=seeds)
-    if kind == "bandit":
-        refuse_unknown("problem.", table, ("kind", *BANDIT_FIELDS, *SEED_FIELDS), kind=kind)
-        overrides = tuple(name for name in BANDIT_FIELDS if name in table)
-        values = {**BANDIT_DEFAULTS, **{name: _bandit_field(name, table[name]) for name in overrides}}
-        if values["cutoff"] is not None and values["cutoff"] > values["lifetime"]:
-            raise SweepError(f"problem.cutoff: expected an integer in [0, lifetime = {values['lifetime']}], "
-                             f"got {values['cutoff']!r}")
-        if values["arm_law"] in ("exp_uniform", "uniform") and not values["low"] < values["high"]:
-            raise SweepError(f"problem.low: expected low < high, got {values['low']!r}, {values['high']!r}")
-        return ProblemSettings(kind, tuple(sorted(values.items())), None, overrides, _parse_mdp_seeds(table))
-    refuse_unknown("problem.", table, ("kind", "preset", *TABULAR_FIELDS, *SEED_FIELDS), kind=kind)
-    preset = table.get("preset")
-    if preset is not None:
-        preset = expect_choice("problem.preset", preset, tuple(TABULAR_PRESETS))
-        base = dict(TABULAR_PRESETS[preset])
-    else:
-        for required in ("n_states", "n_actions"):
-            if required not in table:
-                raise SweepError(f"problem.{required}: expected a positive integer "
-                                 f"(or problem.preset = \"liu2022\"), got nothing")
-        base = dict(TABULAR_DEFAULTS)
-    overrides = tuple(name for name in TABULAR_FIELDS if name in table)
-    values = {**base, **{name: _tabular_field(name, table[name]) for name in overrides}}
-    return ProblemSettings(kind, tuple(sorted(values.items())), preset, overrides, _parse_mdp_seeds(table))
+    """`[problem]`: the family named by `kind` resolves and checks its fields; then the problem seeds."""
+    family = FAMILIES.get(table.get("kind")) if isinstance(table.get("kind"), str) else None
+    if family is None:
+        expect_choice("problem.kind", table.get("kind"), tuple(FAMILIES))
+    keys = ("kind", *(("preset",) if family.presets else ()), *family.fields, *(SEED_FIELDS if family.seeded else ()))
+    refuse_unknown("problem.", table, keys, kind=family.name)
+    values, preset, overrides = family.parse_problem(table)
+    seeds = _parse_mdp_seeds(table) if family.check_seeds(values, table) else ()
+    return ProblemSettings(family.name, tuple(sorted(values.items())), preset, overrides, seeds, family)
 
 
-def _tabular_field(name: str, value: Any) -> Any:
-    path = f"problem.{name}"
-    if name in ("n_states", "n_actions", "rollout_length", "horizon"):
-        return expect_int(path, value, minimum=1, what="a positive integer")
-    if name == "reference_repetitions":
-        return expect_int(path, value, minimum=2, what="an integer >= 2")
-    if name == "gamma":
-        gamma = expect_number(path, value, what="a number in [0, 1)")
-        if not 0 <= gamma < 1:
-            raise SweepError(f"{path}: expected a number in [0, 1), got {value!r}")
-        return gamma
-    if name in ("concentration",):
-        return expect_number(path, value, positive=True, what="a positive number")
-    if name == "critic_noise":
-        noise = expect_number(path, value, what="a non-negative number")
-        if noise < 0:
-            raise SweepError(f"{path}: expected a non-negative number, got {value!r}")
-        return noise
-    choices = {"reward": REWARD_LAWS, "initial": INITIAL_LAWS, "critic": CRITICS}[name]
-    return expect_choice(path, value, choices)
+def _check_served(family: Family, meta_parameter: str, target: str) -> None:
+    """The meta-parameter and the target must be ones the family serves; the error names a
+    family that serves them."""
+    def needs(choice: str, owners: Mapping[str, str]) -> str:
+        owner = owners.get(choice)
+        return f" ({choice!r} needs a{'n' if owner[0] in 'aeiou' else ''} {owner} problem)" if owner else ""
 
-
-def _ipd_field(name: str, value: Any) -> Any:
-    if name == "critic":
-        return expect_choice(f"problem.{name}", value, GAME_CRITICS)
-    if name == "theta":
-        return expect_choice(f"problem.{name}", value, IPD_POINTS)
-    return _tabular_field(name, value)
-def _bandit_field(name: str, value: Any) -> Any:
-    path = f"problem.{name}"
-    if name in ("n_arms", "lifetime", "pulls", "reference_runs", "fd_runs"):
-        return expect_int(path, value, minimum=1, what="a positive integer")
-    if name in ("cutoff", "task_count"):
-        return expect_int(path, value, minimum=0, what="a non-negative integer")
-    if name in ("low", "high"):
-        return expect_number(path, value, what="a finite number")
-    if name in ("noise",):
-        noise = expect_number(path, value, what="a non-negative number")
-        if noise < 0:
-            raise SweepError(f"{path}: expected a non-negative number, got {value!r}")
-        return noise
-    if name == "fd_epsilon":
-        return expect_number(path, value, positive=True, what="a positive number")
-    return expect_choice(path, value, {"arm_law": ARM_LAWS, "objective": OBJECTIVES}[name])
-
-
-def _toy_field(name: str, value: Any) -> float:
-    if name == "sigma":
-        return expect_number(f"problem.{name}", value, positive=True, what="a positive number")
-    return expect_number(f"problem.{name}", value, what="a finite number")
+    if meta_parameter not in family.meta_parameters:
+        expected = " or ".join(map(repr, family.meta_parameters))
+        raise SweepError(f"meta_parameter: expected {expected} for {family.name} problems"
+                         f"{needs(meta_parameter, meta_parameter_owners())}")
+    if target not in family.targets:
+        expected = " or ".join(map(repr, family.targets))
+        notes = "; ".join(family.target_notes.get(choice, "") for choice in family.targets if choice in family.target_notes)
+        raise SweepError(f"target: expected {expected} for {family.name} problems"
+                         + (f" ({notes})" if notes else "") + needs(target, target_owners()))
 
 
 def _parse_mdp_seeds(table: Mapping[str, Any]) -> tuple[int, ...]:
@@ -294,9 +220,10 @@ def _parse_mdp_seeds(table: Mapping[str, Any]) -> tuple[int, ...]:
 # ----------------------------------------------------------------------------- grid
 
 def _parse_grid(table: Mapping[str, Any], kind: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    family = family_of(kind)
     if ESTIMATOR_AXIS not in table:
         raise SweepError(f"grid.estimator: expected {AXIS_EXPECTATIONS['estimator']}, got nothing")
-    for required in PROBLEM_AXES[kind]:
+    for required in family.problem_axes:
         if required not in table:
             raise SweepError(f"grid.{required}: expected {AXIS_EXPECTATIONS[required]} "
                              f"(required for {kind} problems), got nothing")
@@ -304,16 +231,8 @@ def _parse_grid(table: Mapping[str, Any], kind: str) -> tuple[tuple[str, tuple[A
     for axis, raw in table.items():
         if not AXIS_NAME_PATTERN.match(axis):
             raise SweepError(f"grid.{axis}: expected an identifier as axis name")
-        if kind == "gaussian_toy" and axis in TABULAR_ONLY_AXES:
-            raise SweepError(f"grid.{axis}: not an axis of gaussian_toy problems (expected estimator, N "
-                             f"or estimator parameters)")
-        if kind == "bandit" and (axis in TABULAR_ONLY_AXES or axis == "N"):
-            raise SweepError(f"grid.{axis}: not an axis of bandit problems (expected estimator, eta0, eta1 "
-                             f"or estimator parameters; the pulls per step are problem.pulls)")
-        if kind != "bandit" and axis in PROBLEM_AXES["bandit"]:
-            raise SweepError(f"grid.{axis}: not an axis of {kind} problems (the schedule η needs a bandit problem)")
-        if kind == "tabular" and axis == "N":
-            raise SweepError("grid.N: not an axis of tabular problems (the batch size is grid.batch)")
+        if axis in family.foreign_axes:
+            raise SweepError(f"grid.{axis}: not an axis of {family.name} problems ({family.foreign_axes[axis]})")
         axes.append((axis, _parse_axis(axis, raw)))
     return tuple(axes)
 
@@ -364,10 +283,20 @@ def _parse_estimator_params(raw: Any, axes: Mapping[str, tuple[Any, ...]]):
         values = []
         for parameter, value in parameters.items():
             path = f"estimator_params.{name}.{parameter}"
-            if parameter in axes or parameter in ("steps", "lr", "N", "eta0", "eta1"):
+            if parameter in axes or any(parameter in family.problem_axes for family in FAMILIES.values()):
                 raise SweepError(f"{path}: expected a parameter that is not also a grid axis, got {parameter!r}")
             if isinstance(value, (list, dict)) or not _axis_value_ok(parameter, value):
                 raise SweepError(f"{path}: expected one number, boolean or string, got {value!r}")
             values.append((parameter, value))
         parsed.append((name, tuple(values)))
     return tuple(parsed)
+
+
+def expect_name(path: str, value: Any) -> str:
+    """`value` when it is a name of letters, digits, '.', '_' or '-' (a sweep's name); else a `SweepError`."""
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise SweepError(f"{path}: expected a non-empty name of letters, digits, '.', '_' or '-', "
+                         f"got {'nothing' if value is None else repr(value)}")
+    return value
+
+

@@ -3,14 +3,14 @@ hashes, canonical TOML). Built by `benchmark.sweeps.loading`; the rules are in `
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from benchmark.sweeps.vocabulary import (ESTIMATOR_AXIS, PROBLEM_AXES, SweepError, check_parameter_type, is_int,
-                                         is_number)
+from benchmark.families.family import Family, stable_hash
+from benchmark.families.schema import SweepError, check_parameter_type, is_int, is_number
+from benchmark.sweeps.vocabulary import ESTIMATOR_AXIS
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,14 @@ class ProblemSettings:
     """The problem of a sweep, with every field resolved (preset, then explicit overrides).
 
     Attributes:
-      kind: `tabular`, `gaussian_toy`, `ipd` or `bandit`.
+      kind: the problem family (`benchmark.families.FAMILIES`: tabular, ipd, bandit, gaussian_toy).
       fields: `(name, value)` pairs of the resolved fields (sorted by name).
       preset: the preset the fields started from, if any.
       overrides: the fields given explicitly on top of the preset.
       mdp_seeds: problem seeds (tabular; the evaluation points of ipd with theta = "random";
         bandit task sets and targets; empty otherwise).
+      family: the problem family of `kind` (`benchmark.families`), which the sweep asks for
+        everything that depends on the kind (set by `benchmark.sweeps.loading`).
     """
 
     kind: str
@@ -31,6 +33,7 @@ class ProblemSettings:
     preset: str | None = None
     overrides: tuple[str, ...] = ()
     mdp_seeds: tuple[int, ...] = ()
+    family: Family | None = field(default=None, compare=False, repr=False)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -122,7 +125,7 @@ class Sweep:
         values = self.problem.values
         names = self.problem.overrides if self.problem.preset else tuple(values)
         problem.update({name: values[name] for name in names if values[name] is not None})
-        if self.problem.kind in ("tabular", "bandit") or self.problem.mdp_seeds:
+        if self.problem.family.seeds_always_written or self.problem.mdp_seeds:
             problem["mdp_seeds"] = list(self.problem.mdp_seeds)
         data: dict[str, Any] = {"name": self.name}
         if self.description:
@@ -161,14 +164,14 @@ class Sweep:
     def setting(self) -> dict[str, Any]:
         """What an estimator's `validate` sees of the problem (`estimators.registry`)."""
         return {"kind": self.problem.kind, "target": self.target, "meta_parameter": self.meta_parameter,
-                "critic": self.problem.values.get("critic") if self.problem.kind == "tabular" else None}
+                **self.problem.family.estimator_setting(self.problem.values)}
 
     # ------------------------------------------------------------------ checks and cells
     def check(self) -> None:
         """Validate against the estimator registry (names, parameters, their types, and
         their values with each estimator's `validate`); raises `SweepError`."""
         parameters_of = self._estimator_parameters()
-        self._check_practical_target(parameters_of)
+        self.problem.family.check_sweep(self, parameters_of)
         self._check_parameter_values(parameters_of)
 
     def cell_count(self) -> int:
@@ -178,7 +181,7 @@ class Sweep:
         for estimator in self.estimators:
             count = len(self.problem.mdp_seeds) or 1
             for axis, values in self.grid:
-                if axis != ESTIMATOR_AXIS and (axis in PROBLEM_AXES[self.problem.kind]
+                if axis != ESTIMATOR_AXIS and (axis in self.problem.family.problem_axes
                                                or axis in parameters_of[estimator]):
                     count *= len(values)
             total += count
@@ -192,7 +195,7 @@ class Sweep:
         cells: list[Cell] = []
         for estimator in self.estimators:
             axes = [(axis, values) for axis, values in self.grid
-                    if axis != ESTIMATOR_AXIS and (axis in PROBLEM_AXES[self.problem.kind]
+                    if axis != ESTIMATOR_AXIS and (axis in self.problem.family.problem_axes
                                                    or axis in parameters_of[estimator])]
             defaults = parameters_of[estimator]
             fixed_here = _as_declared(fixed.get(estimator, {}), defaults)
@@ -208,17 +211,12 @@ class Sweep:
         Numeric axes keep at most three values (`batch` and `n_*` sample sizes their three
         smallest, other axes their first, middle and last), categorical axes (estimator,
         split, strings, booleans) are kept whole so every curve still appears; at most two
-        problem seeds and at most 256 repetitions. Bandit sweeps keep the middle η only and
-        their targets use 2000 runs.
+        problem seeds and at most 256 repetitions; then the family's own shrinking
+        (`Family.quick`: bandit sweeps keep the middle η only, with targets of 2000 runs).
         """
         grid = tuple((axis, _shrink_axis(axis, values)) for axis, values in self.grid)
-        problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2])
-        if problem.kind == "bandit":   # a smoke test: the middle η only, targets of 2000 runs
-            grid = tuple((axis, values[len(values) // 2:len(values) // 2 + 1] if axis in PROBLEM_AXES["bandit"]
-                          else values) for axis, values in grid)
-            values = {**problem.values, "reference_runs": min(problem.values["reference_runs"], 2000),
-                      "fd_runs": min(problem.values["fd_runs"], 2000)}
-            problem = replace(problem, fields=tuple(sorted(values.items())))
+        grid, values = self.problem.family.quick(grid, self.problem.values)
+        problem = replace(self.problem, mdp_seeds=self.problem.mdp_seeds[:2], fields=tuple(sorted(values.items())))
         name = self.name if self.name.endswith("-quick") else f"{self.name}-quick"
         description = f"quick version of {self.name}" + (f": {self.description}" if self.description else "")
         return replace(self, name=name, grid=grid, problem=problem, description=description,
@@ -227,27 +225,12 @@ class Sweep:
     # ------------------------------------------------------------------ internals
     def _cell(self, index: int, estimator: str, chosen: dict[str, Any], fixed: dict[str, Any],
               mdp_seed: int | None) -> Cell:
-        problem_axes = {axis: value for axis, value in chosen.items() if axis in PROBLEM_AXES[self.problem.kind]}
+        problem_axes = {axis: value for axis, value in chosen.items() if axis in self.problem.family.problem_axes}
         parameters = {**fixed, **{axis: value for axis, value in chosen.items() if axis not in problem_axes}}
         key = {"problem": self.problem.label, "target": self.target, "meta_parameter": self.meta_parameter,
                "estimator": estimator, **problem_axes, **parameters, "mdp_seed": mdp_seed}
         identity = {**key, "problem": self.problem.canonical()}
         return Cell(stable_hash(identity)[:16], index, estimator, key, parameters, mdp_seed)
-
-    def _check_practical_target(self, parameters_of: dict[str, dict[str, Any]]) -> None:
-        """The practical target of a tabular problem needs critic `none` and an inner batch size."""
-        if self.target != "practical" or self.problem.kind != "tabular":
-            return
-        critic = self.problem.values["critic"]
-        if critic != "none":
-            raise SweepError(f"problem.critic: expected 'none' with target = \"practical\" (a baseline that "
-                             f"depends on the meta-parameter would need its own derivative), got {critic!r}")
-        for name in self.estimators:
-            parameters = {**parameters_of[name], **self.fixed_parameters.get(name, {})}
-            if not any(size in parameters and (is_int(parameters[size]) or size in self.axes)
-                       for size in ("n_inner", "batch")):
-                raise SweepError(f"grid.estimator: {name!r} cannot be compared with target = \"practical\" "
-                                 f"(it draws no inner batch: no 'batch' parameter)")
 
     def _check_parameter_values(self, parameters_of: dict[str, dict[str, Any]]) -> None:
         """Run each estimator's `validate` on every combination of its parameter values
@@ -285,7 +268,7 @@ class Sweep:
             except ValueError as error:
                 raise SweepError(f"grid.estimator: {str(error).split(': ', 1)[-1]}") from None
         for axis, values in self.grid:
-            if axis == ESTIMATOR_AXIS or axis in PROBLEM_AXES[self.problem.kind]:
+            if axis == ESTIMATOR_AXIS or axis in self.problem.family.problem_axes:
                 continue
             takers = [name for name in self.estimators if axis in parameters_of[name]]
             if not takers:
@@ -353,12 +336,6 @@ def _shrink_axis(axis: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 # ----------------------------------------------------------------------------- hashing and TOML
-
-def stable_hash(data: Any) -> str:
-    """sha256 of the canonical JSON of `data` (sorted keys, no whitespace)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 def _dump_toml(data: Mapping[str, Any]) -> str:
     """TOML text for the sweep's plain data (scalars, lists of scalars, nested tables)."""

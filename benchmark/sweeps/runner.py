@@ -42,7 +42,8 @@ from benchmark.sweeps.cells import MEMORY_BUDGET_BYTES, bytes_per_repetition, ce
 from benchmark.sweeps.pool import kill_pool, worker_pool
 from benchmark.sweeps.records import Cell, Sweep
 from benchmark.sweeps.store import CSV, DATABASE, ResultStore
-from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS, SweepError
+from benchmark.families.schema import SweepError
+from benchmark.sweeps.vocabulary import DEFAULT_MAX_CELLS
 from estimators.problem import check_kernel
 from estimators.problem import positive_int
 

@@ -35,7 +35,7 @@ import numpy as np
 from benchmark.sweeps.columns import STORED_METRICS, TEXT_METRICS
 from benchmark.sweeps.provenance import git_commit, package_version
 from benchmark.sweeps.records import Cell, Sweep
-from benchmark.sweeps.vocabulary import SweepError
+from benchmark.families.schema import SweepError
 
 DATABASE = "results.sqlite"
 CSV = "results.csv"
