@@ -171,7 +171,6 @@ def _print_error(message: str) -> None:
 
 
 DEFAULT_SWEEP = "default"
-STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "all")
 
 
 def positive_int(text: str) -> int:
@@ -289,11 +288,12 @@ def report_summary(summary) -> int:
 
 # ----------------------------------------------------------------------------- report
 
-DEFAULT_PRECISION = 0.25   # = benchmark.analysis.bounds.DEFAULT_PRECISION (not imported: keeps --help light)
 
 
 def report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `mgbench report`."""
+    from benchmark.analysis.claims import DEFAULT_PRECISION   # the owner; imports nothing heavy
+
     parser.add_argument("results_dir", help="a sweep's results directory, e.g. results/comp-sample")
     parser.add_argument("--out", default=None, help="output directory (default reports/<sweep name>)")
     parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
@@ -324,12 +324,14 @@ def report_command(args: argparse.Namespace) -> int:
 def compare_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `mgbench compare`."""
     parser.add_argument("reference", metavar="MODULE:NAME", help="module (or .py file) registering the estimator")
-    parser.add_argument("--against", default=None, help="comma-separated baselines (default dice,lvc,loaded,maml; "
-                                                        "sf,lsf,pw for a toy estimator)")
+    from benchmark.analysis.claims import DEFAULT_PRECISION   # the owner; imports nothing heavy
+
+    parser.add_argument("--against", default=None, help="comma-separated baselines (default: the estimator's "
+                                                        "problem family's, benchmark.families)")
     parser.add_argument("--quick", action="store_true", help="shrink every sweep to a seconds-long smoke test")
     parser.add_argument("--jobs", type=positive_int, default=None, help="parallel workers (default: all cores)")
     parser.add_argument("--repetitions", type=positive_int, default=None,
-                        help="repetitions per cell (default 5000 tabular, 100000 toy)")
+                        help="repetitions per cell (default: the family's suite, e.g. 5000 tabular, 100000 toy)")
     parser.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION, metavar="H",
                         help=f"largest slope-interval half-width for tight/violated (default {DEFAULT_PRECISION})")
     parser.add_argument("--out", default="results", help="results directory (default results)")
@@ -365,8 +367,11 @@ def compare_command(args: argparse.Namespace) -> int:
 
 def figures_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `mgbench figures`."""
-    parser.add_argument("study", choices=STUDY_CHOICES, metavar="STUDY",
-                        help=f"one of {', '.join(STUDY_CHOICES)} (beyond: the estimators against both targets)")
+    from benchmark.studies import ALL, STUDIES    # the owner; the package imports nothing heavy
+
+    choices = (*STUDIES, ALL)
+    parser.add_argument("study", choices=choices, metavar="STUDY",
+                        help=f"one of {', '.join(choices)} (beyond: the estimators against both targets)")
     parser.add_argument("--quick", action="store_true",
                         help="the quick version of every sweep (results under <out>/<name>-quick/), minutes in total")
     parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",

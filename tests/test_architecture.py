@@ -41,8 +41,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                           "benchmark.present"),
     "benchmark.studies": ("mdps", "estimators", "benchmark.families", "benchmark.sweeps", "benchmark.analysis",
                           "benchmark.present"),
-    "benchmark.cli": ("estimators", "benchmark.families", "benchmark.sweeps", "benchmark.reports",
-                      "benchmark.studies", "benchmark.bench"),
+    "benchmark.cli": ("estimators", "benchmark.families", "benchmark.sweeps", "benchmark.analysis",
+                      "benchmark.reports", "benchmark.studies", "benchmark.bench"),
     "benchmark": ("benchmark.sweeps", "benchmark.cli"),
 }
 THIRD_PARTY_OF_CORE = ("numpy", "scipy")   # the only non-stdlib imports of mdps and estimators

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.analysis.bounds import (BOUNDS, DEFAULT_PRECISION, VERDICT_MEANINGS, VERDICTS, Bound, BoundCheck,
-                                       bound_table, check_bound, fit_bound_constant, fit_loglog_slope,
-                                       not_applicable)
+from benchmark.analysis.bounds import (BOUNDS, Bound, BoundCheck, bound_table, check_bound, fit_bound_constant,
+                                       fit_loglog_slope, not_applicable)
+from benchmark.analysis.claims import DEFAULT_PRECISION, VERDICT_MEANINGS, VERDICTS
 
 BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
 

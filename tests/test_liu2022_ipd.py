@@ -5,14 +5,16 @@ import numpy as np
 import pandas as pd
 
 import mdps
-from benchmark.studies.liu2022_ipd import TrainingVariant, VARIANTS, average_rewards, lola_training, pearson
+from benchmark.analysis.statistics import pearson_with_target
+from benchmark.studies.liu2022_ipd import TrainingVariant, VARIANTS, average_rewards, lola_training
 from mdps.ipd import Adam, exact_lola_training
 
 
 def test_pearson_and_average_rewards():
     x = np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 1.0]])
-    np.testing.assert_allclose(pearson(x, 2 * x + 1), 1.0)
-    np.testing.assert_allclose(pearson(x[:1], -x[:1]), -1.0)
+    np.testing.assert_allclose(pearson_with_target(x, 2 * x + 1), 1.0)   # one target per row
+    np.testing.assert_allclose(pearson_with_target(x[:1], -x[:1]), -1.0)
+    np.testing.assert_allclose(pearson_with_target(x, x[0]), pearson_with_target(x, np.repeat(x[:1], len(x), 0)))
     large = np.full((1, 5), 30.0)
     np.testing.assert_allclose(average_rewards(large, large, 10), [[-1.0, -1.0]], atol=1e-9)
     np.testing.assert_allclose(average_rewards(-large, large, 10), [[0.0, -3.0]], atol=1e-9)

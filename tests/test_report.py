@@ -11,7 +11,8 @@ from benchmark.cli import main
 from benchmark.reports.compare import comparison_table
 from benchmark.sweeps.loading import load_stored_sweep
 from benchmark.sweeps.store import load_results
-from benchmark.reports.sweep import report_frame, bound_checks, fit_ranges, write_report
+from benchmark.analysis.verdicts import fit_ranges
+from benchmark.reports.sweep import report_frame, bound_checks, write_report
 from benchmark.sweeps.runner import run_sweep
 from benchmark.sweeps.loading import sweep_from_dict
 from estimators.gaussian_toy.problem import ToyProblem

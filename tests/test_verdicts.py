@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, VERDICTS
+from benchmark.analysis.claims import DEFAULT_PRECISION, VERDICTS
+from benchmark.analysis.bounds import BOUNDS
 from benchmark.cli import main
 from benchmark.sweeps.loading import load_stored_sweep
 from benchmark.sweeps.store import load_results

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, BoundCheck, check_bound
+from benchmark.analysis.claims import DEFAULT_PRECISION
+from benchmark.analysis.bounds import BOUNDS, BoundCheck, check_bound
 from benchmark.analysis.statistics import percentile_interval
 
 ANALYSIS_SEED = 20220101      # seeds the bootstraps over problem seeds (SeedSequence entropy)
@@ -108,13 +109,32 @@ def seed_summary(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *,
     return pd.DataFrame(rows)
 
 
+def bootstrap_mean_interval(values: np.ndarray, rng: np.random.Generator, *, n_bootstrap: int = N_BOOTSTRAP,
+                            confidence: float = 0.95):
+    """The interval over seeds (or problem instances): the mean over the last axis (NaN ignored)
+    with a percentile bootstrap interval that resamples that axis, the same draws for every row.
+
+    Args:
+      values: `(n,)` or `(rows, n)`: one value per seed (per row).
+      rng: the bootstrap's generator (seeded by the caller, `numpy.random.SeedSequence`).
+    Returns:
+      `(mean, lo, hi)`: floats for `(n,)` values, `(rows,)` arrays otherwise.
+    """
+    values = np.asarray(values, float)
+    draws = rng.integers(0, values.shape[-1], size=(n_bootstrap, values.shape[-1]))
+    means = np.nanmean(values[..., draws], axis=-1)
+    if means.ndim == 1:
+        return (float(np.nanmean(values)), *percentile_interval(means, confidence))
+    bounds = np.array([percentile_interval(row, confidence) for row in means])
+    return np.nanmean(values, axis=-1), bounds[:, 0], bounds[:, 1]
+
+
 def _bootstrap_mean_interval(values: np.ndarray, key: tuple, metric: str, n_bootstrap: int,
                              confidence: float) -> tuple[float, float]:
-    """Percentile interval of the mean of `values` under resampling, seeded by the group."""
+    """`bootstrap_mean_interval` of `values` with a generator seeded by the group."""
     spawn = tuple(_stable_int(part) for part in (*key, metric))
     rng = np.random.default_rng(np.random.SeedSequence(ANALYSIS_SEED, spawn_key=spawn))
-    draws = rng.integers(0, values.size, size=(n_bootstrap, values.size))
-    return percentile_interval(values[draws].mean(axis=1), confidence)
+    return bootstrap_mean_interval(values, rng, n_bootstrap=n_bootstrap, confidence=confidence)[1:]
 
 
 def _stable_int(value: Any) -> int:
@@ -165,18 +185,5 @@ def bound_curve(summary: pd.DataFrame, bound: str, constant: float, *, axis: str
         frame[name] = value
     return frame
 
-
-def overall_verdict(verdicts: Iterable[str], *, good: Sequence[str] = ("tight", "consistent")) -> str:
-    """Combine bound verdicts: `inconclusive` when fewer than half are decided; otherwise
-    `agrees` when every decided one is good, `disagrees` when none is, else `partly agrees`."""
-    verdicts = list(verdicts)
-    decided = [verdict for verdict in verdicts if verdict != "inconclusive"]
-    if not decided or len(decided) < len(verdicts) / 2:
-        return "inconclusive"
-    if all(verdict in good for verdict in decided):
-        return "agrees"
-    if not any(verdict in good for verdict in decided):
-        return "disagrees"
-    return "partly agrees"
 
 

@@ -39,23 +39,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["Bound", "BOUNDS", "Scope", "SlopeFit", "fit_loglog_slope", "fit_bound_constant",
-           "BoundCheck", "check_bound", "bound_table", "not_applicable", "VERDICTS", "VERDICT_MEANINGS",
-           "DEFAULT_PRECISION", "MIN_POINTS"]
+from benchmark.analysis.claims import DEFAULT_PRECISION, MIN_POINTS
 
-VERDICTS = ("tight", "consistent", "violated", "inconclusive")
-DEFAULT_PRECISION = 0.25      # largest slope-interval half-width (exponent units) for tight / violated
-MIN_POINTS = 3                # fewest resolved cells for a slope
-VERDICT_MEANINGS: dict[str, str] = {
-    "tight": "the slope's 95% interval contains the bound's exponent and is narrower than ± the stated "
-             "precision: the data follow the bound's rate",
-    "consistent": "the whole slope interval lies on the safe side of the exponent: the quantity falls faster "
-                  "(or grows slower) than the bound, which holds but is loose along this axis",
-    "violated": "the whole slope interval lies on the wrong side of the exponent and is narrower than ± the "
-                "stated precision: the quantity falls slower (or grows faster) than the bound allows",
-    "inconclusive": "too few resolved cells (fewer than 3, or more than half under the noise floor), or an "
-                    "interval too wide to tell tight from violated; the reason is given",
-}
+__all__ = ["Bound", "BOUNDS", "Scope", "SlopeFit", "fit_loglog_slope", "fit_bound_constant",
+           "BoundCheck", "check_bound", "bound_table", "not_applicable"]
 
 # Slopes within this of the expected exponent count as equal (exact power-law data give a
 # zero-width interval that float rounding can put a hair away from p).

@@ -98,16 +98,18 @@ def expanded_confidence(confidence: float, n_units: int) -> float:
 
 
 def pearson_with_target(estimates: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-estimate Pearson correlation over coordinates with the target (Liu et al. 2022).
+    """Per-estimate Pearson correlation over coordinates with the target (Liu et al. 2022): the one
+    owner of `corr` (the sweeps' cells and the IPD training curves alike).
 
     corr_r = <g_r - ḡ_r 1, g* - ḡ* 1> / (‖g_r - ḡ_r 1‖ ‖g* - ḡ* 1‖), ḡ the coordinate mean;
     corr_r = 0 when g_r is constant over coordinates (all entries equal) or constant up to
-    rounding (‖g_r - ḡ_r 1‖ <= `ROUNDING_FLOOR` ‖g*‖), and nan for every r when the target
-    is constant (then the correlation is undefined; e.g. d = 1).
+    rounding (‖g_r - ḡ_r 1‖ <= `ROUNDING_FLOOR` ‖g*‖), and nan where the target is constant
+    (then the correlation is undefined; e.g. d = 1).
 
     Args:
       estimates: `(n, d)` estimates.
-      target: `(d,)` target.
+      target: `(d,)` one target for every estimate, or `(n, d)` one per estimate (e.g. the exact
+        LOLA gradient at each point of a training run).
 
     Returns:
       `(n,)` correlations.
@@ -115,6 +117,9 @@ def pearson_with_target(estimates: np.ndarray, target: np.ndarray) -> np.ndarray
     estimates = np.asarray(estimates, dtype=float)
     target = np.asarray(target, dtype=float)
     n = estimates.shape[0]
+    if target.ndim == 2:
+        return np.array([pearson_with_target(row[None, :], goal)[0] for row, goal in zip(estimates, target)]) \
+            if n else np.zeros(0)
     if target.size == 0 or np.ptp(target) == 0:
         return np.full(n, np.nan)
     t = target - target.mean()

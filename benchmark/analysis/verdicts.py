@@ -25,7 +25,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.bounds import BOUNDS, DEFAULT_PRECISION, check_bound, not_applicable
+from benchmark.analysis.claims import DEFAULT_PRECISION
+from benchmark.analysis.bounds import BOUNDS, check_bound, not_applicable
 
 __all__ = ["SWEPT_AXES", "VERDICT_COLUMNS", "NOT_APPLIED_COLUMNS", "Curve", "find_curves", "curve_keys",
            "fit_ranges", "verdict_table", "not_applied"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 

@@ -175,7 +175,7 @@ def compare(reference: str, *, against: Sequence[str] | None = None, quick: bool
     """
     from estimators import get_estimator, load_estimator
 
-    from benchmark.analysis.bounds import DEFAULT_PRECISION
+    from benchmark.analysis.claims import DEFAULT_PRECISION
     from benchmark.present.pages import banner, frame_table, page
     from benchmark.reports.sweep import bound_checks, report_frame, verdict_definitions_html, verdict_table_html, \
         write_report

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.bounds import DEFAULT_PRECISION, VERDICT_MEANINGS
-from benchmark.analysis.verdicts import SWEPT_AXES, Curve, find_curves, fit_ranges, not_applied, verdict_table
+from benchmark.analysis.claims import DEFAULT_PRECISION, VERDICT_MEANINGS
+from benchmark.analysis.verdicts import SWEPT_AXES, Curve, find_curves, not_applied, verdict_table
 
-__all__ = ["SWEPT_AXES", "Curve", "fit_ranges", "report_frame", "curves_of", "bound_checks",
+__all__ = ["report_frame", "curves_of", "bound_checks",
            "axis_figures", "write_report", "verdict_table_html", "verdict_definitions_html"]
 
 

@@ -16,7 +16,8 @@ import pandas as pd
 
 from benchmark.present import plotting
 from benchmark.present.looks import estimator_label
-from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
+from benchmark.analysis.aggregation import bound_check, bound_curve, seed_summary
+from benchmark.analysis.claims import bound_evidence, claim_verdict
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.liu2022_ipd import FIGURE as IPD_FIGURE
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, check_phrase, check_row
@@ -89,7 +90,7 @@ def compare_decompose(data: FigureData) -> Comparison:
     summary = _summary(data.of("decompose"), ["split", "estimator", "batch"], ["corr", "std_sum"])
     largest = _last(summary["batch"].unique())
     at = summary[summary["batch"] == largest]
-    details, low_bias_wins, rising = [], 0, 0
+    details, low_bias_wins, rising, evidence = [], 0, 0, []
     for split in SPLITS:
         rows = at[at["split"] == split].set_index("estimator")
         if rows.empty:
@@ -102,6 +103,7 @@ def compare_decompose(data: FigureData) -> Comparison:
                         "highest corr": estimator_label(best)})
         if split in HESSIAN_SAMPLED:
             low_bias_wins += best in ("lvc", "loaded")
+            evidence.append(best in ("lvc", "loaded"))     # per split with a sampled Hessian: a low-bias one is best
     for (split, name), group in summary.groupby(["split", "estimator"]):
         group = group.sort_values("batch")
         rising += bool(group["corr"].iloc[-1] > group["corr"].iloc[0])
@@ -115,8 +117,7 @@ def compare_decompose(data: FigureData) -> Comparison:
         text += "; split lll: " + ", ".join(f"{estimator_label(name)} {fmt(lll.loc[name, 'corr'])}"
                                             for name in ESTIMATORS if name in lll.index)
     text += "."
-    share = low_bias_wins / max(len(hessian_splits), 1)
-    verdict = "agrees" if share == 1 else "partly agrees" if share >= 0.5 else "disagrees"
+    verdict = claim_verdict(evidence)
     return Comparison(verdict, text, details)
 
 
@@ -142,7 +143,7 @@ def draw_maml_steps(data: FigureData):
 def _compare_maml(data: FigureData, preset: str, axis: str, symbol: str) -> Comparison:
     summary = _summary(data.of(preset), ["split", axis], ["corr", "std_sum"])
     values = sorted(summary[axis].unique())
-    details, falls, resolved = [], 0, 0
+    details, falls, resolved, evidence = [], 0, 0, []
     for split in SPLITS:
         rows = summary[summary["split"] == split].set_index(axis)
         if rows.empty:
@@ -150,6 +151,9 @@ def _compare_maml(data: FigureData, preset: str, axis: str, symbol: str) -> Comp
         first, last = rows.loc[values[0]], rows.loc[values[-1]]
         falls += bool(last["corr"] < first["corr"])
         resolved += bool(last["corr_hi"] < first["corr_lo"])
+        # per split: a fall with disjoint intervals supports the claim, a rise with disjoint ones contradicts it
+        evidence.append(True if last["corr_hi"] < first["corr_lo"] else False if last["corr_lo"] > first["corr_hi"]
+                        else None)
         details.append({"split": split, f"corr at {symbol}={fmt(values[0])}": fmt_interval(first["corr"], first["corr_lo"], first["corr_hi"]),
                         f"corr at {symbol}={fmt(values[-1])}": fmt_interval(last["corr"], last["corr_lo"], last["corr_hi"]),
                         f"std_sum at {symbol}={fmt(values[0])}": fmt(first["std_sum"]),
@@ -157,7 +161,7 @@ def _compare_maml(data: FigureData, preset: str, axis: str, symbol: str) -> Comp
     n = len(details)
     text = (f"From {symbol} = {fmt(values[0])} to {fmt(values[-1])}, MAML's correlation with the exact meta-gradient "
             f"falls in {falls} of {n} splits ({resolved} with disjoint intervals).")
-    verdict = "agrees" if falls == n else "partly agrees" if falls >= n / 2 else "disagrees"
+    verdict = claim_verdict(evidence)
     return Comparison(verdict, text, details)
 
 
@@ -217,7 +221,7 @@ def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     _, checks, _ = _compositional(data, preset)
     axis = COMPOSITIONAL[preset][0]
     sentences = [check_phrase(check, what=estimator_label(name)) for name, check in checks.items()]
-    verdict = overall_verdict(check.verdict for check in checks.values())
+    verdict = claim_verdict(bound_evidence(check.verdict) for check in checks.values())
     text = f"Along {plotting.axis_label(axis)}: " + "; ".join(sentences) + "."
     if any(check.verdict == "consistent" for check in checks.values()):
         text += " 'consistent' means the bias changes more favourably than the bound: it holds but is loose."
@@ -293,7 +297,7 @@ def compare_hessian_bias(data: FigureData) -> Comparison:
         sentences.append(check_phrase(check, what=f"α = {fmt(lr)}") + f" as Δ_H → 0; "
                          f"C = {fmt(check.constant_envelope)} bounds every resolved cell")
         rows.append(check_row(check, alpha=fmt(lr)))
-    return Comparison(overall_verdict(verdicts), "Along Δ_H: " + "; ".join(sentences) + ".", rows)
+    return Comparison(claim_verdict(map(bound_evidence, verdicts)), "Along Δ_H: " + "; ".join(sentences) + ".", rows)
 
 
 # ----------------------------------------------------------------------------- LIRPG
@@ -338,8 +342,8 @@ def compare_lirpg(data: FigureData) -> Comparison:
             f"intervals), worse with disjoint intervals in {losses}. From |τ| = {batches[0]} to {batches[-1]} corr rises in {rises} of {curves_batch} "
             f"(estimator, K) curves; from K = {steps[0]} to {steps[-1]} it falls in {falls} of {curves_steps} "
             f"(estimator, |τ|) curves.")
-    verdict = ("agrees" if losses == 0 and resolved >= len(pivot) / 2 else
-               "disagrees" if losses > resolved else "partly agrees")
+    # per (K, |τ|) point: LVC above MAML with disjoint intervals supports the claim, below contradicts it
+    verdict = claim_verdict([True] * resolved + [False] * losses + [None] * (len(pivot) - resolved - losses))
     return Comparison(verdict, text, details)
 
 

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.present.pages import fmt, fmt_interval
-from benchmark.analysis.statistics import percentile_interval
+from benchmark.analysis.aggregation import bootstrap_mean_interval
+from benchmark.analysis.claims import claim_verdict
+from benchmark.analysis.statistics import pearson_with_target
 from benchmark.present import plotting
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
 from estimators.ipd.lola import GameBuffer, OffPolicy, draw_batch, stacked_lola_estimates, value_residual_sums
@@ -76,13 +78,6 @@ VARIANTS = {**ON_POLICY, **OFF_POLICY}
 
 FULL = dict(n_seeds=10, updates=500, length=100, scale=1)   # their setting (~31 min on one busy core)
 QUICK = dict(n_seeds=2, updates=25, length=30, scale=8)     # batches and buffer divided by `scale`
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row-wise Pearson correlation of `(M, D)` arrays (their `Corr`)."""
-    x, y = x - x.mean(axis=-1, keepdims=True), y - y.mean(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
 
 
 def average_rewards(theta1s: np.ndarray, theta2s: np.ndarray, length: int) -> np.ndarray:
@@ -143,8 +138,8 @@ def lola_training(variant: TrainingVariant, *, n_seeds: int, updates: int, seed:
             n_outer=variant.n_outer, shared=variant.shared, off_policy=off_policy, with_exact_outer=True,
             kernel=kernel)
         exact = batch_lola_player_one(game, own, other, lr=lr_in, steps=steps)
-        record["corr"][update] = pearson(sampled, exact).reshape(2, n_seeds).mean(axis=0)
-        record["corr_outer_exact"][update] = pearson(outer_exact, exact).reshape(2, n_seeds).mean(axis=0)
+        record["corr"][update] = pearson_with_target(sampled, exact).reshape(2, n_seeds).mean(axis=0)
+        record["corr_outer_exact"][update] = pearson_with_target(outer_exact, exact).reshape(2, n_seeds).mean(axis=0)
         record["score"][update] = average_rewards(theta[:, 0], theta[:, 1], length).mean(axis=1)
         value_gradient = value_loss_gradient(own, other, critic_values[:, 0], variant.n_outer, length, rng, kernel)
         values = values - value_optimiser.step(np.stack([value_gradient[:n_seeds], value_gradient[n_seeds:]], 1))
@@ -208,18 +203,8 @@ PANELS = (("corr", tuple(ON_POLICY), "on-policy ablations: corr"),
           ("corr", ("comp128_hessian128", *OFF_POLICY), "off-policy variants: corr"),
           ("corr_outer_exact", tuple(VARIANTS), "outer step exact: corr"),
           ("score", tuple(VARIANTS), "joint score"))
+SEED_BOOTSTRAP = 1000       # bootstrap draws of an interval over training seeds
 BOOTSTRAP_SEED = 2112_15400
-
-
-def seed_interval(values: np.ndarray, rng: np.random.Generator, n_bootstrap: int = 1000) -> tuple[float, float, float]:
-    """Mean over seeds (last axis) with a 95% percentile bootstrap interval over seeds."""
-    values = np.asarray(values, float)
-    draws = rng.integers(0, values.shape[-1], size=(n_bootstrap, values.shape[-1]))
-    means = np.nanmean(values[..., draws], axis=-1)
-    if means.ndim == 1:
-        return (float(np.nanmean(values)), *percentile_interval(means))
-    bounds = np.array([percentile_interval(means[i]) for i in range(len(means))])
-    return np.nanmean(values, axis=-1), bounds[:, 0], bounds[:, 1]
 
 
 def smoothing_window(updates: int) -> int:
@@ -238,7 +223,7 @@ def training_summary(table) -> Any:
             if runs.empty:
                 continue
             runs = runs.rolling(smoothing_window(len(runs)), min_periods=1).mean()
-            mean, lo, hi = seed_interval(runs.to_numpy(float), rng)
+            mean, lo, hi = bootstrap_mean_interval(runs.to_numpy(float), rng, n_bootstrap=SEED_BOOTSTRAP)
             rows.append(pd.DataFrame({"panel": title, "variant": name, "update": runs.index.to_numpy(),
                                       "value": mean, "value_lo": lo, "value_hi": hi}))
     return pd.concat(rows, ignore_index=True)
@@ -269,25 +254,18 @@ def compare_training(data: FigureData) -> Comparison:
     for name in VARIANTS:
         if name not in means:
             continue
-        value, lo, hi = seed_interval(means[name], rng)
-        outer_value, outer_lo, outer_hi = seed_interval(outer[name], rng)
+        value, lo, hi = bootstrap_mean_interval(means[name], rng, n_bootstrap=SEED_BOOTSTRAP)
+        outer_value, outer_lo, outer_hi = bootstrap_mean_interval(outer[name], rng, n_bootstrap=SEED_BOOTSTRAP)
         details.append({"variant": VARIANTS[name].label, "mean corr over training": fmt_interval(value, lo, hi),
                         "mean corr, outer step exact": fmt_interval(outer_value, outer_lo, outer_hi)})
     for name, than, what in CLAIMED_IMPROVEMENTS:
         if name not in means or than not in means:
             continue
-        difference, lo, hi = seed_interval(means[name] - means[than], rng)   # paired by seed index
+        difference, lo, hi = bootstrap_mean_interval(means[name] - means[than], rng, n_bootstrap=SEED_BOOTSTRAP)   # paired by seed index
         outcome = "raises" if lo > 0 else "lowers" if hi < 0 else "unresolved"
         outcomes.append(outcome)
         parts.append(f"{what}: {fmt(difference)} [{fmt(lo)}, {fmt(hi)}] ({outcome})")
-    if outcomes and all(outcome == "raises" for outcome in outcomes):
-        verdict = "agrees"
-    elif "raises" in outcomes:
-        verdict = "partly agrees"
-    elif "lowers" in outcomes:
-        verdict = "disagrees"
-    else:
-        verdict = "inconclusive"
+    verdict = claim_verdict({"raises": True, "lowers": False}.get(outcome) for outcome in outcomes)
     text = ("Change of the mean correlation over training against inner 128 / Hessian 128 (positive: higher "
             "correlation; 95% bootstrap intervals over seeds): " + "; ".join(parts) + ".")
     return Comparison(verdict, text, details)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmark.studies.spec import Comparison, FigureSpec
-from benchmark.present.pages import STYLE, badge, banner, now, table
+from benchmark.analysis.claims import CLAIM_VERDICT_MEANINGS
+from benchmark.present.pages import badge, banner, now, page, table, verdict_definitions
 
 STUDY_TITLES = {
     "liu2022": "Liu et al. (2022): gradient bias in meta-RL, tabular study",
@@ -54,17 +55,15 @@ def write_study_page(path: Path, study: str, records: Sequence[FigureRecord], *,
     """Write `reports/<study>.html` (figures referenced by relative path)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     title = STUDY_TITLES.get(study, study)
-    parts = [_HEAD.format(title=html.escape(title + (" (quick)" if quick else ""))),
-             f"<h1>{html.escape(title)}{' — quick run' if quick else ''}</h1>"]
+    parts = [f"<h1>{html.escape(title)}{' — quick run' if quick else ''}</h1>"]
     if quick:
         parts.append(banner(QUICK_BANNER))
     parts += [f"<p class='ref'>{html.escape(STUDY_REFERENCES.get(study, ''))}</p>",
               f"<p class='meta'>Regenerate with <code>{html.escape(command)}</code>. Written {now()}.</p>",
-              _summary_table(records, quick=quick)]
+              _summary_table(records, quick=quick), claim_verdict_definitions()]
     for record in records:
         parts.append(_figure_section(path.parent, record))
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(page(title + (" (quick)" if quick else ""), parts), encoding="utf-8")
     return path
 
 
@@ -72,11 +71,17 @@ def write_index_page(path: Path, pages: Mapping[str, Path], *, quick: bool, comm
     """Write `reports/all.html`: a link to every study page."""
     items = "\n".join(f"<li><a href='{html.escape(os.path.relpath(page, path.parent))}'>"
                       f"{html.escape(STUDY_TITLES.get(study, study))}</a></li>" for study, page in pages.items())
-    path.write_text(_HEAD.format(title="mgbench figures") + "<h1>mgbench: the published figures, regenerated</h1>"
-                    + (banner(QUICK_BANNER) if quick else "")
-                    + f"<p class='meta'><code>{html.escape(command)}</code>, {now()}</p><ul>{items}</ul></body></html>",
+    path.write_text(page("mgbench figures", "<h1>mgbench: the published figures, regenerated</h1>"
+                         + (banner(QUICK_BANNER) if quick else "")
+                         + f"<p class='meta'><code>{html.escape(command)}</code>, {now()}</p><ul>{items}</ul>"),
                     encoding="utf-8")
     return path
+
+
+def claim_verdict_definitions() -> str:
+    """The one vocabulary of a verdict on a paper's claim (`benchmark.analysis.claims`), defined on every study page."""
+    return ("<h2>What the verdicts mean</h2>"
+            + verdict_definitions(CLAIM_VERDICT_MEANINGS))
 
 
 def _summary_table(records: Sequence[FigureRecord], *, quick: bool = False) -> str:
@@ -143,8 +148,3 @@ def run_settings(record: FigureRecord) -> str:
             parts.append("; ".join(f"{key} = {value}" for key, value in row.items()))
     drawn = f"{record.cells_ok} rows simulated" if record.spec.simulation is not None else f"{record.cells_ok} cells drawn"
     return (" | ".join(parts) or "no settings recorded") + f" ({drawn})."
-
-
-
-_HEAD = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title><style>"
-         + STYLE.replace("{", "{{").replace("}", "}}") + "</style></head><body>")

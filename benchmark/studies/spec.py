@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from benchmark.analysis.bounds import BOUNDS, BoundCheck
+from benchmark.analysis.claims import CLAIM_VERDICTS
 from benchmark.present.pages import fmt, fmt_slope
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from benchmark.sweeps.records import Sweep
 
-VERDICTS = ("agrees", "partly agrees", "disagrees", "inconclusive", "no published claim")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Comparison:
     """The comparison of a figure's numbers with the published claim.
 
     Attributes:
-      verdict: one of `VERDICTS`.
+      verdict: one of `benchmark.analysis.claims.CLAIM_VERDICTS` (given by `claim_verdict`).
       text: one or a few sentences with the numbers (slopes with intervals, values).
       details: optional rows for a table under the sentence (e.g. bound checks).
     """
@@ -41,8 +41,8 @@ class Comparison:
     details: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict: expected one of {VERDICTS}, got {self.verdict!r}")
+        if self.verdict not in CLAIM_VERDICTS:
+            raise ValueError(f"verdict: expected one of {CLAIM_VERDICTS}, got {self.verdict!r}")
 
 
 @dataclass(frozen=True)

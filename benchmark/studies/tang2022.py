@@ -12,7 +12,8 @@ import pandas as pd
 
 from benchmark.present import plotting
 from benchmark.present.looks import estimator_label
-from benchmark.analysis.aggregation import bound_check, bound_curve, overall_verdict, seed_summary
+from benchmark.analysis.aggregation import bound_check, bound_curve, seed_summary
+from benchmark.analysis.claims import bound_evidence, claim_verdict
 from benchmark.present.pages import fmt
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation, check_phrase, check_row
 from benchmark.analysis.statistics import percentile_interval
@@ -82,7 +83,7 @@ def compare_bias_variance(data: FigureData) -> Comparison:
     by_bound = {bound: check for _, bound, check in checks}
     # The claims: LSF variance O(1/N) and SF variance Θ(N); LSF bias O(1/N) (slides); the
     # abstract's O(1/√N) is then "consistent" (a looser upper bound).
-    verdict = overall_verdict(by_bound[name].verdict for name in ("lsf_bias", "lsf_variance", "sf_variance"))
+    verdict = claim_verdict(bound_evidence(by_bound[name].verdict) for name in ("lsf_bias", "lsf_variance", "sf_variance"))
     theta = data.sweeps["tang-toy"].problem.values["theta"]
     lsf = summary[summary["estimator"] == "lsf"].sort_values("N")
     exact = [f"N={n}: {fmt(b)} (exact 2θ/N = {fmt(2 * theta / n)})" for n, b in
@@ -247,12 +248,7 @@ def compare_optimisation(data: FigureData) -> Comparison:
     if lost:
         parts.append("diverged (|θ − c| ≥ 10): " + ", ".join(f"{row['estimator']} {row['runs diverged']} runs at "
                                                            f"N={row['N']}" for row in lost))
-    if all(lsf_better_large_n):
-        verdict = "agrees"
-    elif any(lsf_better_large_n):
-        verdict = "partly agrees"
-    else:
-        verdict = "disagrees"
+    verdict = claim_verdict(lsf_better_large_n)     # each N > 1: does LSF end closer to the optimum than SF?
     text = ("; ".join(parts) + ". Tang's point, that LSF's drastic variance reduction outweighs its O(1/N) bias "
             f"in optimisation, {'holds' if verdict == 'agrees' else 'holds only in part'} for N > 1 at lr = "
             f"{settings.get('lr')}; at N = 1 LSF's bias (fixed point c/2) "

@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmark.present import plotting
 from benchmark.analysis.aggregation import seed_summary
+from benchmark.analysis.claims import claim_verdict
 from benchmark.analysis.statistics import TARGET_ERROR_MULTIPLE
 from benchmark.present.pages import fmt, fmt_interval
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec
@@ -171,8 +172,7 @@ def _compare(data: FigureData, preset: str) -> Comparison:
     if math.isfinite(target_se):
         sentences.append(_unresolved_sentence(summary))
     claim_dice = more_bias > less_bias or (dice_biased and naive_full is not None and dice["bias"] > naive_full["bias"])
-    agreements = [claim_dice, correction_trades, truncation_trades]
-    verdict = ("agrees" if all(agreements) else "disagrees" if not any(agreements) else "partly agrees")
+    verdict = claim_verdict([claim_dice, correction_trades, truncation_trades])
     return Comparison(verdict, " ".join(sentences), correction_rows)
 
 
@@ -331,10 +331,7 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
                      + ("for every window > 2" if variance_grows else "not everywhere")
                      + f", truncation {'lowers' if truncation_variance else 'does not lower'} it, DiCE "
                      + f"{'raises' if dice_more_variance else 'does not raise'} it).")
-    statuses = set(claims.values())
-    verdict = ("agrees" if statuses == {"agrees"} else
-               "disagrees" if "contradicted" in statuses and "agrees" not in statuses and "unresolved" not in statuses
-               else "partly agrees" if "agrees" in statuses or "contradicted" in statuses else "inconclusive")
+    verdict = claim_verdict({"agrees": True, "contradicted": False}.get(status) for status in claims.values())
     return Comparison(verdict, " ".join(sentences), correction_rows)
 
 

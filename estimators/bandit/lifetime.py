@@ -29,15 +29,13 @@ lifetime (for ES and finite differences) is the mean reward in the window, (1/(L
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
 
 from estimators.bandit.problem import BanditLifetimeProblem
-from estimators.problem import positive_int
-from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
-                  learning_rate_meta_gradient, schedule_phases, sigmoid, softplus)
+from mdps import schedule_phases, sigmoid, softplus
 
 Placement = Literal["random", "last"]
 LifetimeJacobian = Literal["naive", "dice"]

@@ -59,7 +59,6 @@ import numpy as np
 
 from estimators.tabular.advantages import critic_reward_vector_product
 from estimators import problem as kernel_choice
-from estimators.problem import use_compiled
 from estimators.scores import log_policy_curvature, policy_dots, scores_from_totals
 from estimators.tabular.surrogates import (CURVATURE_ONLY, DIFFERENCES, FULL_HESSIAN, NO_HESSIAN, REWARDS, FamilyRule,
                                    mixed_through_td, uses_gae)
