@@ -34,22 +34,14 @@ def family_of_columns(columns) -> Family:
     return next(iter(FAMILIES.values()))
 
 
-def meta_parameter_owners() -> dict[str, str]:
-    """`{meta-parameter: the first family serving it}`, for the errors of the others."""
-    owners: dict[str, str] = {}
+def owners(attribute: str) -> dict[str, str]:
+    """`{choice: the first family serving it}` for a family attribute listing choices
+    (`meta_parameters`, `targets`), for the errors of the families that do not serve it."""
+    found: dict[str, str] = {}
     for family in FAMILIES.values():
-        for meta_parameter in family.meta_parameters:
-            owners.setdefault(meta_parameter, family.name)
-    return owners
+        for choice in getattr(family, attribute):
+            found.setdefault(choice, family.name)
+    return found
 
 
-def target_owners() -> dict[str, str]:
-    """`{target: the first family serving it}`, for the errors of the others."""
-    owners: dict[str, str] = {}
-    for family in FAMILIES.values():
-        for target in family.targets:
-            owners.setdefault(target, family.name)
-    return owners
-
-
-__all__ = ["FAMILIES", "Family", "family_of", "family_of_columns", "meta_parameter_owners", "target_owners"]
+__all__ = ["FAMILIES", "Family", "family_of", "family_of_columns", "owners"]

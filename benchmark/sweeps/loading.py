@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmark.families import FAMILIES, family_of, meta_parameter_owners, target_owners
+from benchmark.families import FAMILIES, family_of, owners
 from benchmark.families.family import Family
 from benchmark.families.schema import (SweepError, expect_choice, expect_int, expect_string, expect_table, is_int,
                                        is_number, refuse_huge_integers, refuse_unknown)
@@ -189,19 +189,19 @@ def _parse_problem(table: Mapping[str, Any]) -> ProblemSettings:
 def _check_served(family: Family, meta_parameter: str, target: str) -> None:
     """The meta-parameter and the target must be ones the family serves; the error names a
     family that serves them."""
-    def needs(choice: str, owners: Mapping[str, str]) -> str:
-        owner = owners.get(choice)
+    def needs(choice: str, served: Mapping[str, str]) -> str:
+        owner = served.get(choice)
         return f" ({choice!r} needs a{'n' if owner[0] in 'aeiou' else ''} {owner} problem)" if owner else ""
 
     if meta_parameter not in family.meta_parameters:
         expected = " or ".join(map(repr, family.meta_parameters))
         raise SweepError(f"meta_parameter: expected {expected} for {family.name} problems"
-                         f"{needs(meta_parameter, meta_parameter_owners())}")
+                         f"{needs(meta_parameter, owners('meta_parameters'))}")
     if target not in family.targets:
         expected = " or ".join(map(repr, family.targets))
         notes = "; ".join(family.target_notes.get(choice, "") for choice in family.targets if choice in family.target_notes)
         raise SweepError(f"target: expected {expected} for {family.name} problems"
-                         + (f" ({notes})" if notes else "") + needs(target, target_owners()))
+                         + (f" ({notes})" if notes else "") + needs(target, owners('targets')))
 
 
 def _parse_mdp_seeds(table: Mapping[str, Any]) -> tuple[int, ...]:
