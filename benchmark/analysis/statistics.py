@@ -45,7 +45,8 @@ from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
            "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
-           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "tail_count"]
+           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "tail_count", "KURTOSIS_NOTE", "TAIL_SHARE_NOTE",
+           "heavy_tailed"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
@@ -70,6 +71,13 @@ SUMMARY_KEYS: tuple[str, ...] = (
 TAIL_FRACTION = 0.001
 TAIL_CAPACITY = 128
 TAIL_SHARE_LIMIT = 0.5
+# The pages show a cell's tail diagnostics when its variance is a rare-event statistic: a
+# kurtosis of 20 or more (the variance's relative standard error sqrt((κ − 1)/R) is then at
+# least 3 times that of Gaussian estimates, sqrt(2/R)), or the top 0.1 % of estimates carrying
+# 10 % or more of Σ‖g_r − m‖² (about 1 % for Gaussian estimates at R = 1000), or an infinite
+# variance upper limit.
+KURTOSIS_NOTE = 20.0
+TAIL_SHARE_NOTE = 0.1
 
 # Largest bootstrap chunk, in matrix entries (n_draws x n_units), to bound temporary memory.
 _MAX_BOOTSTRAP_ENTRIES = 2**22
@@ -126,6 +134,21 @@ def studentized_interval(estimate: float, standard_error: float, replicates: np.
     alpha = 1.0 - confidence
     q_lo, q_hi = np.quantile(t, [alpha / 2, 1.0 - alpha / 2])
     return float(estimate - q_hi * standard_error), float(estimate - q_lo * standard_error)
+
+
+def heavy_tailed(kurtosis, tail_share, variance_hi) -> np.ndarray:
+    """Whether each cell's tail diagnostics are large enough to show (`KURTOSIS_NOTE`,
+    `TAIL_SHARE_NOTE`, or variance_hi = +∞); nan counts as not large.
+
+    Args:
+      kurtosis, tail_share, variance_hi: arrays (or columns) of equal length.
+    Returns:
+      a boolean array.
+    """
+    kurtosis, tail_share, variance_hi = (np.asarray(values, dtype=float) for values in (kurtosis, tail_share,
+                                                                                         variance_hi))
+    with np.errstate(invalid="ignore"):
+        return (kurtosis >= KURTOSIS_NOTE) | (tail_share >= TAIL_SHARE_NOTE) | (variance_hi == np.inf)
 
 
 def tail_count(repetitions: int) -> int:
