@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 
 from benchmark.analysis.statistics import (TAIL_CAPACITY, TAIL_SHARE_LIMIT, CellStatistics, _PooledMetrics,
-                                           _resampling_counts, bias_variance, heavy_tailed, studentized_interval,
-                                           tail_count)
+                                           _resampling_counts, bias_variance, heavy_tailed, hill_count,
+                                           studentized_interval, tail_count)
 from benchmark.present.pages import fmt_bias, fmt_interval
 from benchmark.sweeps.cells import _refuse_overflow
 
@@ -78,9 +78,10 @@ def direct_diagnostics(g: np.ndarray) -> dict[str, float]:
     centred = g - g.mean(axis=0)
     m2, m4 = np.sum(centred**2, axis=0), np.sum(centred**4, axis=0)
     squares = np.sort(np.sum(centred**2, axis=1))[::-1]
-    k = tail_count(g.shape[0])
+    k, h = tail_count(g.shape[0]), hill_count(g.shape[0])
     return {"kurtosis": float(np.max(g.shape[0] * m4 / m2**2)),
             "tail_share": float(squares[:k].sum() / squares.sum()),
+            "tail_index": float(h / np.sum(np.log(squares[:h] / squares[h]))),
             "trimmed_variance": float(squares[k:].sum() / (g.shape[0] - k - 1))}
 
 
@@ -101,6 +102,24 @@ def test_tail_diagnostics_equal_direct_numpy_whatever_the_batching_and_merging(r
 
 def test_tail_count_is_the_top_tenth_of_a_percent_at_least_one_and_bounded():
     assert [tail_count(r) for r in (1, 999, 1000, 10_000, 64_000, 10**6)] == [1, 1, 1, 10, 64, TAIL_CAPACITY // 2]
+    assert [hill_count(r) for r in (1, 1000, 10_000)] == [2, 31, TAIL_CAPACITY // 2]
+
+
+@pytest.mark.parametrize("alpha", [0.8, 1.5, 3.0])
+def test_tail_index_recovers_a_pareto_index(alpha):
+    """‖g − m‖² with a Pareto(α) tail (g = sqrt(X) u, X Pareto, u a random sign; R = 4096, h = 64):
+    Hill's estimate of a pure Pareto law has 2hα/α̂ ~ χ²_{2h}, so α/α̂ has mean 1 and sd 1/sqrt(h)
+    per cell: over 40 cells their mean is within 4 standard errors of 1 (the centring by m moves
+    the values by O(1/R))."""
+    rng = np.random.default_rng(int(10 * alpha))
+    ratios = []
+    for _ in range(40):
+        x = rng.pareto(alpha, 4096) + 1.0
+        g = (np.sqrt(x) * rng.choice([-1.0, 1.0], 4096))[:, None]
+        out = bias_variance(g, np.zeros(1), np.random.default_rng(0), n_bootstrap=10)
+        ratios.append(alpha / out["tail_index"])
+    h = hill_count(4096)
+    assert abs(np.mean(ratios) - 1.0) < 4 / np.sqrt(h) / np.sqrt(40), np.mean(ratios)
 
 
 def test_gaussian_diagnostics_are_small_and_a_dominant_estimate_makes_every_upper_limit_infinite():
@@ -110,8 +129,8 @@ def test_gaussian_diagnostics_are_small_and_a_dominant_estimate_makes_every_uppe
     rng = np.random.default_rng(1)
     g = MEAN + SCALES * rng.standard_normal((1000, 2))
     plain = bias_variance(g, MEAN, np.random.default_rng(2))
-    assert plain["kurtosis"] < 4 and plain["tail_share"] < 0.03
-    assert not heavy_tailed([plain["kurtosis"]], [plain["tail_share"]], [plain["variance_hi"]])[0]
+    assert plain["kurtosis"] < 4 and plain["tail_share"] < 0.03 and plain["tail_index"] > 2
+    assert not heavy_tailed([plain["kurtosis"]], [plain["tail_share"]], [plain["variance_hi"]], [plain["tail_index"]])[0]
     assert all(np.isfinite(plain[f"{key}_hi"]) for key in METRICS)
     g[500] = MEAN + 60 * SCALES
     spiked = bias_variance(g, MEAN, np.random.default_rng(2))
@@ -175,6 +194,7 @@ def test_pages_print_an_infinite_upper_limit_and_cells_keep_it():
         _refuse_overflow({"variance": 1.0, "variance_lo": np.inf})
     flags = heavy_tailed([3.0, 25.0, 3.0, np.nan], [0.01, 0.01, 0.2, np.nan], [1.0, 1.0, 1.0, np.inf])
     assert flags.tolist() == [False, True, True, True]
+    assert heavy_tailed([3.0, 3.0], [0.01, 0.01], [1.0, 1.0], [4.0, 1.5]).tolist() == [False, True]
 
 
 # ----------------------------------------------------------------------------- coverage

@@ -34,6 +34,9 @@ Tail diagnostics (docs/methods.md, "Heavy tails"), streamed with memory independ
   tail_share        the share of Σ_r ‖g_r - m‖² carried by the k = `tail_count(R)` largest
                     terms (the top 0.1 % of estimates, at least one), from a bounded store of
                     the `TAIL_CAPACITY` most outlying estimates
+  tail_index        Hill's estimate of the tail index α of ‖g_r - m‖² (P(‖g - m‖² > t) ~ t^-α)
+                    from its h = `hill_count(R)` ≈ sqrt(R) largest values: below 1 the variance
+                    may not exist, below 2 the variance's own sampling variance may not
   trimmed_variance  v without those k estimates: (Σ_r ‖g_r - m‖² − top k) / (R − k − 1)
 When tail_share >= `TAIL_SHARE_LIMIT` (1/2) the data cannot bound the variance: the upper
 ends of the variance, std_sum, mse and bias intervals are +∞ (not resolved).
@@ -46,7 +49,7 @@ from scipy import stats
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
            "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
            "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "tail_count", "SUBSAMPLE_DIVISOR", "subsample_size", "KURTOSIS_NOTE", "TAIL_SHARE_NOTE",
-           "heavy_tailed"]
+           "TAIL_INDEX_NOTE", "heavy_tailed", "hill_count"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
@@ -59,7 +62,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "count", "bias2", "bias", "bias_lo", "bias_hi", "rel_bias",
     "variance", "variance_lo", "variance_hi", "mse", "mse_lo", "mse_hi",
     "cosine", "corr", "std_sum", "std_sum_lo", "std_sum_hi", "target_norm", "noise_floor",
-    "kurtosis", "tail_share", "trimmed_variance",
+    "kurtosis", "tail_share", "tail_index", "trimmed_variance",
 )
 
 # Tail diagnostics (docs/methods.md, "Heavy tails"): the share of Σ‖g_r − m‖² carried by the
@@ -83,6 +86,8 @@ SUBSAMPLE_DIVISOR = 4
 # variance upper limit.
 KURTOSIS_NOTE = 20.0
 TAIL_SHARE_NOTE = 0.1
+# ... or a tail index below 2 (the fourth moment, on which the variance's interval rests, may not exist).
+TAIL_INDEX_NOTE = 2.0
 
 # Largest bootstrap chunk, in matrix entries (n_draws x n_units), to bound temporary memory.
 _MAX_BOOTSTRAP_ENTRIES = 2**22
@@ -141,19 +146,30 @@ def studentized_interval(estimate: float, standard_error: float, replicates: np.
     return float(estimate - q_hi * standard_error), float(estimate - q_lo * standard_error)
 
 
-def heavy_tailed(kurtosis, tail_share, variance_hi) -> np.ndarray:
+def heavy_tailed(kurtosis, tail_share, variance_hi, tail_index=None) -> np.ndarray:
     """Whether each cell's tail diagnostics are large enough to show (`KURTOSIS_NOTE`,
-    `TAIL_SHARE_NOTE`, or variance_hi = +∞); nan counts as not large.
+    `TAIL_SHARE_NOTE`, variance_hi = +∞, or a tail index below `TAIL_INDEX_NOTE`); nan counts
+    as not large.
 
     Args:
       kurtosis, tail_share, variance_hi: arrays (or columns) of equal length.
+      tail_index: likewise, or None.
     Returns:
       a boolean array.
     """
     kurtosis, tail_share, variance_hi = (np.asarray(values, dtype=float) for values in (kurtosis, tail_share,
                                                                                          variance_hi))
     with np.errstate(invalid="ignore"):
-        return (kurtosis >= KURTOSIS_NOTE) | (tail_share >= TAIL_SHARE_NOTE) | (variance_hi == np.inf)
+        flags = (kurtosis >= KURTOSIS_NOTE) | (tail_share >= TAIL_SHARE_NOTE) | (variance_hi == np.inf)
+        if tail_index is not None:
+            flags |= np.asarray(tail_index, dtype=float) < TAIL_INDEX_NOTE
+    return flags
+
+
+def hill_count(repetitions: int) -> int:
+    """h, the number of largest values of ‖g_r − m‖² in `tail_index`: ⌊sqrt(R)⌋, at least 2 and
+    at most TAIL_CAPACITY // 2 (the stored estimates must hold the h + 1 largest)."""
+    return int(min(max(2, int(np.sqrt(repetitions))), TAIL_CAPACITY // 2))
 
 
 def subsample_size(n_units: int) -> int:
@@ -404,7 +420,8 @@ class CellStatistics:
 
     def _tail_diagnostics(self, n, means, m2, mean, m2_total) -> dict[str, float]:
         """kurtosis, tail_share and trimmed_variance (module docstring) of the pooled sample."""
-        out = {"kurtosis": float("nan"), "tail_share": float("nan"), "trimmed_variance": float("nan")}
+        out = {"kurtosis": float("nan"), "tail_share": float("nan"), "tail_index": float("nan"),
+               "trimmed_variance": float("nan")}
         total = float(n.sum())
         m3, m4 = self._higher_arrays()
         deviations = means - mean                                             # (U, d)
@@ -414,8 +431,12 @@ class CellStatistics:
             out["kurtosis"] = float(np.max(total * m4_total[spread] / m2_total[spread] ** 2))
         squares = float(m2_total.sum())
         k = tail_count(self._count)
-        largest = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1][:k]
+        ranked = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1]
+        largest = ranked[:k]
         top = float(largest.sum())
+        h = hill_count(self._count)
+        if self._count > h and ranked.size > h and ranked[h] > 0:
+            out["tail_index"] = float(h / np.sum(np.log(ranked[:h] / ranked[h])))
         if squares > 0:
             out["tail_share"] = float(min(top / squares, 1.0))
         if total - k - 1 > 0:

@@ -162,10 +162,12 @@ def tail_section(heavy, total: int, keys: Sequence[str], *, kurtosis_note: float
       kurtosis_note, share_note: the thresholds that chose them.
     """
     unresolved = int(sum(_infinite_upper(value) for value in heavy["variance_hi"])) if "variance_hi" in heavy else 0
-    text = (f"{len(heavy)} of {total} cells have heavy-tailed estimates (kurtosis ≥ {fmt(kurtosis_note)}, or the "
+    text = (f"{len(heavy)} of {total} cells have heavy-tailed estimates (kurtosis ≥ {fmt(kurtosis_note)}, the "
             f"largest 0.1 % of the estimates carrying ≥ {fmt(100 * share_note)} % of Σ‖g − m‖², against about 1 % "
-            f"for Gaussian estimates): their variance is a rare-event statistic, set by a few extreme estimates; "
-            f"compare it with the variance without the top 0.1 %. Intervals of variance, std_sum and mse are "
+            f"for Gaussian estimates, or a tail index below 2): their variance is a rare-event statistic, set by a few extreme estimates; "
+            f"compare it with the variance without the top 0.1 %. A tail index (of ‖g − m‖², Hill's estimate from "
+            f"the largest √R) below 2 means the variance's own uncertainty may be unbounded, below 1 that the "
+            f"variance itself may not exist. Intervals of variance, std_sum and mse are "
             f"studentized (bootstrap-t); an upper limit ∞ ({unresolved} of these cells) means one estimate carries "
             f"half of Σ‖g − m‖² and the data cannot bound the variance, the mse or the bias (docs/methods.md, "
             f"Heavy tails).")
@@ -184,6 +186,7 @@ def tail_table(frame, keys: Sequence[str]) -> str:
         row["variance without the largest 0.1 %"] = fmt(record.get("trimmed_variance"))
         row["kurtosis"] = fmt(record.get("kurtosis"))
         row["share of the largest 0.1 % (≥ 1 estimate)"] = fmt(record.get("tail_share"), 2)
+        row["tail index (Hill)"] = fmt(record.get("tail_index"), 2)
         rows.append(row)
     return table(rows) if rows else "<p class='meta'>(none)</p>"
 

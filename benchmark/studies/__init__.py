@@ -124,7 +124,7 @@ def _heavy_tails(ok) -> str:
 
     if ok.empty or not {"kurtosis", "tail_share", "variance_hi"} <= set(ok.columns):
         return ""
-    heavy = ok[heavy_tailed(ok["kurtosis"], ok["tail_share"], ok["variance_hi"])]
+    heavy = ok[heavy_tailed(ok["kurtosis"], ok["tail_share"], ok["variance_hi"], ok.get("tail_index"))]
     if heavy.empty:
         return ""
     keys = [c for c in ("preset", *axes(ok.columns), "mdp_seed") if c in heavy and heavy[c].notna().any()]

@@ -47,7 +47,8 @@ N_BOOTSTRAP = 1000
 # error (`benchmark.analysis.statistics.with_target_error`); 3: so does its mse, and `corr`
 # counts an estimate zero up to rounding as constant (`statistics.ROUNDING_FLOOR`); 4: studentized
 # (bootstrap-t) intervals of variance, std_sum and mse, +∞ upper limits where one estimate carries
-# half the variance, and the tail diagnostics kurtosis, tail_share, trimmed_variance (docs/methods.md).
+# half the variance, and the tail diagnostics kurtosis, tail_share, tail_index, trimmed_variance
+# (docs/methods.md).
 RECORD_VERSION = 4
 SIGMA_IN_REPETITIONS = 4096
 SAMPLE_SIZE_PARAMETERS = ("batch", "n_inner", "n_hessian", "n_outer")
