@@ -23,17 +23,33 @@ by what ‖e‖ ≤ 2s allows.
 
 Confidence intervals come from a bootstrap over the stored batches (the batches are iid
 blocks of repetitions, so they are the resampling units): resample batches with replacement
-and recompute every metric from the pooled per-batch sums. Variance and mse use an
-(expanded) percentile interval; bias uses a recentred percentile interval of bias2, see
+and recompute every metric from the pooled per-batch sums. Variance, std_sum and mse use a
+studentized bootstrap (bootstrap-t: each replicate divided by its own standard error from
+the per-batch sums), which holds its coverage for heavy-tailed estimates (kurtosis up to
+~10⁴, docs/methods.md); bias uses a recentred percentile interval of bias2, see
 `CellStatistics.summary` for why.
+
+Tail diagnostics (docs/methods.md, "Heavy tails"), streamed with memory independent of R:
+  kurtosis          max_j R Σ_r (g_rj - m_j)⁴ / (Σ_r (g_rj - m_j)²)²   (3 for Gaussian estimates)
+  tail_share        the share of Σ_r ‖g_r - m‖² carried by the k = `tail_count(R)` largest
+                    terms (the top 0.1 % of estimates, at least one), from a bounded store of
+                    the `TAIL_CAPACITY` most outlying estimates
+  tail_index        Hill's estimate of the tail index α of ‖g_r - m‖² (P(‖g - m‖² > t) ~ t^-α)
+                    from its h = `hill_count(R)` ≈ sqrt(R) largest values: below 1 the variance
+                    may not exist, below 2 the variance's own sampling variance may not
+  trimmed_variance  v without those k estimates: (Σ_r ‖g_r - m‖² − top k) / (R − k − 1)
+When tail_share >= `TAIL_SHARE_LIMIT` (1/2) the data cannot bound the variance: the upper
+ends of the variance, std_sum, mse and bias intervals are +∞ (not resolved).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["CellStatistics", "bias_variance", "percentile_interval", "expanded_confidence",
-           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR"]
+__all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
+           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
+           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "tail_count", "SUBSAMPLE_DIVISOR", "subsample_size", "KURTOSIS_NOTE", "TAIL_SHARE_NOTE",
+           "TAIL_INDEX_NOTE", "heavy_tailed", "hill_count"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
@@ -45,8 +61,33 @@ ROUNDING_FLOOR = 1e-12
 SUMMARY_KEYS: tuple[str, ...] = (
     "count", "bias2", "bias", "bias_lo", "bias_hi", "rel_bias",
     "variance", "variance_lo", "variance_hi", "mse", "mse_lo", "mse_hi",
-    "cosine", "corr", "std_sum", "target_norm", "noise_floor",
+    "cosine", "corr", "std_sum", "std_sum_lo", "std_sum_hi", "target_norm", "noise_floor",
+    "kurtosis", "tail_share", "tail_index", "trimmed_variance",
 )
+
+# Tail diagnostics (docs/methods.md, "Heavy tails"): the share of Σ‖g_r − m‖² carried by the
+# largest TAIL_FRACTION of the estimates (at least one, at most TAIL_CAPACITY // 2, so R up to
+# 64,000 gets exactly its top 0.1 %); the TAIL_CAPACITY most outlying estimates are kept (twice
+# what is used: they are ranked while streaming by their distance to their block's mean, and
+# re-ranked by the distance to the pooled mean at the summary). At tail_share >= TAIL_SHARE_LIMIT
+# the variance is mostly a count of at most k rare events and its upper limit is +∞.
+TAIL_FRACTION = 0.001
+TAIL_CAPACITY = 128
+TAIL_SHARE_LIMIT = 0.5
+# The studentized intervals resample m = U/4 of the U units (m-out-of-n bootstrap-t): with an
+# infinite or nearly infinite fourth moment the full-size bootstrap of a variance is inconsistent
+# (Athreya 1987) and, measured, misses a Student-t variance from below 6-7 % of the time; m = U/4
+# halves that (docs/methods.md, Heavy tails).
+SUBSAMPLE_DIVISOR = 4
+# The pages show a cell's tail diagnostics when its variance is a rare-event statistic: a
+# kurtosis of 20 or more (the variance's relative standard error sqrt((κ − 1)/R) is then at
+# least 3 times that of Gaussian estimates, sqrt(2/R)), or the top 0.1 % of estimates carrying
+# 10 % or more of Σ‖g_r − m‖² (about 1 % for Gaussian estimates at R = 1000), or an infinite
+# variance upper limit.
+KURTOSIS_NOTE = 20.0
+TAIL_SHARE_NOTE = 0.1
+# ... or a tail index below 2 (the fourth moment, on which the variance's interval rests, may not exist).
+TAIL_INDEX_NOTE = 2.0
 
 # Largest bootstrap chunk, in matrix entries (n_draws x n_units), to bound temporary memory.
 _MAX_BOOTSTRAP_ENTRIES = 2**22
@@ -71,6 +112,76 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[
     alpha = 1.0 - confidence
     lo, hi = np.quantile(samples, [alpha / 2, 1.0 - alpha / 2])
     return float(lo), float(hi)
+
+
+def studentized_interval(estimate: float, standard_error: float, replicates: np.ndarray,
+                         replicate_errors: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Bootstrap-t interval (Efron & Tibshirani 1993, ch. 12; Hall 1988).
+
+    t*_b = (θ*_b − θ̂) / se*_b;  lo, hi = θ̂ − q_{(1+c)/2}(t*) se,  θ̂ − q_{(1−c)/2}(t*) se,
+    linear interpolation of the quantiles. Replicates whose t* is not finite (se*_b = 0) are
+    left out; with se = 0, or no finite t*, the interval is the point (θ̂, θ̂).
+
+    Args:
+      estimate: θ̂.
+      standard_error: se, its standard error from the sample.
+      replicates, replicate_errors: `(B,)` θ*_b and se*_b of the bootstrap resamples.
+      confidence: c in (0, 1).
+
+    Returns:
+      `(lo, hi)` as floats; nan when `estimate` or `standard_error` is nan.
+    """
+    _check_confidence(confidence)
+    if not (np.isfinite(estimate) and np.isfinite(standard_error)):
+        return float("nan"), float("nan")
+    replicates = np.asarray(replicates, dtype=float).ravel()
+    replicate_errors = np.asarray(replicate_errors, dtype=float).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (replicates - estimate) / replicate_errors
+    t = t[np.isfinite(t)]
+    if standard_error <= 0 or t.size == 0:
+        return float(estimate), float(estimate)
+    alpha = 1.0 - confidence
+    q_lo, q_hi = np.quantile(t, [alpha / 2, 1.0 - alpha / 2])
+    return float(estimate - q_hi * standard_error), float(estimate - q_lo * standard_error)
+
+
+def heavy_tailed(kurtosis, tail_share, variance_hi, tail_index=None) -> np.ndarray:
+    """Whether each cell's tail diagnostics are large enough to show (`KURTOSIS_NOTE`,
+    `TAIL_SHARE_NOTE`, variance_hi = +∞, or a tail index below `TAIL_INDEX_NOTE`); nan counts
+    as not large.
+
+    Args:
+      kurtosis, tail_share, variance_hi: arrays (or columns) of equal length.
+      tail_index: likewise, or None.
+    Returns:
+      a boolean array.
+    """
+    kurtosis, tail_share, variance_hi = (np.asarray(values, dtype=float) for values in (kurtosis, tail_share,
+                                                                                         variance_hi))
+    with np.errstate(invalid="ignore"):
+        flags = (kurtosis >= KURTOSIS_NOTE) | (tail_share >= TAIL_SHARE_NOTE) | (variance_hi == np.inf)
+        if tail_index is not None:
+            flags |= np.asarray(tail_index, dtype=float) < TAIL_INDEX_NOTE
+    return flags
+
+
+def hill_count(repetitions: int) -> int:
+    """h, the number of largest values of ‖g_r − m‖² in `tail_index`: ⌊sqrt(R)⌋, at least 2 and
+    at most TAIL_CAPACITY // 2 (the stored estimates must hold the h + 1 largest)."""
+    return int(min(max(2, int(np.sqrt(repetitions))), TAIL_CAPACITY // 2))
+
+
+def subsample_size(n_units: int) -> int:
+    """m, the units per resample of the studentized intervals: ⌈U / SUBSAMPLE_DIVISOR⌉, at
+    least 2 and at most U (an m-out-of-n bootstrap, docs/methods.md, Heavy tails)."""
+    return int(min(n_units, max(2, -(-n_units // SUBSAMPLE_DIVISOR))))
+
+
+def tail_count(repetitions: int) -> int:
+    """k, the number of largest estimates whose share `tail_share` reports:
+    ⌊TAIL_FRACTION · R⌋, at least 1 and at most TAIL_CAPACITY // 2 (R >= 1)."""
+    return int(min(max(1, int(TAIL_FRACTION * repetitions)), TAIL_CAPACITY // 2))
 
 
 def expanded_confidence(confidence: float, n_units: int) -> float:
@@ -140,7 +251,10 @@ class CellStatistics:
       m2_b     `(d,)` Σ_{r∈b} (g_rj - mean_bj)²   (centred: no cancellation when ‖m‖ ≫ std)
       sse_b    Σ_{r∈b} ‖g_r - g*‖²
       corr_b   Σ_{r∈b} pearson(g_r, g*)
-    and pooled exactly (Chan et al.'s parallel variance formula). Memory is O(max_batches · d)
+      m3_b, m4_b  `(d,)` Σ_{r∈b} (g_rj - mean_bj)³ and ⁴   (for the kurtosis)
+    and pooled exactly (Chan et al.'s parallel variance formula; Pébay 2008 for m3, m4).
+    Besides, the `TAIL_CAPACITY` estimates farthest from their block's mean are kept (for
+    `tail_share`, `trimmed_variance`). Memory is O((max_batches + TAIL_CAPACITY) · d)
     whatever R is.
 
     Merging: when more than `max_batches` units are held, consecutive pairs are merged into
@@ -172,11 +286,14 @@ class CellStatistics:
         if not np.all(np.isfinite(self.target)):
             raise ValueError("target: expected finite values")
         self.max_batches = int(max_batches)
-        self._units: list[tuple[int, np.ndarray, np.ndarray, float, float]] = []
-        self._pending: tuple[int, np.ndarray, np.ndarray, float, float] | None = None
+        # (n, mean, m2, sse, corr, m3, m4) per unit (class docstring)
+        self._units: list[tuple] = []
+        self._pending: tuple | None = None
         self._pending_batches = 0
         self._level = 0  # every complete unit holds 2**level batches
         self._count = 0
+        self._tail_rows = np.empty((0, self.dim))     # the most outlying estimates seen,
+        self._tail_scores = np.empty(0)               # ranked by ‖g_r − (its block's mean)‖²
 
     @property
     def dim(self) -> int:
@@ -235,12 +352,30 @@ class CellStatistics:
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         means = np.add.reduceat(estimates, starts, axis=0) / sizes[:, None]                # (k, d)
         centred = estimates - np.repeat(means, sizes, axis=0)
-        m2 = np.add.reduceat(centred * centred, starts, axis=0)                            # (k, d)
+        squares = centred * centred
+        m2 = np.add.reduceat(squares, starts, axis=0)                                      # (k, d)
+        m3 = np.add.reduceat(squares * centred, starts, axis=0)                            # (k, d)
+        m4 = np.add.reduceat(squares * squares, starts, axis=0)                            # (k, d)
         errors = estimates - self.target
         sse = np.add.reduceat(np.einsum("rj,rj->r", errors, errors), starts)              # (k,)
         corr = np.add.reduceat(self._row_correlations(estimates), starts) / self.corr_groups
         for k in range(parts):
-            self._push((int(sizes[k]), means[k], m2[k], float(sse[k]), float(corr[k])))
+            self._push((int(sizes[k]), means[k], m2[k], float(sse[k]), float(corr[k]), m3[k], m4[k]))
+        self._keep_outlying(estimates)
+
+    def _keep_outlying(self, estimates: np.ndarray) -> None:
+        """Keep the `TAIL_CAPACITY` estimates seen so far farthest from their block's mean."""
+        deviations = estimates - estimates.mean(axis=0)
+        scores = np.einsum("rj,rj->r", deviations, deviations)
+        if scores.size > TAIL_CAPACITY:
+            chosen = np.argpartition(scores, scores.size - TAIL_CAPACITY)[-TAIL_CAPACITY:]
+            estimates, scores = estimates[chosen], scores[chosen]
+        rows = np.concatenate([self._tail_rows, estimates])
+        scores = np.concatenate([self._tail_scores, scores])
+        if scores.size > TAIL_CAPACITY:
+            chosen = np.sort(np.argpartition(scores, scores.size - TAIL_CAPACITY)[-TAIL_CAPACITY:])
+            rows, scores = rows[chosen], scores[chosen]
+        self._tail_rows, self._tail_scores = rows, scores
 
     def _row_correlations(self, estimates: np.ndarray) -> np.ndarray:
         """`(n,)` Σ_g pearson(g_r block g, g* block g): `pearson_with_target` per group, summed
@@ -249,7 +384,7 @@ class CellStatistics:
         targets = self.target.reshape(self.corr_groups, -1)
         return sum(pearson_with_target(blocks[:, group], targets[group]) for group in range(self.corr_groups))
 
-    def _push(self, unit: tuple[int, np.ndarray, np.ndarray, float, float]) -> None:
+    def _push(self, unit: tuple) -> None:
         """Pool one batch's sums into the pending unit; complete and merge units (class docstring)."""
         self._count += unit[0]
         self._pending = unit if self._pending is None else _merge(self._pending, unit)
@@ -274,6 +409,45 @@ class CellStatistics:
         corr = np.array([u[4] for u in units], dtype=float)
         return n, means, m2, sse, corr
 
+    def _higher_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(U, d)` per-unit centred third and fourth power sums."""
+        units = self._units + ([self._pending] if self._pending is not None else [])
+        m3 = np.array([u[5] for u in units]).reshape(len(units), self.dim)
+        m4 = np.array([u[6] for u in units]).reshape(len(units), self.dim)
+        return m3, m4
+
+    def _largest_share(self, mean: np.ndarray, m2_total: np.ndarray) -> float:
+        """The share of Σ_r ‖g_r − m‖² carried by the single largest term (0 when the sum is 0)."""
+        squares = float(m2_total.sum())
+        if squares <= 0 or not len(self._tail_rows):
+            return 0.0
+        return float(np.max(np.sum((self._tail_rows - mean) ** 2, axis=1)) / squares)
+
+    def _tail_diagnostics(self, n, means, m2, mean, m2_total) -> dict[str, float]:
+        """kurtosis, tail_share and trimmed_variance (module docstring) of the pooled sample."""
+        out = {"kurtosis": float("nan"), "tail_share": float("nan"), "tail_index": float("nan"),
+               "trimmed_variance": float("nan")}
+        total = float(n.sum())
+        m3, m4 = self._higher_arrays()
+        deviations = means - mean                                             # (U, d)
+        m4_total = np.sum(m4 + 4 * deviations * m3 + 6 * deviations**2 * m2 + n[:, None] * deviations**4, axis=0)
+        spread = m2_total > ROUNDING_FLOOR**2 * np.max(m2_total, initial=0.0)
+        if spread.any():
+            out["kurtosis"] = float(np.max(total * m4_total[spread] / m2_total[spread] ** 2))
+        squares = float(m2_total.sum())
+        k = tail_count(self._count)
+        ranked = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1]
+        largest = ranked[:k]
+        top = float(largest.sum())
+        h = hill_count(self._count)
+        if self._count > h and ranked.size > h and ranked[h] > 0:
+            out["tail_index"] = float(h / np.sum(np.log(ranked[:h] / ranked[h])))
+        if squares > 0:
+            out["tail_share"] = float(min(top / squares, 1.0))
+        if total - k - 1 > 0:
+            out["trimmed_variance"] = float(max(squares - top, 0.0) / (total - k - 1))
+        return out
+
     def summary(self, rng: np.random.Generator, *, n_bootstrap: int = 1000,
                 confidence: float = 0.95) -> dict[str, float]:
         """Point metrics (module docstring) and bootstrap confidence intervals.
@@ -284,11 +458,20 @@ class CellStatistics:
         bound the temporary memory). ‖m* - m‖² is computed from W @ A `(B, d)` when d <= U
         and as a quadratic form in the `(U, U)` Gram matrix A Aᵀ otherwise, so the cost per
         draw is O(U · min(d, U)) (see `_PooledMetrics`).
-        Every interval is a percentile interval read at the expanded level
-        `expanded_confidence(confidence, U)` (slightly wider than nominal, which corrects
-        the known narrowness of the bootstrap over U units; BCa was tried and did not help).
-        - variance, mse: percentile interval of the replicates v*, mse*.
-        - bias: percentile interval of the recentred replicates bias2* - v/R, mapped
+        Every interval is read at the expanded level `expanded_confidence(confidence, U)`
+        (slightly wider than nominal, which corrects the known narrowness of the bootstrap
+        over U units; BCa was tried and did not help).
+        - variance, std_sum, mse: studentized (bootstrap-t, `studentized_interval`), each
+          replicate divided by its own standard error from the per-unit sums (`_PooledMetrics`);
+          the union of the interval from full-size resamples and from resamples of
+          m = `subsample_size(U)` ≈ U/4 units (m-out-of-n), lower ends held at 0. The
+          percentile interval used before covers a heavy-tailed variance far less often
+          (docs/methods.md, Heavy tails: ~0.89 at kurtosis 10³, R = 1000, and 0.69 when a few
+          rare estimates carry it).
+        - upper ends of variance, std_sum, mse and bias are +∞ when the single largest term
+          carries at least `TAIL_SHARE_LIMIT` = 1/2 of Σ_r ‖g_r − m‖² (the data cannot bound
+          the variance, nor the error of m that the bias interval rests on).
+        - bias: percentile interval (full-size resamples) of the recentred replicates bias2* - v/R, mapped
           through sqrt(max(·, 0)). Recentring is needed because bias2* is unbiased for the
           squared bias of the resampled (empirical) population, ‖m - g*‖² = bias2 + v/R,
           not for bias2: the plain percentile interval sits v/R too high, and at zero bias
@@ -337,16 +520,26 @@ class CellStatistics:
             std_sum=float(np.sqrt(per_coordinate_variance).sum()),
             noise_floor=float(np.sqrt(v / total)),
         )
+        out.update(self._tail_diagnostics(n, means, m2, mean, m2_total))
         if len(n) < 2:
             return out
 
-        boot = _bootstrap_replicates(_PooledMetrics(n, means, m2, sse, mean, self.target), rng, n_bootstrap)
+        pooled = _PooledMetrics(n, means, m2, sse, mean, self.target)
+        sample = pooled(np.ones((1, len(n))))
+        boot = _bootstrap_replicates(pooled, rng, n_bootstrap)
+        subsamples = _bootstrap_replicates(pooled, rng, n_bootstrap, size=subsample_size(len(n)))
         level = expanded_confidence(confidence, len(n))
-        out["variance_lo"], out["variance_hi"] = percentile_interval(boot["variance"], level)
-        out["mse_lo"], out["mse_hi"] = percentile_interval(boot["mse"], level)
+        unresolved = self._largest_share(mean, m2_total) >= TAIL_SHARE_LIMIT
+        for key in ("variance", "std_sum", "mse"):
+            error = float(sample[f"{key}_se"][0])
+            full = studentized_interval(out[key], error, boot[key], boot[f"{key}_se"], level)
+            sub = studentized_interval(out[key], error, subsamples[key], subsamples[f"{key}_se"], level)
+            lo, hi = min(full[0], sub[0]), max(full[1], sub[1])      # the union of the two
+            out[f"{key}_lo"] = max(lo, 0.0)
+            out[f"{key}_hi"] = float("inf") if unresolved else max(hi, out[key])
         bias2_lo, bias2_hi = percentile_interval(boot["bias2"] - v / total, level)
         out["bias_lo"] = float(np.sqrt(max(bias2_lo, 0.0)))
-        out["bias_hi"] = float(np.sqrt(max(bias2_hi, 0.0)))
+        out["bias_hi"] = float("inf") if unresolved else float(np.sqrt(max(bias2_hi, 0.0)))
         return out
 
 
@@ -442,8 +635,16 @@ class _PooledMetrics:
       Σ_r ‖g_r - m*‖² = w·tr(m2) + w·(n ‖D‖²) - n* ‖m* - m‖²,   v* = that / (n* - 1)
       bias2*          = ‖m* - m‖² + 2 <m* - m, m - g*> + ‖m - g*‖² - v*/n*
       mse*            = (w·sse) / n*
+      v*_j            = (w·within_j − n* (m*_j − m_j)²) / (n* − 1),  std_sum* = Σ_j sqrt(v*_j)
     ‖wᵀA‖² is computed directly (cost U·d per draw) when d <= U, else through the `(U, U)`
-    Gram matrix (U² per draw), so the cost never grows faster than min(d, U).
+    Gram matrix (U² per draw); std_sum* needs the per-coordinate U·d anyway.
+    Standard errors of v*, mse*, std_sum* (for the studentized intervals): the influence of
+    unit u on a ratio θ = Σ_u a_u / Σ_u n_u is a_u − n_u θ (delta method), so
+      se*(θ*)² = Σ_u w_u (a_u − n_u θ*)² / n*²
+    with a_u = Σ_{r∈u} ‖g_r − m‖² (variance), sse_u (mse) and Σ_j Σ_{r∈u} (g_rj − m_j)² /
+    (2 sqrt(v*_j)) (std_sum, with θ* = std_sum*/2); the shift of the centre from m to m* and
+    the factor n*/(n* − 1) are left out (O(1/n*) relative), and so is the factor U/(U − 1),
+    which the bootstrap-t cancels.
     """
 
     def __init__(self, n, means, m2, sse, mean, target):
@@ -454,59 +655,86 @@ class _PooledMetrics:
         self.gram = None if self.direct else self.scaled @ self.scaled.T
         offset = mean - target                                       # m - g*
         self.linear = self.scaled @ offset                           # (U,)
-        self.within = m2.sum(axis=1) + n * np.sum(deviations**2, axis=1)
+        self.within_coordinates = m2 + n[:, None] * deviations**2    # (U, d) Σ_{r∈u} (g_rj − m_j)²
+        self.within = self.within_coordinates.sum(axis=1)
         self.offset2 = float(offset @ offset)
 
     @property
     def entries_per_draw(self) -> int:
-        return self.n.size + (self.scaled.shape[1] if self.direct else self.n.size)
+        return 4 * self.n.size + 3 * self.scaled.shape[1] + (0 if self.direct else self.n.size)
 
-    def __call__(self, weights: np.ndarray) -> dict[str, np.ndarray]:
-        """Metrics `(b,)` for weights `(b, U)`."""
+    def __call__(self, weights: np.ndarray, errors: bool = True) -> dict[str, np.ndarray]:
+        """Metrics `(b,)` for weights `(b, U)` (with their standard errors `<metric>_se` unless not `errors`)."""
         count = weights @ self.n
         if self.direct:
             shift2 = np.sum((weights @ self.scaled) ** 2, axis=1) / count**2
         else:
             shift2 = np.sum((weights @ self.gram) * weights, axis=1) / count**2
         squares = weights @ self.within - count * shift2
+        shifts = (weights @ self.scaled) / count[:, None]                       # (b, d) m* − m
         with np.errstate(divide="ignore", invalid="ignore"):
             variance = np.where(count > 1, squares / (count - 1), np.nan)
-        return {
-            "bias2": shift2 + 2 * (weights @ self.linear) / count + self.offset2 - variance / count,
-            "variance": variance,
-            "mse": (weights @ self.sse) / count,
-        }
+            coordinates = (weights @ self.within_coordinates - count[:, None] * shifts**2) / (count[:, None] - 1)
+            roots = np.sqrt(np.maximum(coordinates, 0.0))                       # (b, d)
+            std_sum = roots.sum(axis=1)
+            halves = np.where(roots > 0, 0.5 / roots, 0.0)
+            mse = (weights @ self.sse) / count
+            out = {
+                "bias2": shift2 + 2 * (weights @ self.linear) / count + self.offset2 - variance / count,
+                "variance": variance,
+                "mse": mse,
+                "std_sum": std_sum,
+            }
+            if errors:
+                out["variance_se"] = self._error(weights, self.within, variance)
+                out["mse_se"] = self._error(weights, self.sse, mse)
+                influence = halves @ self.within_coordinates.T - self.n[None, :] * (0.5 * std_sum)[:, None]
+                out["std_sum_se"] = np.sqrt(np.sum(weights * influence**2, axis=1)) / count
+        return out
+
+    def _error(self, weights: np.ndarray, sums: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        """`(b,)` sqrt(Σ_u w_u (a_u − n_u θ)²) / n* for per-unit sums a `(U,)` and θ `(b,)`, expanded
+        as w·a² − 2θ w·(n a) + θ² w·n² (matrix-vector products; the terms differ by O(1))."""
+        squares = weights @ sums**2 - 2 * ratio * (weights @ (self.n * sums)) + ratio**2 * (weights @ self.n**2)
+        return np.sqrt(np.maximum(squares, 0.0)) / (weights @ self.n)
 
 
 def _bootstrap_replicates(pooled: _PooledMetrics, rng: np.random.Generator,
-                          n_bootstrap: int) -> dict[str, np.ndarray]:
-    """`(B,)` bootstrap replicates of each metric of `pooled`, resampling its units, in chunks."""
+                          n_bootstrap: int, size: int | None = None, errors: bool = True) -> dict[str, np.ndarray]:
+    """`(B,)` bootstrap replicates of each metric of `pooled` (and their standard errors when
+    `errors`), resampling `size` of its U units (default U) with replacement, in chunks."""
     n_units = pooled.n.size
     chunk = max(1, _MAX_BOOTSTRAP_ENTRIES // pooled.entries_per_draw)
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, n_bootstrap, chunk):
-        replicates = pooled(_resampling_counts(rng, min(chunk, n_bootstrap - start), n_units))
+        replicates = pooled(_resampling_counts(rng, min(chunk, n_bootstrap - start), n_units, size), errors)
         for key, value in replicates.items():
             parts.setdefault(key, []).append(value)
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def _resampling_counts(rng: np.random.Generator, n_draws: int, n_units: int) -> np.ndarray:
-    """`(n_draws, n_units)` counts of each unit in n_draws resamples of n_units with replacement."""
-    picks = rng.integers(0, n_units, size=(n_draws, n_units))
+def _resampling_counts(rng: np.random.Generator, n_draws: int, n_units: int, size: int | None = None) -> np.ndarray:
+    """`(n_draws, n_units)` counts of each unit in n_draws resamples of `size` (default n_units)
+    units drawn from n_units with replacement."""
+    picks = rng.integers(0, n_units, size=(n_draws, n_units if size is None else size))
     picks += n_units * np.arange(n_draws)[:, None]
     return np.bincount(picks.ravel(), minlength=n_draws * n_units).reshape(n_draws, n_units).astype(float)
 
 
 def _merge(a, b):
-    """Pool two units' sums (Chan et al. 1979): means weighted, M2 plus the between term."""
-    n_a, mean_a, m2_a, sse_a, corr_a = a
-    n_b, mean_b, m2_b, sse_b, corr_b = b
+    """Pool two units' sums (Chan et al. 1979; Pébay 2008 for M3, M4): means weighted, each
+    centred power sum re-centred on the pooled mean (binomial expansion, exact)."""
+    n_a, mean_a, m2_a, sse_a, corr_a, m3_a, m4_a = a
+    n_b, mean_b, m2_b, sse_b, corr_b, m3_b, m4_b = b
     n = n_a + n_b
     delta = mean_b - mean_a
     mean = mean_a + delta * (n_b / n)
     m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
-    return n, mean, m2, sse_a + sse_b, corr_a + corr_b
+    m3 = (m3_a + m3_b + delta**3 * (n_a * n_b * (n_a - n_b) / n**2)
+          + 3 * delta * (n_a * m2_b - n_b * m2_a) / n)
+    m4 = (m4_a + m4_b + delta**4 * (n_a * n_b * (n_a**2 - n_a * n_b + n_b**2) / n**3)
+          + 6 * delta**2 * (n_a**2 * m2_b + n_b**2 * m2_a) / n**2 + 4 * delta * (n_a * m3_b - n_b * m3_a) / n)
+    return n, mean, m2, sse_a + sse_b, corr_a + corr_b, m3, m4
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

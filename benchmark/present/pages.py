@@ -122,16 +122,22 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def fmt_interval(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    """'0.52 [0.48, 0.57]'; the value alone without an interval."""
+    """'0.52 [0.48, 0.57]'; '0.52 [0.3, ∞]' for an upper limit of +∞ (the data do not bound it);
+    the value alone without an interval."""
     if not _finite(value):
         return "n/a"
+    if _finite(lo) and _infinite_upper(hi):
+        return f"{fmt(value, digits)} [{fmt(lo, digits)}, ∞]"
     if not (_finite(lo) and _finite(hi)):
         return fmt(value, digits)
     return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
 def fmt_bias(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    """A bias (or any quantity ≥ 0) with its interval; unresolved (lo ≤ 0) as '< hi'."""
+    """A bias (or any quantity ≥ 0) with its interval; unresolved (lo ≤ 0) as '< hi', and as
+    'not resolved' when hi is +∞ too."""
+    if _infinite_upper(hi) and not (_finite(lo) and float(lo) > 0):
+        return "not resolved"
     if _finite(hi) and (not _finite(lo) or float(lo) <= 0):
         return f"< {fmt(hi, digits)}"
     return fmt_interval(value, lo, hi, digits)
@@ -144,6 +150,52 @@ def fmt_slope(slope: Any, lo: Any, hi: Any) -> str:
     if not (_finite(lo) and _finite(hi)):
         return f"{float(slope):.2f}"
     return f"{float(slope):.2f} [{float(lo):.2f}, {float(hi):.2f}]"
+
+
+def tail_section(heavy, total: int, keys: Sequence[str], *, kurtosis_note: float, share_note: float) -> str:
+    """A note on the cells whose variance is a rare-event statistic, and their `tail_table`.
+
+    Args:
+      heavy: the rows (a DataFrame) of those cells, with the tail diagnostics.
+      total: the number of cells they were chosen from.
+      keys: the columns that name a cell.
+      kurtosis_note, share_note: the thresholds that chose them.
+    """
+    unresolved = int(sum(_infinite_upper(value) for value in heavy["variance_hi"])) if "variance_hi" in heavy else 0
+    text = (f"{len(heavy)} of {total} cells have heavy-tailed estimates (kurtosis ≥ {fmt(kurtosis_note)}, the "
+            f"largest 0.1 % of the estimates carrying ≥ {fmt(100 * share_note)} % of Σ‖g − m‖², against about 1 % "
+            f"for Gaussian estimates, or a tail index below 2): their variance is a rare-event statistic, set by a few extreme estimates; "
+            f"compare it with the variance without the top 0.1 %. A tail index (of ‖g − m‖², Hill's estimate from "
+            f"the largest √R) below 2 means the variance's own uncertainty may be unbounded, below 1 that the "
+            f"variance itself may not exist. Intervals of variance, std_sum and mse are "
+            f"studentized (bootstrap-t); an upper limit ∞ ({unresolved} of these cells) means one estimate carries "
+            f"half of Σ‖g − m‖² and the data cannot bound the variance, the mse or the bias (docs/methods.md, "
+            f"Heavy tails).")
+    return f"<p class='notes'>{html.escape(text)}</p>" + tail_table(heavy, keys)
+
+
+def tail_table(frame, keys: Sequence[str]) -> str:
+    """The tail diagnostics of the cells of `frame` (one row each, columns `keys` first): the
+    variance with its interval, the trimmed variance, kurtosis and tail share (docs/methods.md,
+    Heavy tails)."""
+    rows = []
+    for record in frame.to_dict("records"):
+        row = {key: record.get(key) for key in keys}
+        row["variance [95%]"] = fmt_interval(record.get("variance"), record.get("variance_lo"),
+                                             record.get("variance_hi"))
+        row["variance without the largest 0.1 %"] = fmt(record.get("trimmed_variance"))
+        row["kurtosis"] = fmt(record.get("kurtosis"))
+        row["share of the largest 0.1 % (≥ 1 estimate)"] = fmt(record.get("tail_share"), 2)
+        row["tail index (Hill)"] = fmt(record.get("tail_index"), 2)
+        rows.append(row)
+    return table(rows) if rows else "<p class='meta'>(none)</p>"
+
+
+def _infinite_upper(value: Any) -> bool:
+    try:
+        return float(value) == math.inf
+    except (TypeError, ValueError):
+        return False
 
 
 def _finite(value: Any) -> bool:

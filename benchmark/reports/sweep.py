@@ -296,6 +296,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
                         f"<p class='caption'>{html.escape(caption)}</p>"
                         f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
     sections += _failed_cells_section(frame)
+    sections += heavy_tail_section(ok)
     sections += ["<h2>Results, aggregated over problem instances</h2>", aggregated_table(ok, n_instances),
                  details(f"Per-instance rows ({len(frame)} cells)", _results_table(frame))]
     index = out / "index.html"
@@ -397,6 +398,23 @@ def aggregated_table(ok: pd.DataFrame, n_instances: int) -> str:
             "<p class='meta'>Fewer than 3 problem instances: no across-instance interval is given; intervals are "
             "the cells' own.</p>")
     return note + frame_table(pd.DataFrame(rows))
+
+
+def heavy_tail_section(ok: pd.DataFrame) -> list[str]:
+    """'Heavy tails': the cells whose tail diagnostics are large (`statistics.heavy_tailed`),
+    one row each with the variance, its trimmed value, kurtosis and tail share; empty when none."""
+    from benchmark.analysis.statistics import KURTOSIS_NOTE, TAIL_SHARE_NOTE, heavy_tailed
+    from benchmark.present.pages import tail_section
+    from benchmark.sweeps.columns import axes
+
+    if ok.empty or not {"kurtosis", "tail_share", "variance_hi"} <= set(ok.columns):
+        return []
+    heavy = ok[heavy_tailed(ok["kurtosis"], ok["tail_share"], ok["variance_hi"], ok.get("tail_index"))]
+    if heavy.empty:
+        return []
+    keys = [c for c in (*axes(ok.columns), "mdp_seed") if c in heavy and heavy[c].notna().any()]
+    return ["<h2>Heavy tails</h2>", tail_section(heavy, len(ok), keys, kurtosis_note=KURTOSIS_NOTE,
+                                                 share_note=TAIL_SHARE_NOTE)]
 
 
 def verdict_definitions_html(precision: float = DEFAULT_PRECISION) -> str:

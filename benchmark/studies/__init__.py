@@ -116,6 +116,22 @@ def make_figures(study: str, *, quick: bool = False, jobs: int | None = None, re
     return written
 
 
+def _heavy_tails(ok) -> str:
+    """The page's note and table of the cells with large tail diagnostics (`statistics.heavy_tailed`), or ''."""
+    from benchmark.analysis.statistics import KURTOSIS_NOTE, TAIL_SHARE_NOTE, heavy_tailed
+    from benchmark.present.pages import tail_section
+    from benchmark.sweeps.columns import axes
+
+    if ok.empty or not {"kurtosis", "tail_share", "variance_hi"} <= set(ok.columns):
+        return ""
+    heavy = ok[heavy_tailed(ok["kurtosis"], ok["tail_share"], ok["variance_hi"], ok.get("tail_index"))]
+    if heavy.empty:
+        return ""
+    keys = [c for c in ("preset", *axes(ok.columns), "mdp_seed") if c in heavy and heavy[c].notna().any()]
+    return tail_section(heavy, len(ok), list(dict.fromkeys(keys)), kurtosis_note=KURTOSIS_NOTE,
+                        share_note=TAIL_SHARE_NOTE)
+
+
 def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quick: bool,
               say: Callable[[str], None]) -> None:
     import pandas as pd
@@ -152,6 +168,7 @@ def _make_one(record, study: str, runner: "_SweepCache", reports_dir: Path, quic
         record.cell_seconds = float(pd.to_numeric(results["seconds"], errors="coerce").sum())
         if not record.cells_ok:
             raise RuntimeError(f"every cell of {', '.join(spec.sweeps)} failed (first error: {record.first_error})")
+        record.heavy_tails = _heavy_tails(results[ok])
         data = FigureData(results[ok].reset_index(drop=True), sweeps, quick, failed.reset_index(drop=True))
     start = time.perf_counter()
     figure = spec.draw(data)

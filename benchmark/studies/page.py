@@ -48,6 +48,7 @@ class FigureRecord:
     first_error: str | None = None
     results_paths: list[Path] = field(default_factory=list)
     skipped: str | None = None
+    heavy_tails: str = ""      # HTML: the cells with large tail diagnostics, or empty
 
 
 def write_study_page(path: Path, study: str, records: Sequence[FigureRecord], *, quick: bool,
@@ -126,6 +127,8 @@ def _figure_section(directory: Path, record: FigureRecord) -> str:
             out.append(table(record.comparison.details))
     if spec.notes:
         out.append(f"<p class='notes'><b>How to read it.</b> {html.escape(spec.notes)}</p>")
+    if record.heavy_tails:
+        out.append(f"<details open><summary>Heavy tails</summary>{record.heavy_tails}</details>")
     if record.cells_failed:
         out.append(f"<p class='skipped'>{record.cells_failed} cells failed and are not drawn; first error: "
                    f"{html.escape(str(record.first_error))}</p>")

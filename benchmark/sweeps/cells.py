@@ -37,8 +37,11 @@ N_BOOTSTRAP = 1000
 # What a stored cell's numbers mean: a cell stored under another version is computed again
 # (`cell_code_hash`). 2: the bias against a target estimated with error accounts for that
 # error (`benchmark.analysis.statistics.with_target_error`); 3: so does its mse, and `corr`
-# counts an estimate zero up to rounding as constant (`statistics.ROUNDING_FLOOR`).
-RECORD_VERSION = 3
+# counts an estimate zero up to rounding as constant (`statistics.ROUNDING_FLOOR`); 4: studentized
+# (bootstrap-t) intervals of variance, std_sum and mse, +∞ upper limits where one estimate carries
+# half the variance, and the tail diagnostics kurtosis, tail_share, tail_index, trimmed_variance
+# (docs/methods.md).
+RECORD_VERSION = 4
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -185,7 +188,11 @@ FINITE_METRICS = ("bias2", "bias", "variance", "mse", "target_norm")
 
 
 def _refuse_overflow(summary: dict[str, Any]) -> None:
+    """Refuse infinite or (for `FINITE_METRICS`) nan statistics; an upper limit `<metric>_hi` of
+    +∞ is a statement (the data cannot bound the metric, `statistics.TAIL_SHARE_LIMIT`), kept."""
     for name, value in summary.items():
+        if name.endswith("_hi") and value == np.inf:
+            continue
         if isinstance(value, (float, np.floating)) and (np.isinf(value) or (name in FINITE_METRICS
                                                                             and np.isnan(value))):
             raise _CellFailure(f"non-finite statistic {name} = {value} (estimates too large to square in "

@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS provenance (
     base_hash TEXT
 );
 """
-# Columns added after the first release: (table, column, type), added to older stores on open.
+# Columns added after the first release: (table, column, type), added to older stores on open
+# (and so is every metric of `STORED_METRICS` a store lacks, e.g. the tail diagnostics).
 _ADDED_COLUMNS = (("cells", "code_hash", "TEXT"), ("provenance", "base_hash", "TEXT"))
 
 
@@ -231,7 +232,7 @@ def _connect(database: Path) -> sqlite3.Connection:
         connection = sqlite3.connect(database, timeout=60)
         connection.execute("PRAGMA synchronous = FULL")
         connection.executescript(_SCHEMA)
-        for table, column, kind in _ADDED_COLUMNS:
+        for table, column, kind in (*_ADDED_COLUMNS, *(("cells", name, "REAL") for name in STORED_METRICS)):
             present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
