@@ -46,7 +46,7 @@ def no_unpowered_verdicts(checks: pd.DataFrame) -> None:
     decided = checks[checks["verdict"].isin(["tight", "violated"])]
     assert ((decided["slope_hi"] - decided["slope_lo"]) / 2 <= DEFAULT_PRECISION + 1e-12).all()
     assert set(checks["verdict"]) <= set(VERDICTS)
-    assert checks.loc[checks["slope"].notna(), "cells_used"].ge(3).all()    # < 3 resolved cells: no slope
+    assert checks.loc[checks["slope"].notna(), "cells_resolved"].ge(3).all()    # < 3 resolved cells: no slope
 
 
 def test_default_toy_gives_no_tight_from_a_wide_interval(tmp_path_factory):

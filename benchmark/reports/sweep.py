@@ -330,9 +330,10 @@ def found_summary(checks: pd.DataFrame, ok: pd.DataFrame) -> str:
     for row in decided.itertuples():
         expected = "the bound's shape (slope 1)" if row.exponent is None or pd.isna(row.exponent) \
             else f"exponent {fmt(row.exponent)}"
+        slope = fmt_slope(row.slope, row.slope_lo, row.slope_hi,
+                          cells=(row.cells_resolved, row.cells_censored, row.cells_excluded))
         sentences.append(f"{badge(row.verdict)} {html.escape(row.bound)} for {html.escape(row.curve)} along "
-                         f"{html.escape(row.axis)}: slope {fmt_slope(row.slope, row.slope_lo, row.slope_hi)} vs "
-                         f"{expected}.")
+                         f"{html.escape(row.axis)}: slope {slope} vs {expected}.")
     undecided = whole[whole["verdict"] == "inconclusive"]
     if len(undecided):
         no_slope = int(undecided["slope"].isna().sum())
@@ -424,11 +425,12 @@ def verdict_table_html(checks: pd.DataFrame) -> str:
     if checks.empty:
         return "<p>No bound applies to any curve of this sweep (see below).</p>"
     rows = [{"estimator (settings)": row.curve, "axis": row.axis, "range": row.range,
-             "bound": f"{row.formula} ({row.bound})", "slope [95%]": fmt_slope(row.slope, row.slope_lo, row.slope_hi),
+             "bound": f"{row.formula} ({row.bound})",
+             "slope [95%] (cells)": fmt_slope(row.slope, row.slope_lo, row.slope_hi, cells=(row.cells_resolved, row.cells_censored, row.cells_excluded)),
              "expected": "1 (vs shape)" if row.exponent is None or pd.isna(row.exponent) else fmt(row.exponent),
              "verdict": badge(row.verdict), "C envelope": fmt(row.constant_envelope),
              "C fit (least squares)": fmt(row.constant_ls),
-             "cells used / excluded": f"{row.cells_used} / {row.cells_excluded}", "note": row.note}
+             "note": row.note}
             for row in checks.itertuples()]
     return table(rows, raw=("verdict",))
 
