@@ -406,7 +406,9 @@ FIGURES = [
     FigureSpec("lirpg", "LIRPG: intrinsic-reward meta-gradient", ("lirpg",), draw_lirpg, compare_lirpg,
                reproduces=_LIU + " Meta-parameter: an intrinsic reward η (LIRPG), split ele (sampled Hessians only), "
                                  "MAML and LVC, |τ| = 16..256, K = 1..5, α = 10 (not given in the paper; their "
-                                 "decompose value); their GAE λ = 0.9 has no counterpart (critic baseline instead).",
+                                 "decompose value); advantages by GAE with λ = 0.9 from the critic of r + η, "
+                                 "differentiated in η, as their tabular/lirpg/run_step.sh runs it (the preset's "
+                                 "gae_lambda = 0.9, detach_critic = false).",
                claim="Low-bias Hessian estimators reduce the bias (the general claim, applied to the intrinsic-reward "
                      "meta-gradient: LVC should correlate better than MAML with split ele).",
                notes=BAND_NOTE),
