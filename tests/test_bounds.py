@@ -272,7 +272,7 @@ def test_scope_reasons_for_problem_target_axis_and_claims():
 # ----------------------------------------------------------------------------- power
 
 def test_a_wide_interval_is_inconclusive_not_tight():
-    """The default-toy case: slope -1.13 [-3.3, 1.03] must not be called tight."""
+    """The old default-toy case (N = 1, 4, 16, 64): slope -1.13 [-3.3, 1.03] must not be called tight."""
     n = np.array([1.0, 4, 16, 64])
     y = 0.5 / n * log_normal_noise(n, scale=1.5, seed=3)
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y)
