@@ -1,11 +1,12 @@
-"""benchmark.analysis.bounds: bound shapes and exponents, slope fits, constants and verdicts."""
+"""benchmark.analysis.bounds: bound shapes and exponents, constants and verdicts (the slope fit
+itself: tests/test_slopes.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from benchmark.analysis.bounds import (BOUNDS, Bound, BoundCheck, bound_table, check_bound, fit_bound_constant,
-                                       fit_loglog_slope, not_applicable)
+                                       not_applicable)
 from benchmark.analysis.claims import DEFAULT_PRECISION, VERDICT_MEANINGS, VERDICTS
 
 BATCH = np.array([2.0, 4, 8, 16, 32, 64, 128, 256])
@@ -73,38 +74,6 @@ def test_documented_exponents():
         BOUNDS["lsf_bias"].exponent("batch")
 
 
-# ----------------------------------------------------------------------------- slope fits
-
-def test_slope_is_recovered_exactly_from_a_power_law():
-    x = np.geomspace(1, 1000, 7)
-    fit = fit_loglog_slope(x, 2.5 * x**-0.73)
-    assert fit.n_points == 7
-    np.testing.assert_allclose([fit.slope, fit.slope_lo, fit.slope_hi], -0.73, rtol=1e-12)
-    np.testing.assert_allclose(fit.intercept, np.log(2.5), rtol=1e-12)
-
-
-def test_slope_interval_covers_the_true_slope_at_its_nominal_rate():
-    """500 noisy data sets (log-normal noise): coverage within ±3 binomial SE of 0.95."""
-    rng = np.random.default_rng(0)
-    x = np.geomspace(1, 100, 6)
-    trials = 500
-    covered = 0
-    for _ in range(trials):
-        y = 3.0 * x**-0.5 * np.exp(0.2 * rng.standard_normal(x.size))
-        fit = fit_loglog_slope(x, y)
-        covered += fit.slope_lo <= -0.5 <= fit.slope_hi
-    se = np.sqrt(0.95 * 0.05 / trials)
-    assert abs(covered / trials - 0.95) <= 3 * se
-
-
-def test_slope_fit_edge_cases():
-    fit = fit_loglog_slope([1.0, 2.0], [1.0, 4.0])
-    assert fit.slope == pytest.approx(2.0) and np.isnan(fit.slope_lo) and np.isnan(fit.slope_hi)
-    assert np.isnan(fit_loglog_slope([3.0, 3.0, 3.0], [1.0, 2.0, 3.0]).slope)
-    with pytest.raises(ValueError):
-        fit_loglog_slope([1.0, 2.0, 3.0], [1.0, 0.0, 2.0])
-
-
 # ----------------------------------------------------------------------------- constants
 
 def test_bound_constants():
@@ -126,7 +95,8 @@ def test_bound_constants():
 def test_faster_decay_than_the_bound_is_consistent():
     check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), 4.0 / BATCH)
     assert check.verdict == "consistent" and check.exponent == -0.5
-    assert check.slope == pytest.approx(-1.0) and check.n_used == BATCH.size and check.n_excluded == 0
+    assert check.slope == pytest.approx(-1.0) and check.n_resolved == BATCH.size
+    assert check.n_censored == 0 and check.n_excluded == 0
 
 
 def test_the_bound_rate_with_noise_is_tight():
@@ -144,25 +114,51 @@ def test_no_decay_violates_the_bound():
     assert check.verdict == "violated" and check.slope_lo > -0.5
 
 
-def test_cells_under_the_noise_floor_are_excluded():
+def test_cells_under_the_noise_floor_enter_as_upper_limits():
     y = 4.0 / BATCH
-    y_lo = np.where(np.arange(BATCH.size) < 5, 0.0, 0.5 * y)  # 5 of 8 unresolved
+    unresolved = np.arange(BATCH.size) >= 3                       # the small end: 5 of 8 under the floor
+    y_lo = np.where(unresolved, 0.0, 0.5 * y)
+    y_hi = np.where(unresolved, 2.0 * y, 1.5 * y)
+    check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y, y_lo, y_hi=y_hi)
+    assert (check.n_resolved, check.n_censored, check.n_excluded) == (3, 5, 0)
+    assert check.slope == pytest.approx(-1.0, abs=1e-6) and check.verdict == "consistent"
+    assert "5 of 8 cells under the noise floor enter as upper limits (censored)" in check.note
+    # without upper limits the unresolved cells cannot enter: excluded, and more than half excluded
     check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y, y_lo)
-    assert check.verdict == "inconclusive" and check.n_used == 3 and check.n_excluded == 5
-    assert "noise floor" in check.note
+    assert (check.n_resolved, check.n_censored, check.n_excluded) == (3, 0, 5)
+    assert check.verdict == "inconclusive" and "5 of 8 cells excluded" in check.note
+    assert "without an upper limit" in check.note
     # two of eight excluded: the remaining six still decide
     y_lo = np.where(np.arange(BATCH.size) < 2, 0.0, 0.5 * y)
     check = check_bound(BOUNDS["compositional"], "batch", compositional_columns(), y, y_lo)
-    assert check.verdict == "consistent" and check.n_used == 6 and check.n_excluded == 2
+    assert check.verdict == "consistent" and check.n_resolved == 6 and check.n_excluded == 2
     assert "excluded 2 of 8" in check.note
+
+
+def test_a_censored_small_end_no_longer_flattens_the_slope():
+    """The issue-24 case: a bias falling as |τ|^-0.5 whose small end is under the noise floor.
+    Dropping those cells keeps only the upward fluctuations there (the old fit); as upper
+    limits they keep the slope at the bound's rate."""
+    rng = np.random.default_rng(7)
+    batch = np.repeat(BATCH, 10)
+    log_bias = np.log(0.3) - 0.5 * np.log(batch) + 0.4 * rng.standard_normal(batch.size)
+    log_floor = np.log(0.05) + 0.2 * rng.standard_normal(batch.size)
+    under = log_bias < log_floor
+    y, y_lo, y_hi = np.exp(log_bias), np.where(under, 0.0, 0.5 * np.exp(log_bias)), np.exp(log_floor)
+    columns = compositional_columns(batch=batch)
+    censored = check_bound(BOUNDS["compositional"], "batch", columns, y, y_lo, y_hi=np.where(under, y_hi, 2 * y))
+    dropped = check_bound(BOUNDS["compositional"], "batch", columns, y, y_lo)
+    assert censored.n_censored == under.sum() > 20 and dropped.n_excluded == under.sum()
+    assert censored.slope_lo <= -0.5 <= censored.slope_hi and censored.verdict == "tight"
+    assert dropped.slope > censored.slope and not dropped.slope_lo <= -0.5 <= dropped.slope_hi
 
 
 def test_too_few_points_and_non_positive_values_are_inconclusive():
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": np.array([1.0, 2.0])}, np.array([1.0, 0.5]))
-    assert check.verdict == "inconclusive" and check.n_used == 2
+    assert check.verdict == "inconclusive" and check.n_resolved == 2
     y = np.array([1.0, -0.5, np.nan, 0.25, 0.125])
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": np.array([1.0, 2, 3, 4, 8])}, y)
-    assert check.n_excluded == 2 and check.n_used == 3 and check.verdict == "tight"
+    assert check.n_excluded == 2 and check.n_resolved == 3 and check.verdict == "tight"
     assert "non-positive" in check.note
 
 
@@ -223,7 +219,7 @@ def test_bound_table():
     table = bound_table(checks)
     assert list(table["bound"]) == ["lsf_bias", "compositional"]
     assert {"verdict", "slope", "slope_lo", "slope_hi", "exponent", "constant_ls", "constant_envelope",
-            "formula", "source", "quantity", "n_used", "n_excluded", "note"} <= set(table.columns)
+            "formula", "source", "quantity", "n_resolved", "n_censored", "n_excluded", "note"} <= set(table.columns)
     assert set(table["verdict"]) <= set(VERDICTS)
     assert table.loc[1, "formula"] == BOUNDS["compositional"].formula
     assert len(bound_table([])) == 0
@@ -277,7 +273,7 @@ def test_scope_reasons_for_problem_target_axis_and_claims():
 # ----------------------------------------------------------------------------- power
 
 def test_a_wide_interval_is_inconclusive_not_tight():
-    """The default-toy case: slope -1.13 [-3.3, 1.03] must not be called tight."""
+    """The old default-toy case (N = 1, 4, 16, 64): slope -1.13 [-3.3, 1.03] must not be called tight."""
     n = np.array([1.0, 4, 16, 64])
     y = 0.5 / n * log_normal_noise(n, scale=1.5, seed=3)
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y)
@@ -301,7 +297,7 @@ def test_fewer_than_three_resolved_cells_give_no_slope_and_no_constant():
     n = np.array([1.0, 2, 4, 8])
     y = 1 / n
     check = check_bound(BOUNDS["lsf_bias"], "N", {"N": n}, y, np.array([0.0, 0.0, 0.1, 0.05]))
-    assert check.n_used == 2 and check.verdict == "inconclusive"
+    assert check.n_resolved == 2 and check.n_excluded == 2 and check.verdict == "inconclusive"
     assert np.isnan(check.slope) and np.isnan(check.constant_envelope) and np.isnan(check.constant_ls)
     assert "no slope" in check.note
     with pytest.raises(ValueError, match="min_points"):

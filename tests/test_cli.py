@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from benchmark import cli
@@ -89,15 +90,31 @@ def test_sweep_runs_resumes_and_refuses_a_changed_sweep(capsys, write_sweep, tmp
     assert code == 0 and "(9 computed, 0 already stored" in out
 
 
-def test_quick_preset_and_default(capsys, tmp_path):
+def test_quick_preset(capsys, tmp_path):
     code, out, err = run(capsys, "sweep", "tang-toy", "--quick", "--out", str(tmp_path), "--jobs", "1", "--quiet")
     assert code == 0 and "tang-toy-quick: 9 cells" in out
+
+
+def test_the_default_sweep_ends_on_a_page_that_opens_with_a_verdict_and_a_figure(capsys, tmp_path):
+    """`mgbench sweep` with no argument (the README's first command) asks a real question:
+    is Tang's LSF bias O(1/N)? At θ = 0.5 it is exactly 1/N, so the slope must cover -1 and,
+    with the default's 20000 estimates per N, within the precision: `tight`, not inconclusive."""
     code, out, err = run(capsys, "sweep", "--out", str(tmp_path), "--jobs", "2", "--quiet",
                          "--reports", str(tmp_path / "reports"))
-    assert code == 0 and out.startswith("default-toy: 12 cells") and "default-liu2022: 32 cells" in out
-    assert (tmp_path / "default-liu2022" / "results.csv").exists()
-    assert f"report: {tmp_path / 'reports' / 'default-liu2022' / 'index.html'}" in out
-    assert (tmp_path / "reports" / "default-toy" / "index.html").exists()
+    page = tmp_path / "reports" / "default" / "index.html"
+    assert code == 0 and out.startswith("default: 27 cells") and out.rstrip().endswith(f"report: {page}")
+    assert (tmp_path / "default" / "results.csv").exists()
+    text = page.read_text(encoding="utf-8")
+    top = text[:text.index("<h2>Sweep</h2>")]                    # what the page opens with
+    found = top[top.index("What was found"):]
+    assert found.index("class='badge'") < found.index("<img")     # a verdict, then the figure it was read from
+    first_verdict = found.split("class='badge'", 1)[1].split(">", 1)[1].split("<", 1)[0]
+    assert first_verdict in ("tight", "consistent", "violated")
+    assert "src='default-N.png'" in top and (tmp_path / "reports" / "default" / "default-N.png").stat().st_size > 10_000
+    verdicts = pd.read_csv(tmp_path / "reports" / "default" / "verdicts.csv")
+    lsf = verdicts[(verdicts["bound"] == "lsf_bias") & (verdicts["range"] == "all")].iloc[0]
+    assert lsf["verdict"] == "tight" and lsf["slope_lo"] <= -1 <= lsf["slope_hi"]
+    assert lsf["cells_resolved"] == 9 and "lsf_bias (1/N) for LSF along N" in found
 
 
 def test_every_subcommand_is_one_row_of_the_table_and_parses():

@@ -188,6 +188,9 @@ def test_tang_comparison_reads_the_closed_form_rates():
     # LSF variance 1/N: tight; SF variance N/16 + 3.5 + 15/N on N >= 32 grows slower than N
     # over the range (slope < 1, exact data): consistent with O(N).
     assert [row["verdict"] for row in comparison.details] == ["tight", "consistent", "tight", "consistent"]
+    # each slope with its cells: the closed-form cells are all resolved
+    assert comparison.details[0]["slope [95%] (cells)"].endswith("(11 resolved, 0 censored, 0 excluded)")
+    assert "(11 resolved, 0 censored, 0 excluded) vs the bound's exponent -1" in comparison.text
     assert comparison.verdict == "agrees"
     _check_figure(tang2022.draw_bias_variance(data))
 

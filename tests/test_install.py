@@ -28,11 +28,11 @@ def test_installed_mgbench_runs_a_sweep_with_its_report_outside_the_repository(t
                            env=installed_python_environment(), capture_output=True, text=True)
     if where.returncode != 0:
         pytest.skip("mgbench is not installed in this interpreter (run `pip install .` first)")
-    process = subprocess.run([sys.executable, "-m", "benchmark", "sweep", "default-toy", "--quick", "--quiet",
+    process = subprocess.run([sys.executable, "-m", "benchmark", "sweep", "default", "--quick", "--quiet",
                               "--out", "results", "--reports", "reports", "--jobs", "1"],
                              cwd=tmp_path, env=installed_python_environment(), capture_output=True, text=True)
     assert process.returncode == 0, process.stderr
-    assert (tmp_path / "reports" / "default-toy-quick" / "index.html").exists()
+    assert (tmp_path / "reports" / "default-quick" / "index.html").exists()
     figures = subprocess.run([sys.executable, "-c", "import benchmark.studies, benchmark.reports.sweep, benchmark.reports.compare"],
                              cwd=tmp_path, env=installed_python_environment(), capture_output=True, text=True)
     assert figures.returncode == 0, figures.stderr

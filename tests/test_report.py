@@ -53,7 +53,7 @@ def test_toy_report_reproduces_tangs_lsf_bias_and_pathwise_unbiasedness(toy_resu
 
 @pytest.mark.slow
 def test_measured_sf_variance_matches_its_closed_form(toy_results):
-    """Var[SF] = Nδ⁴ + 18δ²σ² − 4δ² + 15σ⁴/N: Θ(N) only once Nδ⁴ dominates (δ = θ − c)."""
+    """Var[SF] = Nδ⁴/σ² + 14δ² + 15σ²/N: Θ(N) only once Nδ⁴/σ² dominates (δ = θ − c)."""
     frame, _ = stored_report_frame(toy_results)
     sf = frame[frame["estimator"] == "sf"].sort_values("N")
     truth = np.array([sf_variance(ToyProblem(GaussianToy(), 0.5, int(n))) for n in sf["N"]])
@@ -88,7 +88,14 @@ def test_report_writes_page_figures_and_verdicts(toy_results, tmp_path):
     assert (tmp_path / "report" / "toy-N.png").stat().st_size > 10_000
     assert (tmp_path / "report" / "toy-N.pdf").exists()
     # (LSF x 3 bounds + SF x Θ(N)) x 2 ranges; PW: no bound speaks of it
-    assert len(pd.read_csv(tmp_path / "report" / "verdicts.csv")) == (3 + 1) * 2
+    verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv")
+    assert len(verdicts) == (3 + 1) * 2
+    # every slope on the page carries the cells behind it (fmt_slope), the counts adding up to the curve's cells
+    assert (verdicts[["cells_resolved", "cells_censored", "cells_excluded"]].sum(axis=1) == verdicts["range"].map(
+        {"all": len(TOY_NS), "N >= 16": 5})).all()
+    lsf = verdicts[(verdicts["bound"] == "lsf_bias") & (verdicts["range"] == "all")].iloc[0]
+    assert (f"({lsf['cells_resolved']} resolved, {lsf['cells_censored']} censored, {lsf['cells_excluded']} "
+            f"excluded)") in text
 
 
 def test_report_of_a_missing_directory_is_a_one_line_error(tmp_path, capsys):
@@ -102,11 +109,13 @@ def test_comparison_table_puts_the_new_estimator_first():
                            "formula": ["K α^K σ_in |τ|^-1/2"] * 3,
                            "axis": ["batch"] * 3, "range": ["all"] * 3, "slope": [-0.5, -1.0, np.nan],
                            "slope_lo": [-0.7, -1.2, np.nan], "slope_hi": [-0.3, -0.8, np.nan],
-                           "verdict": ["tight", "consistent", "inconclusive"]})
+                           "verdict": ["tight", "consistent", "inconclusive"],
+                           "cells_resolved": [40, 50, 2], "cells_censored": [30, 0, 48], "cells_excluded": [10, 0, 0]})
     table = comparison_table(checks, "new")
     assert list(table.columns) == ["bound", "axis", "range", "new", "dice", "maml"]
-    assert table.loc[0, "new"] == "-1.00 [-1.20, -0.80] consistent"
-    assert table.loc[0, "dice"] == "— inconclusive"
+    assert table.loc[0, "new"] == "-1.00 [-1.20, -0.80] (50 resolved, 0 censored, 0 excluded) consistent"
+    assert table.loc[0, "maml"] == "-0.50 [-0.70, -0.30] (40 resolved, 30 censored, 10 excluded) tight"
+    assert table.loc[0, "dice"] == "— (2 resolved, 48 censored, 0 excluded) inconclusive"
 
 
 @pytest.mark.slow
@@ -117,6 +126,7 @@ def test_compare_runs_the_documented_example_end_to_end(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "comparison report:" in out and "compositional" in out and "lvc_dice_average is" in out
+    assert " resolved, " in out and " censored, " in out                  # the slope's cells, where it is printed
     report = tmp_path / "reports" / "compare-lvc_dice_average-quick"
     table = pd.read_csv(report / "comparison.csv")
     assert list(table.columns[3:]) == ["lvc_dice_average", "dice", "maml"]

@@ -199,13 +199,12 @@ def test_presets_whose_estimators_exist_validate_fully():
 
 
 def test_suites_name_their_sweeps(write_sweep, tmp_path):
-    assert [sweep.name for sweep in load_sweeps("default", check_estimators=False)] == [
-        "default-toy", "default-liu2022"]
-    with pytest.raises(SweepError, match="^sweep: 'default' is a suite of sweeps"):
-        load_sweep("default")
+    assert [sweep.name for sweep in load_sweeps("default", check_estimators=False)] == ["default"]   # one sweep
     write_sweep(TOY, "member.toml")
     suite = write_sweep('name = "s"\nsweeps = ["member.toml", "tang-toy"]\n', "suite.toml")
     assert [sweep.name for sweep in load_sweeps(suite)] == ["toy", "tang-toy"]
+    with pytest.raises(SweepError, match="^sweep: '.*suite.toml' is a suite of sweeps"):
+        load_sweep(suite)
     for text, message in [('name = "s"\nsweeps = []\n', "sweeps: expected a non-empty list"),
                           ('name = "s"\nsweeps = ["nope"]\n', "sweep: expected a TOML file or a preset"),
                           ('name = "s"\nseed = 1\nsweeps = ["member.toml"]\n', "seed: unknown key")]:

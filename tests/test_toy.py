@@ -62,3 +62,32 @@ def test_estimates_have_shape_r_by_one_and_follow_the_generator():
         np.testing.assert_array_equal(first, get_estimator(name, "gaussian_toy")(problem, 7, np.random.default_rng(4)))
     with pytest.raises(ValueError, match="N: expected a positive integer"):
         ToyProblem(GaussianToy(), 0.0, 0)
+
+
+def readme_sf_variance(theta, n, sigma, c=1.0):
+    """The README's closed form of Var[SF] for any σ: Nδ⁴/σ² + 14δ² + 15σ²/N (δ = θ − c).
+
+    From sf_variance's derivation, E[(·)²] = (N/σ²)(δ⁴ + 18δ²σ²/N + 15σ⁴/N²) less the squared
+    mean 4δ². (Before issue 24 the README wrote Nδ⁴ + 18δ²σ² − 4δ² + 15σ⁴/N, equal only at σ = 1.)
+    """
+    delta = theta - c
+    return n * delta**4 / sigma**2 + 14 * delta**2 + 15 * sigma**2 / n
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 3.3])
+def test_the_readme_sf_variance_is_the_closed_form_at_every_sigma(sigma):
+    for theta, n in ((0.5, 1), (0.2, 8), (-1.0, 64)):
+        problem = ToyProblem(GaussianToy(sigma=sigma, c=1.0), theta, n)
+        assert readme_sf_variance(theta, n, sigma) == pytest.approx(sf_variance(problem), rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sigma", [0.5, 2.0])
+def test_the_readme_sf_variance_matches_simulation_where_the_old_formula_does_not(sigma):
+    theta, n = 0.2, 8
+    _, sf = draws("sf", theta, n, sigma, seed=4)
+    assert_variance(sf, readme_sf_variance(theta, n, sigma))
+    delta = theta - 1.0
+    old = n * delta**4 + 18 * delta**2 * sigma**2 - 4 * delta**2 + 15 * sigma**4 / n
+    with pytest.raises(AssertionError):
+        assert_variance(sf, old)

@@ -2,7 +2,7 @@
 
 The cases of issue 10: tang-toy judges only (LSF, LSF bounds) and (SF, Θ(N)); hessian-bias
 reports (it crashed on the axis `c`); no `tight` or `violated` from an interval wider than
-the precision (default-toy, comp-sample --quick); the compositional bound only on split lee.
+the precision (default --quick, comp-sample --quick); the compositional bound only on split lee.
 """
 from __future__ import annotations
 
@@ -49,11 +49,11 @@ def no_unpowered_verdicts(checks: pd.DataFrame) -> None:
     decided = checks[checks["verdict"].isin(["tight", "violated"])]
     assert ((decided["slope_hi"] - decided["slope_lo"]) / 2 <= DEFAULT_PRECISION + 1e-12).all()
     assert set(checks["verdict"]) <= set(VERDICTS)
-    assert checks.loc[checks["slope"].notna(), "cells_used"].ge(3).all()    # < 3 resolved cells: no slope
+    assert checks.loc[checks["slope"].notna(), "cells_resolved"].ge(3).all()    # < 3 resolved cells: no slope
 
 
-def test_default_toy_gives_no_tight_from_a_wide_interval(tmp_path_factory):
-    frame, settings, _ = quick_run("default-toy", tmp_path_factory)
+def test_default_quick_gives_no_tight_from_a_wide_interval(tmp_path_factory):
+    frame, settings, _ = quick_run("default", tmp_path_factory)
     no_unpowered_verdicts(bound_checks(frame, settings))
 
 

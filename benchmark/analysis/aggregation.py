@@ -149,8 +149,9 @@ def bound_check(df: pd.DataFrame, bound: str, axis: str, *, metric: str | None =
                 min_points: int = 3, precision: float = DEFAULT_PRECISION) -> BoundCheck:
     """`benchmark.analysis.bounds.check_bound` on the cells of `df` (every problem seed a point).
 
-    The bias is used only where its lower confidence limit is above zero (resolved); the
-    envelope constant lies above every used cell's upper limit. `axis` is a bound column;
+    The bias enters as a point where its lower confidence limit is above zero (resolved) and
+    as an upper limit (its `_hi`) where it is not (censored; `benchmark.analysis.slopes`); the
+    envelope constant lies above every resolved cell's upper limit. `axis` is a bound column;
     when the bound's scope makes its claim toward 0 along the sweep axis that moves it
     (Δ_H, moved by `c`), the rule is mirrored.
     """

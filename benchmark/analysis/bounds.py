@@ -3,8 +3,9 @@
 A `Bound` is an upper bound y ≤ C · shape(columns) on a measured quantity y (bias or
 variance) of unknown constant C. Along one sweep axis x (others fixed) it predicts a
 power law y ∝ x^p, except along `steps` (K), where K α^K and (K-1) Δ_H^(K-1) are not
-power laws. `check_bound` fits the slope of log y against log x with a t-interval,
-fits the constant C, and gives a verdict; `bound_table` collects the checks.
+power laws. `check_bound` fits the slope of log y against log x with a 95% interval
+(`benchmark.analysis.slopes.fit_slope`: cells under the noise floor enter as upper limits,
+a censored fit), fits the constant C, and gives a verdict; `bound_table` collects the checks.
 
 Every bound declares its `Scope`: the problem kind, targets, estimators and (Liu et al.'s
 inner/Hessian/outer) splits it speaks of, and the sweep axes along which it is judged
@@ -16,7 +17,8 @@ bound names.
 
 Verdicts need power: `tight` and `violated` only when the slope interval's half-width is
 at most `precision` (default 0.25 exponent units), otherwise `inconclusive`; with fewer
-than three resolved cells there is no slope (and nothing is drawn).
+than three resolved cells there is no slope (and nothing is drawn). Every check counts its
+cells: resolved (points), censored (upper limits) and excluded (neither).
 
 Bounds (shape = the bound without its constant):
   compositional        K α^K σ_in |τ|^-1/2     bias      Liu et al. 2022
@@ -37,12 +39,12 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmark.analysis.claims import DEFAULT_PRECISION, MIN_POINTS
+from benchmark.analysis.slopes import fit_slope
 
-__all__ = ["Bound", "BOUNDS", "Scope", "SlopeFit", "fit_loglog_slope", "fit_bound_constant",
-           "BoundCheck", "check_bound", "bound_table", "not_applicable"]
+__all__ = ["Bound", "BOUNDS", "Scope", "fit_bound_constant", "BoundCheck", "check_bound", "bound_table",
+           "not_applicable"]
 
 # Slopes within this of the expected exponent count as equal (exact power-law data give a
 # zero-width interval that float rounding can put a hair away from p).
@@ -234,57 +236,6 @@ def not_applicable(bound: Bound, *, problem: str, target: str, estimator: str, a
     return None
 
 
-@dataclass(frozen=True)
-class SlopeFit:
-    """OLS fit log y = intercept + slope · log x, with a t-interval on the slope."""
-
-    slope: float
-    slope_lo: float
-    slope_hi: float
-    intercept: float
-    n_points: int
-
-
-def fit_loglog_slope(x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95) -> SlopeFit:
-    """Least-squares slope of log y on log x with its t confidence interval.
-
-    log y_i = a + b log x_i + ε_i;  b̂ = S_xy / S_xx,  b̂ ± t_{n-2, (1+c)/2} · se(b̂),
-    se(b̂)² = Σ_i residual_i² / ((n - 2) S_xx)  (the same as scipy.stats.linregress).
-
-    Args:
-      x: `(n,)` positive abscissae.
-      y: `(n,)` positive values.
-      confidence: coverage c of the slope interval.
-
-    Returns:
-      `SlopeFit`; slope and intercept nan with fewer than 2 points or a constant x, the
-      interval nan with fewer than 3 points (no residual degrees of freedom).
-    """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: expected a value in (0, 1), got {confidence!r}")
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"x and y: expected the same length, got {x.size} and {y.size}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
-        raise ValueError("x and y: expected finite positive values (filter the cells first)")
-    n = x.size
-    nan = float("nan")
-    if n < 2 or np.ptp(x) == 0:
-        return SlopeFit(nan, nan, nan, nan, n)
-    log_x, log_y = np.log(x), np.log(y)
-    centred_x = log_x - log_x.mean()
-    sxx = float(centred_x @ centred_x)
-    slope = float(centred_x @ (log_y - log_y.mean()) / sxx)
-    intercept = float(log_y.mean() - slope * log_x.mean())
-    if n < 3:
-        return SlopeFit(slope, nan, nan, intercept, n)
-    residuals = log_y - intercept - slope * log_x
-    standard_error = float(np.sqrt(residuals @ residuals / (n - 2) / sxx))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * standard_error
-    return SlopeFit(slope, slope - half, slope + half, intercept, n)
-
-
 def fit_bound_constant(shape_values: np.ndarray, y: np.ndarray,
                        y_hi: np.ndarray | None = None) -> tuple[float, float]:
     """The constant C of y ≤ C · shape: least squares in log space and the envelope.
@@ -332,7 +283,8 @@ class BoundCheck:
     constant_ls: float
     constant_envelope: float
     verdict: str
-    n_used: int
+    n_resolved: int
+    n_censored: int
     n_excluded: int
     note: str
     precision: float = DEFAULT_PRECISION
@@ -342,6 +294,11 @@ class BoundCheck:
         """Half the width of the slope interval (nan without one)."""
         return (self.slope_hi - self.slope_lo) / 2
 
+    @property
+    def n_used(self) -> int:
+        """The cells in the slope fit: resolved points and censored upper limits."""
+        return self.n_resolved + self.n_censored
+
 
 def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: np.ndarray,
                 y_lo: np.ndarray | None = None, *, y_hi: np.ndarray | None = None,
@@ -349,21 +306,26 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
                 precision: float = DEFAULT_PRECISION, toward_zero: bool = False) -> BoundCheck:
     """Judge a measured quantity y against an upper bound along one sweep axis.
 
-    Cells: a cell is used when y > 0 and finite, the axis value and shape(columns) are
-    positive and finite, and (when `y_lo` is given) y_lo > 0, i.e. the quantity is resolved
-    above zero (for bias: above the noise floor; a nan y_lo counts as unresolved). The
-    others are excluded and counted in `n_excluded`; `note` says why.
+    Cells: *resolved* when y > 0 and finite and (when `y_lo` is given) y_lo > 0, i.e. the
+    quantity is resolved above zero (for bias: above the noise floor); *censored* when not
+    resolved (y_lo <= 0 or nan) but its upper limit `y_hi` is finite and positive: it enters
+    the slope fit as the upper limit y < y_hi, not as a point and not dropped (dropping the
+    small end biases the slope shallow, `benchmark.analysis.slopes`); *excluded* otherwise,
+    or where the axis value or shape(columns) is not positive and finite. `note` says why
+    cells are censored or excluded; the counts are `n_resolved`, `n_censored`, `n_excluded`.
 
     Power-law axes (bound.exponent(axis) = p, the other axes fixed at their values, which
     should be constant across the cells; `note` says when they are not): fit
-    log y = a + s log x (x the axis column) with a `confidence` t-interval [s_lo, s_hi].
-    The bound is an upper bound as x grows, so
+    log y = a + s log x (x the axis column) with a `confidence` interval [s_lo, s_hi]
+    (`fit_slope`: least squares with a t-interval when no cell is censored, otherwise the
+    censored maximum likelihood with its Wald interval). The bound is an upper bound as x
+    grows, so
       tight         s_lo ≤ p ≤ s_hi              (the data follow the bound's rate)
       consistent    s_hi < p                     (y decays faster / grows slower than the bound)
       violated      s_lo > p                     (y decays slower / grows faster than the bound)
     Non-power-law axes (`steps`: K α^K, (K-1) Δ_H^(K-1)): fit log y = a + s log shape
     instead (s = 1 when y ∝ shape) and judge s against p = 1. If shape increases along the
-    axis (over the used cells) the rule above applies as is; if it decreases, "y
+    axis (over the cells in the fit) the rule above applies as is; if it decreases, "y
     changes at least as fast as the bound" means s ≥ 1, so the rule is mirrored:
       consistent    s_lo > 1,   violated   s_hi < 1,   tight   s_lo ≤ 1 ≤ s_hi.
     If shape is not monotone along the axis, only `tight` can be concluded, otherwise
@@ -374,21 +336,23 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
     (exponent units); a wider interval gives `inconclusive` (the note says so), since it
     cannot tell the bound's rate from a different one. `consistent` needs no precision:
     the whole interval is on the safe side.
-    Always `inconclusive` with fewer than `min_points` used cells (then no slope and no
-    constants are given either: nothing to draw), more than half of the cells excluded,
-    or no slope interval (e.g. a single distinct x).
+    `inconclusive`, the data cannot support a slope (the note says which): fewer than
+    `min_points` resolved cells or all of them at one axis value (then no slope and no
+    constants are given either: nothing to draw), more than half of the cells excluded
+    (neither a value nor an upper limit), or no slope interval.
     Slopes within 1e-9 of p count as containing it (exact power-law data).
 
-    Constants: `fit_bound_constant(shape, y, y_hi)` over the used cells.
+    Constants: `fit_bound_constant(shape, y, y_hi)` over the resolved cells.
 
     Args:
       bound: the `Bound`.
       axis: the sweep column along which to judge, one of `bound.axes`.
       columns: per-cell `(n,)` arrays of at least `bound.axes` (or scalars, broadcast).
       y: `(n,)` the measured quantity (e.g. `bias` or `variance`).
-      y_lo: `(n,)` lower confidence limits of y (e.g. `bias_lo`), or None.
-      y_hi: `(n,)` upper confidence limits of y (for the envelope constant), or None.
-      min_points: the fewest used cells for a slope and a verdict (>= 3).
+      y_lo: `(n,)` lower confidence limits of y (e.g. `bias_lo`), or None (all resolved).
+      y_hi: `(n,)` upper confidence limits of y: the limits of censored cells and the
+        envelope constant; or None (unresolved cells are then excluded).
+      min_points: the fewest resolved cells for a slope and a verdict (>= 3).
       confidence: coverage of the slope interval.
       precision: the largest slope-interval half-width for `tight` or `violated`.
       toward_zero: the bound speaks of small axis values (mirror the rule).
@@ -410,27 +374,33 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
     cols = {name: np.broadcast_to(np.asarray(columns[name], dtype=float), (n,)) for name in bound.axes}
     x = cols[axis]
     shape = np.broadcast_to(bound.shape(**cols), (n,))
+    upper = np.full(n, np.nan) if y_hi is None else np.asarray(y_hi, dtype=float).ravel()
     notes: list[str] = []
 
     with np.errstate(invalid="ignore"):
         positive = np.isfinite(y) & (y > 0)
         valid_cells = np.isfinite(x) & (x > 0) & np.isfinite(shape) & (shape > 0)
-        resolved = np.ones(n, bool) if y_lo is None else np.asarray(y_lo, dtype=float).ravel() > 0
-    used = positive & valid_cells & resolved
-    n_used, n_excluded = int(used.sum()), int(n - used.sum())
+        above_floor = np.ones(n, bool) if y_lo is None else np.asarray(y_lo, dtype=float).ravel() > 0
+        limited = np.isfinite(upper) & (upper > 0)
+    resolved = above_floor & positive & valid_cells
+    censored = ~above_floor & limited & valid_cells
+    in_fit = resolved | censored
     reasons = (
-        (~resolved, "under the noise floor (lower limit <= 0 or nan)"),
-        (resolved & ~positive, "with a non-positive or non-finite value"),
-        (resolved & positive & ~valid_cells, f"with a non-positive or non-finite {axis} or bound shape"),
+        (censored, "under the noise floor enter as upper limits (censored)", "censored"),
+        (~above_floor & ~limited, "under the noise floor without an upper limit", "excluded"),
+        (above_floor & ~positive, "with a non-positive or non-finite value", "excluded"),
+        ((above_floor & positive | ~above_floor & limited) & ~valid_cells,
+         f"with a non-positive or non-finite {axis} or bound shape", "excluded"),
     )
-    for mask, reason in reasons:
+    for mask, reason, kind in reasons:
         if mask.any():
-            notes.append(f"excluded {int(mask.sum())} of {n} cells {reason}")
+            notes.append(f"{kind} {int(mask.sum())} of {n} cells {reason}" if kind == "excluded"
+                         else f"{int(mask.sum())} of {n} cells {reason}")
 
     others = [name for name in bound.axes if name != axis]
-    fixed = {name: float(cols[name][used][0]) for name in others
-             if n_used and np.ptp(cols[name][used]) == 0}
-    varying = [name for name in others if n_used and name not in fixed]
+    fixed = {name: float(cols[name][in_fit][0]) for name in others
+             if in_fit.any() and np.ptp(cols[name][in_fit]) == 0}
+    varying = [name for name in others if in_fit.any() and name not in fixed]
     # σ_in differs between problem instances by design; only other varying settings are news
     varying_settings = [name for name in varying if name != "sigma_in"]
     try:
@@ -446,26 +416,27 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
     else:
         notes.append("regressed log y on log bound shape (expected slope 1 when tight)")
         regressor, expected = shape, 1.0
-        direction = _direction(x[used], shape[used])
+        direction = _direction(x[in_fit], shape[in_fit])
 
+    fit = fit_slope(np.where(in_fit, regressor, np.nan), y, resolved=resolved, upper=upper,
+                    confidence=confidence, min_resolved=min_points)
+    n_resolved, n_censored, n_excluded = fit.counts
     nan = float("nan")
-    if n_used >= min_points:
-        fit = fit_loglog_slope(regressor[used], y[used], confidence=confidence)
-        upper = None if y_hi is None else np.asarray(y_hi, dtype=float).ravel()[used]
-        constant_ls, constant_envelope = fit_bound_constant(shape[used], y[used], upper)
+    if np.isfinite(fit.slope):
+        constant_ls, constant_envelope = fit_bound_constant(shape[resolved], y[resolved], upper[resolved])
     else:
-        fit, constant_ls, constant_envelope = SlopeFit(nan, nan, nan, nan, n_used), nan, nan
+        constant_ls = constant_envelope = nan
 
     half_width = (fit.slope_hi - fit.slope_lo) / 2
-    if n_used < min_points:
+    if not np.isfinite(fit.slope):
         verdict = "inconclusive"
-        notes.append(f"only {n_used} resolved cells (need {min_points}): no slope")
+        notes.append(fit.reason)
     elif n_excluded > n / 2:
         verdict = "inconclusive"
         notes.append(f"{n_excluded} of {n} cells excluded")
     elif not (np.isfinite(fit.slope_lo) and np.isfinite(fit.slope_hi)):
         verdict = "inconclusive"
-        notes.append("no slope interval")
+        notes.append(fit.reason or "no slope interval")
     elif fit.slope_lo - _SLOPE_ATOL <= expected <= fit.slope_hi + _SLOPE_ATOL:
         verdict = "tight"
     elif direction == 0:
@@ -481,8 +452,9 @@ def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: n
 
     return BoundCheck(bound=bound.name, axis=axis, slope=fit.slope, slope_lo=fit.slope_lo,
                       slope_hi=fit.slope_hi, exponent=exponent, constant_ls=constant_ls,
-                      constant_envelope=constant_envelope, verdict=verdict, n_used=n_used,
-                      n_excluded=n_excluded, note="; ".join(notes), precision=float(precision))
+                      constant_envelope=constant_envelope, verdict=verdict, n_resolved=n_resolved,
+                      n_censored=n_censored, n_excluded=n_excluded, note="; ".join(notes),
+                      precision=float(precision))
 
 
 def _direction(x: np.ndarray, shape: np.ndarray) -> int:
@@ -500,8 +472,8 @@ def _direction(x: np.ndarray, shape: np.ndarray) -> int:
 
 
 _TABLE_COLUMNS = ("bound", "quantity", "formula", "axis", "exponent", "slope", "slope_lo", "slope_hi",
-                  "verdict", "precision", "constant_ls", "constant_envelope", "n_used", "n_excluded", "note",
-                  "source")
+                  "verdict", "precision", "constant_ls", "constant_envelope", "n_resolved", "n_censored",
+                  "n_excluded", "note", "source")
 
 
 def bound_table(checks: list[BoundCheck]) -> pd.DataFrame:
@@ -512,8 +484,8 @@ def bound_table(checks: list[BoundCheck]) -> pd.DataFrame:
 
     Returns:
       DataFrame with columns bound, quantity, formula, axis, exponent, slope, slope_lo,
-      slope_hi, verdict, precision, constant_ls, constant_envelope, n_used, n_excluded,
-      note, source.
+      slope_hi, verdict, precision, constant_ls, constant_envelope, n_resolved, n_censored,
+      n_excluded, note, source.
     """
     rows = []
     for check in checks:

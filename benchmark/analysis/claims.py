@@ -21,7 +21,7 @@ __all__ = ["VERDICTS", "VERDICT_MEANINGS", "DEFAULT_PRECISION", "MIN_POINTS", "C
 
 VERDICTS = ("tight", "consistent", "violated", "inconclusive")
 DEFAULT_PRECISION = 0.25      # largest slope-interval half-width (exponent units) for tight / violated
-MIN_POINTS = 3                # fewest resolved cells for a slope
+MIN_POINTS = 3                # fewest resolved cells for a slope (and, among them, two distinct x)
 VERDICT_MEANINGS: dict[str, str] = {
     "tight": "the slope's 95% interval contains the bound's exponent and is narrower than ± the stated "
              "precision: the data follow the bound's rate",
@@ -29,8 +29,9 @@ VERDICT_MEANINGS: dict[str, str] = {
                   "(or grows slower) than the bound, which holds but is loose along this axis",
     "violated": "the whole slope interval lies on the wrong side of the exponent and is narrower than ± the "
                 "stated precision: the quantity falls slower (or grows faster) than the bound allows",
-    "inconclusive": "too few resolved cells (fewer than 3, or more than half under the noise floor), or an "
-                    "interval too wide to tell tight from violated; the reason is given",
+    "inconclusive": "the data cannot support a slope (fewer than 3 resolved cells, resolved cells at a single "
+                    "value, more than half of the cells with neither a value nor an upper limit) or its interval "
+                    "is too wide to tell tight from violated; the reason is given",
 }
 
 CLAIM_VERDICTS = ("agrees", "partly agrees", "disagrees", "inconclusive", "no published claim")

@@ -6,8 +6,9 @@ K, α, ...), over every problem instance; it needs three or more axis values. Fo
 curve and each bound of `benchmark.analysis.bounds.BOUNDS`:
 - the bound's `Scope` decides whether it speaks of the curve (`not_applicable`); a plug-in
   estimator joins a bound's estimators by claiming it (`@register(..., bounds=...)`);
-- where it does, `check_bound` judges the cells (one point per problem instance and axis
-  value; the quantity's lower limit must be above 0, i.e. resolved) over the whole axis
+- where it does, `check_bound` judges the cells (one per problem instance and axis value:
+  a point where the quantity's lower limit is above 0, i.e. resolved, an upper limit where
+  it is not; the row counts the resolved, censored and excluded cells) over the whole axis
   and, with six or more values, its upper half, where asymptotic claims are meant to hold;
 - where it does not, one line per bound says why (`not_applied`).
 
@@ -33,8 +34,8 @@ __all__ = ["SWEPT_AXES", "VERDICT_COLUMNS", "NOT_APPLIED_COLUMNS", "Curve", "fin
 
 SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
 VERDICT_COLUMNS = ("estimator", "split", "axis", "range", "bound", "slope", "slope_lo", "slope_hi", "verdict",
-                   "exponent", "precision", "quantity", "formula", "constant_envelope", "constant_ls", "cells_used",
-                   "cells_excluded", "note", "curve", "settings")
+                   "exponent", "precision", "quantity", "formula", "constant_envelope", "constant_ls",
+                   "cells_resolved", "cells_censored", "cells_excluded", "note", "curve", "settings")
 NOT_APPLIED_COLUMNS = ("bound", "reason")
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def verdict_table(curves: Sequence[Curve], *, problem: str, target: str, precisi
                              "slope_hi": check.slope_hi, "verdict": check.verdict, "exponent": check.exponent,
                              "precision": check.precision, "quantity": bound.quantity, "formula": bound.formula,
                              "constant_envelope": check.constant_envelope, "constant_ls": check.constant_ls,
-                             "cells_used": check.n_used, "cells_excluded": check.n_excluded, "note": check.note,
+                             "cells_resolved": check.n_resolved, "cells_censored": check.n_censored,
+                             "cells_excluded": check.n_excluded, "note": check.note,
                              "curve": curve.label, "settings": _settings_text(curve)})
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
 

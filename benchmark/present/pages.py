@@ -2,8 +2,9 @@
 
 Every page (sweep report, `mgbench compare`, study pages) is `page(title, body)` with the
 same style sheet; tables are `table(rows)` or `frame_table(frame)`; numbers go through
-`fmt` (significant digits), `fmt_interval` ('0.52 [0.48, 0.57]') and `fmt_bias` (an
-interval reaching 0 is an upper limit: '< 0.0031', never '0').
+`fmt` (significant digits), `fmt_interval` ('0.52 [0.48, 0.57]'), `fmt_bias` (an
+interval reaching 0 is an upper limit: '< 0.0031', never '0') and `fmt_slope` (a slope with
+its interval and its resolved / censored / excluded cells).
 """
 from __future__ import annotations
 
@@ -143,13 +144,27 @@ def fmt_bias(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
     return fmt_interval(value, lo, hi, digits)
 
 
-def fmt_slope(slope: Any, lo: Any, hi: Any) -> str:
-    """'-0.52 [-0.61, -0.43]' with two decimals; '—' without a slope."""
+def fmt_slope(slope: Any, lo: Any, hi: Any, *, cells: Sequence[Any]) -> str:
+    """A fitted slope with its interval and the cells behind it, the one way every page
+    prints a slope: '-0.52 [-0.61, -0.43] (50 resolved, 30 censored, 0 excluded)' with two
+    decimals; '— (2 resolved, 6 censored, 0 excluded)' without a slope.
+
+    Args:
+      slope, lo, hi: the slope and its interval (nan: none).
+      cells: (resolved, censored, excluded): the cells entering the fit as points, as upper
+        limits (under the noise floor), and not at all.
+    """
+    resolved, censored, excluded = (_count(value) for value in cells)
+    counts = f"({resolved} resolved, {censored} censored, {excluded} excluded)"
     if not _finite(slope):
-        return "—"
+        return f"— {counts}"
     if not (_finite(lo) and _finite(hi)):
-        return f"{float(slope):.2f}"
-    return f"{float(slope):.2f} [{float(lo):.2f}, {float(hi):.2f}]"
+        return f"{float(slope):.2f} {counts}"
+    return f"{float(slope):.2f} [{float(lo):.2f}, {float(hi):.2f}] {counts}"
+
+
+def _count(value: Any) -> str:
+    return str(int(value)) if _finite(value) else "?"
 
 
 def tail_section(heavy, total: int, keys: Sequence[str], *, kurtosis_note: float, share_note: float) -> str:

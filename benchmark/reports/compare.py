@@ -73,7 +73,7 @@ def comparison_table(checks: pd.DataFrame, estimator: str) -> pd.DataFrame:
 
     if checks.empty:
         return pd.DataFrame()
-    cells = checks.assign(result=[f"{fmt_slope(row.slope, row.slope_lo, row.slope_hi)} {row.verdict}"
+    cells = checks.assign(result=[f"{fmt_slope(row.slope, row.slope_lo, row.slope_hi, cells=(row.cells_resolved, row.cells_censored, row.cells_excluded))} {row.verdict}"
                                   for row in checks.itertuples()],
                           bound=[f"{row.formula} ({row.bound})" for row in checks.itertuples()])
     table = cells.pivot_table(index=["bound", "axis", "range"], columns="estimator", values="result",
@@ -132,13 +132,13 @@ def headline(spec, checks: pd.DataFrame, frames: dict[str, pd.DataFrame], *, qui
         where = where.replace("split=", "split ")
         expected = "slope 1 against the bound's shape" if pd.isna(row.exponent) else f"the bound's {fmt(row.exponent)}"
         lines.append(f"{row.bound} ({row.formula}) along {row.axis}" + (f" ({where})" if where else "") + f": {spec.name} is "
-                     f"{row.verdict.upper()}, slope {fmt_slope(row.slope, row.slope_lo, row.slope_hi)} vs "
+                     f"{row.verdict.upper()}, slope {fmt_slope(row.slope, row.slope_lo, row.slope_hi, cells=(row.cells_resolved, row.cells_censored, row.cells_excluded))} vs "
                      f"{expected}" + (f" [{row.note}]" if row.verdict == "inconclusive" else "") + ".")
         others = checks[(checks["bound"] == row.bound) & (checks["axis"] == row.axis) & (checks["range"] == "all")
                         & (checks["estimator"] != spec.name)]
         if len(others):
             lines.append("  baselines: " + "; ".join(f"{estimator_label(o.estimator)} {o.verdict} "
-                                                    f"{fmt_slope(o.slope, o.slope_lo, o.slope_hi)}"
+                                                    f"{fmt_slope(o.slope, o.slope_lo, o.slope_hi, cells=(o.cells_resolved, o.cells_censored, o.cells_excluded))}"
                                                     for o in others.itertuples()) + ".")
     for axis, frame in frames.items():
         ok = frame[frame["status"] == "ok"]

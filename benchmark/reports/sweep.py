@@ -1,4 +1,5 @@
-"""`mgbench report RESULTS_DIR`: an HTML page of one sweep — bound verdicts first, then bias
+"""`mgbench report RESULTS_DIR`: an HTML page of one sweep — what was found (the bound
+verdicts) and the figure it was read from first, then the settings, the verdict table, bias
 and variance against every swept axis (intervals over problem seeds, fitted bounds
 overlaid), then the results table.
 
@@ -21,8 +22,8 @@ import pandas as pd
 from benchmark.analysis.claims import DEFAULT_PRECISION, VERDICT_MEANINGS
 from benchmark.analysis.verdicts import SWEPT_AXES, Curve, find_curves, not_applied, verdict_table
 
-__all__ = ["report_frame", "curves_of", "bound_checks",
-           "axis_figures", "write_report", "verdict_table_html", "verdict_definitions_html"]
+__all__ = ["report_frame", "curves_of", "bound_checks", "axis_figures", "lead_figure", "write_report",
+           "verdict_table_html", "verdict_definitions_html"]
 
 
 def report_frame(frame: pd.DataFrame, sweep=None) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -246,8 +247,10 @@ def _bound_columns(cells: pd.DataFrame, summary: pd.DataFrame, axis: str, bound:
 
 def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, frame: pd.DataFrame, sweep=None,
                  precision: float = DEFAULT_PRECISION) -> Path:
-    """Write `<out>/index.html`: what was found, the sweep's settings, the bound verdicts
-    (with their definitions and the bounds not applied), figures with captions, and the
+    """Write `<out>/index.html`: what was found (the verdicts first) with the figure the first
+    verdict was read from right under it (`lead_figure`), the sweep's settings, the bound
+    verdicts (with their definitions and the bounds not applied), the other figures with
+    captions, and the
     results aggregated over problem instances (per-instance rows collapsed); also
     `<out>/verdicts.csv` and each figure as PNG and PDF.
 
@@ -274,22 +277,28 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         from benchmark.present.pages import banner
         sections.append(banner("Quick run: a smoke test of the pipeline (few points, few repetitions, at most 2 "
                                "problem instances). Its numbers and verdicts are not results."))
-    sections += [f"<div class='found'><b>What was found.</b> {found_summary(checks, ok)}</div>",
-                 "<h2>Sweep</h2>", header_table(settings, frame, results_dir),
+    n_instances = int(ok["mdp_seed"].nunique()) if "mdp_seed" in ok and ok["mdp_seed"].notna().any() else 1
+    figures = axis_figures(frame, checks, settings)
+    lead = lead_figure(checks, list(figures))
+    axis_sections = {}
+    for key, figure in figures.items():
+        save_figure(figure, out, f"{name}-{key}")
+        axis, _, metric = key.partition("-")
+        title = f"{metric.capitalize() if metric else 'Bias and variance'} against {axis}"
+        axis_sections[key] = (f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' "
+                              f"alt='{html.escape(key)}'><p class='caption'>{figure_caption(n_instances, sweep)}</p>"
+                              f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
+    sections.append(f"<div class='found'><b>What was found.</b> {found_summary(checks, ok)}</div>")
+    if lead is not None:            # the figure the first verdict was read from, right under it
+        sections.append(axis_sections.pop(lead))
+    sections += ["<h2>Sweep</h2>", header_table(settings, frame, results_dir),
                  "<h2>Bound verdicts</h2>", verdict_definitions_html(precision),
                  verdict_table_html(checks)]
     if len(skipped):
         items = "".join(f"<li><b>{html.escape(row.bound)}</b> {html.escape(row.reason.removeprefix(row.bound + ' '))}"
                         f"</li>" for row in skipped.itertuples())
         sections.append(f"<h3>Bounds not applied</h3><ul class='notes'>{items}</ul>")
-    n_instances = int(ok["mdp_seed"].nunique()) if "mdp_seed" in ok and ok["mdp_seed"].notna().any() else 1
-    for key, figure in axis_figures(frame, checks, settings).items():
-        save_figure(figure, out, f"{name}-{key}")
-        axis, _, metric = key.partition("-")
-        title = f"{metric.capitalize() if metric else 'Bias and variance'} against {axis}"
-        sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' "
-                        f"alt='{html.escape(key)}'><p class='caption'>{figure_caption(n_instances, sweep)}</p>"
-                        f"<p class='links'><a href='{name}-{key}.pdf'>PDF</a></p></section>")
+    sections += list(axis_sections.values())
     for key, (title, figure, caption) in kind_figures(frame, n_instances, sweep).items():
         save_figure(figure, out, f"{name}-{key}")
         sections.append(f"<section><h2>{html.escape(title)}</h2><img src='{name}-{key}.png' alt='{html.escape(key)}'>"
@@ -302,6 +311,23 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     index = out / "index.html"
     index.write_text(page(f"mgbench report: {name}", sections), encoding="utf-8")
     return index
+
+
+def lead_figure(checks: pd.DataFrame, keys: list[str]) -> str | None:
+    """The figure that leads the page: the one of the axis of the first decided verdict over
+    the whole axis (else of the first verdict row, else the first figure); the bias figure of
+    that axis when the figures are split per metric. None without figures."""
+    if not keys:
+        return None
+    whole = checks[checks["range"] == "all"] if len(checks) else checks
+    decided = whole[whole["verdict"] != "inconclusive"] if len(whole) else whole
+    for rows in (decided, whole):
+        if len(rows):
+            row = rows.iloc[0]
+            for key in (str(row["axis"]), f"{row['axis']}-{row['quantity']}"):
+                if key in keys:
+                    return key
+    return keys[0]
 
 
 def found_summary(checks: pd.DataFrame, ok: pd.DataFrame) -> str:
@@ -320,9 +346,11 @@ def found_summary(checks: pd.DataFrame, ok: pd.DataFrame) -> str:
     for row in decided.itertuples():
         expected = "the bound's shape (slope 1)" if row.exponent is None or pd.isna(row.exponent) \
             else f"exponent {fmt(row.exponent)}"
-        sentences.append(f"{badge(row.verdict)} {html.escape(row.bound)} for {html.escape(row.curve)} along "
-                         f"{html.escape(row.axis)}: slope {fmt_slope(row.slope, row.slope_lo, row.slope_hi)} vs "
-                         f"{expected}.")
+        slope = fmt_slope(row.slope, row.slope_lo, row.slope_hi,
+                          cells=(row.cells_resolved, row.cells_censored, row.cells_excluded))
+        sentences.append(f"{badge(row.verdict)} {html.escape(row.bound)} ({html.escape(row.formula)}) for "
+                         f"{html.escape(row.curve)} along "
+                         f"{html.escape(row.axis)}: slope {slope} vs {expected}.")
     undecided = whole[whole["verdict"] == "inconclusive"]
     if len(undecided):
         no_slope = int(undecided["slope"].isna().sum())
@@ -431,11 +459,12 @@ def verdict_table_html(checks: pd.DataFrame) -> str:
     if checks.empty:
         return "<p>No bound applies to any curve of this sweep (see below).</p>"
     rows = [{"estimator (settings)": row.curve, "axis": row.axis, "range": row.range,
-             "bound": f"{row.formula} ({row.bound})", "slope [95%]": fmt_slope(row.slope, row.slope_lo, row.slope_hi),
+             "bound": f"{row.formula} ({row.bound})",
+             "slope [95%] (cells)": fmt_slope(row.slope, row.slope_lo, row.slope_hi, cells=(row.cells_resolved, row.cells_censored, row.cells_excluded)),
              "expected": "1 (vs shape)" if row.exponent is None or pd.isna(row.exponent) else fmt(row.exponent),
              "verdict": badge(row.verdict), "C envelope": fmt(row.constant_envelope),
              "C fit (least squares)": fmt(row.constant_ls),
-             "cells used / excluded": f"{row.cells_used} / {row.cells_excluded}", "note": row.note}
+             "note": row.note}
             for row in checks.itertuples()]
     return table(rows, raw=("verdict",))
 

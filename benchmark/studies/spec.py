@@ -129,20 +129,22 @@ class FigureSpec:
 # ----------------------------------------------------------------------------- bound checks in words
 
 def check_phrase(check: BoundCheck, *, what: str) -> str:
-    """'the bias of X falls as |τ|^-0.52 [-0.61, -0.43] (bound -0.5: tight, 20 cells)'."""
+    """'X: log-log slope -0.52 [-0.61, -0.43] (50 resolved, 30 censored, 0 excluded) vs the
+    bound's exponent -0.5 → tight'."""
+    cells = (check.n_resolved, check.n_censored, check.n_excluded)
     if not np.isfinite(check.slope):
-        return f"{what}: no fit ({check.note or 'too few resolved cells'})"
-    interval = f"[{fmt(check.slope_lo)}, {fmt(check.slope_hi)}]" if np.isfinite(check.slope_lo) else "(no interval)"
+        return (f"{what}: no slope, {fmt_slope(check.slope, check.slope_lo, check.slope_hi, cells=cells)} "
+                f"({check.note or 'too few resolved cells'})")
     expected = "slope 1 against the bound's shape" if check.exponent is None else f"exponent {fmt(check.exponent)}"
-    excluded = f", {check.n_excluded} unresolved cells left out" if check.n_excluded else ""
-    return (f"{what}: log-log slope {fmt(check.slope)} {interval} vs the bound's {expected} → "
-            f"{check.verdict} ({check.n_used} cells{excluded})")
+    return (f"{what}: log-log slope {fmt_slope(check.slope, check.slope_lo, check.slope_hi, cells=cells)} vs the "
+            f"bound's {expected} → {check.verdict}")
 
 
 def check_row(check: BoundCheck, **labels: Any) -> dict[str, Any]:
     """A row of the details table of a comparison."""
     return {**labels, "bound": BOUNDS[check.bound].formula, "axis": check.axis,
-            "slope [95%]": fmt_slope(check.slope, check.slope_lo, check.slope_hi),
+            "slope [95%] (cells)": fmt_slope(check.slope, check.slope_lo, check.slope_hi,
+                                             cells=(check.n_resolved, check.n_censored, check.n_excluded)),
             "expected": "1 (vs shape)" if check.exponent is None else fmt(check.exponent),
             "C (least squares)": fmt(check.constant_ls), "C (envelope)": fmt(check.constant_envelope),
-            "verdict": check.verdict, "cells used / excluded": f"{check.n_used} / {check.n_excluded}"}
+            "verdict": check.verdict}

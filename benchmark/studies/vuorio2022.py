@@ -275,8 +275,9 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
                                 "variance λc=0": fmt(start["variance"]), "variance λc=1": fmt(end["variance"]),
                                 "_variance_grows": bool(end["variance"] > start["variance"]),
                                 "_bias_falls": bool(end["bias_hi"] < start["bias_lo"])})
-    # L = 2: the first step of a window carries no gradient in their code (θ is stop-gradiented
-    # before it), so the correction (and DiCE's extra term) is identically zero there
+    # L = 2: in their code the score of a window's first step carries no gradient (θ is
+    # stop-gradiented before it; its update does, through α(η)), so the correction (and DiCE's
+    # extra term) is identically zero there
     inert = [row["L"] for row in correction_rows if row["L"] <= 2]
     variance_grows = bool(correction_rows) and all(row["_variance_grows"] for row in correction_rows
                                                    if row["L"] > 2)
@@ -295,7 +296,7 @@ def compare_frontier_bandit(data: FigureData) -> Comparison:
         f"ES (L={int(full)}): {show(es_full)}.",
         f"The correction raises the variance for {'every' if variance_grows else 'not every'} window"
         + (f" longer than 2 (at L = {', '.join(map(str, inert))} it is identically zero in their code: the window's "
-           f"first step carries no gradient)" if inert else "")
+           f"first-step score carries no gradient; its update does, through α(η))" if inert else "")
         + f"; its bias falls with intervals apart for L in {bias_falls or 'none'}.",
         f"Truncation (L={int(full)} → {int(short)}, λ_c=0): variance "
         f"{'falls' if truncation_variance else 'does not fall'}, bias "
