@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
+TILE = 32
 FAST = {"reassoc", "contract", "arcp", "nsz"}   # reorder sums (vectorized), FMA, x/y as x·(1/y): rounding only
 
 
@@ -120,17 +121,18 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
     """Advance R lifetimes through steps `first_step`, …, `first_step + S − 1`, in place.
 
     Shapes: phases `(K,)` int (0/1); rates, slopes `(R, 2)` softplus(η) and sigmoid(η); means
-    `(R, K_arms)`; starts `(R,)` window starts w (window [w, w + length)); uniforms `(R, S, N)`
-    (`shared` = 1) or empty; gumbels `(G, S, N, K_arms)` (`shared` > 1: rows r share group
-    r // shared, actions argmax(θ + G)) or empty; normals `(G, S, N)` (G = R / shared; empty when
-    `noise` is 0): row-major, so that each lifetime reads its numbers in order. State, updated: theta `(R, K_arms)`, tangent `(R, 2, K_arms)`, cumulative
+    `(R, K_arms)`; starts `(R,)` window starts w (window [w, w + length)); uniforms `(S, R, N)`
+    (`shared` = 1) or empty; gumbels `(S, G, N, K_arms)` (`shared` > 1: rows r share group
+    r // shared, actions argmax(θ + G)) or empty; normals `(S, G, N)` (G = R / shared; empty when
+    `noise` is 0), in the order drawn. Lifetimes advance in tiles of `TILE` (step by step within
+    a tile: the tile's state stays in cache and the random numbers are read in order). State, updated: theta `(R, K_arms)`, tangent `(R, 2, K_arms)`, cumulative
     `(R, 2)`, estimate `(R, 2)` and fitness `(R,)` (sums, not yet divided by L), log_probability
     `(R,)`. Flags: `differentiate`, `dice` (Jacobian), `exact_outer`, `future` (baseline, with its
     `stride`), `stop_after_window` (skip a lifetime's steps after its window: they change
     neither the estimate nor the fitness, only θ_K and the log-probability).
     """
     n_rows, n_arms = theta.shape
-    n_steps = uniforms.shape[1] if shared == 1 else gumbels.shape[1]
+    n_steps = uniforms.shape[0] if shared == 1 else gumbels.shape[0]
     batch = uniforms.shape[2] if shared == 1 else gumbels.shape[2]
     policy = np.empty(n_arms)
     cdf = np.empty(n_arms)
@@ -142,116 +144,117 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
     current = np.empty(n_arms)
     continuation = np.empty(n_arms)
     bits = np.empty(n_arms, np.int64)
-    for row in range(n_rows):
-        group = row // shared
-        start = starts[row]
+    for tile in range(0, n_rows, TILE):
         for s in range(n_steps):
-            step = first_step + s
-            if stop_after_window and step >= start + length:
-                break
-            log_normaliser = _softmax(theta[row], policy, bits)
-            if shared == 1:
-                total = 0.0
-                for a in range(n_arms):
-                    total += policy[a]
-                    cdf[a] = total
-                for j in range(batch):
-                    u = uniforms[row, s, j]
-                    count = 0
+            for row in range(tile, min(tile + TILE, n_rows)):
+                step = first_step + s
+                group = row // shared
+                start = starts[row]
+                if stop_after_window and step >= start + length:
+                    continue
+                log_normaliser = _softmax(theta[row], policy, bits)
+                if shared == 1:
+                    total = 0.0
                     for a in range(n_arms):
-                        if cdf[a] <= u:
-                            count += 1
-                    actions[j] = min(count, n_arms - 1)
-            else:
-                for j in range(batch):
-                    best, best_value = 0, theta[row, 0] + gumbels[group, s, j, 0]
-                    for a in range(1, n_arms):
-                        candidate = theta[row, a] + gumbels[group, s, j, a]
-                        if candidate > best_value:
-                            best, best_value = a, candidate
-                    actions[j] = best
-            mean_reward = 0.0
-            for j in range(batch):
-                reward = means[row, actions[j]]
-                if noise != 0.0:
-                    reward = reward + noise * normals[group, s, j]
-                rewards[j] = reward
-                mean_reward += reward
-                log_probability[row] += theta[row, actions[j]] - log_normaliser
-            mean_reward = mean_reward / batch
-            inside = start <= step < start + length
-            if inside:
-                fitness[row] += mean_reward
-            for a in range(n_arms):
-                gradient[a] = 0.0
-            for j in range(batch):
-                gradient[actions[j]] += rewards[j] / batch
-            for a in range(n_arms):
-                gradient[a] = gradient[a] - mean_reward * policy[a]
-            phase = phases[step]
-            rate = rates[row, phase]
-            if differentiate:
-                if inside:
-                    policy_tangent0, policy_tangent1 = 0.0, 0.0
-                    for a in range(n_arms):
-                        policy_tangent0 += policy[a] * tangent[row, 0, a]
-                        policy_tangent1 += policy[a] * tangent[row, 1, a]
-                    batch_score0, batch_score1 = 0.0, 0.0
+                        total += policy[a]
+                        cdf[a] = total
                     for j in range(batch):
-                        scores[j, 0] = tangent[row, 0, actions[j]] - policy_tangent0
-                        scores[j, 1] = tangent[row, 1, actions[j]] - policy_tangent1
-                        batch_score0 += scores[j, 0]
-                        batch_score1 += scores[j, 1]
-                    if exact_outer:
-                        value = 0.0
+                        u = uniforms[s, row, j]
+                        count = 0
                         for a in range(n_arms):
-                            value += policy[a] * means[row, a]
-                        pathwise0, pathwise1 = 0.0, 0.0
-                        for a in range(n_arms):
-                            weight = policy[a] * (means[row, a] - value)
-                            pathwise0 += weight * tangent[row, 0, a]
-                            pathwise1 += weight * tangent[row, 1, a]
-                    else:
-                        value = mean_reward
-                        pathwise0, pathwise1 = 0.0, 0.0
-                        for j in range(batch):
-                            pathwise0 += rewards[j] * scores[j, 0]
-                            pathwise1 += rewards[j] * scores[j, 1]
-                        pathwise0, pathwise1 = pathwise0 / batch, pathwise1 / batch
-                    estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
-                    estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
-                    if future:
-                        baseline = _future_value(theta[row], means[row], rates[row], phases, step,
-                                                 start + length - step, discount, stride, current, continuation, bits)
-                        estimate[row, 0] -= correction * baseline * batch_score0
-                        estimate[row, 1] -= correction * baseline * batch_score1
-                    cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
-                    cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
-                    for a in range(n_arms):
-                        product[a, 0] = -mean_reward * policy[a] * (tangent[row, 0, a] - policy_tangent0)
-                        product[a, 1] = -mean_reward * policy[a] * (tangent[row, 1, a] - policy_tangent1)
-                    if dice:    # (1/N) Σ_j r_j z_j q_jᵀ
-                        weighted0, weighted1 = 0.0, 0.0
-                        for j in range(batch):
-                            w0 = rewards[j] * scores[j, 0] / batch
-                            w1 = rewards[j] * scores[j, 1] / batch
-                            product[actions[j], 0] += w0
-                            product[actions[j], 1] += w1
-                            weighted0 += w0
-                            weighted1 += w1
-                        for a in range(n_arms):
-                            product[a, 0] -= policy[a] * weighted0
-                            product[a, 1] -= policy[a] * weighted1
-                    slope0 = slopes[row, 0] if phase == 0 else 0.0
-                    slope1 = slopes[row, 1] if phase == 1 else 0.0
-                    for a in range(n_arms):
-                        tangent[row, 0, a] = tangent[row, 0, a] + rate * product[a, 0] + gradient[a] * slope0
-                        tangent[row, 1, a] = tangent[row, 1, a] + rate * product[a, 1] + gradient[a] * slope1
+                            if cdf[a] <= u:
+                                count += 1
+                        actions[j] = min(count, n_arms - 1)
                 else:
-                    for a in range(n_arms):
-                        tangent[row, 0, a] = 0.0
-                        tangent[row, 1, a] = 0.0
-                    cumulative[row, 0] = 0.0
-                    cumulative[row, 1] = 0.0
-            for a in range(n_arms):
-                theta[row, a] = theta[row, a] + rate * gradient[a]
+                    for j in range(batch):
+                        best, best_value = 0, theta[row, 0] + gumbels[s, group, j, 0]
+                        for a in range(1, n_arms):
+                            candidate = theta[row, a] + gumbels[s, group, j, a]
+                            if candidate > best_value:
+                                best, best_value = a, candidate
+                        actions[j] = best
+                mean_reward = 0.0
+                for j in range(batch):
+                    reward = means[row, actions[j]]
+                    if noise != 0.0:
+                        reward = reward + noise * normals[s, group, j]
+                    rewards[j] = reward
+                    mean_reward += reward
+                    log_probability[row] += theta[row, actions[j]] - log_normaliser
+                mean_reward = mean_reward / batch
+                inside = start <= step < start + length
+                if inside:
+                    fitness[row] += mean_reward
+                for a in range(n_arms):
+                    gradient[a] = 0.0
+                for j in range(batch):
+                    gradient[actions[j]] += rewards[j] / batch
+                for a in range(n_arms):
+                    gradient[a] = gradient[a] - mean_reward * policy[a]
+                phase = phases[step]
+                rate = rates[row, phase]
+                if differentiate:
+                    if inside:
+                        policy_tangent0, policy_tangent1 = 0.0, 0.0
+                        for a in range(n_arms):
+                            policy_tangent0 += policy[a] * tangent[row, 0, a]
+                            policy_tangent1 += policy[a] * tangent[row, 1, a]
+                        batch_score0, batch_score1 = 0.0, 0.0
+                        for j in range(batch):
+                            scores[j, 0] = tangent[row, 0, actions[j]] - policy_tangent0
+                            scores[j, 1] = tangent[row, 1, actions[j]] - policy_tangent1
+                            batch_score0 += scores[j, 0]
+                            batch_score1 += scores[j, 1]
+                        if exact_outer:
+                            value = 0.0
+                            for a in range(n_arms):
+                                value += policy[a] * means[row, a]
+                            pathwise0, pathwise1 = 0.0, 0.0
+                            for a in range(n_arms):
+                                weight = policy[a] * (means[row, a] - value)
+                                pathwise0 += weight * tangent[row, 0, a]
+                                pathwise1 += weight * tangent[row, 1, a]
+                        else:
+                            value = mean_reward
+                            pathwise0, pathwise1 = 0.0, 0.0
+                            for j in range(batch):
+                                pathwise0 += rewards[j] * scores[j, 0]
+                                pathwise1 += rewards[j] * scores[j, 1]
+                            pathwise0, pathwise1 = pathwise0 / batch, pathwise1 / batch
+                        estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
+                        estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
+                        if future:
+                            baseline = _future_value(theta[row], means[row], rates[row], phases, step,
+                                                     start + length - step, discount, stride, current, continuation, bits)
+                            estimate[row, 0] -= correction * baseline * batch_score0
+                            estimate[row, 1] -= correction * baseline * batch_score1
+                        cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
+                        cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
+                        for a in range(n_arms):
+                            product[a, 0] = -mean_reward * policy[a] * (tangent[row, 0, a] - policy_tangent0)
+                            product[a, 1] = -mean_reward * policy[a] * (tangent[row, 1, a] - policy_tangent1)
+                        if dice:    # (1/N) Σ_j r_j z_j q_jᵀ
+                            weighted0, weighted1 = 0.0, 0.0
+                            for j in range(batch):
+                                w0 = rewards[j] * scores[j, 0] / batch
+                                w1 = rewards[j] * scores[j, 1] / batch
+                                product[actions[j], 0] += w0
+                                product[actions[j], 1] += w1
+                                weighted0 += w0
+                                weighted1 += w1
+                            for a in range(n_arms):
+                                product[a, 0] -= policy[a] * weighted0
+                                product[a, 1] -= policy[a] * weighted1
+                        slope0 = slopes[row, 0] if phase == 0 else 0.0
+                        slope1 = slopes[row, 1] if phase == 1 else 0.0
+                        for a in range(n_arms):
+                            tangent[row, 0, a] = tangent[row, 0, a] + rate * product[a, 0] + gradient[a] * slope0
+                            tangent[row, 1, a] = tangent[row, 1, a] + rate * product[a, 1] + gradient[a] * slope1
+                    else:
+                        for a in range(n_arms):
+                            tangent[row, 0, a] = 0.0
+                            tangent[row, 1, a] = 0.0
+                        cumulative[row, 0] = 0.0
+                        cumulative[row, 1] = 0.0
+                for a in range(n_arms):
+                    theta[row, a] = theta[row, a] + rate * gradient[a]

@@ -312,7 +312,7 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
     The random numbers are drawn here, step by step in the numpy path's order (per step the
     uniforms `(R, N)`, or the Gumbel noise `(G, N, K_arms)` when `shared` > 1, then the reward
     noise `(G, N)`), a block of steps at a time, and the kernel rolls the lifetimes through
-    each block (reading them row-major: one lifetime's numbers in order). A lifetime's steps after its window are skipped (they change neither the
+    each block. A lifetime's steps after its window are skipped (they change neither the
     estimate nor the fitness): its `final_theta` and `log_probability` are then NaN.
     """
     from estimators.bandit import kernels as bandit_kernels     # imports numba (once per process)
@@ -344,8 +344,6 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
                 gumbels[step] = rng.gumbel(size=(groups, batch, n_arms))
             if noise:
                 rng.standard_normal(out=normals[step])
-        uniforms, gumbels, normals = (np.ascontiguousarray(np.swapaxes(draws, 0, 1))   # row-major for the kernel
-                                      for draws in (uniforms, gumbels, normals))
         bandit_kernels.advance(first, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared,
                                noise, differentiate, settings.jacobian == "dice", float(settings.correction),
                                float(settings.meta_discount), settings.outer == "exact", settings.baseline == "future",
