@@ -137,7 +137,9 @@ def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
         return _measure_scaling(cell, quick)
     if cell.kind == "compile":
         return _measure_compile(cell)
-    raise ValueError(f"kind: expected tabular, toy, exact, reference, scaling or compile, got {cell.kind!r}")
+    if cell.kind in ("bandit", "ipd"):
+        return measure_family_cell(cell, quick)
+    raise ValueError(f"kind: expected tabular, toy, exact, reference, scaling, compile, bandit or ipd, got {cell.kind!r}")
 
 
 def _measure_compile(cell: BenchCell) -> dict[str, Any]:
@@ -290,3 +292,65 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
             "scaling": fits, "transitions_per_call": base["transitions"][0],
             "transitions_per_second": base["transitions"][0] / base["seconds"][0],
             "estimates_per_second": scaled_cell(cell, base["axis"], base["values"][0]).repetitions / base["seconds"][0]}
+
+
+# ----------------------------------------------------------------------------- bandit and IPD cells (issue 23)
+
+def _bandit_call(cell: BenchCell):
+    """(function(R, rng) -> estimates) for a bandit cell: `vuorio2022-bandit` at η = (1.5, 1.5)."""
+    import numpy as np
+
+    from estimators import get_estimator
+    from estimators.bandit.problem import BanditLifetimeProblem
+    from estimators.bandit.vuorio import reference_estimates
+
+    problem = BanditLifetimeProblem(eta=np.array([1.5, 1.5]), lifetime=cell.rollout_length, batch=cell.batch,
+                                    kernel=cell.kernel)
+    if cell.estimator == "reference":
+        return lambda repetitions, rng: reference_estimates(problem, repetitions, rng)
+    estimator = get_estimator(cell.estimator, "bandit")
+    return lambda repetitions, rng: estimator(problem, repetitions, rng, **cell.parameters)
+
+
+def _ipd_call(cell: BenchCell):
+    import numpy as np
+
+    from estimators import get_estimator
+    from estimators.ipd.problem import LolaProblem
+    from mdps import IteratedPrisonersDilemma
+
+    problem = LolaProblem(IteratedPrisonersDilemma(0.96, cell.rollout_length), np.zeros(5), np.zeros(5),
+                          steps=cell.steps, lr=cell.lr, rollout_length=cell.rollout_length, critic=cell.critic,
+                          kernel=cell.kernel)
+    estimator = get_estimator(cell.estimator, "ipd")
+    return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
+
+
+def measure_family_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
+    """A bandit cell: pulls per CPU second, a pull being one arm drawn in a lifetime (K·N per
+    lifetime simulated, counted on `sampled_lifetimes`' results; the compiled path skips the steps
+    after a window, which change nothing, and they are counted as the numpy path runs them). An
+    IPD cell: estimates per CPU second (its games are drawn in several places; not counted)."""
+    import numpy as np
+
+    call = _bandit_call(cell) if cell.kind == "bandit" else _ipd_call(cell)
+    rng = np.random.default_rng(np.random.SeedSequence(0))
+    call(2, rng)                                              # warm-up: imports, the compiled kernel's cache
+    baseline = _peak_rss_bytes()
+    pulls = []
+    if cell.kind == "bandit":
+        from estimators.bandit.lifetime import sampled_lifetimes
+
+        counter = _SampleCounter(sampled_lifetimes, lambda outcome: outcome.fitness.size * cell.rollout_length * cell.batch)
+        with counter:
+            call(cell.repetitions, rng)
+        pulls.append(counter.total)
+    timing = _time_calls(lambda: call(cell.repetitions, rng), quick)
+    result = {"calls": timing["calls"], "seconds_per_call": timing["seconds"],
+              "cpu_seconds_per_call": timing["cpu_seconds"], "cpu_per_wall": timing["cpu_per_wall"],
+              "estimates_per_second": cell.repetitions / timing["cpu_seconds"],
+              "peak_memory_bytes": max(_peak_rss_bytes() - baseline, 0), "peak_rss_bytes": _peak_rss_bytes()}
+    if pulls:
+        result.update(transitions_per_call=pulls[0], transitions_per_second=pulls[0] / timing["cpu_seconds"],
+                      sampled_parts=pulls[0] / (cell.repetitions * cell.rollout_length * cell.batch))
+    return result
