@@ -103,7 +103,7 @@ def reference_cells(quick: bool) -> list[BenchCell]:
     for name in estimators[:1] if quick else estimators:
         base = _liu2022_cell(name, 32, 1)
         cells.append(replace(base, name=f"scaling {base.name.split(' |tau|')[0]}", kind="scaling"))
-    cells += bandit_cells() + ipd_cells()
+    cells += bandit_cells(quick) + ipd_cells()
     return cells
 
 
@@ -137,14 +137,16 @@ BANDIT_CELLS = (    # (label, estimator or "reference", parameters): cells of vu
 )
 
 
-def bandit_cells() -> list[BenchCell]:
+def bandit_cells(quick: bool = False) -> list[BenchCell]:
     """Cells of `vuorio2022-bandit` (30 arms, noise 2, lifetime 80, 10 pulls, η = (1.5, 1.5)),
     each with the numpy path and then the compiled kernel: their meta-gradient at two windows
     and with the correction, DiCE, ES, and the reference target's estimator. `batch` is the pulls
-    per inner step and `rollout_length` the lifetime, so a lifetime is `batch × rollout_length` pulls."""
+    per inner step and `rollout_length` the lifetime, so a lifetime is `batch × rollout_length` pulls.
+    `quick`: the first cell and the reference's only."""
+    chosen = (BANDIT_CELLS[0], BANDIT_CELLS[-1]) if quick else BANDIT_CELLS
     return [BenchCell(f"vuorio2022-bandit {label} {kernel}", "bandit", estimator, dict(parameters),
                       batch=BANDIT_PULLS, rollout_length=BANDIT_LIFETIME, repetitions=BANDIT_REPETITIONS, kernel=kernel)
-            for label, estimator, parameters in BANDIT_CELLS for kernel in KERNELS]
+            for label, estimator, parameters in chosen for kernel in KERNELS]
 
 
 def ipd_cells() -> list[BenchCell]:
