@@ -236,12 +236,14 @@ _BANDIT_TARGETS: dict[tuple, Target] = {}
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
     """Hash of the modules that compute bandit targets: a code change invalidates the disk cache."""
-    import estimators.tabular.enumeration
+    import estimators.bandit.enumeration
     import estimators.bandit.lifetime
-    import estimators.tabular.vuorio
+    import estimators.bandit.vuorio
 
-    return stable_hash("".join(Path(module.__file__).read_text(encoding="utf-8") for module in
-                               (estimators.tabular.enumeration, estimators.bandit.lifetime, estimators.tabular.vuorio)))
+    files = [Path(module.__file__) for module in
+             (estimators.bandit.enumeration, estimators.bandit.lifetime, estimators.bandit.vuorio)]
+    files.append(files[1].with_name("kernels.py"))       # read, not imported (numba)
+    return stable_hash("".join(path.read_text(encoding="utf-8") for path in files))
 
 
 def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> Target:
@@ -281,8 +283,11 @@ def _bandit_target(sweep: Sweep, cell: Cell, problem: BanditLifetimeProblem) -> 
           and len(problem.task_set) * (problem.n_arms ** problem.batch) ** problem.lifetime <= 2_000_000):
         value, error, method = lifetime_target_by_enumeration(problem), np.zeros(2), "enumeration"
     else:
-        value, error = reference_target(problem, runs=values["reference_runs"], seed=seed)
-        method = f"reference estimate (runs={values['reference_runs']})"
+        value, error = reference_target(problem, runs=values["reference_runs"], seed=seed,
+                                        standard_error=values.get("reference_se", 0.0))
+        method = (f"reference estimate (runs={values['reference_runs']})" if not values.get("reference_se") else
+                  f"reference estimate (standard error {values['reference_se']:g} per η, at most "
+                  f"{values['reference_runs']} runs)")
     standard_error = float(np.sqrt(np.sum(np.asarray(error) ** 2)))
     target = Target(np.asarray(value, float), standard_error if standard_error > 0 else None, method)
     if len(_BANDIT_TARGETS) > 256:

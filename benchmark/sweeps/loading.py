@@ -269,6 +269,11 @@ def _bandit_field(name: str, value: Any) -> Any:
         return noise
     if name == "fd_epsilon":
         return expect_number(path, value, positive=True, what="a positive number")
+    if name == "reference_se":
+        error = expect_number(path, value, what="a non-negative number")
+        if error < 0:
+            raise SweepError(f"{path}: expected a non-negative number, got {value!r}")
+        return error
     return expect_choice(path, value, {"arm_law": ARM_LAWS, "objective": OBJECTIVES}[name])
 
 

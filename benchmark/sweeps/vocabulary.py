@@ -31,15 +31,16 @@ IPD_POINTS = ("zeros", "random", "training")
 # K-armed bandit tasks over a lifetime with a learned learning-rate schedule (Vuorio et al.):
 # the task law, the reward noise, the lifetime and its cutoff, pulls per inner step, the
 # objective, the tasks (0 = a fresh task per repetition, M = a fixed set of M tasks drawn from
-# the problem seed) and the run counts of the practical (reference) and fd targets.
+# the problem seed) and the run counts of the practical (reference) and fd targets; reference_se > 0:
+# the reference's lifetimes per η chosen by a pilot for that standard error (at most reference_runs).
 BANDIT_FIELDS = ("n_arms", "arm_law", "low", "high", "noise", "lifetime", "cutoff", "pulls", "objective",
-                 "task_count", "reference_runs", "fd_runs", "fd_epsilon")
+                 "task_count", "reference_runs", "reference_se", "fd_runs", "fd_epsilon")
 ARM_LAWS = ("exp_uniform", "uniform", "normal")
 OBJECTIVES = ("lifetime", "final")
 BANDIT_DEFAULTS: dict[str, Any] = {"n_arms": 30, "arm_law": "exp_uniform", "low": -100.0, "high": 1.0,
                                    "noise": 2.0, "lifetime": 80, "cutoff": None, "pulls": 10,
                                    "objective": "lifetime", "task_count": 0, "reference_runs": 100_000,
-                                   "fd_runs": 100_000, "fd_epsilon": 0.01}
+                                   "reference_se": 0.0, "fd_runs": 100_000, "fd_epsilon": 0.01}
 SEED_FIELDS = ("n_mdps", "mdp_seeds")
 # Repetitions per estimator call: a cell's R repetitions run in blocks of this size (at most;
 # see `benchmark.sweeps.cells.block_size`), and `mgbench bench` times calls of this size.

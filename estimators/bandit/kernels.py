@@ -29,14 +29,15 @@ FAST = {"reassoc", "contract", "arcp", "nsz"}   # reorder sums (vectorized), FMA
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def _future_value(theta, means, rates, phases, step, remaining, discount, stride, current, policy, bits):
-    """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps from θ (m = `remaining`), `stride`
-    steps per gradient, as `lifetime._future_values` for one row (its horizon = m)."""
+def _future_value(theta, start_policy, means, rates, phases, step, remaining, discount, stride, current, policy, bits):
+    """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps from θ (policy `start_policy`; m =
+    `remaining`), `stride` steps per gradient, as `lifetime._future_values` for one row (its horizon = m)."""
     n_arms = theta.shape[0]
     for a in range(n_arms):
         current[a] = theta[a]
-    _softmax(current, policy, bits)
+        policy[a] = start_policy[a]
     total = 0.0
+    power = 1.0
     horizon = remaining
     block = 0
     while block < horizon - 1:
@@ -55,8 +56,9 @@ def _future_value(theta, means, rates, phases, step, remaining, discount, stride
             value += policy[a] * means[a]
         weight = 0.0
         for offset in range(block, end):
+            power = power * discount                  # d^(offset + 1)
             if offset + 1 < remaining:
-                weight += discount ** (offset + 1.0)
+                weight += power
         total += weight * value
         block = end
     return total
@@ -224,7 +226,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
                         estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
                         if future:
-                            baseline = _future_value(theta[row], means[row], rates[row], phases, step,
+                            baseline = _future_value(theta[row], policy, means[row], rates[row], phases, step,
                                                      start + length - step, discount, stride, current, continuation, bits)
                             estimate[row, 0] -= correction * baseline * batch_score0
                             estimate[row, 1] -= correction * baseline * batch_score1
