@@ -46,7 +46,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "benchmark": ("benchmark.sweeps", "benchmark.cli"),
 }
 THIRD_PARTY_OF_CORE = ("numpy", "scipy")   # the only non-stdlib imports of mdps and estimators
-COMPILED_KERNELS = ("estimators.tabular.kernels", "estimators.ipd.kernels", "estimators.trace_kernels")   # ... and numba, in these (imported on first compiled call)
+COMPILED_KERNELS = ("estimators.tabular.kernels", "estimators.ipd.kernels", "estimators.trace_kernels",
+                    "estimators.bandit.kernels")   # ... and numba, in these (imported on first compiled call)
 
 
 def module_name(path: Path) -> str:

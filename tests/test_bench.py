@@ -150,6 +150,9 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
             assert result["transitions_per_call"] == cell["repetitions"] * parts * cell["batch"] * 20
         if (cell["kind"], cell["family"]) == ("estimator", "gaussian_toy"):
             assert result["transitions_per_call"] == cell["repetitions"] * 64
+        if cell["kind"] == "bandit":       # pulls of 2 lifetimes per estimate (1 for the reference's)
+            lifetimes = 1 if cell["estimator"] == "reference" else 2
+            assert result["transitions_per_call"] == cell["repetitions"] * lifetimes * cell["batch"] * 80
         if cell["kind"] == "reference":
             assert result["speedup"] > 1 and result["vectorized_transitions_per_second"] > 0
         if cell["kind"] == "scaling":

@@ -43,7 +43,7 @@ class BenchCell:
         the same law).
       repetitions: R per call.
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
-      kernel: `compiled` or `numpy` (`MetaProblem.kernel`) for tabular cells.
+      kernel: `compiled` or `numpy` (the problem's `kernel`) for estimator cells.
       meta_parameter: `init` or `intrinsic` (LIRPG) for tabular cells.
     """
 
@@ -87,7 +87,8 @@ def reference_cells(quick: bool) -> list[BenchCell]:
     |τ| = 64, K = 3: GAE and the differentiated critic) with both kernels; the compiled kernel's
     first-call cost (from the disk cache; also cold unless `quick`); the toy at N = 64; the
     exact meta-gradient at K = 6; the per-trajectory reference (`benchmark.bench.reference`);
-    and the scaling axes (first estimator only when `quick`)."""
+    the scaling axes (first estimator only when `quick`); and the bandit and IPD cells
+    (`bandit_cells`, `ipd_cells`), each with both kernels."""
     estimators = LIU2022_ESTIMATORS
     cells = [_liu2022_cell(name, batch, steps, kernel=kernel, name=f"{_liu2022_cell(name, batch, steps).name} {kernel}")
              for name in estimators for batch in (32, 256) for steps in (1, 6) for kernel in KERNELS]
@@ -104,7 +105,39 @@ def reference_cells(quick: bool) -> list[BenchCell]:
     for name in estimators[:1] if quick else estimators:
         base = _liu2022_cell(name, 32, 1)
         cells.append(replace(base, name=f"scaling {base.name.split(' |tau|')[0]}", kind="scaling"))
+    cells += bandit_cells(quick) + ipd_cells()
     return cells
+
+
+BANDIT_LIFETIME, BANDIT_PULLS, BANDIT_REPETITIONS = 80, 10, 500   # the vuorio2022-bandit preset; estimates per call
+BANDIT_CELLS = (    # (label, estimator or "reference", parameters): cells of vuorio2022-bandit and its target
+    ("truncated L=80 lambda_c=0", "truncated", {"window": 80}),
+    ("truncated L=2 lambda_c=0", "truncated", {"window": 2}),
+    ("truncated L=41 lambda_c=1", "truncated", {"window": 41, "lambda_c": 1.0}),
+    ("dice", "dice", {}),
+    ("es L=80", "es", {"window": 80}),
+    ("reference target estimates", "reference", {}),
+)
+
+
+def bandit_cells(quick: bool = False) -> list[BenchCell]:
+    """Cells of `vuorio2022-bandit` (30 arms, noise 2, lifetime 80, 10 pulls, η = (1.5, 1.5)),
+    each with the numpy path and then the compiled kernel: their meta-gradient at two windows
+    and with the correction, DiCE, ES, and the reference target's estimator (`reference`). `batch`
+    is the pulls per inner step and `rollout_length` the lifetime, so a lifetime is
+    `batch × rollout_length` pulls. `quick`: the first cell and the reference's only."""
+    chosen = (BANDIT_CELLS[0], BANDIT_CELLS[-1]) if quick else BANDIT_CELLS
+    return [BenchCell(f"vuorio2022-bandit {label} {kernel}", "estimator", estimator, "bandit", dict(parameters),
+                      batch=BANDIT_PULLS, rollout_length=BANDIT_LIFETIME, repetitions=BANDIT_REPETITIONS, kernel=kernel)
+            for label, estimator, parameters in chosen for kernel in KERNELS]
+
+
+def ipd_cells() -> list[BenchCell]:
+    """A cell of `ipd-split` (LOLA-DiCE, split lll, γ = 0.96, T = 100, learned critic, batch 128,
+    θ = 0) with the numpy path and then the compiled kernel (`rollout_length` T, `batch` games)."""
+    return [BenchCell(f"ipd-split lola_dice lll batch=128 {kernel}", "estimator", "lola_dice", "ipd", {"split": "lll"},
+                      batch=128, steps=1, lr=0.3, rollout_length=100, critic="learned", repetitions=16, kernel=kernel)
+            for kernel in KERNELS]
 
 
 def scaled_cell(cell: BenchCell, axis: str, value: int) -> BenchCell:

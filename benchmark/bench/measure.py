@@ -82,10 +82,10 @@ class _SampleCounter:
         return False
 
 
-def _counters(family) -> list[_SampleCounter]:
+def _counters(family, cell) -> list[_SampleCounter]:
     """Counters of what the family samples (`Family.bench_samplers`)."""
     return [_SampleCounter(function, count, owner=owner, name=name)
-            for function, count, owner, name in family.bench_samplers()]
+            for function, count, owner, name in family.bench_samplers(cell)]
 
 
 def measure_cell(cell: BenchCell, quick: bool) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
     rng = np.random.default_rng(np.random.SeedSequence(0))
     call(2, rng)                                             # warm-up: imports, caches
     baseline = _peak_rss_bytes()
-    counters = _counters(family)
+    counters = _counters(family, cell)
     counted = []
 
     def timed_call():
@@ -148,20 +148,21 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
         counted.append(sum(counter.total for counter in counters))
 
     timing = _time_calls(timed_call, quick, min_seconds=min_seconds)
-    transitions = counted[0]
-    per_repetition = cell.repetitions * family.bench_samples_per_repetition(cell)
-    return {
+    result = {
         "calls": timing["calls"],
         "seconds_per_call": timing["seconds"],
         "cpu_seconds_per_call": timing["cpu_seconds"],
         "cpu_per_wall": timing["cpu_per_wall"],
-        "transitions_per_call": transitions,
-        "sampled_parts": transitions / per_repetition,
-        "transitions_per_second": transitions / timing["cpu_seconds"],
         "estimates_per_second": cell.repetitions / timing["cpu_seconds"],
         "peak_memory_bytes": max(_peak_rss_bytes() - baseline, 0),
         "peak_rss_bytes": _peak_rss_bytes(),
     }
+    if counters:                      # a family that counts nothing reports estimates per second only
+        transitions = counted[0]
+        result.update(transitions_per_call=transitions,
+                      sampled_parts=transitions / (cell.repetitions * family.bench_samples_per_repetition(cell)),
+                      transitions_per_second=transitions / timing["cpu_seconds"])
+    return result
 
 
 def _measure_estimator(cell: BenchCell, quick: bool) -> dict[str, Any]:
@@ -233,7 +234,7 @@ def _measure_scaling(cell: BenchCell, quick: bool) -> dict[str, Any]:
         transitions = []
         for one, call in zip(scaled, calls):
             call(2, rng)                                                        # warm-up
-            counters = _counters(FAMILY)
+            counters = _counters(FAMILY, one)
             with contextlib.ExitStack() as stack:
                 for counter in counters:
                     stack.enter_context(counter)

@@ -116,7 +116,7 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
         lines += [f"  {r.cell.name}: " + (f"error: {r.error}" if r.error else
                                            f"{r.seconds_per_call:.2f} s wall, {r.cpu_seconds_per_call:.2f} s CPU")
                   for r in compiles]
-    lines += ["", "targets:", *target_lines(results), *kernel_target_lines(results)]
+    lines += ["", "targets:", *target_lines(results), *kernel_target_lines(results), *bandit_target_lines(results)]
     return "\n".join(lines)
 
 
@@ -185,3 +185,20 @@ def target_lines(results: list[BenchResult]) -> list[str]:
     if failed:
         lines.append(f"  not measured ({len(failed)}): " + "; ".join(failed))
     return lines
+
+
+TARGET_BANDIT_PULLS_PER_SECOND = 3e7    # compiled kernel, on the vuorio2022-bandit cells
+
+
+def bandit_target_lines(results: list[BenchResult]) -> list[str]:
+    """The bandit kernel's target: pulls per CPU second on the `vuorio2022-bandit` estimator cells
+    (the reference target's estimator, with its exact continuation per step, is measured, not targeted)."""
+    rates = [(r.cell.name, r.transitions_per_second) for r in results
+             if r.cell.name.startswith("vuorio2022-bandit") and r.cell.kernel == "compiled"
+             and r.cell.estimator != "reference" and r.transitions_per_second]
+    if not rates:
+        return []
+    below = [name for name, rate in rates if rate < TARGET_BANDIT_PULLS_PER_SECOND]
+    return [f"  >= {_si(TARGET_BANDIT_PULLS_PER_SECOND)} pulls/s on the vuorio2022-bandit cells (compiled): "
+            f"{_si(min(r for _, r in rates))} to {_si(max(r for _, r in rates))} -> "
+            + ("met in every cell" if not below else f"not met in {len(below)} of {len(rates)}: " + "; ".join(below))]

@@ -114,6 +114,31 @@ class BanditFamily(Family):
         return grid, {**values, "reference_runs": min(values["reference_runs"], QUICK_TARGET_RUNS),
                       "fd_runs": min(values["fd_runs"], QUICK_TARGET_RUNS)}
 
+    def bench_call(self, cell):
+        """The estimator on `vuorio2022-bandit` at η = (1.5, 1.5) (lifetime `cell.rollout_length`, pulls
+        `cell.batch`); `reference`: the reference target's estimator (`estimators.bandit.vuorio`)."""
+        from estimators import get_estimator
+        from estimators.bandit.vuorio import reference_estimates
+
+        problem = BanditLifetimeProblem(eta=np.array([1.5, 1.5]), lifetime=cell.rollout_length, batch=cell.batch,
+                                        kernel=cell.kernel)
+        if cell.estimator == "reference":
+            return lambda repetitions, rng: reference_estimates(problem, repetitions, rng)
+        estimator = get_estimator(cell.estimator, self.name)
+        return lambda repetitions, rng: estimator(problem, repetitions, rng, **cell.parameters)
+
+    def bench_samplers(self, cell):
+        """Pulls: every arm drawn in a simulated lifetime, K·N per lifetime, counted on the results
+        of `sampled_lifetimes` (the compiled path skips the steps after a window, which change
+        nothing; they are counted as the numpy path runs them)."""
+        from estimators.bandit.lifetime import sampled_lifetimes
+
+        per_lifetime = int(cell.rollout_length) * int(cell.batch)
+        return [(sampled_lifetimes, lambda outcome: outcome.fitness.size * per_lifetime, None, None)]
+
+    def bench_samples_per_repetition(self, cell):
+        return int(cell.rollout_length) * int(cell.batch)
+
     def bytes_per_repetition(self, values, parameters, cell):
         """θ, T (2 columns), pulls x arms draws, x 4 lifetimes (fd), x 2."""
         return 2 * 4 * 8 * int(values["n_arms"]) * (4 + int(values["pulls"]))

@@ -160,10 +160,11 @@ class Family:
         its registered estimator on the family's bench problem."""
         raise NotImplementedError(f"the bench has no {self.name} cells")
 
-    def bench_samplers(self) -> list[tuple[Any, Any, Any, str | None]]:
-        """What the bench counts as sampled: `(function, count(result) -> int, owner class or None,
-        attribute name or None)` per sampling function of the family (a module-level function is
-        wrapped wherever it is bound; a method as the attribute of its class)."""
+    def bench_samplers(self, cell) -> list[tuple[Any, Any, Any, str | None]]:
+        """What the bench counts as sampled in a cell: `(function, count(result) -> int, owner class
+        or None, attribute name or None)` per sampling function of the family (a module-level
+        function is wrapped wherever it is bound; a method as the attribute of its class). None
+        counted (an empty list): the cell reports estimates per second only."""
         return []
 
     def bench_samples_per_repetition(self, cell) -> int:

@@ -61,7 +61,7 @@ class GaussianToyFamily(Family):
         estimator = get_estimator(cell.estimator, self.name)
         return lambda repetitions, rng: estimator(problem, repetitions, rng, **cell.parameters)
 
-    def bench_samplers(self):
+    def bench_samplers(self, cell):
         """The draws X_i of `GaussianToy.sample`."""
         import numpy as np
 

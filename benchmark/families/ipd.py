@@ -96,6 +96,17 @@ class IpdFamily(Family):
         """The exact LOLA meta-gradients of both players."""
         return Target(problem.exact_meta_gradient(), None, "exact")
 
+    def bench_call(self, cell):
+        """The estimator at θ = 0 of the IPD with γ = 0.96 and horizon T = `cell.rollout_length`,
+        `cell.batch` games per batch (its games are drawn in several places: not counted)."""
+        from estimators import get_estimator
+
+        problem = LolaProblem(IteratedPrisonersDilemma(0.96, cell.rollout_length), np.zeros(5), np.zeros(5),
+                              steps=cell.steps, lr=cell.lr, rollout_length=cell.rollout_length, critic=cell.critic,
+                              kernel=cell.kernel)
+        estimator = get_estimator(cell.estimator, self.name)
+        return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
+
     def corr_groups(self, target):
         """One Pearson correlation per player, averaged (Liu et al.'s per-player `corr`)."""
         return int(target.shape[0])

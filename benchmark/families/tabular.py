@@ -240,7 +240,7 @@ class TabularFamily(Family):
         estimator = get_estimator(cell.estimator, self.name)
         return lambda repetitions, rng: estimator(problem, repetitions, rng, batch=cell.batch, **cell.parameters)
 
-    def bench_samplers(self):
+    def bench_samplers(self, cell):
         """The sampled transitions R x N x T of both kernels: numpy rollouts (`mdps.sample_trajectories`)
         and compiled batches (`estimators.tabular.fused.draw_compiled_batch`, counted once when drawn,
         however often a shared batch is rolled out again)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from estimators.problem import positive_int
+from estimators.problem import Kernel, check_kernel, positive_int
 from mdps import (VUORIO2022_BANDITS, BanditDistribution, bandit_learning_rate_meta_gradient, bandit_mdp,
                   learning_rate_meta_gradient)
 
@@ -23,6 +23,9 @@ class BanditLifetimeProblem:
       batch: N pulls per inner step.
       objective: `lifetime` (1/K) Σ_{i<K} V(θ_i) (theirs) or `final` V(θ_K) (exact targets only).
       task_set: None (a fresh task per repetition) or `(M, K)` a fixed set, drawn from uniformly.
+      kernel: how sampled lifetimes are computed, not what: `compiled` (the numba kernel of
+        `estimators.bandit.kernels`, from numpy's random numbers drawn in the numpy path's order)
+        or `numpy` (the vectorized reference); the same numbers to rounding (`estimators.problem`).
     """
 
     tasks: BanditDistribution = VUORIO2022_BANDITS
@@ -32,8 +35,10 @@ class BanditLifetimeProblem:
     batch: int = 10
     objective: str = "lifetime"
     task_set: np.ndarray | None = None
+    kernel: Kernel = "compiled"
 
     def __post_init__(self):
+        check_kernel(self.kernel)
         for name in ("lifetime", "batch"):
             positive_int(name, getattr(self, name))
         if self.cutoff is not None and (isinstance(self.cutoff, bool) or not isinstance(self.cutoff, (int, np.integer))

@@ -160,12 +160,28 @@ def reference_estimates(problem: BanditLifetimeProblem, repetitions: int, rng: n
     return sampled_lifetimes(problem, means, etas, rng, REFERENCE_PASS).estimate
 
 
-def reference_target(problem: BanditLifetimeProblem, *, runs: int = 32_000, seed: int = 0,
-                     chunk: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+def reference_target(problem: BanditLifetimeProblem, *, runs: int = 32_000, seed: int = 0, chunk: int = 4000,
+                     standard_error: float = 0.0, pilot: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
     """mgbench's practical target when it cannot be enumerated: the mean of `runs`
-    `reference_estimates` (unbiased), with the standard error of the mean, `(2,)` each."""
+    `reference_estimates` (unbiased), with the standard error of the mean, `(2,)` each.
+
+    With `standard_error` s > 0 the number of lifetimes is chosen per problem: a pilot of
+    `pilot` lifetimes (at most `runs`) measures the summed coordinate variance v, then
+    n = ⌈v / s²⌉ fresh lifetimes (at most `runs`, at least `chunk`) give the mean, so that the
+    root of the summed squared standard errors is about s. The pilot is left out of the mean
+    (n depends on it; the lifetimes averaged do not), so the mean stays unbiased.
+    """
     runs = positive_int("runs", runs)
+    if not standard_error >= 0:
+        raise ValueError(f"standard_error: expected a non-negative number, got {standard_error!r}")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5EF,)))
-    estimates = np.concatenate([reference_estimates(problem, min(chunk, runs - start), rng)
-                                for start in range(0, runs, chunk)])
-    return estimates.mean(axis=0), estimates.std(axis=0, ddof=1) / np.sqrt(runs)
+
+    def estimates(count: int) -> np.ndarray:
+        return np.concatenate([reference_estimates(problem, min(chunk, count - start), rng)
+                               for start in range(0, count, chunk)])
+
+    if standard_error > 0:
+        variance = float(estimates(min(positive_int("pilot", pilot), runs)).var(axis=0, ddof=1).sum())
+        runs = int(min(runs, max(min(chunk, runs), np.ceil(variance / standard_error ** 2))))
+    values = estimates(runs)
+    return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(runs)

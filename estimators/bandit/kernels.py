@@ -1,0 +1,262 @@
+"""The numba kernel of the bandit lifetime (`estimators.bandit.lifetime`, imported only when the
+compiled path runs).
+
+`advance` carries R lifetimes through a range of inner steps, one lifetime at a time (its θ,
+tangents T = dθ/dη and cumulative score C stay in registers and L1), from random numbers that
+numpy drew in the order the numpy path draws them (`lifetime.sampled_draw`): per step, the
+uniforms `(R, N)` of inverse-CDF sampling (or the Gumbel noise `(G, N, K_arms)` of groups of
+lifetimes sharing their random numbers) and then the reward noise `(G, N)`. What is computed is
+the numpy path's `run_lifetimes` term by term (its docstring): the softmax policy, the pulls,
+the inner update with the learned learning-rate schedule, and inside the window the forward-mode
+tangents (naive or DiCE Jacobian), the sampling correction with the meta-discount, the exact
+outer terms and the future-value baseline of the reference estimator. Sums run sequentially
+(numpy sums pairwise) and `exp` is libm's (numpy's is its own SIMD code), so the numbers agree
+with the numpy path to rounding, not bit for bit (`tests/test_bandit_kernel.py` states and tests
+the bound); the pulls are the same except where a uniform falls within rounding of a boundary
+of the policy's CDF.
+
+Every function is `@njit(cache=True)`: compiled once per machine, then loaded from disk.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TILE = 32
+FAST = {"reassoc", "contract", "arcp", "nsz"}   # reorder sums (vectorized), FMA, x/y as x·(1/y): rounding only
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _future_value(theta, start_policy, means, rates, phases, step, remaining, discount, stride, current, policy, bits):
+    """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps from θ (policy `start_policy`; m =
+    `remaining`), `stride` steps per gradient, as `lifetime._future_values` for one row (its horizon = m)."""
+    n_arms = theta.shape[0]
+    for a in range(n_arms):
+        current[a] = theta[a]
+        policy[a] = start_policy[a]
+    total = 0.0
+    power = 1.0
+    horizon = remaining
+    block = 0
+    while block < horizon - 1:
+        end = min(block + stride, horizon - 1)
+        value = 0.0
+        for a in range(n_arms):
+            value += policy[a] * means[a]
+        rate_sum = 0.0
+        for offset in range(block, end):
+            rate_sum += rates[phases[step + offset]]
+        for a in range(n_arms):
+            current[a] = current[a] + rate_sum * policy[a] * (means[a] - value)
+        _softmax(current, policy, bits)
+        value = 0.0
+        for a in range(n_arms):
+            value += policy[a] * means[a]
+        weight = 0.0
+        for offset in range(block, end):
+            power = power * discount                  # d^(offset + 1)
+            if offset + 1 < remaining:
+                weight += power
+        total += weight * value
+        block = end
+    return total
+
+
+LOG2E, LN2_HI, LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _exp_shifted(logits, shift, out, bits):
+    """out ← exp(logits − shift) (≤ 0 arguments), in a loop the compiler vectorizes: 2^k e^r with
+    k = round(x / ln 2), |r| ≤ ln 2 / 2, e^r by its Taylor polynomial of degree 13 (truncation
+    < 1e-17 relative; within 1 ulp of numpy's exp, which is equal on ~90 % of arguments), and
+    exactly 0 below −708 (numpy: subnormal or 0 there; a probability < 1e-307 changes nothing)."""
+    n = logits.shape[0]
+    for a in range(n):
+        x = max(logits[a] - shift, -708.0)
+        k = math.floor(x * LOG2E + 0.5)
+        r = (x - k * LN2_HI) - k * LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        out[a] = p
+        bits[a] = (np.int64(k) + 1023) << 52          # 2^k, k ≥ −1022
+    powers = bits.view(np.float64)
+    for a in range(n):
+        out[a] = out[a] * powers[a]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _softmax(logits, policy, bits):
+    """policy ← softmax(logits); returns log Σ exp(logits − max)."""
+    n_arms = logits.shape[0]
+    largest = logits[0]
+    for a in range(1, n_arms):
+        if logits[a] > largest:
+            largest = logits[a]
+    _exp_shifted(logits, largest, policy, bits)
+    normaliser = 0.0
+    for a in range(n_arms):
+        normaliser += policy[a]
+    for a in range(n_arms):
+        policy[a] = policy[a] / normaliser
+    return largest + math.log(normaliser)
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared, noise,
+            differentiate, dice, correction, discount, exact_outer, future, stride, stop_after_window,
+            theta, tangent, cumulative, estimate, fitness, log_probability):
+    """Advance R lifetimes through steps `first_step`, …, `first_step + S − 1`, in place.
+
+    Shapes: phases `(K,)` int (0/1); rates, slopes `(R, 2)` softplus(η) and sigmoid(η); means
+    `(R, K_arms)`; starts `(R,)` window starts w (window [w, w + length)); uniforms `(S, R, N)`
+    (`shared` = 1) or empty; gumbels `(S, G, N, K_arms)` (`shared` > 1: rows r share group
+    r // shared, actions argmax(θ + G)) or empty; normals `(S, G, N)` (G = R / shared; empty when
+    `noise` is 0), in the order drawn. Lifetimes advance in tiles of `TILE` (step by step within
+    a tile: the tile's state stays in cache and the random numbers are read in order). State, updated: theta `(R, K_arms)`, tangent `(R, 2, K_arms)`, cumulative
+    `(R, 2)`, estimate `(R, 2)` and fitness `(R,)` (sums, not yet divided by L), log_probability
+    `(R,)`. Flags: `differentiate`, `dice` (Jacobian), `exact_outer`, `future` (baseline, with its
+    `stride`), `stop_after_window` (skip a lifetime's steps after its window: they change
+    neither the estimate nor the fitness, only θ_K and the log-probability).
+    """
+    n_rows, n_arms = theta.shape
+    n_steps = uniforms.shape[0] if shared == 1 else gumbels.shape[0]
+    batch = uniforms.shape[2] if shared == 1 else gumbels.shape[2]
+    policy = np.empty(n_arms)
+    cdf = np.empty(n_arms)
+    gradient = np.empty(n_arms)
+    actions = np.empty(batch, np.int64)
+    rewards = np.empty(batch)
+    scores = np.empty((batch, 2))
+    product = np.empty((n_arms, 2))
+    current = np.empty(n_arms)
+    continuation = np.empty(n_arms)
+    bits = np.empty(n_arms, np.int64)
+    for tile in range(0, n_rows, TILE):
+        for s in range(n_steps):
+            for row in range(tile, min(tile + TILE, n_rows)):
+                step = first_step + s
+                group = row // shared
+                start = starts[row]
+                if stop_after_window and step >= start + length:
+                    continue
+                log_normaliser = _softmax(theta[row], policy, bits)
+                if shared == 1:
+                    total = 0.0
+                    for a in range(n_arms):
+                        total += policy[a]
+                        cdf[a] = total
+                    for j in range(batch):
+                        u = uniforms[s, row, j]
+                        count = 0
+                        for a in range(n_arms):
+                            if cdf[a] <= u:
+                                count += 1
+                        actions[j] = min(count, n_arms - 1)
+                else:
+                    for j in range(batch):
+                        best, best_value = 0, theta[row, 0] + gumbels[s, group, j, 0]
+                        for a in range(1, n_arms):
+                            candidate = theta[row, a] + gumbels[s, group, j, a]
+                            if candidate > best_value:
+                                best, best_value = a, candidate
+                        actions[j] = best
+                mean_reward = 0.0
+                for j in range(batch):
+                    reward = means[row, actions[j]]
+                    if noise != 0.0:
+                        reward = reward + noise * normals[s, group, j]
+                    rewards[j] = reward
+                    mean_reward += reward
+                    log_probability[row] += theta[row, actions[j]] - log_normaliser
+                mean_reward = mean_reward / batch
+                inside = start <= step < start + length
+                if inside:
+                    fitness[row] += mean_reward
+                for a in range(n_arms):
+                    gradient[a] = 0.0
+                for j in range(batch):
+                    gradient[actions[j]] += rewards[j] / batch
+                for a in range(n_arms):
+                    gradient[a] = gradient[a] - mean_reward * policy[a]
+                phase = phases[step]
+                rate = rates[row, phase]
+                if differentiate:
+                    if inside:
+                        policy_tangent0, policy_tangent1 = 0.0, 0.0
+                        for a in range(n_arms):
+                            policy_tangent0 += policy[a] * tangent[row, 0, a]
+                            policy_tangent1 += policy[a] * tangent[row, 1, a]
+                        batch_score0, batch_score1 = 0.0, 0.0
+                        for j in range(batch):
+                            scores[j, 0] = tangent[row, 0, actions[j]] - policy_tangent0
+                            scores[j, 1] = tangent[row, 1, actions[j]] - policy_tangent1
+                            batch_score0 += scores[j, 0]
+                            batch_score1 += scores[j, 1]
+                        if exact_outer:
+                            value = 0.0
+                            for a in range(n_arms):
+                                value += policy[a] * means[row, a]
+                            pathwise0, pathwise1 = 0.0, 0.0
+                            for a in range(n_arms):
+                                weight = policy[a] * (means[row, a] - value)
+                                pathwise0 += weight * tangent[row, 0, a]
+                                pathwise1 += weight * tangent[row, 1, a]
+                        else:
+                            value = mean_reward
+                            pathwise0, pathwise1 = 0.0, 0.0
+                            for j in range(batch):
+                                pathwise0 += rewards[j] * scores[j, 0]
+                                pathwise1 += rewards[j] * scores[j, 1]
+                            pathwise0, pathwise1 = pathwise0 / batch, pathwise1 / batch
+                        estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
+                        estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
+                        if future:
+                            baseline = _future_value(theta[row], policy, means[row], rates[row], phases, step,
+                                                     start + length - step, discount, stride, current, continuation, bits)
+                            estimate[row, 0] -= correction * baseline * batch_score0
+                            estimate[row, 1] -= correction * baseline * batch_score1
+                        cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
+                        cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
+                        for a in range(n_arms):
+                            product[a, 0] = -mean_reward * policy[a] * (tangent[row, 0, a] - policy_tangent0)
+                            product[a, 1] = -mean_reward * policy[a] * (tangent[row, 1, a] - policy_tangent1)
+                        if dice:    # (1/N) Σ_j r_j z_j q_jᵀ
+                            weighted0, weighted1 = 0.0, 0.0
+                            for j in range(batch):
+                                w0 = rewards[j] * scores[j, 0] / batch
+                                w1 = rewards[j] * scores[j, 1] / batch
+                                product[actions[j], 0] += w0
+                                product[actions[j], 1] += w1
+                                weighted0 += w0
+                                weighted1 += w1
+                            for a in range(n_arms):
+                                product[a, 0] -= policy[a] * weighted0
+                                product[a, 1] -= policy[a] * weighted1
+                        slope0 = slopes[row, 0] if phase == 0 else 0.0
+                        slope1 = slopes[row, 1] if phase == 1 else 0.0
+                        for a in range(n_arms):
+                            tangent[row, 0, a] = tangent[row, 0, a] + rate * product[a, 0] + gradient[a] * slope0
+                            tangent[row, 1, a] = tangent[row, 1, a] + rate * product[a, 1] + gradient[a] * slope1
+                    else:
+                        for a in range(n_arms):
+                            tangent[row, 0, a] = 0.0
+                            tangent[row, 1, a] = 0.0
+                        cumulative[row, 0] = 0.0
+                        cumulative[row, 1] = 0.0
+                for a in range(n_arms):
+                    theta[row, a] = theta[row, a] + rate * gradient[a]

@@ -1,0 +1,105 @@
+"""The compiled bandit lifetime (`estimators.bandit.kernels`) against the numpy path on the same
+random stream.
+
+The bound: the two paths pull the same arms and agree to rounding. The kernel sums in another
+order and its `exp` is not numpy's (each ≤ 1 ulp apart), so every quantity may differ by a few
+ulp per inner step, compounded over K ≤ 80 steps: the estimates, fitness, final logits and
+log-probabilities must agree within `RELATIVE` of their scale (measured: ≤ 2e-14). One pull
+drawn differently moves θ_K by O(rate · reward / N) ≥ 1e-3 here, so the final-logit check also
+shows that every pull is the same (a uniform within rounding of a CDF boundary, probability
+~1e-15 per pull, would break it; none occurs on these streams).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import mdps
+from estimators import get_estimator
+from estimators.bandit.lifetime import LifetimePass, compiled_supports, sampled_lifetimes
+from estimators.bandit.problem import BanditLifetimeProblem
+from estimators.bandit.vuorio import REFERENCE_PASS, reference_estimates
+from estimators.problem import AVAILABLE
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="numba is not installed")
+
+RELATIVE = 1e-10
+
+
+def close(numpy_value: np.ndarray, compiled_value: np.ndarray) -> bool:
+    scale = max(float(np.nanmax(np.abs(numpy_value))), 1e-300)
+    return bool(np.nanmax(np.abs(numpy_value - compiled_value)) <= RELATIVE * scale)
+
+
+def both(problem: BanditLifetimeProblem, call):
+    """`call(problem, rng)` on the numpy path and the compiled one, from the same seed."""
+    return [call(dataclasses.replace(problem, kernel=kernel), np.random.default_rng(11)) for kernel in ("numpy", "compiled")]
+
+
+PASSES = {
+    "mg whole lifetime": (LifetimePass(), 1, True),
+    "mg L=21 random, lambda 0.6, discount 0.8": (LifetimePass("naive", 0.6, 0.8, 21, "random"), 1, True),
+    "mg L=2 random": (LifetimePass("naive", 1.0, 1.0, 2, "random"), 1, True),
+    "dice, full correction": (LifetimePass("dice", 1.0, 1.0, None, "last"), 1, True),
+    "dice L=30 last, lambda 0.3": (LifetimePass("dice", 0.3, 1.0, 30, "last"), 1, True),
+    "reference (exact outer, future baseline)": (REFERENCE_PASS, 1, True),
+    "fitness, pairs share (Gumbel)": (LifetimePass(window=21), 2, False),
+    "fitness, fours share (Gumbel)": (LifetimePass(), 4, False),
+}
+
+
+@pytest.mark.parametrize("noise", [2.0, 0.0])
+@pytest.mark.parametrize("name", list(PASSES))
+def test_the_kernel_gives_the_numpy_paths_numbers_on_the_same_stream(name, noise):
+    settings, shared, differentiate = PASSES[name]
+    problem = BanditLifetimeProblem(tasks=dataclasses.replace(mdps.VUORIO2022_BANDITS, noise=noise))
+
+    def call(problem, rng):
+        means = np.repeat(problem.draw_tasks(rng, 48), shared, axis=0)
+        etas = np.array([1.5, 0.5]) + 0.05 * rng.standard_normal((len(means), 2))
+        return sampled_lifetimes(problem, means, etas, rng, settings, shared=shared, differentiate=differentiate)
+
+    reference, compiled = both(problem, call)
+    assert close(reference.fitness, compiled.fitness)
+    assert close(reference.estimate, compiled.estimate)
+    whole = ~np.isnan(compiled.log_probability)           # lifetimes the kernel ran to the end
+    assert whole.any() or settings.length(problem.lifetime) < problem.lifetime
+    assert close(reference.final_theta[whole], compiled.final_theta[whole])
+    assert close(reference.log_probability[whole], compiled.log_probability[whole])
+    if differentiate and settings.correction:
+        assert np.abs(reference.estimate).max() > 0.01       # the comparison is not of zeros
+
+
+@pytest.mark.parametrize("name", ["truncated", "dice", "sf", "es", "fd"])
+def test_registered_estimators_agree_across_kernels(name):
+    estimator = get_estimator(name, "bandit")
+    parameters = {"truncated": dict(window=41, lambda_c=0.5), "es": dict(window=21)}.get(name, {})
+    reference, compiled = both(BanditLifetimeProblem(eta=np.array([0.5, 2.0])),
+                               lambda problem, rng: estimator(problem, 64, rng, **parameters))
+    assert close(reference, compiled) and np.abs(reference).max() > 0
+
+
+def test_reference_estimates_agree_across_kernels():
+    reference, compiled = both(BanditLifetimeProblem(), lambda problem, rng: reference_estimates(problem, 64, rng))
+    assert close(reference, compiled)
+
+
+def test_passes_the_kernel_does_not_compute_run_on_the_numpy_path():
+    ideal = LifetimePass("naive", 1.0, 1.0, None, "last", outer="exact", baseline="ideal")
+    future_random = LifetimePass("naive", 1.0, 0.9, 20, "random", outer="exact", baseline="future")
+    assert not compiled_supports(ideal, 80) and not compiled_supports(future_random, 80)
+    assert compiled_supports(dataclasses.replace(future_random, placement="last"), 80)
+    problem = BanditLifetimeProblem(lifetime=30)
+    for settings in (ideal, future_random):
+        def call(problem, rng):
+            means = problem.draw_tasks(rng, 16)
+            return sampled_lifetimes(problem, means, np.tile(problem.eta, (16, 1)), rng, settings).estimate
+        reference, compiled = both(problem, call)
+        np.testing.assert_array_equal(reference, compiled)      # the same code ran
+
+
+def test_the_kernel_field_is_checked():
+    with pytest.raises(ValueError, match="kernel"):
+        BanditLifetimeProblem(kernel="gpu")
