@@ -22,15 +22,16 @@ from mdps import BanditDistribution
 # K-armed bandit tasks over a lifetime with a learned learning-rate schedule (Vuorio et al.):
 # the task law, the reward noise, the lifetime and its cutoff, pulls per inner step, the
 # objective, the tasks (0 = a fresh task per repetition, M = a fixed set of M tasks drawn from
-# the problem seed) and the run counts of the practical (reference) and fd targets.
+# the problem seed) and the run counts of the practical (reference) and fd targets; reference_se > 0:
+# the reference's lifetimes per η chosen by a pilot for that standard error (at most reference_runs).
 FIELDS = ("n_arms", "arm_law", "low", "high", "noise", "lifetime", "cutoff", "pulls", "objective",
-          "task_count", "reference_runs", "fd_runs", "fd_epsilon")
+          "task_count", "reference_runs", "reference_se", "fd_runs", "fd_epsilon")
 ARM_LAWS = ("exp_uniform", "uniform", "normal")
 OBJECTIVES = ("lifetime", "final")
 DEFAULTS: dict[str, Any] = {"n_arms": 30, "arm_law": "exp_uniform", "low": -100.0, "high": 1.0,
                             "noise": 2.0, "lifetime": 80, "cutoff": None, "pulls": 10,
                             "objective": "lifetime", "task_count": 0, "reference_runs": 100_000,
-                            "fd_runs": 100_000, "fd_epsilon": 0.01}
+                            "reference_se": 0.0, "fd_runs": 100_000, "fd_epsilon": 0.01}
 QUICK_TARGET_RUNS = 2000
 ENUMERATION_LIMIT = 2_000_000   # tasks x paths of an exactly enumerated practical target
 IDEAL_TASKS = 4000              # fresh tasks averaged by the ideal target without a fixed task set
@@ -46,7 +47,7 @@ def bandit_field(name: str, value: Any) -> Any:
         return expect_int(path, value, minimum=0, what="a non-negative integer")
     if name in ("low", "high"):
         return expect_number(path, value, what="a finite number")
-    if name in ("noise",):
+    if name in ("noise", "reference_se"):
         noise = expect_number(path, value, what="a non-negative number")
         if noise < 0:
             raise SweepError(f"{path}: expected a non-negative number, got {value!r}")
@@ -199,8 +200,11 @@ def _compute_target(kind: str, values: dict[str, Any], problem: BanditLifetimePr
           and len(problem.task_set) * (problem.n_arms ** problem.batch) ** problem.lifetime <= ENUMERATION_LIMIT):
         value, error, method = lifetime_target_by_enumeration(problem), np.zeros(2), "enumeration"
     else:
-        value, error = reference_target(problem, runs=values["reference_runs"], seed=seed)
-        method = f"reference estimate (runs={values['reference_runs']})"
+        value, error = reference_target(problem, runs=values["reference_runs"], seed=seed,
+                                        standard_error=values.get("reference_se", 0.0))
+        method = (f"reference estimate (runs={values['reference_runs']})" if not values.get("reference_se") else
+                  f"reference estimate (standard error {values['reference_se']:g} per η, at most "
+                  f"{values['reference_runs']} runs)")
     standard_error = float(np.sqrt(np.sum(np.asarray(error) ** 2)))
     return Target(np.asarray(value, float), standard_error if standard_error > 0 else None, method)
 
