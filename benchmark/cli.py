@@ -171,7 +171,7 @@ def _print_error(message: str) -> None:
 
 
 DEFAULT_SWEEP = "default"
-STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "all")
+STUDY_CHOICES = ("liu2022", "tang2022", "vuorio2022", "beyond", "tang2021", "all")
 
 
 def positive_int(text: str) -> int:
