@@ -15,7 +15,8 @@ import pytest
 
 from estimators.tabular.enumeration import enumerate_trajectories
 from estimators.tabular.off_policy_evaluation import (OPE_ESTIMATORS, RELEASED_RATIO_OFFSET, OffPolicyBatch,
-                                                      OffPolicySetting, jax_index, ope_derivatives, ope_moments)
+                                                      OffPolicySetting, jax_index, ope_derivatives,
+                                                      ope_hessian_vector_products, ope_moments)
 from mdps import random_mdp, sample_trajectories, softmax_policy
 from tests.finite_differences import central_difference, relative_error
 from tests.statistical import assert_unbiased
@@ -260,3 +261,14 @@ def test_moments_and_prefix_means_agree_with_direct_sums(tiny):
 
 def test_jax_index_rules():
     assert [jax_index(i, 20) for i in (-1, -2, -20, -21, -40, 0, 19, 25)] == [19, 18, 0, 0, 0, 0, 19, 19]
+
+
+@pytest.mark.parametrize("name", OPE_ESTIMATORS)
+def test_hessian_vector_products_contract_the_full_hessians(tiny, name):
+    mdp, behaviour, theta, critic = tiny
+    setting = _setting(behaviour, critic, RELEASED_RATIO_OFFSET)
+    batch = _sample(mdp, behaviour, 7, S, seed=14)
+    vector = np.random.default_rng(15).normal(size=S * A)
+    _, _, hessians = ope_derivatives(name, theta, setting, batch)
+    np.testing.assert_allclose(ope_hessian_vector_products(name, theta, setting, batch, vector), hessians @ vector,
+                               rtol=1e-10, atol=1e-12)

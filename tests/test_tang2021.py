@@ -50,9 +50,21 @@ def test_correlation_is_their_corr():
 
 def test_figures_and_comparisons_from_a_small_table():
     data = FigureData(_table(), {}, quick=True, settings=tang2021.simulation_shown(True))
+    split_settings = {**tang2021.split_settings(True), "pool": 16, "batches": (2, 8)}
+    split = FigureData(pd.concat([tang2021.split_unit(m, split_settings) for m in range(2)], ignore_index=True), {},
+                       quick=True)
     for spec in tang2021.FIGURES:
-        figure = spec.draw(data)
+        figure = spec.draw(split if spec.simulation is tang2021.SPLIT_SIMULATION else data)
         assert figure.axes
-        comparison = spec.compare(data)
+        comparison = spec.compare(split if spec.simulation is tang2021.SPLIT_SIMULATION else data)
         assert comparison.verdict in VERDICTS and comparison.text
     assert len(tang2021.correlation_details(data)) == 2 * len(tang2021.SHOWN)
+
+
+def test_split_unit_on_policy_taypo2_is_dr():
+    settings = {**tang2021.split_settings(True), "pool": 32, "batches": (4, 16)}
+    table = tang2021.split_unit(0, settings)
+    by = table.set_index(["estimator", "batch"])["corr"]
+    for size in (4, 16):
+        assert abs(by[("taypo2", size)] - by[("dr", size)]) < 1e-12
+    assert table["corr"].between(-1, 1).all() and set(table["batches"]) == {8, 2}

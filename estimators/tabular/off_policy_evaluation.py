@@ -336,3 +336,67 @@ def ope_moments(name: str, theta: np.ndarray, setting: OffPolicySetting, batch: 
         if stop in stops:
             prefixes[stop] = (sums[0] / stop, sums[2] / stop)
     return Moments(*sums, n_total), prefixes
+
+
+# ----------------------------------------------------------------------------- Hessian-vector products
+
+def fisher_product(theta: np.ndarray, states: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """F_{s_t} v per step, `(N, T, D)`: π_s ⊙ v_s − π_s (π_s · v_s) in the block of s_t, zero elsewhere."""
+    n_states, n_actions = theta.shape
+    policy = softmax_policy(theta)
+    blocks = vector.reshape(n_states, n_actions)
+    per_state = policy * blocks - policy * (policy * blocks).sum(axis=1, keepdims=True)      # (S, A)
+    dense = np.zeros((*states.shape, n_states * n_actions))
+    columns = states[..., None] * n_actions + np.arange(n_actions)
+    np.put_along_axis(dense, columns, per_state[states], axis=-1)
+    return dense
+
+
+def ope_hessian_vector_products(name: str, theta: np.ndarray, setting: OffPolicySetting, batch: OffPolicyBatch,
+                                vector: np.ndarray) -> np.ndarray:
+    """Ĥ v per trajectory, `(N, D)`, without forming Ĥ: the formulas of `trace_terms` and
+    `taylor_terms` contracted with v (O(N T D) instead of O(N T D²))."""
+    theta = np.asarray(theta, dtype=float)
+    vector = np.ravel(vector)
+    e = scores(theta, batch)
+    ev = e @ vector                                                                     # (N, T)
+    fv = fisher_product(theta, batch.states, vector)
+    rho = ratios(theta, setting, batch)
+    gammas = discounts(batch.shape[1], setting.gamma)
+    if name in TRACE_ESTIMATORS:
+        critic = np.zeros_like(setting.critic) if name == "is" else setting.critic
+        clip = VTRACE_CLIP if name == "vtrace" else np.inf
+        beta = np.where(rho < clip, 1.0, np.where(rho > clip, 0.0, 0.5))
+        next_states = np.concatenate([batch.states[:, 1:], batch.final_states[:, None]], axis=1)
+        delta = batch.rewards + setting.gamma * critic[next_states] - critic[batch.states]
+        c = gammas * delta * np.cumprod(np.minimum(rho, clip), axis=1)
+        tail = np.cumsum(c[:, ::-1], axis=1)[:, ::-1]
+        cumulative = np.cumsum(beta[..., None] * e, axis=1)
+        return (np.einsum("nt,ntd->nd", c * (cumulative @ vector), cumulative)
+                + np.einsum("nt,ntd->nd", tail * (beta - beta**2) * ev, e)
+                - np.einsum("nt,ntd->nd", tail * beta, fv))
+    first, second = _taylor_constants(name, setting, batch)
+    u = rho - 1.0
+    x = rho[..., None] * e
+    alpha = gammas * first
+    out = np.zeros((batch.shape[0], vector.size))
+    if second is not None:
+        q = gammas * second
+        alpha = alpha + q * (np.cumsum(u, axis=1) - u) + np.cumsum((q * u)[:, ::-1], axis=1)[:, ::-1] - q * u
+        prefix = np.cumsum(x, axis=1) - x
+        out += np.einsum("nt,ntd->nd", q * (prefix @ vector), x) + np.einsum("nt,ntd->nd", q * (x @ vector), prefix)
+    return out + np.einsum("nt,ntd->nd", alpha * rho * ev, e) - np.einsum("nt,ntd->nd", alpha * rho, fv)
+
+
+def _taylor_constants(name: str, setting: OffPolicySetting, batch: OffPolicyBatch):
+    """(a, b) of the Taylor estimates (b None for TayPO-1), as in `ope_derivatives`."""
+    if name == "taypo1":
+        return paper_taylor_constants(setting, batch), None
+    if name == "taypo2":
+        advantages = paper_taylor_constants(setting, batch)
+        return advantages, advantages
+    if name == "taypo2_recursive":
+        return td_errors(setting, batch), paper_taylor_constants(setting, batch)
+    if name == "taypo2_released":
+        return released_taypo2_constants(setting, batch)
+    raise ValueError(f"name: expected one of {', '.join(OPE_ESTIMATORS)}, got {name!r}")
