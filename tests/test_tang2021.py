@@ -68,3 +68,13 @@ def test_split_unit_on_policy_taypo2_is_dr():
     for size in (4, 16):
         assert abs(by[("taypo2", size)] - by[("dr", size)]) < 1e-12
     assert table["corr"].between(-1, 1).all() and set(table["batches"]) == {8, 2}
+
+
+def test_released_agreement_counts_matches_within_two_standard_errors(monkeypatch):
+    table = _table()
+    last = table[(table["N"] == 12) & (table["epsilon"] == 0.8)]
+    ours = last[last["estimator"] == "dr"]["hessian_corr"].to_numpy()
+    fake = {0.8: {"loadeddice": (list(ours + 0.001), []), "nocritic": ([5.0, 5.1], [])}}
+    monkeypatch.setattr(tang2021, "RELEASED_RUN", fake)
+    sentence = tang2021.released_agreement(table)
+    assert "1 of 2" in sentence and "step-wise IS" in sentence
