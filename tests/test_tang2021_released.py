@@ -35,13 +35,17 @@ def released():
     sys.path.insert(0, CODE)
     import evaluation_utils
 
-    return jax, evaluation_utils
+    compiled = {}     # one jit per released function (trajectories are traced arguments: no recompiling)
+    for name in {function for function, _, _ in RELEASED.values()}:
+        function = getattr(evaluation_utils, name)
+        compiled[name] = (jax.jit(jax.grad(function)), jax.jit(jax.jacfwd(jax.jacrev(function))))
+    return compiled
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.5, 0.8])
 @pytest.mark.parametrize("name", sorted(RELEASED))
 def test_closed_form_equals_the_released_autodiff(released, name, epsilon):
-    jax, utils = released
+    compiled = released
     mdp = liu2022_mdp(3)
     rng = np.random.default_rng(np.random.SeedSequence(5))
     behaviour = np.full((20, 5), 0.2)
@@ -55,13 +59,31 @@ def test_closed_form_equals_the_released_autodiff(released, name, epsilon):
     setting = OffPolicySetting(behaviour, critic, 0.8, RELEASED_RATIO_OFFSET)
     _, gradients, hessians = ope_derivatives(name, np.log(target), setting, batch)
     function, scale, clip = RELEASED[name]
-    function = getattr(utils, function)
+    gradient_of, hessian_of = compiled[function]
     for i in range(3):
         traj = [{"states": [int(s) for s in batch.states[i]] + [int(batch.final_states[i])],
                  "actions": [int(a) for a in batch.actions[i]], "rewards": [float(r) for r in batch.rewards[i]]}]
         arguments = (behaviour, 20, 0.8, critic * scale, traj, clip, clip)
         # jitted as in main.py: the critic is then a tracer, and JAX clamps V[-21] to V[0] (numpy would raise)
-        gradient = np.asarray(jax.jit(jax.grad(function))(np.log(target), *arguments)).ravel()
-        hessian = np.asarray(jax.jit(jax.jacfwd(jax.jacrev(function)))(np.log(target), *arguments)).reshape(100, 100)
+        gradient = np.asarray(gradient_of(np.log(target), *arguments)).ravel()
+        hessian = np.asarray(hessian_of(np.log(target), *arguments)).reshape(100, 100)
         np.testing.assert_allclose(gradients[i], gradient, rtol=1e-9, atol=1e-11)
         np.testing.assert_allclose(hessians[i], hessian, rtol=1e-9, atol=1e-11)
+
+
+def test_exact_targets_equal_the_released_oracle(released):
+    """`oracle_value` (softmax of θ = log π, infinite-horizon V^π(s_0)) differentiated by JAX equals
+    `TabularMDP.gradient` and `.hessian` (the study's targets)."""
+    import jax
+    import evaluation_utils
+
+    mdp = liu2022_mdp(4)
+    rng = np.random.default_rng(np.random.SeedSequence(6))
+    target = np.zeros((20, 5))
+    target[np.arange(20), rng.integers(0, 5, 20)] = 1.0
+    theta = np.log(0.5 * target + 0.5 * 0.2)
+    transitions, rewards = np.transpose(mdp.transitions, (1, 0, 2)), mdp.rewards     # their P[a, s, s']
+    hessian = np.asarray(jax.jacfwd(jax.jacrev(evaluation_utils.oracle_value))(theta, transitions, rewards, 0.8))
+    gradient = np.asarray(jax.grad(evaluation_utils.oracle_value)(theta, transitions, rewards, 0.8))
+    np.testing.assert_allclose(hessian.reshape(100, 100), mdp.hessian(theta), atol=1e-13)
+    np.testing.assert_allclose(gradient, mdp.gradient(theta), atol=1e-13)
