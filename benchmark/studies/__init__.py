@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 __all__ = ["STUDIES", "ALL", "FiguresError", "make_figures", "figure_specs", "study_names", "study_stem"]
 
-STUDIES = ("liu2022", "tang2022", "vuorio2022", "beyond")
+STUDIES = ("liu2022", "tang2022", "vuorio2022", "beyond", "tang2021")
 ALL = "all"
 FIGURES_DIRECTORY = "figures"
 GALLERY_DIRECTORY = "gallery"

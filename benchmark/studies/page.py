@@ -16,6 +16,7 @@ STUDY_TITLES = {
     "tang2022": "Tang (2022): biased gradient estimates with drastic variance reduction",
     "vuorio2022": "Vuorio et al. (2022): the bias-variance trade-off in meta-gradients",
     "beyond": "Beyond the papers: the same estimators against both targets",
+    "tang2021": "Tang et al. (2021): Hessian estimates from off-policy evaluation",
 }
 STUDY_REFERENCES = {
     "liu2022": "Liu, Chung, Sanner, Wang, Xu. A Theoretical Understanding of Gradient Bias in Meta-Reinforcement "
@@ -26,6 +27,8 @@ STUDY_REFERENCES = {
                   "Meta-Gradients. 2022, arXiv 2209.11303.",
     "beyond": "Ideal target (Liu et al. 2022) vs practical target (Tang 2022; Fallah et al.; Vuorio et al. 2022), "
               "docs/methods.md, Two targets.",
+    "tang2021": "Tang, Kozuno, Rowland, Munos, Valko. Unifying Gradient Estimators for Meta-Reinforcement Learning "
+                "via Off-Policy Evaluation. NeurIPS 2021, arXiv 2106.13125.",
 }
 QUICK_BANNER = ("Quick run: a smoke test of the pipeline (fewer points, at most 2 problem instances, at most 256 "
                 "estimates per cell). Its numbers and comparisons are not results; the full run writes the page "
