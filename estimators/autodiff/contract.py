@@ -76,6 +76,8 @@ def load_backend(framework: str):
 
 def describe(value: Any) -> str:
     """`type (shape)` of a surrogate's return value, for the one-line errors."""
-    kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
+    package = type(value).__module__.split(".")[0]
+    kind = {"jax": "jax.Array", "jaxlib": "jax.Array", "torch": "torch.Tensor"}.get(package,
+                                                                                   f"{package}.{type(value).__name__}")
     shape = getattr(value, "shape", None)
     return f"{kind} of shape {tuple(shape)}" if shape is not None else kind

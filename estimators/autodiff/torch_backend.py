@@ -23,7 +23,7 @@ ARRAY_TYPE = torch.Tensor
 
 def asarray(values: np.ndarray) -> Any:
     """A torch tensor of the numpy array (float64 / int64 kept)."""
-    return torch.from_numpy(np.ascontiguousarray(values))
+    return torch.from_numpy(np.require(values, requirements=("C", "W")))   # copies a read-only array
 
 
 def to_numpy(values: Any) -> np.ndarray:

@@ -275,8 +275,8 @@ def check_surrogate(surrogate: Callable[..., Any], framework: str, options: tupl
         raise ValueError(f"surrogate: {name} failed on a test batch ({type(error).__name__}: "
                          f"{_first_line(error)})") from None
     if not xp.is_scalar(value):
-        raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar (0-d float "
-                         f"{xp.ARRAY_TYPE.__module__.split('.')[0]} array) of framework {framework!r}")
+        raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar, a 0-d float "
+                         f"{xp.ARRAY_TYPE.__module__}.{xp.ARRAY_TYPE.__name__} (framework {framework!r})")
     try:
         gradients = xp.gradient_function(objective)(thetas, etas, data, model)
     except Exception as error:  # noqa: BLE001
