@@ -43,6 +43,8 @@ class BenchCell:
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
       kernel: `compiled` or `numpy` (`MetaProblem.kernel`) for tabular cells.
       meta_parameter: `init` or `intrinsic` (LIRPG) for tabular cells.
+      plugin: a module or `.py` file to import before the estimator is looked up (the
+        autodiff surrogates, `benchmark.bench.autodiff`), or None.
     """
 
     name: str
@@ -60,6 +62,7 @@ class BenchCell:
     axis: str | None = None
     kernel: str = "compiled"
     meta_parameter: str = "init"
+    plugin: str | None = None
 
 
 # ----------------------------------------------------------------------------- cells

@@ -106,8 +106,10 @@ def _tabular_call(cell: BenchCell):
     """(function(R, rng) -> estimates) for a tabular cell."""
     import numpy as np
 
-    from estimators import MetaProblem, get_estimator
+    from estimators import MetaProblem, get_estimator, load_estimator
 
+    if cell.plugin is not None:   # the autodiff surrogates (benchmark.bench.autodiff)
+        load_estimator(cell.plugin)
     mdp = _mdp(cell)
     problem = MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=cell.steps, lr=cell.lr,
                           rollout_length=cell.rollout_length, critic=cell.critic, kernel=cell.kernel,
