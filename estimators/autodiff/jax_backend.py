@@ -21,7 +21,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 NAME = "jax"
-ARRAY_TYPE = jax.Array
+ARRAY_NAME = "jax.Array"   # in the one-line errors
 
 
 def asarray(values: np.ndarray) -> Any:

@@ -18,7 +18,7 @@ import torch
 from torch.func import grad, vjp, vmap
 
 NAME = "torch"
-ARRAY_TYPE = torch.Tensor
+ARRAY_NAME = "torch.Tensor"   # in the one-line errors
 
 
 def asarray(values: np.ndarray) -> Any:

@@ -276,7 +276,7 @@ def check_surrogate(surrogate: Callable[..., Any], framework: str, options: tupl
                          f"{_first_line(error)})") from None
     if not xp.is_scalar(value):
         raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar, a 0-d float "
-                         f"{xp.ARRAY_TYPE.__module__}.{xp.ARRAY_TYPE.__name__} (framework {framework!r})")
+                         f"{xp.ARRAY_NAME} (framework {framework!r})")
     try:
         gradients = xp.gradient_function(objective)(thetas, etas, data, model)
     except Exception as error:  # noqa: BLE001
