@@ -259,6 +259,23 @@ def test_compare_refuses_a_non_scalar_surrogate_with_exit_2_before_any_cell(tmp_
     assert not list((tmp_path / "results").glob("*/results.csv"))
 
 
+@pytest.mark.slow
+def test_compare_quick_runs_a_surrogate_plugin_end_to_end(tmp_path, capsys):
+    """`mgbench compare docs/examples/surrogates_torch.py:torch_lvc --quick`, as for a closed-form plug-in."""
+    code = main(["compare", f"{EXAMPLES / 'surrogates_torch.py'}:torch_lvc", "--quick", "--quiet", "--against", "lvc",
+                 "--out", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "comparison report:" in out and "torch_lvc is" in out
+    report = tmp_path / "reports" / "compare-torch_lvc-quick"
+    text = (report / "index.html").read_text(encoding="utf-8")
+    assert "the inner-gradient function it declares" in text and "not finite" not in text
+    import pandas as pd
+
+    cells = pd.read_csv(tmp_path / "results" / "compare-torch_lvc-batch-quick" / "results.csv")
+    assert set(cells.estimator) == {"torch_lvc", "lvc"} and (cells.status == "ok").all()
+    assert np.isfinite(cells.sigma_in).all()
+
+
 def test_a_surrogate_failing_in_a_cell_gives_failed_cells_with_the_reason(tmp_path, write_sweep):
     from benchmark.sweeps.loading import load_sweep
     from benchmark.sweeps.runner import run_sweep
