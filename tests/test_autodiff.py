@@ -187,6 +187,17 @@ def test_torch_surrogates_run_in_float64_and_leave_the_default_dtype_alone():
     assert torch.get_default_dtype() == torch.float32
 
 
+@pytest.fixture
+def scratch_registry():
+    """The registry as it was before the test (the bad surrogates it registers are removed)."""
+    from estimators import registry
+
+    saved = dict(registry._REGISTRY)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
+
+
 def bad_surrogates(framework: str):
     """(surrogate, the words its error must contain)."""
     if framework == "jax":
@@ -202,7 +213,7 @@ def bad_surrogates(framework: str):
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_a_bad_surrogate_gets_one_line_before_any_cell_runs(framework):
+def test_a_bad_surrogate_gets_one_line_before_any_cell_runs(framework, scratch_registry):
     for index, (function, words) in enumerate(bad_surrogates(framework)):
         register_surrogate(f"test_bad_{framework}_{index}", framework=framework, replace=True)(function)
         spec = get_estimator(f"test_bad_{framework}_{index}")
@@ -211,7 +222,7 @@ def test_a_bad_surrogate_gets_one_line_before_any_cell_runs(framework):
         assert words in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_the_wrong_framework_and_a_missing_framework_are_one_line(monkeypatch):
+def test_the_wrong_framework_and_a_missing_framework_are_one_line(monkeypatch, scratch_registry):
     import jax.numpy as jnp
 
     @register_surrogate("test_jax_in_torch", framework="torch", replace=True)
@@ -248,7 +259,7 @@ def big_batch_fails(batch):
 '''
 
 
-def test_compare_refuses_a_non_scalar_surrogate_with_exit_2_before_any_cell(tmp_path, capsys):
+def test_compare_refuses_a_non_scalar_surrogate_with_exit_2_before_any_cell(tmp_path, capsys, scratch_registry):
     plugin = tmp_path / "vector_plugin.py"
     plugin.write_text(BAD_PLUGIN, encoding="utf-8")
     code = main(["compare", f"{plugin}:vector_surrogate", "--quick", "--quiet", "--jobs", "1",
@@ -276,7 +287,7 @@ def test_compare_quick_runs_a_surrogate_plugin_end_to_end(tmp_path, capsys):
     assert np.isfinite(cells.sigma_in).all()
 
 
-def test_a_surrogate_failing_in_a_cell_gives_failed_cells_with_the_reason(tmp_path, write_sweep):
+def test_a_surrogate_failing_in_a_cell_gives_failed_cells_with_the_reason(tmp_path, write_sweep, scratch_registry):
     from benchmark.sweeps.loading import load_sweep
     from benchmark.sweeps.runner import run_sweep
     from benchmark.sweeps.store import load_results
