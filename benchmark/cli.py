@@ -475,6 +475,8 @@ def format_listing() -> str:
             lines.append(f"  {spec.name:<{width}}  {spec.description}")
             parameters = ", ".join(f"{name}={value!r}" for name, value in spec.parameters.items())
             lines.append(f"  {'':<{width}}    parameters: {parameters or 'none'}")
+            if spec.framework != "numpy":   # a surrogate plug-in (estimators.register_surrogate)
+                lines.append(f"  {'':<{width}}    framework: {spec.framework} (surrogate differentiated by mgbench)")
         lines.append("")
     presets = available_presets()
     width = max((len(name) for name in presets), default=0)

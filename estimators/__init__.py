@@ -9,6 +9,7 @@ from estimators.ipd.problem import LolaProblem
 from estimators.tabular.problem import MetaProblem
 from estimators.registry import (EstimatorSpec, available_estimators, get_estimator,
                                  load_estimator, register)
+from estimators.autodiff.register import register_surrogate
 # The built-in estimators: importing each family's estimator modules runs their @register lines
 # (after the registry exists). A new built-in estimator module is one more line here.
 import estimators.bandit.vuorio  # noqa: F401  truncated, dice, sf, es, fd on the bandit lifetime (Vuorio et al.)
@@ -20,4 +21,4 @@ import estimators.tabular.split  # noqa: F401  dice, loaded, lvc, maml, first_or
 import estimators.tabular.vuorio  # noqa: F401  truncated, es, fd on tabular MDPs
 
 __all__ = ["BanditLifetimeProblem", "EstimatorSpec", "LolaProblem", "MetaProblem", "ToyProblem", "available_estimators",
-           "get_estimator", "load_estimator", "register"]
+           "get_estimator", "load_estimator", "register", "register_surrogate"]

@@ -54,6 +54,7 @@ class EstimatorSpec:
     validate: Validator | None = None
     bounds: tuple[str, ...] = ()
     inner_gradient: str | Callable[..., Any] | None = None
+    framework: str = "numpy"
 
     def check(self, parameters: Mapping[str, Any], setting: Mapping[str, Any]) -> None:
         """Run `validate` on the defaults overridden by `parameters`; raises `ValueError`."""
@@ -62,13 +63,14 @@ class EstimatorSpec:
 
     def source_files(self) -> dict[str, Path]:
         """`{module name: file}` of the code an estimate runs through (`estimators.sources.source_files`
-        of the function's module); empty when the defining file cannot be read."""
-        return source_files(self.function)
+        of the function's module; a surrogate's estimator is unwrapped to the researcher's function,
+        whose module imports the autodiff driver); empty when the defining file cannot be read."""
+        return source_files(inspect.unwrap(self.function))
 
     def source_hash(self) -> str:
         """16 hex digits of sha256 over `source_files` (`estimators.sources.code_hash`): changes when
         any module the estimate runs through is edited."""
-        return code_hash(self.function)
+        return code_hash(inspect.unwrap(self.function))
 
     def __call__(self, problem, repetitions: int, rng, **parameters):
         unknown = set(parameters) - set(self.parameters)
@@ -85,7 +87,7 @@ _ENTRY_POINTS_LOADED = False
 def register(name: str, *, problem: ProblemKind, description: str,
              parameters: dict[str, Any] | None = None, replace: bool = False,
              validate: Validator | None = None, bounds: tuple[str, ...] | list[str] = (),
-             inner_gradient: str | Callable[..., Any] | None = None):
+             inner_gradient: str | Callable[..., Any] | None = None, framework: str = "numpy"):
     """Decorator registering `function` as estimator `name` for problems of kind `problem`.
 
     `parameters` maps each keyword parameter to its default (also shown by `mgbench list`);
@@ -98,6 +100,8 @@ def register(name: str, *, problem: ProblemKind, description: str,
     compositional bound: a surrogate family (`dice`, `loaded`, `lvc`, `maml`) or a function
     `(problem, repetitions, rng) -> (R, S, A)` of one-trajectory inner gradients at θ_0;
     None means the problem's standard estimate (γᵗ A_t ∇log π with the problem's critic).
+    `framework` records what the estimate is computed with (`numpy`, or `jax` / `torch` for a
+    surrogate registered by `estimators.register_surrogate`); `mgbench list` shows it.
     """
     if problem not in PROBLEM_KINDS:
         raise ValueError(f"problem: expected one of {PROBLEM_KINDS}, got {problem!r}")
@@ -110,7 +114,7 @@ def register(name: str, *, problem: ProblemKind, description: str,
         if key in _REGISTRY and not replace and _REGISTRY[key].function is not function:
             raise ValueError(f"estimator: {name!r} is already registered for {problem} problems")
         _REGISTRY[key] = EstimatorSpec(name, problem, function, description, dict(defaults), validate,
-                                       tuple(bounds), inner_gradient)
+                                       tuple(bounds), inner_gradient, framework)
         return function
 
     return decorate
@@ -167,7 +171,8 @@ def load_estimator(reference: str) -> list[EstimatorSpec]:
         raise ValueError(f"estimator: module {module_name!r} has no attribute {attribute!r}")
     defined = [spec for spec in _REGISTRY.values() if getattr(spec.function, "__module__", None) == module.__name__]
     if attribute:
-        defined = [spec for spec in defined if spec.function is getattr(module, attribute)]
+        wanted = getattr(module, attribute)      # a surrogate's estimator wraps the function the module holds
+        defined = [spec for spec in defined if wanted in (spec.function, getattr(spec.function, "__wrapped__", None))]
     return defined
 
 

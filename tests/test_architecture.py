@@ -7,7 +7,8 @@ under `if TYPE_CHECKING:`), and so does `importlib.import_module("literal")`. Th
 2. package code never imports `tests`;
 3. no private name (`_name`) is imported from another module of the project;
 4. `mdps` imports only numpy, scipy and the standard library;
-5. `estimators` imports only `mdps`, numpy, scipy and the standard library;
+5. `estimators` imports only `mdps`, numpy, scipy and the standard library (numba in the
+   compiled kernels, jax or torch in one autodiff backend each);
 6. nothing imports the CLI (`benchmark.cli`) but the CLI itself and `benchmark.__main__`;
 7. between the subpackages of `benchmark`, only the imports of `ALLOWED` (below);
 8. inside each of the three packages, the longest import chain has at most `MAX_LEVELS`
@@ -48,6 +49,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 THIRD_PARTY_OF_CORE = ("numpy", "scipy")   # the only non-stdlib imports of mdps and estimators
 COMPILED_KERNELS = ("estimators.tabular.kernels", "estimators.ipd.kernels", "estimators.trace_kernels",
                     "estimators.bandit.kernels")   # ... and numba, in these (imported on first compiled call)
+AUTODIFF_BACKENDS = {"estimators.autodiff.jax_backend": ("jax",),   # ... and one autodiff framework in each of
+                     "estimators.autodiff.torch_backend": ("torch",)}  # these (imported on first use of a surrogate)
 
 
 def module_name(path: Path) -> str:
@@ -213,7 +216,8 @@ def test_mdps_imports_only_numpy_scipy_and_the_standard_library():
 def test_estimators_import_only_mdps_numpy_scipy_and_the_standard_library():
     offending = [f"{who}:{line} imports {what}" for who, what, _, line in IMPORTS
                  if layer(who) == "estimators" and layer(what) not in ("mdps", "estimators")
-                 and not _standard_or(what, THIRD_PARTY_OF_CORE + (("numba",) if who in COMPILED_KERNELS else ()))]
+                 and not _standard_or(what, THIRD_PARTY_OF_CORE + (("numba",) if who in COMPILED_KERNELS else ())
+                                      + AUTODIFF_BACKENDS.get(who, ()))]
     assert not offending, "\n".join(offending)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import estimators.tabular.inner_paths as practical  # where the practical estimators draw their batches
+from benchmark.bench.autodiff import autodiff_cells
 from benchmark.bench.cells import SCALING_VALUES, BenchCell, reference_cells
 from benchmark.bench.report import format_report
 from benchmark.bench.cells import BenchResult
@@ -131,7 +132,7 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
     code, report, saved = quick_bench
     assert code == 0, report
     results = saved["results"]
-    cells = reference_cells(quick=True)
+    cells = reference_cells(quick=True) + autodiff_cells()
     assert [r["cell"]["name"] for r in results] == [c.name for c in cells]
     for result in results:
         cell = result["cell"]
@@ -162,11 +163,13 @@ def test_quick_bench_runs_and_is_well_formed(quick_bench):
                 expected_work = {"R": 1.0, "|tau|": 1.0, "T": 1.0, "S*A": 0.0}.get(fit["axis"])
                 if expected_work is not None:       # counted transitions grow as the axis says
                     assert fit["work_slope"] == pytest.approx(expected_work, abs=1e-9)
-    kernels = {(cell.name.removesuffix(f" {cell.kernel}"), cell.kernel) for cell in cells if (cell.kind, cell.family) == ("estimator", "tabular")}
+    kernels = {(cell.name.removesuffix(f" {cell.kernel}"), cell.kernel) for cell in cells
+               if (cell.kind, cell.family) == ("estimator", "tabular") and cell.plugin is None}   # autodiff: no pair
     assert {kernel for _, kernel in kernels} == {"numpy", "compiled"}
     assert all((name, "numpy") in kernels for name, kernel in kernels)      # every liu2022 cell with both
     for heading in ("transitions/s", "scaling", "targets:", "x faster", "exact liu2022 meta-gradient K=6",
-                    "kernels:", "ratio", "first-call cost", "over numpy on every liu2022 cell"):
+                    "kernels:", "ratio", "first-call cost", "over numpy on every liu2022 cell",
+                    "autodiff jax dice >= 2 M transitions/s", "autodiff torch dice >= 0.5 M transitions/s"):
         assert heading in report
 
 

@@ -45,6 +45,8 @@ class BenchCell:
       axis: kind `scaling` only: one axis of `SCALING_VALUES`, or None for all of them.
       kernel: `compiled` or `numpy` (the problem's `kernel`) for estimator cells.
       meta_parameter: `init` or `intrinsic` (LIRPG) for tabular cells.
+      plugin: a module or `.py` file to import before the estimator is looked up (the
+        autodiff surrogates, `benchmark.bench.autodiff`), or None.
     """
 
     name: str
@@ -63,6 +65,7 @@ class BenchCell:
     axis: str | None = None
     kernel: str = "compiled"
     meta_parameter: str = "init"
+    plugin: str | None = None
 
 
 # ----------------------------------------------------------------------------- cells

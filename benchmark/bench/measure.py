@@ -167,7 +167,10 @@ def _estimator_rates(cell: BenchCell, call, quick: bool, *, min_seconds: float |
 
 def _measure_estimator(cell: BenchCell, quick: bool) -> dict[str, Any]:
     from benchmark.families import family_of
+    from estimators import load_estimator
 
+    if cell.plugin is not None:   # e.g. the autodiff surrogates (benchmark.bench.autodiff)
+        load_estimator(cell.plugin)
     return _estimator_rates(cell, family_of(cell.family).bench_call(cell), quick)
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from benchmark.bench.autodiff import autodiff_target_lines
 from benchmark.bench.cells import BenchResult
 from benchmark.sweeps.provenance import git_commit
 
@@ -116,7 +117,8 @@ def format_report(results: list[BenchResult], *, quick: bool, machine: dict[str,
         lines += [f"  {r.cell.name}: " + (f"error: {r.error}" if r.error else
                                            f"{r.seconds_per_call:.2f} s wall, {r.cpu_seconds_per_call:.2f} s CPU")
                   for r in compiles]
-    lines += ["", "targets:", *target_lines(results), *kernel_target_lines(results), *bandit_target_lines(results)]
+    lines += ["", "targets:", *target_lines(results), *kernel_target_lines(results), *bandit_target_lines(results),
+              *autodiff_target_lines(results)]
     return "\n".join(lines)
 
 

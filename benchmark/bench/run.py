@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, Iterable
 
+from benchmark.bench.autodiff import autodiff_cells, is_autodiff_compile, measure_first_call
 from benchmark.bench.cells import REPOSITORY_ROOT, BenchCell, BenchResult, ScalingFit, reference_cells
 from benchmark.bench.measure import measure_cell
 
@@ -26,7 +27,7 @@ def run_bench(quick: bool, *, cells: Iterable[BenchCell] | None = None, progress
     Returns:
       One `BenchResult` per cell, in order.
     """
-    cells = reference_cells(quick) if cells is None else list(cells)
+    cells = reference_cells(quick) + autodiff_cells() if cells is None else list(cells)
     results = []
     for cell in cells:
         if progress is not None:
@@ -70,7 +71,12 @@ def _result_from_dict(cell: BenchCell, values: dict[str, Any]) -> BenchResult:
 def run_in_process(cell: BenchCell, quick: bool) -> BenchResult:
     """Measure one cell in this process (no thread limit unless already set; memory deltas
     then include whatever this process allocated before). For debugging and profiling."""
-    return _result_from_dict(cell, measure_cell(cell, quick))
+    return _result_from_dict(cell, _measure(cell, quick))
+
+
+def _measure(cell: BenchCell, quick: bool) -> dict[str, Any]:
+    """`measure_cell`, or the autodiff first-call cost (`benchmark.bench.autodiff`)."""
+    return measure_first_call(cell, quick) if is_autodiff_compile(cell) else measure_cell(cell, quick)
 
 
 def worker_main() -> None:
@@ -82,8 +88,8 @@ def worker_main() -> None:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        values = measure_cell(cell, task["quick"])
+        values = _measure(cell, task["quick"])
     else:
         with threadpool_limits(limits=1):
-            values = measure_cell(cell, task["quick"])
+            values = _measure(cell, task["quick"])
     print(json.dumps(values))

@@ -1,0 +1,83 @@
+"""The surrogate contract: what a surrogate receives (`SurrogateBatch`), which frameworks
+exist and how they are loaded, and the check of a surrogate before any cell runs.
+
+A surrogate is a function `batch -> scalar` written in JAX or PyTorch: the surrogate loss
+L(θ; batch) of ONE sampled batch of N trajectories of T steps, whose gradient at the
+sampling point is the policy-gradient estimate ĝ and whose Hessian is the Hessian estimate
+Ĥ (the convention of `estimators.tabular.surrogates`). mgbench samples the batches, runs
+the K inner steps, applies Liu et al.'s split and differentiates back to the meta-parameter.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+FRAMEWORKS: tuple[str, ...] = ("jax", "torch")
+EXTRAS = {"jax": "pip install 'mgbench[jax]'  (jax, jaxlib: CPU build)",
+          "torch": "pip install 'mgbench[torch]'  (torch==2.13.0, CPU build)"}
+
+
+@dataclass(frozen=True, eq=False)
+class SurrogateBatch:
+    """One sampled batch of N trajectories of T steps, as arrays of the surrogate's framework
+    (float64; integer indices as int64), at one repetition's sampling policy π_θ.
+
+    Attributes:
+      logp: `(N, T)` log π_θ(a_t|s_t), differentiable in θ (the softmax logits `(S, A)`).
+      rewards: `(N, T)` r_t of the rewards the batch was drawn with (r + η in the inner loop
+        of the `intrinsic` meta-parameter, differentiable in η there; constants otherwise).
+      advantages: `(N, T)` A_t as the built-in families read them: GAE(λ) with the problem's
+        critic (λ = `gae_lambda`, an estimator parameter; λ = 1: R_t − V̂_t(s_t), the return
+        bootstrapped with V̂_T(s_T) when the rollout is truncated); zero critic for `none`.
+        Constant in θ; in η through the rewards, and through the critic of r + η when
+        `detach_critic=False`.
+      values: `(N, T + 1)` the critic's V̂_t(s_t), t < T, and V̂_T(s_T) in the last column
+        (0 when the episode ends at T or the critic is `none`). Constant in θ.
+      returns: `(N, T)` R_t = Σ_{j≥t} γ^{j−t} r_j + γ^{T−t} V̂_T(s_T).
+      discount: γ (a Python float).
+      states: `(N, T)` int s_t.
+      actions: `(N, T)` int a_t.
+      final_states: `(N,)` int s_T.
+      policy: `(S, A)` π_θ(a|s) = exp of the log-policy table, differentiable in θ.
+    """
+
+    logp: Any
+    rewards: Any
+    advantages: Any
+    values: Any
+    returns: Any
+    discount: float
+    states: Any
+    actions: Any
+    final_states: Any
+    policy: Any
+
+
+def check_framework(framework: str) -> str:
+    """`framework` if it is one of `FRAMEWORKS` and installed, else a one-line ValueError
+    naming the extra to install."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework: expected one of {FRAMEWORKS}, got {framework!r}")
+    if importlib.util.find_spec(framework) is None:
+        raise ValueError(f"framework: {framework} is not installed; {EXTRAS[framework]}")
+    return framework
+
+
+def load_backend(framework: str):
+    """The backend module of `framework` (imports the framework on first use)."""
+    check_framework(framework)
+    if framework == "jax":
+        from estimators.autodiff import jax_backend
+        return jax_backend
+    from estimators.autodiff import torch_backend
+    return torch_backend
+
+
+def describe(value: Any) -> str:
+    """`type (shape)` of a surrogate's return value, for the one-line errors."""
+    package = type(value).__module__.split(".")[0]
+    kind = {"jax": "jax.Array", "jaxlib": "jax.Array", "torch": "torch.Tensor"}.get(package,
+                                                                                   f"{package}.{type(value).__name__}")
+    shape = getattr(value, "shape", None)
+    return f"{kind} of shape {tuple(shape)}" if shape is not None else kind
