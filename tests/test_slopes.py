@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from benchmark.analysis.claims import MIN_POINTS
-from benchmark.analysis.slopes import fit_slope
+from benchmark.analysis.slopes import MIN_RESOLVED, fit_slope
 
 NOMINAL = 0.95
 
@@ -141,7 +140,7 @@ def test_no_slope_without_enough_resolved_cells_and_the_reason():
     y = 1 / x
     few = fit_slope(x, y, resolved=np.array([True, True, False, False, False]), upper=np.ones(5))
     assert np.isnan(few.slope) and few.counts == (2, 3, 0) and "only 2 resolved" in few.reason
-    assert few.method == "none" and MIN_POINTS == 3
+    assert few.method == "none" and MIN_RESOLVED == 3
     one_x = fit_slope(np.array([3.0, 3, 3, 6]), np.array([1.0, 2, 3, 1]),
                       resolved=np.array([True, True, True, False]), upper=np.ones(4))
     assert np.isnan(one_x.slope) and "one x" in one_x.reason

@@ -40,8 +40,8 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.claims import DEFAULT_PRECISION, MIN_POINTS
-from benchmark.analysis.slopes import fit_slope
+from benchmark.analysis.claims import DEFAULT_PRECISION
+from benchmark.analysis.slopes import MIN_RESOLVED, fit_slope
 
 __all__ = ["Bound", "BOUNDS", "Scope", "fit_bound_constant", "BoundCheck", "check_bound", "bound_table",
            "not_applicable"]
@@ -302,7 +302,7 @@ class BoundCheck:
 
 def check_bound(bound: Bound, axis: str, columns: Mapping[str, np.ndarray], y: np.ndarray,
                 y_lo: np.ndarray | None = None, *, y_hi: np.ndarray | None = None,
-                min_points: int = MIN_POINTS, confidence: float = 0.95,
+                min_points: int = MIN_RESOLVED, confidence: float = 0.95,
                 precision: float = DEFAULT_PRECISION, toward_zero: bool = False) -> BoundCheck:
     """Judge a measured quantity y against an upper bound along one sweep axis.
 

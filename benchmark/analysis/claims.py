@@ -4,7 +4,7 @@ Two vocabularies, each defined once and shown on every page that uses it:
 
 - a **bound verdict** (`tight`, `consistent`, `violated`, `inconclusive`) judges a fitted
   log-log slope against a theoretical bound (`benchmark.analysis.bounds.check_bound`), with
-  the precision `DEFAULT_PRECISION` and at least `MIN_POINTS` resolved cells;
+  the precision `DEFAULT_PRECISION` and at least `benchmark.analysis.slopes.MIN_RESOLVED` resolved cells;
 - a **claim verdict** (`agrees`, `partly agrees`, `disagrees`, `inconclusive`, `no published
   claim`) judges a paper's claim in its own setting, from pieces of evidence each of which
   supports it, contradicts it, or is not resolved (`claim_verdict`). Every study, its page and
@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
-__all__ = ["VERDICTS", "VERDICT_MEANINGS", "DEFAULT_PRECISION", "MIN_POINTS", "CLAIM_VERDICTS",
+__all__ = ["VERDICTS", "VERDICT_MEANINGS", "DEFAULT_PRECISION", "CLAIM_VERDICTS",
            "CLAIM_VERDICT_MEANINGS", "claim_verdict", "bound_evidence"]
 
 VERDICTS = ("tight", "consistent", "violated", "inconclusive")
 DEFAULT_PRECISION = 0.25      # largest slope-interval half-width (exponent units) for tight / violated
-MIN_POINTS = 3                # fewest resolved cells for a slope (and, among them, two distinct x)
 VERDICT_MEANINGS: dict[str, str] = {
     "tight": "the slope's 95% interval contains the bound's exponent and is narrower than ± the stated "
              "precision: the data follow the bound's rate",

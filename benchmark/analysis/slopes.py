@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from benchmark.analysis.claims import MIN_POINTS
+__all__ = ["SlopeFit", "fit_slope", "MIN_RESOLVED"]
 
-__all__ = ["SlopeFit", "fit_slope"]
+MIN_RESOLVED = 3     # fewest resolved cells for a slope (and, among them, two distinct x)
 
 
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
@@ -79,7 +79,7 @@ class SlopeFit:
 
 def fit_slope(x: np.ndarray, y: np.ndarray, *, resolved: np.ndarray | None = None,
               upper: np.ndarray | None = None, confidence: float = 0.95,
-              min_resolved: int = MIN_POINTS) -> SlopeFit:
+              min_resolved: int = MIN_RESOLVED) -> SlopeFit:
     """The slope of log y on log x, unresolved cells entering as upper limits.
 
     Cells: resolved where `resolved` (all when None) and x, y are finite and positive;
