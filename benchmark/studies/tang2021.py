@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.analysis.claims import claim_verdict
-from benchmark.analysis.statistics import expanded_confidence, percentile_interval
+from benchmark.analysis.aggregation import bootstrap_mean_interval
+from benchmark.analysis.statistics import expanded_confidence, pearson_with_target
 from benchmark.present import plotting
 from benchmark.present.pages import fmt
 from benchmark.studies.spec import Comparison, FigureData, FigureSpec, Simulation
@@ -71,9 +72,9 @@ def problem_instance(mdp_index: int, epsilon: float, settings: dict[str, Any]):
 
 
 def correlation(estimate: np.ndarray, target: np.ndarray) -> float:
-    """Pearson correlation over all entries (their `corr`: both flattened and centred)."""
-    x, y = np.ravel(estimate) - np.mean(estimate), np.ravel(target) - np.mean(target)
-    return float(x @ y / np.sqrt((x @ x) * (y @ y)))
+    """Pearson correlation over all entries (their `corr`: both flattened and centred), by the one
+    owner of `corr` (`benchmark.analysis.statistics.pearson_with_target`)."""
+    return float(pearson_with_target(np.ravel(estimate)[None, :], np.ravel(target))[0])
 
 
 def offpolicy_unit(mdp_index: int, eps_index: int, settings: dict[str, Any]) -> pd.DataFrame:
@@ -151,9 +152,9 @@ def over_mdps(values: np.ndarray, seed_key: tuple[int, ...]) -> dict[str, float]
     if len(values) < 2:
         return {**out, "lo": np.nan, "hi": np.nan}
     rng = np.random.default_rng(np.random.SeedSequence(SETTINGS["sampling_seed"], spawn_key=seed_key))
-    means = values[rng.integers(0, len(values), size=(BOOTSTRAP_DRAWS, len(values)))].mean(axis=1)
     # with very few MDPs (the quick run's 2) the expanded level reaches 1: cap it (such intervals are not results)
-    lo, hi = percentile_interval(means, min(expanded_confidence(CONFIDENCE, len(values)), MAX_LEVEL))
+    level = min(expanded_confidence(CONFIDENCE, len(values)), MAX_LEVEL)
+    _, lo, hi = bootstrap_mean_interval(values, rng, n_bootstrap=BOOTSTRAP_DRAWS, confidence=level)
     return {**out, "lo": lo, "hi": hi}
 
 
