@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmark.studies import tang2021  # noqa: E402
-from benchmark.studies.spec import VERDICTS, FigureData  # noqa: E402
+from benchmark.analysis.claims import CLAIM_VERDICTS  # noqa: E402
+from benchmark.studies.spec import FigureData  # noqa: E402
 
 SMALL = {**tang2021.SETTINGS, "mdps": 2, "trajectories": 12, "stops": (4, 12), "epsilons": (0.0, 0.8)}
 
@@ -57,7 +58,7 @@ def test_figures_and_comparisons_from_a_small_table():
         figure = spec.draw(split if spec.simulation is tang2021.SPLIT_SIMULATION else data)
         assert figure.axes
         comparison = spec.compare(split if spec.simulation is tang2021.SPLIT_SIMULATION else data)
-        assert comparison.verdict in VERDICTS and comparison.text
+        assert comparison.verdict in CLAIM_VERDICTS and comparison.text
     assert len(tang2021.correlation_details(data)) == 2 * len(tang2021.SHOWN)
 
 
