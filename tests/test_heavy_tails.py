@@ -157,6 +157,15 @@ def test_a_tail_too_heavy_for_a_variance_gives_infinite_upper_limits(alpha, leas
     assert least <= infinite / 60 <= most, infinite
 
 
+def test_tied_largest_values_give_no_tail_index_and_a_finite_cell():
+    """Estimates on a few discrete values (the IPD's can be): the h + 1 largest ‖g − m‖² are equal,
+    Hill's estimate is undefined (nan, not ∞), and no limit is infinite."""
+    g = np.repeat(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), 250, axis=0)
+    out = bias_variance(g, np.zeros(2), np.random.default_rng(0), n_bootstrap=50)
+    assert np.isnan(out["tail_index"]) and np.isfinite(out["kurtosis"])
+    assert all(np.isfinite(out[f"{key}_hi"]) for key in METRICS)
+
+
 def test_studentized_interval_is_the_bootstrap_t_formula():
     replicates = np.linspace(-1.0, 1.0, 1001)
     errors = np.full(1001, 0.5)                               # t* = 2 r: quantiles ±1.95 at 95 %

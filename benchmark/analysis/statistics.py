@@ -435,9 +435,7 @@ class CellStatistics:
             return False
         ranked = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1]
         shallow = max(2, -(-hill_count(self._count) // 4))
-        if ranked.size <= shallow or ranked[shallow] <= 0:
-            return False
-        return bool(shallow / np.sum(np.log(ranked[:shallow] / ranked[shallow])) < TAIL_INDEX_LIMIT)
+        return ranked.size > shallow and bool(_hill(ranked, shallow) < TAIL_INDEX_LIMIT)
 
     def _tail_diagnostics(self, n, means, m2, mean, m2_total) -> dict[str, float]:
         """kurtosis, tail_share and trimmed_variance (module docstring) of the pooled sample."""
@@ -456,8 +454,8 @@ class CellStatistics:
         largest = ranked[:k]
         top = float(largest.sum())
         h = hill_count(self._count)
-        if self._count > h and ranked.size > h and ranked[h] > 0:
-            out["tail_index"] = float(h / np.sum(np.log(ranked[:h] / ranked[h])))
+        if self._count > h and ranked.size > h:
+            out["tail_index"] = _hill(ranked, h)
         if squares > 0:
             out["tail_share"] = float(min(top / squares, 1.0))
         if total - k - 1 > 0:
@@ -737,6 +735,15 @@ def _resampling_counts(rng: np.random.Generator, n_draws: int, n_units: int, siz
     picks = rng.integers(0, n_units, size=(n_draws, n_units if size is None else size))
     picks += n_units * np.arange(n_draws)[:, None]
     return np.bincount(picks.ravel(), minlength=n_draws * n_units).reshape(n_draws, n_units).astype(float)
+
+
+def _hill(ranked: np.ndarray, h: int) -> float:
+    """Hill's estimate h / Σ_{i<h} ln(x_i / x_h) from values sorted in decreasing order; nan when
+    x_h <= 0 or the h + 1 largest are all equal (no tail to estimate)."""
+    if not ranked[h] > 0:
+        return float("nan")
+    spread = float(np.sum(np.log(ranked[:h] / ranked[h])))
+    return float(h / spread) if spread > 0 else float("nan")
 
 
 def _merge(a, b):
