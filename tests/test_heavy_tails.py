@@ -141,6 +141,31 @@ def test_gaussian_diagnostics_are_small_and_a_dominant_estimate_makes_every_uppe
     assert spiked["trimmed_variance"] == pytest.approx(plain["variance"], rel=0.1)
 
 
+@pytest.mark.parametrize("alpha, least, most", [(0.7, 0.4, 1.0), (3.0, 0.0, 0.0)])
+def test_a_tail_too_heavy_for_a_variance_gives_infinite_upper_limits(alpha, least, most):
+    """‖g − m‖² with a Pareto(α) tail, R = 1000 (h = 31, h/4 = 8), 60 cells. At α = 0.7 the
+    variance does not exist: both Hill estimates fall below 1 with probability ~0.6 (2hα/α̂ ~
+    χ²_{2h}: P(χ²₆₂ > 43) ≈ 0.97, P(χ²₁₆ > 11) ≈ 0.8, correlated), asserted ≥ 0.4 (4 binomial
+    SE below); at α = 3 P(χ²₆₂ > 186) ≈ 0: never."""
+    rng = np.random.default_rng(int(10 * alpha))
+    infinite = 0
+    for _ in range(60):
+        g = (np.sqrt(rng.pareto(alpha, 1000) + 1.0) * rng.choice([-1.0, 1.0], 1000))[:, None]
+        out = bias_variance(g, np.zeros(1), rng, n_bootstrap=50)
+        infinite += out["variance_hi"] == np.inf
+        assert (out["variance_hi"] == np.inf) == (out["mse_hi"] == np.inf) == (out["bias_hi"] == np.inf)
+    assert least <= infinite / 60 <= most, infinite
+
+
+def test_tied_largest_values_give_no_tail_index_and_a_finite_cell():
+    """Estimates on a few discrete values (the IPD's can be): the h + 1 largest ‖g − m‖² are equal,
+    Hill's estimate is undefined (nan, not ∞), and no limit is infinite."""
+    g = np.repeat(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), 250, axis=0)
+    out = bias_variance(g, np.zeros(2), np.random.default_rng(0), n_bootstrap=50)
+    assert np.isnan(out["tail_index"]) and np.isfinite(out["kurtosis"])
+    assert all(np.isfinite(out[f"{key}_hi"]) for key in METRICS)
+
+
 def test_studentized_interval_is_the_bootstrap_t_formula():
     replicates = np.linspace(-1.0, 1.0, 1001)
     errors = np.full(1001, 0.5)                               # t* = 2 r: quantiles ±1.95 at 95 %
@@ -200,20 +225,22 @@ def test_pages_print_an_infinite_upper_limit_and_cells_keep_it():
 # ----------------------------------------------------------------------------- coverage
 
 # (law, parameter, R, cells, least fraction of finite upper limits). Kurtosis 3, ~10², ~10³,
-# ~10⁴; measured power (docs/methods.md): 1.00 for the Student-t laws, 0.3 for the mixture
-# whose ~3 rare events carry the variance, 1.0 with 30 of them at R = 10⁴.
+# ~10⁴; measured power (docs/methods.md): 1.00 for the Student-t laws; 0.03-0.06 for the mixture
+# whose ~3 rare estimates carry the variance (0.03-0.06 at R = 1000, 0.04-0.1 at R = 10⁴); 0.55 with 30
+# of them at R = 10⁴ (Hill's estimate mistakes the gap to the rare component for a power law at
+# both depths in the other 0.45); least values ~4 binomial SE below the measured ones.
 COVERAGE_CASES = [
     ("normal", None, 1000, 300, 0.99),
     ("t", 4.06, 1000, 300, 0.9),             # kurtosis 103
     ("t", 4.006, 1000, 300, 0.9),            # 1,003
     ("t", 4.0006, 1000, 300, 0.9),           # 10,003
     ("mixture", (0.03, 100.0), 1000, 300, 0.9),      # 99
-    ("mixture", (0.003, 1000.0), 1000, 300, 0.2),    # 999
+    ("mixture", (0.003, 1000.0), 1000, 300, 0.01),   # 999
     ("normal", None, 10_000, 200, 0.99),
     ("t", 4.006, 10_000, 200, 0.9),
     ("t", 4.0006, 10_000, 200, 0.9),
-    ("mixture", (0.003, 1000.0), 10_000, 200, 0.9),  # 999
-    ("mixture", (0.0003, 3000.0), 10_000, 200, 0.2),  # 9,993
+    ("mixture", (0.003, 1000.0), 10_000, 200, 0.4),  # 999
+    ("mixture", (0.0003, 3000.0), 10_000, 200, 0.02),  # 9,993
 ]
 
 

@@ -38,8 +38,11 @@ Tail diagnostics (docs/methods.md, "Heavy tails"), streamed with memory independ
                     from its h = `hill_count(R)` ≈ sqrt(R) largest values: below 1 the variance
                     may not exist, below 2 the variance's own sampling variance may not
   trimmed_variance  v without those k estimates: (Σ_r ‖g_r - m‖² − top k) / (R − k − 1)
-When tail_share >= `TAIL_SHARE_LIMIT` (1/2) the data cannot bound the variance: the upper
-ends of the variance, std_sum, mse and bias intervals are +∞ (not resolved).
+When the largest single term carries at least `TAIL_SHARE_LIMIT` (1/2) of Σ_r ‖g_r - m‖², or
+the Hill estimate is below `TAIL_INDEX_LIMIT` (1) both from the h and from the ⌈h/4⌉ largest
+values (a tail too heavy for the variance to exist, not one rare component), the data cannot
+bound the variance: the upper ends of the variance, std_sum, mse and bias intervals are +∞
+(not resolved).
 """
 from __future__ import annotations
 
@@ -48,8 +51,9 @@ from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
            "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
-           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "tail_count", "SUBSAMPLE_DIVISOR", "subsample_size", "KURTOSIS_NOTE", "TAIL_SHARE_NOTE",
-           "TAIL_INDEX_NOTE", "heavy_tailed", "hill_count"]
+           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "TAIL_INDEX_LIMIT", "SUBSAMPLE_DIVISOR",
+           "KURTOSIS_NOTE", "TAIL_SHARE_NOTE", "TAIL_INDEX_NOTE", "tail_count", "hill_count", "subsample_size",
+           "heavy_tailed"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
@@ -69,15 +73,18 @@ SUMMARY_KEYS: tuple[str, ...] = (
 # largest TAIL_FRACTION of the estimates (at least one, at most TAIL_CAPACITY // 2, so R up to
 # 64,000 gets exactly its top 0.1 %); the TAIL_CAPACITY most outlying estimates are kept (twice
 # what is used: they are ranked while streaming by their distance to their block's mean, and
-# re-ranked by the distance to the pooled mean at the summary). At tail_share >= TAIL_SHARE_LIMIT
-# the variance is mostly a count of at most k rare events and its upper limit is +∞.
+# re-ranked by the distance to the pooled mean at the summary).
 TAIL_FRACTION = 0.001
 TAIL_CAPACITY = 128
+# Upper limits are +∞ when one estimate carries TAIL_SHARE_LIMIT of Σ‖g_r − m‖² (the variance is
+# mostly one draw of a scale seen once), or when the tail index is below TAIL_INDEX_LIMIT at
+# two depths (the variance may not exist): `CellStatistics.summary`.
 TAIL_SHARE_LIMIT = 0.5
-# The studentized intervals resample m = U/4 of the U units (m-out-of-n bootstrap-t): with an
-# infinite or nearly infinite fourth moment the full-size bootstrap of a variance is inconsistent
-# (Athreya 1987) and, measured, misses a Student-t variance from below 6-7 % of the time; m = U/4
-# halves that (docs/methods.md, Heavy tails).
+TAIL_INDEX_LIMIT = 1.0
+# The studentized intervals are the union of the full-size bootstrap-t and one resampling m = U/4
+# of the U units (m-out-of-n): with an infinite or nearly infinite fourth moment the full-size
+# bootstrap of a variance is inconsistent (Athreya 1987) and, measured, misses a Student-t
+# variance from below 6-7 % of the time; with m = U/4 in the union, ~3 %.
 SUBSAMPLE_DIVISOR = 4
 # The pages show a cell's tail diagnostics when its variance is a rare-event statistic: a
 # kurtosis of 20 or more (the variance's relative standard error sqrt((κ − 1)/R) is then at
@@ -423,6 +430,18 @@ class CellStatistics:
             return 0.0
         return float(np.max(np.sum((self._tail_rows - mean) ** 2, axis=1)) / squares)
 
+    def _infinite_variance_tail(self, mean: np.ndarray, tail_index: float) -> bool:
+        """Whether Hill's estimate of the tail index of ‖g_r − m‖² is below `TAIL_INDEX_LIMIT`
+        both from the h = `hill_count(R)` and from the ⌈h/4⌉ largest values: the largest √R
+        estimates decay like a law whose mean (the variance of g) does not exist, at both
+        depths (a separate rare component, e.g. a scale mixture with fewer than h rare
+        estimates, gives a small estimate at depth h but not at h/4)."""
+        if not tail_index < TAIL_INDEX_LIMIT:
+            return False
+        ranked = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1]
+        shallow = max(2, -(-hill_count(self._count) // 4))
+        return ranked.size > shallow and bool(_hill(ranked, shallow) < TAIL_INDEX_LIMIT)
+
     def _tail_diagnostics(self, n, means, m2, mean, m2_total) -> dict[str, float]:
         """kurtosis, tail_share and trimmed_variance (module docstring) of the pooled sample."""
         out = {"kurtosis": float("nan"), "tail_share": float("nan"), "tail_index": float("nan"),
@@ -440,8 +459,8 @@ class CellStatistics:
         largest = ranked[:k]
         top = float(largest.sum())
         h = hill_count(self._count)
-        if self._count > h and ranked.size > h and ranked[h] > 0:
-            out["tail_index"] = float(h / np.sum(np.log(ranked[:h] / ranked[h])))
+        if self._count > h and ranked.size > h:
+            out["tail_index"] = _hill(ranked, h)
         if squares > 0:
             out["tail_share"] = float(min(top / squares, 1.0))
         if total - k - 1 > 0:
@@ -469,8 +488,9 @@ class CellStatistics:
           (docs/methods.md, Heavy tails: ~0.89 at kurtosis 10³, R = 1000, and 0.69 when a few
           rare estimates carry it).
         - upper ends of variance, std_sum, mse and bias are +∞ when the single largest term
-          carries at least `TAIL_SHARE_LIMIT` = 1/2 of Σ_r ‖g_r − m‖² (the data cannot bound
-          the variance, nor the error of m that the bias interval rests on).
+          carries at least `TAIL_SHARE_LIMIT` = 1/2 of Σ_r ‖g_r − m‖², or when the tail index
+          is below 1 at two depths (`_infinite_variance_tail`): the data cannot bound the
+          variance, nor the error of m that the bias interval rests on.
         - bias: percentile interval (full-size resamples) of the recentred replicates bias2* - v/R, mapped
           through sqrt(max(·, 0)). Recentring is needed because bias2* is unbiased for the
           squared bias of the resampled (empirical) population, ‖m - g*‖² = bias2 + v/R,
@@ -529,7 +549,8 @@ class CellStatistics:
         boot = _bootstrap_replicates(pooled, rng, n_bootstrap)
         subsamples = _bootstrap_replicates(pooled, rng, n_bootstrap, size=subsample_size(len(n)))
         level = expanded_confidence(confidence, len(n))
-        unresolved = self._largest_share(mean, m2_total) >= TAIL_SHARE_LIMIT
+        unresolved = (self._largest_share(mean, m2_total) >= TAIL_SHARE_LIMIT
+                      or self._infinite_variance_tail(mean, out["tail_index"]))
         for key in ("variance", "std_sum", "mse"):
             error = float(sample[f"{key}_se"][0])
             full = studentized_interval(out[key], error, boot[key], boot[f"{key}_se"], level)
@@ -719,6 +740,15 @@ def _resampling_counts(rng: np.random.Generator, n_draws: int, n_units: int, siz
     picks = rng.integers(0, n_units, size=(n_draws, n_units if size is None else size))
     picks += n_units * np.arange(n_draws)[:, None]
     return np.bincount(picks.ravel(), minlength=n_draws * n_units).reshape(n_draws, n_units).astype(float)
+
+
+def _hill(ranked: np.ndarray, h: int) -> float:
+    """Hill's estimate h / Σ_{i<h} ln(x_i / x_h) from values sorted in decreasing order; nan when
+    x_h <= 0 or the h + 1 largest are all equal (no tail to estimate)."""
+    if not ranked[h] > 0:
+        return float("nan")
+    spread = float(np.sum(np.log(ranked[:h] / ranked[h])))
+    return float(h / spread) if spread > 0 else float("nan")
 
 
 def _merge(a, b):
