@@ -151,7 +151,7 @@ def _measure_compile(cell: BenchCell) -> dict[str, Any]:
 
     if cell.parameters.get("cold"):
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mgbench-numba-")   # before numba is imported
-    from estimators import problem as kernels
+    from estimators import problem as kernel_choice
     from estimators.tabular import fused
 
     if not kernel_choice.AVAILABLE:
