@@ -125,6 +125,36 @@ def test_the_comparison_can_fail(framework):
     assert relative_error(lvc, other_seed) > 1e-3
 
 
+# ---------------------------------------------------------------------------- the IPD (LOLA)
+def lola_problem(*, steps=2, critic="learned", kernel="numpy"):
+    from estimators import LolaProblem
+    from mdps import IteratedPrisonersDilemma
+
+    return LolaProblem(IteratedPrisonersDilemma(gamma=0.96), np.random.default_rng(0).normal(size=5),
+                       np.random.default_rng(1).normal(size=5), steps=steps, lr=0.3, rollout_length=6,
+                       critic=critic, kernel=kernel)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_lola_dice_as_a_two_player_surrogate_equals_the_closed_form(framework):
+    """DiCE-LOLA with the critic's baseline as a surrogate: every split at K = 1 and 2 (critic
+    `learned`), critics none / exact, a shared Hessian batch, and the compiled built-in's stream."""
+    cases = [(lola_problem(steps=steps), {"split": split}) for steps in (1, 2) for split in SPLITS]
+    cases += [(lola_problem(critic=critic), {"split": "lll"}) for critic in ("none", "exact")]
+    cases += [(lola_problem(), {"split": "lll", "shared": True}), (lola_problem(kernel="compiled"), {"split": "lll"})]
+    failures = []
+    for problem, parameters in cases:
+        built_in = get_estimator("lola_dice", "ipd")(problem, 3, np.random.default_rng(4), batch=4, **parameters)
+        autodiff = get_estimator(f"{framework}_lola_dice", "ipd")(problem, 3, np.random.default_rng(4), batch=4,
+                                                                  **parameters)
+        assert autodiff.shape == built_in.shape == (3, 2, 5)
+        error = relative_error(built_in, autodiff)
+        if not error <= RELATIVE:
+            failures.append(f"K={problem.steps} critic={problem.critic} {parameters}: {error:.2e}")
+    assert not failures
+    assert get_estimator(f"{framework}_lola_dice", "ipd").framework == framework
+
+
 # ---------------------------------------------------------------------------- exact parts
 @pytest.mark.parametrize("horizon", [None, 4])
 @pytest.mark.parametrize("framework", FRAMEWORKS)

@@ -56,3 +56,14 @@ def jax_lvc(batch):
 def jax_maml(batch):
     """L = (1/N) Σ_n Σ_t γᵗ A_t log π_t."""
     return jnp.mean(jnp.sum(discounts(batch) * batch.advantages * batch.logp, axis=-1))
+
+
+@register_surrogate("jax_lola_dice", framework="jax", problem="ipd",
+                    description="DiCE-LOLA's surrogate with the critic's baseline, in JAX")
+def jax_lola_dice(batch):
+    """L = (1/N) Σ_n Σ_t [γᵗ r_t [](Σ_{k≤t} l_k) + (1 − [](l_t)) γᵗ b_t], l_t = log π_own + log π_other."""
+    logp = batch.logp_own + batch.logp_other                                       # (N, T), both players
+    discounted = batch.discount ** jnp.arange(logp.shape[-1])
+    dependencies = magic_box(jnp.cumsum(logp, axis=-1))
+    baseline = (1.0 - magic_box(logp)) * discounted * batch.baselines
+    return jnp.mean(jnp.sum(discounted * batch.rewards * dependencies + baseline, axis=-1))

@@ -53,3 +53,14 @@ def torch_lvc(batch):
 def torch_maml(batch):
     """L = (1/N) Σ_n Σ_t γᵗ A_t log π_t."""
     return torch.mean(torch.sum(discounts(batch) * batch.advantages * batch.logp, dim=-1))
+
+
+@register_surrogate("torch_lola_dice", framework="torch", problem="ipd",
+                    description="DiCE-LOLA's surrogate with the critic's baseline, in PyTorch")
+def torch_lola_dice(batch):
+    """L = (1/N) Σ_n Σ_t [γᵗ r_t [](Σ_{k≤t} l_k) + (1 − [](l_t)) γᵗ b_t], l_t = log π_own + log π_other."""
+    logp = batch.logp_own + batch.logp_other                                       # (N, T), both players
+    discounted = batch.discount ** torch.arange(logp.shape[-1], dtype=torch.float64)
+    dependencies = magic_box(torch.cumsum(logp, dim=-1))
+    baseline = (1.0 - magic_box(logp)) * discounted * batch.baselines
+    return torch.mean(torch.sum(discounted * batch.rewards * dependencies + baseline, dim=-1))

@@ -6,5 +6,6 @@ loading, the check of a surrogate before any cell runs; `register.py` `register_
 `estimators` that import a framework (each on first use): array conversion and the
 vectorized derivatives (gradient; Hessian- and mixed-vector products as one vector-Jacobian
 product of the gradient). The per-family drivers (what is sampled, the K inner steps and
-Liu et al.'s split) live with their family: `estimators/tabular/autodiff.py`.
+Liu et al.'s split) live with their family: `estimators/tabular/autodiff.py`,
+`estimators/ipd/autodiff.py` (LOLA from a two-player surrogate).
 """

@@ -1,11 +1,12 @@
 """The surrogate contract: what a surrogate receives (`SurrogateBatch`), which frameworks
 exist and how they are loaded, and the check of a surrogate before any cell runs.
 
-A surrogate is a function `batch -> scalar` written in JAX or PyTorch: the surrogate loss
+A tabular surrogate is a function `batch -> scalar` written in JAX or PyTorch: the surrogate loss
 L(θ; batch) of ONE sampled batch of N trajectories of T steps, whose gradient at the
 sampling point is the policy-gradient estimate ĝ and whose Hessian is the Hessian estimate
 Ĥ (the convention of `estimators.tabular.surrogates`). mgbench samples the batches, runs
 the K inner steps, applies Liu et al.'s split and differentiates back to the meta-parameter.
+(The IPD's two-player batch is `estimators.ipd.autodiff.GameSurrogateBatch`.)
 """
 from __future__ import annotations
 

@@ -54,6 +54,10 @@ def log_softmax(logits: Any) -> Any:
     return jax.nn.log_softmax(logits, axis=-1)
 
 
+def log_sigmoid(logits: Any) -> Any:
+    return jax.nn.log_sigmoid(logits)
+
+
 def solve(matrix: Any, right: Any) -> Any:
     return jnp.linalg.solve(matrix, right)
 

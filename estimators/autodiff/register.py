@@ -29,13 +29,16 @@ import inspect
 from typing import Any, Callable, Mapping
 
 from estimators.autodiff.contract import check_framework
+from estimators.ipd import autodiff as ipd_autodiff
 from estimators.registry import register
 from estimators.tabular import autodiff as tabular_autodiff
 
-SURROGATE_PROBLEMS = ("tabular",)
-# the estimator parameters mgbench adds to every tabular surrogate (those of the built-in families)
+SURROGATE_PROBLEMS = ("tabular", "ipd")
+# the estimator parameters mgbench adds to every surrogate (those of the built-in families)
 TABULAR_PARAMETERS: dict[str, Any] = {"batch": 32, "split": "lll", "n_inner": None, "n_hessian": None,
                                       "n_outer": None, "shared": False, "gae_lambda": 1.0, "detach_critic": True}
+IPD_PARAMETERS: dict[str, Any] = {"batch": 128, "split": "lll", "n_inner": None, "n_hessian": None,
+                                  "n_outer": None, "shared": False}      # those of lola_dice
 
 
 def register_surrogate(name: str, *, framework: str, problem: str = "tabular", description: str = "",
@@ -45,7 +48,9 @@ def register_surrogate(name: str, *, framework: str, problem: str = "tabular", d
     Args:
       name: the estimator's name.
       framework: `jax` or `torch` (a one-line error names the extra to install when missing).
-      problem: `tabular` (the IPD is not served yet).
+      problem: `tabular` (a batch of trajectories, `SurrogateBatch`) or `ipd` (a batch of
+        games seen by both players, `estimators.ipd.autodiff.GameSurrogateBatch`: mgbench builds
+        LOLA's look-ahead and split from it, as `lola_dice` in closed form).
       description: one line for `mgbench list`.
       bounds: the bounds it claims (as `register`).
       replace: replace an estimator of the same name.
@@ -56,37 +61,42 @@ def register_surrogate(name: str, *, framework: str, problem: str = "tabular", d
     if problem not in SURROGATE_PROBLEMS:
         raise ValueError(f"problem: surrogate estimators serve {SURROGATE_PROBLEMS}, got {problem!r}")
 
+    tabular = problem == "tabular"
+    fixed = TABULAR_PARAMETERS if tabular else IPD_PARAMETERS
+    check = tabular_autodiff.check_surrogate if tabular else ipd_autodiff.check_game_surrogate
+    run = tabular_autodiff.surrogate_meta_gradient if tabular else ipd_autodiff.surrogate_lola_estimate
+
     def decorate(surrogate: Callable[..., Any]) -> Callable[..., Any]:
         options = _keyword_defaults(surrogate)
-        clash = sorted(set(options) & set(TABULAR_PARAMETERS))
+        clash = sorted(set(options) & set(fixed))
         if clash:
-            raise ValueError(f"surrogate: {name}'s parameter {clash[0]!r} is one mgbench sets "
-                             f"({', '.join(TABULAR_PARAMETERS)})")
+            raise ValueError(f"surrogate: {name}'s parameter {clash[0]!r} is one mgbench sets ({', '.join(fixed)})")
 
         def own(parameters: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
             return tuple(sorted((key, parameters[key]) for key in options))
 
         @functools.wraps(surrogate)
         def estimator(problem, repetitions, rng, **parameters):
-            settings = {key: parameters[key] for key in TABULAR_PARAMETERS}
-            tabular_autodiff.check_surrogate(surrogate, framework, own(parameters), name)
-            return tabular_autodiff.surrogate_meta_gradient(problem, repetitions, rng, surrogate, framework,
-                                                            options=own(parameters), **settings)
+            settings = {key: parameters[key] for key in fixed}
+            check(surrogate, framework, own(parameters), name)
+            return run(problem, repetitions, rng, surrogate, framework, options=own(parameters), **settings)
 
         def validate(parameters: Mapping[str, Any], setting: Mapping[str, Any]) -> None:
             if parameters["split"] not in tabular_autodiff.SPLITS:
                 raise ValueError(f"split: expected one of {tabular_autodiff.SPLITS}, got {parameters['split']!r}")
-            if not 0.0 <= float(parameters["gae_lambda"]) <= 1.0:
+            if tabular and not 0.0 <= float(parameters["gae_lambda"]) <= 1.0:
                 raise ValueError(f"gae_lambda: expected a number in [0, 1], got {parameters['gae_lambda']!r}")
-            tabular_autodiff.check_surrogate(surrogate, framework, own(parameters), name)
+            check(surrogate, framework, own(parameters), name)
 
-        def inner_gradient(problem, repetitions, rng):
-            return tabular_autodiff.one_trajectory_gradients(problem, repetitions, rng, surrogate, framework,
-                                                             options=own(options))
+        inner_gradient = None           # σ_in (the compositional bound) is defined on tabular problems
+        if tabular:
+            def inner_gradient(problem, repetitions, rng):
+                return tabular_autodiff.one_trajectory_gradients(problem, repetitions, rng, surrogate, framework,
+                                                                 options=own(options))
 
-        inner_gradient.__name__ = f"{surrogate.__name__} (one-trajectory surrogate gradient)"
+            inner_gradient.__name__ = f"{surrogate.__name__} (one-trajectory surrogate gradient)"
         register(name, problem=problem, description=description or f"{framework} surrogate {surrogate.__name__}",
-                 parameters={**TABULAR_PARAMETERS, **options}, replace=replace, validate=validate,
+                 parameters={**fixed, **options}, replace=replace, validate=validate,
                  bounds=bounds, inner_gradient=inner_gradient, framework=framework)(estimator)
         return surrogate
 

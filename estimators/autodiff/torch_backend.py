@@ -60,6 +60,10 @@ def log_softmax(logits: Any) -> Any:
     return torch.log_softmax(logits, dim=-1)
 
 
+def log_sigmoid(logits: Any) -> Any:
+    return torch.nn.functional.logsigmoid(logits)
+
+
 def solve(matrix: Any, right: Any) -> Any:
     return torch.linalg.solve(matrix, right)
 
