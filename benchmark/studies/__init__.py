@@ -3,7 +3,8 @@
     mgbench figures STUDY [--quick] [--jobs N] [--kernel K] [--out results] [--reports reports]
 
 STUDY is `liu2022`, `tang2022`, `vuorio2022`, `beyond` (the estimators against both
-targets, which no paper shows) or `all`. `make_figures` runs the preset sweeps a study
+targets, which no paper shows), `tang2021` (off-policy evaluation Hessians, simulations only) or `all`.
+`make_figures` runs the preset sweeps a study
 needs that are not stored yet (the runner resumes), draws each figure into
 `reports/figures/<study>/<name>.{png,pdf}` and writes `reports/<study>.html` (with
 `--quick`: `reports/figures/<study>-quick/` and `reports/<study>-quick.html`): each figure
