@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping
 
 FRAMEWORKS: tuple[str, ...] = ("jax", "torch")
 EXTRAS = {"jax": "pip install 'mgbench[jax]'  (jax, jaxlib: CPU build)",
@@ -53,6 +53,28 @@ class SurrogateBatch:
     actions: Any
     final_states: Any
     policy: Any
+
+
+@dataclass(frozen=True)
+class SurrogateDriver:
+    """How mgbench runs a surrogate for one problem family (each family's `autodiff.py` defines one,
+    `DRIVER`; `register_surrogate` looks it up by the problem kind).
+
+    Attributes:
+      parameters: `{name: default}` of the estimator parameters mgbench adds (batch, split, ...).
+      check: `(surrogate, framework, options, name) -> None`, a one-line `ValueError` when the
+        surrogate returns what the contract does not allow (checked before any cell runs).
+      run: `(problem, repetitions, rng, surrogate, framework, *, options, **parameters) -> estimates`.
+      check_parameters: `(parameters) -> None`, a one-line `ValueError` naming a bad parameter.
+      inner_gradient: `(surrogate, framework, options) -> function(problem, repetitions, rng)` of
+        one-trajectory inner gradients for σ_in, or None where the compositional bound does not apply.
+    """
+
+    parameters: Mapping[str, Any]
+    check: Callable[..., None]
+    run: Callable[..., Any]
+    check_parameters: Callable[[Mapping[str, Any]], None]
+    inner_gradient: Callable[..., Callable[..., Any]] | None = None
 
 
 def check_framework(framework: str) -> str:

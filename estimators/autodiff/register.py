@@ -33,12 +33,8 @@ from estimators.ipd import autodiff as ipd_autodiff
 from estimators.registry import register
 from estimators.tabular import autodiff as tabular_autodiff
 
-SURROGATE_PROBLEMS = ("tabular", "ipd")
-# the estimator parameters mgbench adds to every surrogate (those of the built-in families)
-TABULAR_PARAMETERS: dict[str, Any] = {"batch": 32, "split": "lll", "n_inner": None, "n_hessian": None,
-                                      "n_outer": None, "shared": False, "gae_lambda": 1.0, "detach_critic": True}
-IPD_PARAMETERS: dict[str, Any] = {"batch": 128, "split": "lll", "n_inner": None, "n_hessian": None,
-                                  "n_outer": None, "shared": False}      # those of lola_dice
+# how a surrogate runs, per problem family (each family's `autodiff.py`)
+DRIVERS = {"tabular": tabular_autodiff.DRIVER, "ipd": ipd_autodiff.DRIVER}
 
 
 def register_surrogate(name: str, *, framework: str, problem: str = "tabular", description: str = "",
@@ -58,13 +54,10 @@ def register_surrogate(name: str, *, framework: str, problem: str = "tabular", d
     (e.g. λ of Loaded DiCE), passed to every call.
     """
     check_framework(framework)
-    if problem not in SURROGATE_PROBLEMS:
-        raise ValueError(f"problem: surrogate estimators serve {SURROGATE_PROBLEMS}, got {problem!r}")
-
-    tabular = problem == "tabular"
-    fixed = TABULAR_PARAMETERS if tabular else IPD_PARAMETERS
-    check = tabular_autodiff.check_surrogate if tabular else ipd_autodiff.check_game_surrogate
-    run = tabular_autodiff.surrogate_meta_gradient if tabular else ipd_autodiff.surrogate_lola_estimate
+    driver = DRIVERS.get(problem)
+    if driver is None:
+        raise ValueError(f"problem: surrogate estimators serve {tuple(DRIVERS)}, got {problem!r}")
+    fixed, check, run = driver.parameters, driver.check, driver.run
 
     def decorate(surrogate: Callable[..., Any]) -> Callable[..., Any]:
         options = _keyword_defaults(surrogate)
@@ -82,19 +75,11 @@ def register_surrogate(name: str, *, framework: str, problem: str = "tabular", d
             return run(problem, repetitions, rng, surrogate, framework, options=own(parameters), **settings)
 
         def validate(parameters: Mapping[str, Any], setting: Mapping[str, Any]) -> None:
-            if parameters["split"] not in tabular_autodiff.SPLITS:
-                raise ValueError(f"split: expected one of {tabular_autodiff.SPLITS}, got {parameters['split']!r}")
-            if tabular and not 0.0 <= float(parameters["gae_lambda"]) <= 1.0:
-                raise ValueError(f"gae_lambda: expected a number in [0, 1], got {parameters['gae_lambda']!r}")
+            driver.check_parameters(parameters)
             check(surrogate, framework, own(parameters), name)
 
-        inner_gradient = None           # σ_in (the compositional bound) is defined on tabular problems
-        if tabular:
-            def inner_gradient(problem, repetitions, rng):
-                return tabular_autodiff.one_trajectory_gradients(problem, repetitions, rng, surrogate, framework,
-                                                                 options=own(options))
-
-            inner_gradient.__name__ = f"{surrogate.__name__} (one-trajectory surrogate gradient)"
+        inner_gradient = (None if driver.inner_gradient is None           # σ_in: where the bound applies
+                          else driver.inner_gradient(surrogate, framework, own(options)))
         register(name, problem=problem, description=description or f"{framework} surrogate {surrogate.__name__}",
                  parameters={**fixed, **options}, replace=replace, validate=validate,
                  bounds=bounds, inner_gradient=inner_gradient, framework=framework)(estimator)

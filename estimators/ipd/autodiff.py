@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from estimators.autodiff.contract import describe, load_backend
+from estimators.autodiff.contract import SurrogateDriver, describe, load_backend
 from estimators.ipd.lola import OTHER, OWN, SPLITS, baseline_table, critic_baselines, draw_batch
 from estimators.ipd.problem import LolaProblem
 from estimators.problem import positive_int
@@ -180,3 +180,15 @@ def check_game_surrogate(surrogate: Callable[..., Any], framework: str, options:
                          f"{(str(error).strip().splitlines() or ['no message'])[0]})") from None
     if not np.all(np.isfinite(gradients)):
         raise ValueError(f"surrogate: {name} has a non-finite gradient on a test batch of games")
+
+
+def _check_parameters(parameters) -> None:
+    """The split of an IPD surrogate estimator, before any cell runs."""
+    if parameters["split"] not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {parameters['split']!r}")
+
+
+# the estimator parameters mgbench adds to every IPD surrogate (those of lola_dice); no σ_in (no bound speaks of the IPD)
+DRIVER = SurrogateDriver(
+    parameters={"batch": 128, "split": "lll", "n_inner": None, "n_hessian": None, "n_outer": None, "shared": False},
+    check=check_game_surrogate, run=surrogate_lola_estimate, check_parameters=_check_parameters)

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from estimators.autodiff.contract import SurrogateBatch, describe, load_backend
+from estimators.autodiff.contract import SurrogateBatch, SurrogateDriver, describe, load_backend
 from estimators.problem import positive_int
 from estimators.tabular.problem import MetaProblem
 from estimators.tabular.surrogates import Batch, draw_batch
@@ -289,3 +289,28 @@ def check_surrogate(surrogate: Callable[..., Any], framework: str, options: tupl
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else "no message"
+
+
+def _check_parameters(parameters) -> None:
+    """The split and GAE(λ) of a tabular surrogate estimator, before any cell runs."""
+    if parameters["split"] not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {parameters['split']!r}")
+    if not 0.0 <= float(parameters["gae_lambda"]) <= 1.0:
+        raise ValueError(f"gae_lambda: expected a number in [0, 1], got {parameters['gae_lambda']!r}")
+
+
+def _inner_gradient(surrogate: Callable[..., Any], framework: str, options: tuple):
+    """σ_in's inner gradient: the surrogate's own one-trajectory gradient at θ_0."""
+    def inner_gradient(problem, repetitions, rng):
+        return one_trajectory_gradients(problem, repetitions, rng, surrogate, framework, options=options)
+
+    inner_gradient.__name__ = f"{surrogate.__name__} (one-trajectory surrogate gradient)"
+    return inner_gradient
+
+
+# the estimator parameters mgbench adds to every tabular surrogate (those of the built-in families)
+DRIVER = SurrogateDriver(
+    parameters={"batch": 32, "split": "lll", "n_inner": None, "n_hessian": None, "n_outer": None, "shared": False,
+                "gae_lambda": 1.0, "detach_critic": True},
+    check=check_surrogate, run=surrogate_meta_gradient, check_parameters=_check_parameters,
+    inner_gradient=_inner_gradient)
