@@ -444,9 +444,13 @@ def _pair_claim(high: pd.DataFrame, low: pd.DataFrame) -> dict:
               for _, row in joined.iterrows()
               if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])]
     finite = [n for n in needed if math.isfinite(n)]
+    gaps = [abs(float(row["bias_a"]) - float(row["bias_b"])) / 4 for _, row in joined.iterrows()
+            if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])
+            and abs(float(row["bias_a"]) - float(row["bias_b"])) <= 4 * float(row["target_se_a"])]
     return {"count": len(joined), "agree": agree, "against": against, "unresolved": len(needed),
             "target_limited": len(needed) - len(finite),
             "needed": float(np.median(finite)) if finite else math.nan,
+            "target_needed": float(np.median(gaps)) if gaps else math.nan,
             "variance_lower_a": int((joined["variance_a"] < joined["variance_b"]).sum())}
 
 
@@ -463,14 +467,17 @@ def bandit_claims_per_eta(cells: pd.DataFrame, *, full: int, short: int) -> dict
                                         _cells_where(truncated, window=full, lambda_c=0.0))}
     corrections = [_pair_claim(_cells_where(truncated, window=w, lambda_c=float(min(lambdas))),
                                _cells_where(truncated, window=w, lambda_c=float(max(lambdas)))) for w in windows]
-    result["correction"] = {key: (sum(c[key] for c in corrections) if key != "needed" else
-                                  float(np.nanmedian([c[key] for c in corrections])) if corrections else math.nan)
-                            for key in ("count", "agree", "against", "unresolved", "target_limited", "needed",
+    medians = ("needed", "target_needed")
+    result["correction"] = {key: (sum(c[key] for c in corrections) if key not in medians else
+                                  float(np.nanmedian([c[key] for c in corrections]))
+                                  if any(math.isfinite(c[key]) for c in corrections) else math.nan)
+                            for key in ("count", "agree", "against", "unresolved", "target_limited", *medians,
                                         "variance_lower_a")}
     dice = cells[cells["estimator"] == "dice"]
     result["DiCE"] = (_pair_claim(dice.set_index(["eta0", "eta1"]), _cells_where(truncated, window=full, lambda_c=0.0))
                       if not dice.empty else {"count": 0, "agree": 0, "against": 0, "unresolved": 0,
-                                               "target_limited": 0, "needed": math.nan, "variance_lower_a": 0})
+                                               "target_limited": 0, "needed": math.nan, "target_needed": math.nan,
+                                               "variance_lower_a": 0})
     for claim in result.values():
         claim["status"] = ("agrees" if claim["count"] and claim["agree"] > claim["count"] / 2 and not claim["against"]
                            else "contradicted" if claim["count"] and claim["against"] > claim["count"] / 2
@@ -486,12 +493,15 @@ def per_eta_sentence(claims: dict[str, dict]) -> str:
                 f"{'(η, window) pairs' if name == 'correction' else 'η'}, against it at {claim['against']}, "
                 f"unresolved at {claim['unresolved']}")
         if claim["unresolved"]:
+            notes = []
             if math.isfinite(claim["needed"]):
-                text += f" (median budget to resolve them: ~{claim['needed']:.3g} estimates per cell"
-                text += (f"; {claim['target_limited']} need a more precise target first)" if claim["target_limited"]
-                         else ")")
-            elif claim["target_limited"]:
-                text += " (all limited by the target's error)"
+                notes.append(f"median budget to resolve those the estimates limit: ~{claim['needed']:.3g} estimates "
+                             f"per cell")
+            if claim["target_limited"]:
+                notes.append(f"{claim['target_limited']} limited by the target's error, resolved (if the biases are "
+                             f"as measured) by a target standard error below ~{claim['target_needed']:.2g} per η "
+                             f"(median)")
+            text += " (" + "; ".join(notes) + ")"
         parts.append(text)
     return "η by η (each cell against the target of its own η): " + "; ".join(parts) + "."
 
