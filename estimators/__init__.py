@@ -12,6 +12,7 @@ from estimators.registry import (EstimatorSpec, available_estimators, get_estima
 from estimators.autodiff.register import register_surrogate
 # The built-in estimators: importing each family's estimator modules runs their @register lines
 # (after the registry exists). A new built-in estimator module is one more line here.
+import estimators.bandit.persistent  # noqa: F401  pes, nres over the windows of a bandit lifetime
 import estimators.bandit.vuorio  # noqa: F401  truncated, dice, sf, es, fd on the bandit lifetime (Vuorio et al.)
 import estimators.gaussian_toy.gradients  # noqa: F401  sf, lsf, pw on the Gaussian toy
 import estimators.ipd.lola  # noqa: F401  lola_dice, lola_off_policy, lola_exact (IPD)

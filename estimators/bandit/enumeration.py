@@ -49,7 +49,7 @@ def _lifetime_path_outcomes(problem: BanditLifetimeProblem, means: np.ndarray, e
         chosen = actions[:, step]
         return chosen, np.take_along_axis(path_means, chosen, axis=1)
 
-    outcome = run_lifetimes(problem, np.broadcast_to(eta, (n_paths, 2)), draw, np.full(n_paths, start), settings,
+    outcome = run_lifetimes(problem, np.broadcast_to(eta, (n_paths, *np.shape(eta))), draw, np.full(n_paths, start), settings,
                             differentiate=differentiate, means=path_means)
     return np.exp(log_coefficient + outcome.log_probability), outcome
 
@@ -109,3 +109,28 @@ def lifetime_target_by_enumeration(problem: BanditLifetimeProblem) -> np.ndarray
     """The exact practical target ∇_η J `(2,)`: the enumerated mean of the unbiased pass
     (whole lifetime, λ_c = 1, d = 1)."""
     return lifetime_moments_by_enumeration(problem, LifetimePass("naive", 1.0, 1.0, None, "last"))[0]
+
+
+def window_fitness_by_enumeration(problem: BanditLifetimeProblem, step_etas: np.ndarray, start: int,
+                                  length: int) -> np.ndarray:
+    """E[F] of the window [start, start + length) (its mean reward) under per-step schedules
+    `step_etas (M, K, 2)`, one expectation per schedule `(M,)` (PES and NRES: `estimators.bandit.persistent`)."""
+    tasks = _check_enumerable(problem)
+    step_etas = np.asarray(step_etas, float)
+    settings = LifetimePass(window=int(length))
+    total = np.zeros(len(step_etas))
+    actions, log_coefficient = enumerate_lifetime_paths(problem.n_arms, problem.batch, problem.lifetime)
+    n_paths, n_schedules = len(actions), len(step_etas)
+    for means in tasks:
+        rows_means = np.broadcast_to(means, (n_schedules * n_paths, len(means)))
+        chosen_all = np.tile(actions, (n_schedules, 1, 1))
+
+        def draw(step: int, logits: np.ndarray, policy: np.ndarray):
+            chosen = chosen_all[:, step]
+            return chosen, np.take_along_axis(rows_means, chosen, axis=1)
+
+        etas = np.repeat(step_etas, n_paths, axis=0)
+        outcome = run_lifetimes(problem, etas, draw, np.full(len(etas), int(start)), settings, differentiate=False)
+        probabilities = np.exp(np.tile(log_coefficient, n_schedules) + outcome.log_probability)
+        total += (probabilities * outcome.fitness).reshape(n_schedules, n_paths).sum(axis=1)
+    return total / len(tasks)

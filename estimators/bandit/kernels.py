@@ -47,7 +47,7 @@ def _future_value(theta, start_policy, means, rates, phases, step, remaining, di
             value += policy[a] * means[a]
         rate_sum = 0.0
         for offset in range(block, end):
-            rate_sum += rates[phases[step + offset]]
+            rate_sum += rates[step + offset]
         for a in range(n_arms):
             current[a] = current[a] + rate_sum * policy[a] * (means[a] - value)
         _softmax(current, policy, bits)
@@ -122,7 +122,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
             theta, tangent, cumulative, estimate, fitness, log_probability):
     """Advance R lifetimes through steps `first_step`, …, `first_step + S − 1`, in place.
 
-    Shapes: phases `(K,)` int (0/1); rates, slopes `(R, 2)` softplus(η) and sigmoid(η); means
+    Shapes: phases `(K,)` int (0/1); rates, slopes `(R, K)` α_i = softplus(η_{phase(i)}) and
+    sigmoid(η_{phase(i)}) (`lifetime.step_schedule`); means
     `(R, K_arms)`; starts `(R,)` window starts w (window [w, w + length)); uniforms `(S, R, N)`
     (`shared` = 1) or empty; gumbels `(S, G, N, K_arms)` (`shared` > 1: rows r share group
     r // shared, actions argmax(θ + G)) or empty; normals `(S, G, N)` (G = R / shared; empty when
@@ -194,7 +195,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                 for a in range(n_arms):
                     gradient[a] = gradient[a] - mean_reward * policy[a]
                 phase = phases[step]
-                rate = rates[row, phase]
+                rate = rates[row, step]
                 if differentiate:
                     if inside:
                         policy_tangent0, policy_tangent1 = 0.0, 0.0
@@ -247,8 +248,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                             for a in range(n_arms):
                                 product[a, 0] -= policy[a] * weighted0
                                 product[a, 1] -= policy[a] * weighted1
-                        slope0 = slopes[row, 0] if phase == 0 else 0.0
-                        slope1 = slopes[row, 1] if phase == 1 else 0.0
+                        slope0 = slopes[row, step] if phase == 0 else 0.0
+                        slope1 = slopes[row, step] if phase == 1 else 0.0
                         for a in range(n_arms):
                             tangent[row, 0, a] = tangent[row, 0, a] + rate * product[a, 0] + gradient[a] * slope0
                             tangent[row, 1, a] = tangent[row, 1, a] + rate * product[a, 1] + gradient[a] * slope1

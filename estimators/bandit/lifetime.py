@@ -119,6 +119,15 @@ class LifetimeOutcome:
     final_theta: np.ndarray
 
 
+def step_schedule(etas: np.ndarray, phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(R, K)` step sizes α_i = softplus(η_{i, phase(i)}) and their slopes sigmoid(η_{i, phase(i)}),
+    for etas `(R, 2)` (the same η at every step) or `(R, K, 2)`."""
+    etas = np.asarray(etas, dtype=float)
+    steps = np.arange(len(phases))
+    chosen = etas[:, phases] if etas.ndim == 2 else etas[:, steps, phases]
+    return softplus(chosen), sigmoid(chosen)
+
+
 def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, starts: np.ndarray,
                   settings: LifetimePass, *, differentiate: bool = True,
                   means: np.ndarray | None = None) -> LifetimeOutcome:
@@ -126,7 +135,9 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
 
     Args:
       problem: the lifetime, cutoff and batch (tasks enter through `draw`).
-      etas: `(R, 2)` one η per lifetime.
+      etas: `(R, 2)` one η per lifetime, or `(R, K, 2)` one per lifetime and inner step (PES's
+        perturbations change from window to window); the tangents are then derivatives along
+        a common shift of every step's η.
       draw: the pulls of each step (module type `Draw`): sampled, or fixed by enumeration.
       starts: `(R,)` window starts w.
       settings: the pass (Jacobian, λ_c, d, L).
@@ -139,7 +150,7 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
     n_rows, n_arms, lifetime = len(etas), problem.n_arms, problem.lifetime
     length = settings.length(lifetime)
     phases = schedule_phases(lifetime, problem.phase_cutoff)
-    rates, rate_slopes = softplus(etas), sigmoid(etas)                      # (R, 2) each
+    rates, rate_slopes = step_schedule(etas, phases)                        # (R, K) each: α_i, dα_i/dη_phase(i)
     theta = np.zeros((n_rows, n_arms))
     tangent = np.zeros((n_rows, n_arms, 2))                                # T_i = dθ_i/dη
     cumulative = np.zeros((n_rows, 2))                                     # C_i
@@ -185,7 +196,7 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
                 batch_scores = scores.sum(axis=1)                                                    # S_i (r, 2)
                 estimate[active] += pathwise + settings.correction * value[:, None] * cumulative[active]
                 if future_baseline:
-                    future = _future_values(theta[active], means[active], rates[active][:, phases[step:]],
+                    future = _future_values(theta[active], means[active], rates[active][:, step:],
                                             starts[active] + length - step, settings.meta_discount)
                     estimate[active] -= settings.correction * future[:, None] * batch_scores
                 new_cumulative[active] = (cumulative[active] + batch_scores) * settings.meta_discount
@@ -195,16 +206,16 @@ def run_lifetimes(problem: BanditLifetimeProblem, etas: np.ndarray, draw: Draw, 
                     product += (np.stack([_scatter(sub_actions, weighted[..., c], n_arms) for c in range(2)], axis=-1)
                                 - sub_policy[..., None] * weighted.sum(axis=1)[:, None, :])
                 rate_tangent = np.zeros((active.size, 2))
-                rate_tangent[:, phase] = rate_slopes[active, phase]
-                new_tangent[active] = (sub_tangent + rates[active, phase, None, None] * product
+                rate_tangent[:, phase] = rate_slopes[active, step]
+                new_tangent[active] = (sub_tangent + rates[active, step, None, None] * product
                                        + gradient[active][..., None] * rate_tangent[:, None, :])
             tangent, cumulative = new_tangent, new_cumulative
         if ideal_baseline:
             ideal_policy = np.exp(ideal_theta - ideal_theta.max(axis=1, keepdims=True))
             ideal_policy /= ideal_policy.sum(axis=1, keepdims=True)
             ideal_value = (ideal_policy * means).sum(axis=1)
-            ideal_theta = ideal_theta + rates[:, phase, None] * ideal_policy * (means - ideal_value[:, None])
-        theta = theta + rates[:, phase, None] * gradient
+            ideal_theta = ideal_theta + rates[:, step, None] * ideal_policy * (means - ideal_value[:, None])
+        theta = theta + rates[:, step, None] * gradient
     return LifetimeOutcome(estimate / length, fitness / length, log_probability, theta)
 
 
@@ -276,15 +287,18 @@ def sampled_draw(means: np.ndarray, noise: float, batch: int, rng: np.random.Gen
 
 
 def sampled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: np.ndarray, rng: np.random.Generator,
-                      settings: LifetimePass, *, shared: int = 1, differentiate: bool = True) -> LifetimeOutcome:
+                      settings: LifetimePass, *, shared: int = 1, differentiate: bool = True,
+                      starts: np.ndarray | None = None) -> LifetimeOutcome:
     """R sampled lifetimes (tasks `means (R, K_arms)`, schedules `etas (R, 2)`); groups of `shared`
-    consecutive lifetimes share their random numbers and their window. With `problem.kernel`
+    consecutive lifetimes share their random numbers and their window (drawn by `settings`, or
+    given: `starts (R,)`, then nothing is drawn for them). With `problem.kernel`
     `compiled` (and numba installed) `compiled_lifetimes` computes the same numbers from the same
     random stream; the `ideal` baseline and the `future` baseline with windows at random
     positions run on the numpy path only."""
     if len(etas) % shared:
         raise ValueError(f"shared: {shared} does not divide the {len(etas)} lifetimes")
-    starts = np.repeat(settings.starts(problem.lifetime, rng, len(etas) // shared), shared)
+    if starts is None:
+        starts = np.repeat(settings.starts(problem.lifetime, rng, len(etas) // shared), shared)
     if use_compiled(problem.kernel) and compiled_supports(settings, problem.lifetime):
         return compiled_lifetimes(problem, means, etas, rng, settings, starts, shared=shared,
                                   differentiate=differentiate)
@@ -325,7 +339,7 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
     noise, groups = float(problem.tasks.noise), n_rows // shared
     length = settings.length(lifetime)
     phases = np.asarray(schedule_phases(lifetime, problem.phase_cutoff), dtype=np.int64)
-    rates, slopes = np.ascontiguousarray(softplus(etas)), np.ascontiguousarray(sigmoid(etas))
+    rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     theta, tangent = np.zeros((n_rows, n_arms)), np.zeros((n_rows, 2, n_arms))
     cumulative, estimate = np.zeros((n_rows, 2)), np.zeros((n_rows, 2))

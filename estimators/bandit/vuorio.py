@@ -36,7 +36,8 @@ def _lifetime_pass(window: int, placement: str, lambda_c: float = 0.0, meta_disc
     return LifetimePass(jacobian, float(lambda_c), float(meta_discount), int(window) or None, placement)
 
 
-def _check_lifetime_problem(problem: BanditLifetimeProblem) -> None:
+def check_lifetime_problem(problem: BanditLifetimeProblem) -> None:
+    """A `BanditLifetimeProblem` with the `lifetime` objective (what the sampled estimators estimate), else an error."""
     if not isinstance(problem, BanditLifetimeProblem):
         raise TypeError(f"problem: expected a BanditLifetimeProblem, got {type(problem).__name__}")
     if problem.objective != "lifetime":
@@ -55,7 +56,7 @@ def truncated_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np
     `window = 0` is the whole lifetime. Their "mg" is `jacobian = "naive"` (λ_c = e_maml_lambda / N),
     their "dice" `jacobian = "dice"`, λ_c = 0; both average 2 lifetimes (their `popsize = 2`).
     """
-    _check_lifetime_problem(problem)
+    check_lifetime_problem(problem)
     settings = _lifetime_pass(window, placement, lambda_c, meta_discount, jacobian)
     lifetimes = positive_int("lifetimes", lifetimes)
     means = np.repeat(problem.draw_tasks(rng, repetitions), lifetimes, axis=0)
@@ -83,7 +84,7 @@ def dice_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.rand
 def score_function_lifetime(problem: BanditLifetimeProblem, repetitions: int, rng: np.random.Generator, *,
                             lifetimes: int = 1) -> np.ndarray:
     """`truncated` with L = K, λ_c = 1, d = 1: unbiased for ∇_η J."""
-    _check_lifetime_problem(problem)
+    check_lifetime_problem(problem)
     lifetimes = positive_int("lifetimes", lifetimes)
     means = np.repeat(problem.draw_tasks(rng, repetitions), lifetimes, axis=0)
     etas = np.broadcast_to(np.asarray(problem.eta, float), (len(means), 2))
@@ -102,7 +103,7 @@ def evolution_strategies_lifetime(problem: BanditLifetimeProblem, repetitions: i
     lifetime with its own random numbers and window (`common_random_numbers = False`); with
     `common_random_numbers = True` the two members of a pair share both.
     """
-    _check_lifetime_problem(problem)
+    check_lifetime_problem(problem)
     if not sigma > 0:
         raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
     population = positive_int("population", population)
@@ -123,7 +124,7 @@ def finite_differences_lifetime(problem: BanditLifetimeProblem, repetitions: int
                                 placement: str = "random") -> np.ndarray:
     """[F(η + ε/2 e_d) − F(η − ε/2 e_d)] / ε for d = 0, 1; the four lifetimes of one estimate share
     their task, random numbers and window (their `compute_meta_gradient_fd`, ε = 1e-2)."""
-    _check_lifetime_problem(problem)
+    check_lifetime_problem(problem)
     if not epsilon > 0:
         raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
     settings = _lifetime_pass(window, placement)
@@ -154,7 +155,7 @@ def reference_estimates(problem: BanditLifetimeProblem, repetitions: int, rng: n
     the outer terms replaced by their conditional expectations and the future-value baseline
     (`LifetimePass` `outer = "exact"`, `baseline = "future"`), one lifetime on a fresh task each.
     On their setting at η = (1.5, 1.5): variance 0.45 per coordinate against 7 for `sf`."""
-    _check_lifetime_problem(problem)
+    check_lifetime_problem(problem)
     means = problem.draw_tasks(rng, repetitions)
     etas = np.broadcast_to(np.asarray(problem.eta, float), (repetitions, 2))
     return sampled_lifetimes(problem, means, etas, rng, REFERENCE_PASS).estimate
