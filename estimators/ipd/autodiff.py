@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from estimators.autodiff.contract import SurrogateDriver, describe, load_backend
-from estimators.ipd.lola import OTHER, OWN, SPLITS, baseline_table, critic_baselines, draw_batch
+from estimators.ipd.lola import OTHER, OWN, SPLITS, baseline_table, critic_baselines, draw_batch, player_rows
 from estimators.ipd.problem import LolaProblem
 from estimators.problem import positive_int
 from mdps import IteratedPrisonersDilemma
@@ -108,13 +108,7 @@ def surrogate_lola_estimate(problem: LolaProblem, repetitions: int, rng: np.rand
     game, length, lr = problem.game, problem.length, float(problem.lr)
     objective = game_objective(surrogate, tuple(options), framework, float(game.gamma))
     gradient, products = xp.gradient_function(objective), xp.product_function(objective)
-    theta1, theta2 = np.asarray(problem.theta1, float), np.asarray(problem.theta2, float)
-    own = np.repeat(np.stack([theta1, theta2]), repetitions, axis=0)
-    other = np.repeat(np.stack([theta2, theta1]), repetitions, axis=0)
-    values = None
-    if problem.critic_values is not None:
-        stored = np.asarray(problem.critic_values, float)
-        values = np.repeat(np.stack([stored, stored[::-1]]), repetitions, axis=0)
+    own, other, values = player_rows(problem, repetitions)
     inner_letter, hessian_letter, outer_letter = split
     share = bool(shared) and inner_letter == "l" and hessian_letter == "l"
     unused = np.zeros((len(own), 2, 5))

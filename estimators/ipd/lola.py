@@ -468,6 +468,20 @@ def stacked_lola_estimates(game: IteratedPrisonersDilemma, own: np.ndarray, othe
     return accumulators[0][0]
 
 
+def player_rows(problem: LolaProblem, repetitions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The 2R rows of a LOLA estimate: own `(2R, 5)` = (θ₁, θ₂) R times each, other `(2R, 5)` = (θ₂, θ₁)
+    (player 2 as "own": the game is symmetric), and the stored critic values `(2R, 2, 5)` swapped
+    alike (None without `critic_values`)."""
+    theta1, theta2 = np.asarray(problem.theta1, float), np.asarray(problem.theta2, float)
+    own = np.repeat(np.stack([theta1, theta2]), repetitions, axis=0)
+    other = np.repeat(np.stack([theta2, theta1]), repetitions, axis=0)
+    values = None
+    if problem.critic_values is not None:
+        stored = np.asarray(problem.critic_values, float)
+        values = np.repeat(np.stack([stored, stored[::-1]]), repetitions, axis=0)
+    return own, other, values
+
+
 def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.Generator, *, batch: int = 128,
                         split: str = "lll", n_inner: int | None = None, n_hessian: int | None = None,
                         n_outer: int | None = None, shared: bool = False,
@@ -480,13 +494,7 @@ def lola_split_estimate(problem: LolaProblem, repetitions: int, rng: np.random.G
     if not isinstance(problem, LolaProblem):
         raise TypeError(f"problem: expected a LolaProblem, got {type(problem).__name__}")
     repetitions = positive_int("repetitions", repetitions)
-    theta1, theta2 = np.asarray(problem.theta1, float), np.asarray(problem.theta2, float)
-    own = np.repeat(np.stack([theta1, theta2]), repetitions, axis=0)
-    other = np.repeat(np.stack([theta2, theta1]), repetitions, axis=0)
-    values = None
-    if problem.critic_values is not None:
-        stored = np.asarray(problem.critic_values, float)
-        values = np.repeat(np.stack([stored, stored[::-1]]), repetitions, axis=0)
+    own, other, values = player_rows(problem, repetitions)
     meta = stacked_lola_estimates(problem.game, own, other, rng, steps=problem.steps, lr=float(problem.lr),
                                   length=problem.length, critic=problem.critic, critic_values=values, batch=batch,
                                   split=split, n_inner=n_inner, n_hessian=n_hessian, n_outer=n_outer,
