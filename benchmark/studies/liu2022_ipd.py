@@ -1,7 +1,7 @@
 """Liu et al. (2022), IPD panels: LOLA-DiCE training with the exact LOLA gradient alongside.
 
-Their `play()` (released code `lola/lola_dice_ablation.py`, `lola/lola_dice_off_policy.py`,
-`lola/lola_dice_off_policy_ablation.py`), vectorized over seeds: both players start at θ = 0
+Their `play()` (released code `lola/lola_dice_original.py`, `lola/lola_dice_ablation.py`,
+`lola/lola_dice_off_policy.py`, `lola/lola_dice_off_policy_ablation.py`), vectorized over seeds: both players start at θ = 0
 with learned values v = 0; at every outer update each player's meta-gradient is estimated
 by DiCE-LOLA (`estimators.ipd.lola.stacked_lola_estimates`, K look-ahead steps of size lr_in,
 rollouts of T steps, learned-value baseline), the exact LOLA meta-gradient is computed
@@ -302,11 +302,12 @@ FIGURE = FigureSpec(
     draw=draw_training,
     compare=compare_training,
     simulation=TRAINING,
-    reproduces="Liu et al. (2022), arXiv 2112.15400, the IPD experiment (released code lola/lola_dice_ablation.py, "
-               "lola/lola_dice_off_policy*.py): LOLA-DiCE with learned-value baselines, K = 1 look-ahead of lr_in "
-               "0.3, rollouts of 100 steps, outer Adam lr 0.1, both players from θ = 0; the on-policy ablations "
-               "(inner/Hessian batch 128 or 1024 or exact) and the off-policy buffer (1024 games) for the inner "
-               "gradient and/or the Hessian.",
+    reproduces="Liu et al. (2022), arXiv 2112.15400, the IPD experiment (released code lola/lola_dice_original.py, "
+               "lola/lola_dice_ablation.py, lola/lola_dice_off_policy*.py): LOLA-DiCE with learned-value baselines, "
+               "K = 1 look-ahead of lr_in 0.3, rollouts of 100 steps, outer Adam lr 0.1, both players from θ = 0; "
+               "their original on-policy run (one batch of 128 games for the inner gradient and its Hessian), the "
+               "on-policy ablations (separate inner/Hessian batches of 128 or 1024, or exact) and the off-policy "
+               "buffer (1024 games) for the inner gradient and/or the Hessian.",
     claim="Off-policy DiCE raises the correlation with the exact meta-gradient (it reduces the compositional "
           "error); exact inner parts raise it; larger batches raise it.",
     notes="Curves: mean over seeds of the per-update correlation (Pearson over each player's 5 logits, averaged "
