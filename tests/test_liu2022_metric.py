@@ -41,3 +41,24 @@ def test_the_table_says_where_the_variance_dominates_their_metric():
     # their metric falls like the variance (slope −1), our squared bias like |τ|^−1.5
     assert "slope of their metric -1.0" in text and "of our squared bias -1.5" in text
     assert text.count("more than half of their metric at |τ| = 2, 8, 32, 128") == 2
+
+
+def test_comp_sigma_fits_the_bias_against_sigma_in_pooled_and_within_each_instance():
+    """bias = c_m σ_in² with a constant per MDP: slope 2 pooled and within each MDP; the bound's σ_in¹ is
+    then loose as σ_in → 0 (consistent), so the claim that the bound holds agrees."""
+    from benchmark.studies.liu2022 import compare_comp_sigma
+
+    rng = np.random.default_rng(np.random.SeedSequence(242))
+    rows = []
+    for seed in range(6):
+        constant = np.exp(0.3 * rng.standard_normal())
+        for noise in (0.0, 1.0, 2.0, 4.0, 8.0):
+            sigma = (0.7 + 0.8 * noise) * np.exp(0.05 * rng.standard_normal())
+            bias = 1e-3 * constant * sigma**2 * np.exp(0.03 * rng.standard_normal())
+            rows.append(dict(preset="comp-sigma", estimator="maml", critic_noise=noise, mdp_seed=seed, steps=2,
+                             lr=3.0, batch=32, sigma_in=sigma, bias=bias, bias2=bias**2, bias_lo=0.9 * bias,
+                             bias_hi=1.1 * bias, variance=1.0))
+    comparison = compare_comp_sigma(FigureData(pd.DataFrame(rows), {}, False))
+    assert comparison.verdict == "agrees" and "→ consistent as σ_in → 0" in comparison.text
+    assert "log-log slope 2.0" in comparison.text or "log-log slope 1.9" in comparison.text
+    assert "within each instance 2.0" in comparison.text or "within each instance 1.9" in comparison.text
