@@ -55,13 +55,27 @@ def test_figure_draws_and_compares_on_a_short_simulation():
     units = training_units(True)
     assert list(units) == list(VARIANTS)            # one unit per variant
     table = pd.concat([function(**kwargs) for name, (function, kwargs) in units.items()
-                       if name in ("comp128_hessian128", "comp128_hessian_exact", "off_policy")], ignore_index=True)
+                       if name in ("comp128_hessian128", "comp128_hessian_exact", "off_policy", "original")],
+                      ignore_index=True)
     data = FigureData(table, {}, True, None, training_settings(True))
     figure = draw_training(data)
     assert len(figure.axes) >= 4
     comparison = compare_training(data)
     assert comparison.verdict in ("agrees", "partly agrees", "disagrees", "inconclusive")
-    assert "off-policy DiCE" in comparison.text and len(comparison.details) == 3
+    assert "off-policy DiCE against their original (one shared batch)" in comparison.text
+    assert "off-policy DiCE against separate inner and Hessian batches" in comparison.text   # beside, not evidence
+    assert len(comparison.details) == 4
+
+
+def test_their_original_on_policy_run_is_one_shared_batch_and_the_other_seeds_stay():
+    from benchmark.studies.liu2022_ipd import CLAIMED_IMPROVEMENTS, variant_seed
+
+    original = VARIANTS["original"]          # lola/lola_dice_original.py: one 128-game batch, differentiated twice
+    assert (original.split, original.shared, original.off_policy) == ("lll", True, False)
+    assert original.n_inner == original.n_hessian == original.n_outer == 128
+    assert VARIANTS["off_policy"].shared and ("off_policy", "original") in {pair[:2] for pair in CLAIMED_IMPROVEMENTS}
+    # appended last: the variants measured before keep their sampling seeds
+    assert [variant_seed(0, name) for name in ("comp128_hessian128", "off_policy", "on_comp_off_hessian")] == [0, 5, 7]
 
 
 def test_exact_lola_path_is_the_training_loop_with_exact_updates():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmark.analysis.statistics import (ROUNDING_FLOOR, SUMMARY_KEYS, CellStatistics, _PooledMetrics, _resampling_counts,
-                                           bias_variance, expanded_confidence, pearson_with_target, percentile_interval,
+                                           bias_variance, expanded_confidence, mean_of_n_squared_error, pearson_with_target, percentile_interval,
                                            with_target_error)
 
 POINT_KEYS = ("count", "bias2", "bias", "rel_bias", "variance", "mse", "cosine", "corr", "std_sum",
@@ -146,6 +146,37 @@ def test_bias2_is_unbiased_and_the_naive_estimate_is_not(offset):
     naive_se = naive.std(ddof=1) / np.sqrt(seeds)
     assert naive.mean() - truth > 10 * naive_se  # the test can tell a biased estimator
     np.testing.assert_allclose(naive.mean() - truth, np.sum(scale**2) / repetitions, atol=4 * naive_se)
+
+
+@pytest.mark.parametrize("repetitions", [4, 50])
+def test_mean_of_n_squared_error_from_a_cell_is_liu_et_al_s_metric(repetitions):
+    """Liu et al.'s per-MDP metric (1/d)‖mean of 10 estimates − g*‖², drawn literally, against
+    (bias2 + variance/10)/d from cells of R estimates (R below and above 10): both unbiased for
+    (‖b‖² + tr Σ/10)/d; the cell's own ‖m − g*‖²/d (a mean of R, not 10) is not, unless R = 10."""
+    rng = np.random.default_rng(np.random.SeedSequence(2112_15400, spawn_key=(repetitions,)))
+    n, groups, cells = 10, 4000, 3000
+    target = np.array([1.0, -1.0, 0.5, 0.0, 2.0])
+    offset = np.array([0.1, 0.0, -0.2, 0.05, 0.0])
+    scale = np.array([0.5, 1.0, 1.5, 1.0, 0.2])
+    d = target.size
+    truth = (np.sum(offset**2) + np.sum(scale**2) / n) / d
+    assert mean_of_n_squared_error(np.sum(offset**2), np.sum(scale**2), n, d) == pytest.approx(truth, rel=1e-14)
+    theirs = np.mean((gaussian_estimates(rng, groups * n, target + offset, scale).reshape(groups, n, d).mean(axis=1)
+                      - target) ** 2, axis=1)
+    assert abs(theirs.mean() - truth) < 4 * theirs.std(ddof=1) / np.sqrt(groups)
+    ours, own = np.empty(cells), np.empty(cells)
+    for cell in range(cells):
+        stats = CellStatistics(target)
+        g = gaussian_estimates(rng, repetitions, target + offset, scale)
+        stats.add_batch(g)
+        summary = stats.summary(rng)
+        ours[cell] = mean_of_n_squared_error(summary["bias2"], summary["variance"], n, d)
+        own[cell] = np.sum((g.mean(axis=0) - target) ** 2) / d
+    assert abs(ours.mean() - truth) < 4 * ours.std(ddof=1) / np.sqrt(cells)
+    own_se = own.std(ddof=1) / np.sqrt(cells)
+    assert abs(own.mean() - truth) > 10 * own_se        # the test tells a mean of R from a mean of 10
+    with pytest.raises(ValueError):
+        mean_of_n_squared_error(0.0, 1.0, 0, d)
 
 
 def test_bootstrap_replicates_match_resampling_the_raw_estimates():

@@ -160,7 +160,9 @@ BOUNDS: dict[str, Bound] = {bound.name: bound for bound in (
         shape_function=lambda steps, lr, sigma_in, batch: steps * lr**steps * sigma_in * batch**-0.5,
         exponents={"steps": None, "lr": _steps, "sigma_in": 1.0, "batch": -0.5},
         scope=Scope(problem="tabular", targets=("ideal",), estimators=_LIU_FAMILIES, splits=("lee",),
-                    sweep_axes={"batch": "batch", "lr": "lr", "steps": "steps"},
+                    # along the critic's noise σ_in moves alone; like |τ| → ∞ it is a claim as the noise → 0
+                    sweep_axes={"batch": "batch", "lr": "lr", "steps": "steps", "critic_noise": "sigma_in"},
+                    toward_zero=("critic_noise",),
                     about="the bias from a sampled inner gradient, with exact Hessian and outer gradient"),
     ),
     Bound(

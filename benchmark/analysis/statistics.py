@@ -50,7 +50,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
-           "pearson_with_target", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
+           "pearson_with_target", "mean_of_n_squared_error", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
            "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "TAIL_INDEX_LIMIT", "SUBSAMPLE_DIVISOR",
            "KURTOSIS_NOTE", "TAIL_SHARE_NOTE", "TAIL_INDEX_NOTE", "tail_count", "hill_count", "subsample_size",
            "heavy_tailed"]
@@ -213,6 +213,27 @@ def expanded_confidence(confidence: float, n_units: int) -> float:
         raise ValueError(f"n_units: expected at least 2, got {n_units!r}")
     z = np.sqrt(n_units / (n_units - 1)) * stats.t.ppf(0.5 + confidence / 2, n_units - 1)
     return float(1.0 - 2.0 * stats.norm.sf(z))
+
+
+def mean_of_n_squared_error(bias2, variance, n: int, dim: int):
+    """The expected squared error of the mean of `n` estimates, averaged over coordinates:
+    E[(1/d) ‖(1/n) Σ_{i<n} g_i − g*‖²] = (‖E g − g*‖² + tr Σ / n) / d.
+
+    Liu et al.'s compositional-bias curves (their `tabular/maml/decompose_comp_theory.py`) are
+    this quantity with n = 10 (`same_trials`) per MDP; it carries the variance tr Σ / n as well
+    as the squared bias. From a cell's unbiased `bias2` (for ‖E g − g*‖²) and `variance` (the
+    unbiased trace of the covariance) it is unbiased too, whatever the cell's R.
+
+    Args:
+      bias2, variance: per-cell values (floats or arrays of the same shape).
+      n: how many estimates the mean averages (their 10).
+      dim: d, the number of coordinates (S·A on a tabular MDP).
+    """
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    if isinstance(dim, bool) or int(dim) != dim or dim < 1:
+        raise ValueError(f"dim: expected a positive integer, got {dim!r}")
+    return (np.asarray(bias2, dtype=float) + np.asarray(variance, dtype=float) / n) / dim
 
 
 def pearson_with_target(estimates: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from benchmark.analysis.bounds import BOUNDS, check_bound, not_applicable
 __all__ = ["SWEPT_AXES", "VERDICT_COLUMNS", "NOT_APPLIED_COLUMNS", "Curve", "find_curves", "curve_keys",
            "fit_ranges", "verdict_table", "not_applied"]
 
-SWEPT_AXES = ("batch", "lr", "steps", "N", "c")
+SWEPT_AXES = ("batch", "lr", "steps", "N", "c", "critic_noise")
 VERDICT_COLUMNS = ("estimator", "split", "axis", "range", "bound", "slope", "slope_lo", "slope_hi", "verdict",
                    "exponent", "precision", "quantity", "formula", "constant_envelope", "constant_ls",
                    "cells_resolved", "cells_censored", "cells_excluded", "note", "curve", "settings")

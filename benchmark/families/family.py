@@ -85,6 +85,8 @@ class Family:
       meta_parameters: the meta-parameters it serves (`meta_parameter` of a sweep).
       targets: the targets it serves (`target` of a sweep).
       problem_axes: the grid axes every sweep of the family must have (they build the problem).
+      optional_problem_axes: `[problem]` fields a sweep may also sweep as grid axes (each cell's
+        value replaces the field's when its problem is built).
       foreign_axes: `{axis: why}` for axes of other families a sweep of this one must not have.
       target_notes: `{target: what it is here}`, said when a sweep asks for another target.
       estimate_shape: in words, the shape of one estimate (for the docs and errors).
@@ -101,10 +103,16 @@ class Family:
     meta_parameters: tuple[str, ...] = ("init",)
     targets: tuple[str, ...] = ("ideal",)
     problem_axes: tuple[str, ...] = ()
+    optional_problem_axes: tuple[str, ...] = ()
     foreign_axes: Mapping[str, str] = {}
     target_notes: Mapping[str, str] = {}
     estimate_shape: str = ""
     compare: CompareSuite | None = None
+
+    @property
+    def grid_problem_axes(self) -> tuple[str, ...]:
+        """The grid axes that build the problem: the required ones and the optional ones."""
+        return (*self.problem_axes, *self.optional_problem_axes)
 
     # ------------------------------------------------------------------ the sweep schema
     def parse_problem(self, table: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, tuple[str, ...]]:

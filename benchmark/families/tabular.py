@@ -100,6 +100,7 @@ class TabularFamily(Family):
     meta_parameters = ("init", "intrinsic")
     targets = ("ideal", "practical")
     problem_axes = ("steps", "lr")
+    optional_problem_axes = ("critic_noise",)      # σ_in as an axis: the noisy critic's scale, swept alone
     foreign_axes = {"N": "the batch size is grid.batch",
                     "eta0": "the schedule η needs a bandit problem", "eta1": "the schedule η needs a bandit problem"}
     estimate_shape = "(R, S, A): estimates of ∇_φ V(θ_K), φ = θ_0 (init) or η (intrinsic)"
@@ -131,7 +132,14 @@ class TabularFamily(Family):
         return {"critic": values.get("critic")}
 
     def check_sweep(self, sweep, parameters_of):
-        """The practical target of a tabular problem needs critic `none` and an inner batch size."""
+        """A `critic_noise` axis needs critic `noisy` and non-negative values; the practical target
+        of a tabular problem needs critic `none` and an inner batch size."""
+        if "critic_noise" in sweep.axes:
+            for value in sweep.axes["critic_noise"]:
+                tabular_field("critic_noise", value)
+            if sweep.problem.values["critic"] != "noisy":
+                raise SweepError(f"grid.critic_noise: expected problem.critic = \"noisy\" (the noise scale of the "
+                                 f"noisy critic), got {sweep.problem.values['critic']!r}")
         if sweep.target != "practical":
             return
         critic = sweep.problem.values["critic"]
@@ -160,7 +168,7 @@ class TabularFamily(Family):
         return MetaProblem(mdp, np.zeros((mdp.n_states, mdp.n_actions)), steps=int(cell.axis("steps")),
                            lr=float(cell.axis("lr")), meta_parameter=meta_parameter,
                            rollout_length=values["rollout_length"], critic=values["critic"],
-                           critic_noise=values["critic_noise"], kernel=kernel)
+                           critic_noise=float(cell.axis("critic_noise", values["critic_noise"])), kernel=kernel)
 
     def target(self, sweep, cell, problem, parameters):
         """The exact meta-gradient (ideal) or `estimators.tabular.enumeration.practical_target` (practical)."""
@@ -199,7 +207,7 @@ class TabularFamily(Family):
         chosen = tuple(sorted((name, value) for name, value in parameters.items()
                               if name in accepted and name not in ("problem", "family", "rng", "repetitions")))
         key = (sweep.seed, tuple(sorted(sweep.problem.canonical().items())), cell.mdp_seed, sweep.meta_parameter,
-               cell.estimator, chosen)
+               cell.estimator, chosen, *((float(cell.axis("critic_noise")),) if "critic_noise" in cell.key else ()))
         value = _SIGMA_CACHE.get(key)
         if value is None:
             seed_key = int(stable_hash(repr(key))[:16], 16)

@@ -3,7 +3,8 @@
 Presets (benchmark/sweeps/presets, the paper's settings): `decompose` (corr and std_sum vs |τ| for DiCE,
 Loaded DiCE, LVC and MAML under the seven inner/Hessian/outer splits), `lr` and `step`
 (MAML vs α and vs K), `comp-lr`, `comp-sample`, `comp-step` (compositional bias, split
-lee, with the fitted bound K α^K σ_in |τ|^-1/2), `hessian-bias` (bias vs the injected
+lee, with the fitted bound K α^K σ_in |τ|^-1/2; their own metric, the squared error of a mean of 10
+estimates, beside the bias), `comp-sigma` (the same bias against σ_in alone, moved by the critic's noise), `hessian-bias` (bias vs the injected
 Hessian error, bound (K-1) Δ_H^(K-1)) and `lirpg` (the intrinsic-reward meta-gradient).
 Every curve is the mean over the problem seeds (10 random `liu2022` MDPs) with a 95%
 bootstrap interval over them. The IPD panels (LOLA-DiCE training) are in
@@ -223,6 +224,88 @@ def draw_comp_step(data: FigureData):
     return _draw_compositional(data, "comp-step", "Compositional bias (split lee) vs K (α = 3, |τ| = 32)")
 
 
+THEIR_ESTIMATES_PER_MDP = 10     # `--same_trials 10` in their run_comp_*.sh: the mean of 10 estimates per MDP
+THEIR_METRIC = "their metric (1/d)‖mean of 10 − g*‖²"
+OUR_METRIC = "ours: squared bias per coordinate, bias²/d"
+AXIS_SYMBOLS = {"batch": "|τ|", "lr": "α", "steps": "K"}
+THEIR_METRIC_SEED = 2112_15400      # SeedSequence entropy of the bootstrap over MDPs of these tables
+
+
+def their_compositional_metric(cells: pd.DataFrame, dim: int, n: int = THEIR_ESTIMATES_PER_MDP) -> pd.DataFrame:
+    """Liu et al.'s compositional-bias metric beside mgbench's squared bias, per cell.
+
+    Their `decompose_comp_theory.py` averages `same_trials` = 10 estimates per MDP and records
+    the squared error of that mean averaged over the d = S·A coordinates: in expectation
+    (bias² + variance/10)/d (`benchmark.analysis.statistics.mean_of_n_squared_error`), which
+    mgbench computes exactly, without the noise of 10 draws, from each cell's unbiased `bias2`
+    and `variance` (its R = 1000 estimates are not a mean of 10). Columns added: `theirs`,
+    `ours` (bias2/d, the square of mgbench's bias per coordinate) and `variance_part` (variance/(10 d)).
+    """
+    from benchmark.analysis.statistics import mean_of_n_squared_error
+
+    out = cells.copy()
+    out["theirs"] = mean_of_n_squared_error(out["bias2"].to_numpy(float), out["variance"].to_numpy(float), n, dim)
+    out["ours"] = out["bias2"].to_numpy(float) / dim
+    out["variance_part"] = out["variance"].to_numpy(float) / (n * dim)
+    return out
+
+
+def their_metric_table(data: FigureData, preset: str) -> tuple[list[dict], str]:
+    """Rows (estimator, axis value): their metric and ours, each the mean over the MDPs with a
+    95% bootstrap interval over them; and the sentence on where the two disagree."""
+    from benchmark.analysis.aggregation import bootstrap_mean_interval
+    from benchmark.analysis.slopes import fit_slope
+    from benchmark.present.pages import fmt_slope
+
+    axis = COMPOSITIONAL[preset][0]
+    fields = data.sweeps[preset].problem.values
+    cells = their_compositional_metric(data.of(preset), int(fields["n_states"]) * int(fields["n_actions"]))
+    rng = np.random.default_rng(np.random.SeedSequence(THEIR_METRIC_SEED))
+    rows, sentences = [], []
+    for name in [estimator for estimator in ESTIMATORS if estimator in set(cells["estimator"])]:
+        own = cells[cells["estimator"] == name]
+        values = {column: own.pivot_table(index=axis, columns="mdp_seed", values=column) for column in
+                  ("theirs", "ours", "variance_part")}
+        points = values["theirs"].index.to_numpy()
+        intervals = {column: bootstrap_mean_interval(frame.to_numpy(float), rng, n_bootstrap=N_METRIC_BOOTSTRAP)
+                     for column, frame in values.items()}
+        share = intervals["variance_part"][0] / intervals["theirs"][0]
+        for i, point in enumerate(points):
+            rows.append({"estimator": estimator_label(name), AXIS_SYMBOLS[axis]: fmt(point),
+                         THEIR_METRIC: fmt_interval(*(part[i] for part in intervals["theirs"])),
+                         OUR_METRIC: fmt_interval(*(part[i] for part in intervals["ours"])),
+                         "variance/(10 d)": fmt(intervals["variance_part"][0][i]),
+                         "variance's share of theirs": f"{100 * share[i]:.0f}%"})
+        dominated = [fmt(point) for point, part in zip(points, share) if part > 0.5]
+        theirs_fit = fit_slope(own[axis].to_numpy(float), own["theirs"].to_numpy(float))
+        resolved = (own["bias_lo"].to_numpy(float) > 0)
+        ours_fit = fit_slope(own[axis].to_numpy(float), own["bias2"].to_numpy(float),
+                             resolved=resolved & (own["bias2"].to_numpy(float) > 0),
+                             upper=own["bias_hi"].to_numpy(float) ** 2)
+        sentences.append(
+            f"{estimator_label(name)}: variance/10 is more than half of their metric at "
+            f"{AXIS_SYMBOLS[axis]} = {', '.join(dominated) if dominated else 'no point'} "
+            f"(share {100 * share[0]:.0f}% at {fmt(points[0])}, {100 * share[-1]:.0f}% at {fmt(points[-1])}); "
+            f"log-log slope of their metric "
+            f"{fmt_slope(theirs_fit.slope, theirs_fit.slope_lo, theirs_fit.slope_hi, cells=theirs_fit.counts)}, "
+            f"of our squared bias "
+            f"{fmt_slope(ours_fit.slope, ours_fit.slope_lo, ours_fit.slope_hi, cells=ours_fit.counts)}")
+    text = (f" Their own metric (the squared error of the mean of {THEIR_ESTIMATES_PER_MDP} estimates per MDP, averaged "
+            f"over the d = S·A coordinates, their decompose_comp_theory.py) is in expectation (bias² + variance/"
+            f"{THEIR_ESTIMATES_PER_MDP})/d, computed here exactly from each cell's unbiased bias² and variance (table "
+            f"below): " + "; ".join(sentences) + ". Where variance/10 dominates, their curve measures the "
+            f"estimator's variance, not its bias (variance contamination), so it can neither confirm nor refute a "
+            f"bias bound there.")
+    if axis == "batch":
+        text += (" Along |τ| the variance falls as |τ|^-1, which is also the squared bound's rate (|τ|^-1/2 squared), "
+                 "so a slope of their metric near -1 agrees with the bound whether or not the bias does.")
+    return rows, text
+
+
+N_METRIC_BOOTSTRAP = 2000
+THEIR_METRIC_PRESETS = ("comp-sample", "comp-lr", "comp-step")   # their run_comp_*.sh: same_trials 10 each
+
+
 def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     _, checks, _ = _compositional(data, preset)
     axis = COMPOSITIONAL[preset][0]
@@ -234,8 +317,14 @@ def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     if axis == "lr":
         text += (" Along α the bound grows as α^K while the bias grows far more slowly, so the envelope constant is "
                  "set by the smallest α and the bound is loose by orders of magnitude at the largest.")
+    tables = ()
+    if preset in THEIR_METRIC_PRESETS:
+        rows, their_text = their_metric_table(data, preset)
+        text += their_text
+        tables = ((f"Liu et al.'s own metric beside mgbench's squared bias (both per coordinate; mean over the MDPs, "
+                   f"95% bootstrap interval over them):", rows),)
     return Comparison(verdict, text, [check_row(check, estimator=estimator_label(name))
-                                      for name, check in checks.items()])
+                                      for name, check in checks.items()], tables)
 
 
 def compare_comp_lr(data: FigureData) -> Comparison:
@@ -251,6 +340,62 @@ def compare_comp_sample(data: FigureData) -> Comparison:
 def compare_comp_step(data: FigureData) -> Comparison:
     """The compositional bias against K (not a power law: judged against the bound's shape)."""
     return _compare_compositional(data, "comp-step")
+
+
+# ----------------------------------------------------------------------------- σ_in swept alone
+
+def _sigma(data: FigureData):
+    """Per estimator: the cells' bound check along σ_in (toward σ_in → 0, the bound's scope) and the
+    per-noise summary (bias as root mean square over the MDPs, σ_in their mean)."""
+    cells = data.of("comp-sigma")
+    summary = _summary(cells, ["estimator", "critic_noise"], ["bias", "variance"])
+    checks = {name: bound_check(cells[cells["estimator"] == name], "compositional", "sigma_in")
+              for name in ESTIMATORS if name in set(cells["estimator"])}
+    return summary, checks
+
+
+def draw_comp_sigma(data: FigureData):
+    """Compositional bias (split lee) vs σ_in, moved alone by the critic's noise (K = 2, α = 3, |τ| = 32)."""
+    summary, _ = _sigma(data)
+    summary = summary.assign(sigma_in=[float(f"{value:.2g}") for value in summary["sigma_in"]])   # tick labels
+    return plotting.metric_vs_axis(summary, "sigma_in", "bias", hue="estimator", hue_order=ESTIMATORS, logx=True,
+                                   logy=True, xlabel="σ_in (moved by the critic's noise)", panel_size=(5.2, 3.6),
+                                   title="Compositional bias (split lee) vs σ_in (K = 2, α = 3, |τ| = 32)")
+
+
+def compare_comp_sigma(data: FigureData) -> Comparison:
+    """The compositional bias against σ_in alone: the bound's exponent is 1, a claim as σ_in → 0."""
+    from benchmark.analysis.aggregation import bootstrap_mean_interval
+    from benchmark.analysis.slopes import fit_slope
+
+    summary, checks = _sigma(data)
+    cells = data.of("comp-sigma")
+    sentences = []
+    for name, check in checks.items():
+        rows = summary[summary["estimator"] == name].sort_values("critic_noise")
+        # each MDP its own constant: the slope within each instance (censored like the pooled fit), their mean
+        within = np.array([fit_slope(group["sigma_in"].to_numpy(float), group["bias"].to_numpy(float),
+                                     resolved=group["bias_lo"].to_numpy(float) > 0,
+                                     upper=group["bias_hi"].to_numpy(float)).slope
+                           for _, group in cells[cells["estimator"] == name].groupby("mdp_seed")])
+        within_text = ""
+        if np.isfinite(within).sum() >= 3:
+            rng = np.random.default_rng(np.random.SeedSequence(THEIR_METRIC_SEED))
+            mean, lo, hi = bootstrap_mean_interval(within[np.isfinite(within)], rng)
+            within_text = (f"; within each instance {fmt_interval(mean, lo, hi)} (the mean of "
+                           f"{int(np.isfinite(within).sum())} per-instance slopes, bootstrap over instances)")
+        sentences.append(check_phrase(check, what=estimator_label(name)) + " as σ_in → 0 (σ_in "
+                         f"{fmt(rows['sigma_in'].iloc[0])} to {fmt(rows['sigma_in'].iloc[-1])} over critic noise "
+                         f"{fmt(rows['critic_noise'].iloc[0])} to {fmt(rows['critic_noise'].iloc[-1])})" + within_text)
+    verdict = claim_verdict(bound_evidence(check.verdict) for check in checks.values())
+    text = ("Along σ_in with the estimator, split, K, α and |τ| fixed: " + "; ".join(sentences) + ". 'consistent' "
+            "means the bias vanishes faster than σ_in as σ_in → 0: the bound holds but is loose. A second-order "
+            "effect of a zero-mean inner-gradient error would grow like σ_in² (slope 2).")
+    details = [check_row(check, estimator=estimator_label(name)) for name, check in checks.items()]
+    for _, row in summary.iterrows():
+        details.append({"estimator": estimator_label(row["estimator"]), "critic noise": fmt(row["critic_noise"]),
+                        "σ_in": fmt(row["sigma_in"]), "bias": fmt_interval(row["bias"], row["bias_lo"], row["bias_hi"])})
+    return Comparison(verdict, text, details)
 
 
 # ----------------------------------------------------------------------------- multi-step Hessian bias
@@ -400,6 +545,15 @@ FIGURES = [
                claim=_COMP_CLAIM + " Along K the bound grows as K α^K (not a power law: the log bias is regressed "
                                    "on the log of the bound's shape, slope 1 when tight).",
                notes=_COMP_NOTES),
+    FigureSpec("comp_sigma", "Compositional bias vs σ_in alone", ("comp-sigma",), draw_comp_sigma, compare_comp_sigma,
+               reproduces=_LIU + " Split lee, MAML, K = 2, α = 3, |τ| = 32 (their comp-sample setting at one batch "
+                                 "size), with the noisy critic's scale swept (0 to 8): it moves MAML's σ_in alone "
+                                 "(the noise has mean 0, so the mean inner gradient stays). Not a figure of theirs: "
+                                 "mgbench's test of the bound's σ_in factor in their setting.",
+               claim=_COMP_CLAIM + " Along σ_in the bound grows as σ_in¹.",
+               notes="x: σ_in, the measured standard deviation of a one-trajectory inner gradient (mean over the "
+                     "MDPs at each noise). The bound is judged as σ_in → 0, the direction in which |τ| → ∞ takes the "
+                     "inner step's noise. " + BIAS_BAND_NOTE),
     FigureSpec("hessian_bias", "Multi-step Hessian bias vs the injected Hessian error", ("hessian-bias",),
                draw_hessian_bias, compare_hessian_bias,
                reproduces=_LIU + " Exact meta-gradient except that every inner Jacobian uses H + diag(2(c + 0.3ε)/(S·A)), "

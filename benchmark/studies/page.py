@@ -128,6 +128,9 @@ def _figure_section(directory: Path, record: FigureRecord) -> str:
                    f"{html.escape(record.comparison.text)}</p>")
         if record.comparison.details:
             out.append(table(record.comparison.details))
+        for caption, rows in record.comparison.tables:
+            if rows:
+                out.append(f"<p class='notes'>{html.escape(caption)}</p>" + table(rows))
     if spec.notes:
         out.append(f"<p class='notes'><b>How to read it.</b> {html.escape(spec.notes)}</p>")
     if record.heavy_tails:

@@ -34,11 +34,13 @@ class Comparison:
       verdict: one of `benchmark.analysis.claims.CLAIM_VERDICTS` (given by `claim_verdict`).
       text: one or a few sentences with the numbers (slopes with intervals, values).
       details: optional rows for a table under the sentence (e.g. bound checks).
+      tables: further tables under it, each `(caption, rows)` (e.g. the paper's own metric beside ours).
     """
 
     verdict: str
     text: str
     details: list[dict[str, Any]] = field(default_factory=list)
+    tables: tuple[tuple[str, list[dict[str, Any]]], ...] = ()
 
     def __post_init__(self):
         if self.verdict not in CLAIM_VERDICTS:

@@ -31,6 +31,7 @@ lr = [3.0]                    # alpha (tabular and ipd, required)
 batch = [2, 4, 8]             # |tau| for each sampled part
 # N = [1, 2, 4]               # sample count (gaussian_toy, required)
 # lambda_ = [0.5, 1.0]        # any estimator parameter is an axis too
+# critic_noise = [0.5, 1, 2]  # tabular, optional: the noisy critic's scale as an axis (σ_in swept alone)
 
 [estimator_params.loaded]     # optional fixed parameters of one estimator
 lambda_ = 0.9
@@ -56,7 +57,8 @@ window = [2, 80]              # estimator parameters as usual
 
 Rules:
 - A scalar in `[grid]` is a one-element axis (`steps = 2` is `steps = [2]`).
-- `steps`, `lr` (tabular, ipd) and `N` (toy) are axes of the problem; every other axis is an
+- `steps`, `lr` (tabular, ipd) and `N` (toy) are axes of the problem, and so is `critic_noise`
+  (tabular, optional: it replaces `problem.critic_noise`, which needs `critic = "noisy"`); every other axis is an
   estimator parameter and multiplies only the cells of the estimators that take it: with
   `estimator = ["maml", "es"]` and `split = ["lee", "lll"]`, `maml` gets two cells per
   point and `es` one, whose `split` is empty. An axis that no estimator of the grid takes

@@ -283,7 +283,7 @@ def _parse_estimator_params(raw: Any, axes: Mapping[str, tuple[Any, ...]]):
         values = []
         for parameter, value in parameters.items():
             path = f"estimator_params.{name}.{parameter}"
-            if parameter in axes or any(parameter in family.problem_axes for family in FAMILIES.values()):
+            if parameter in axes or any(parameter in family.grid_problem_axes for family in FAMILIES.values()):
                 raise SweepError(f"{path}: expected a parameter that is not also a grid axis, got {parameter!r}")
             if isinstance(value, (list, dict)) or not _axis_value_ok(parameter, value):
                 raise SweepError(f"{path}: expected one number, boolean or string, got {value!r}")

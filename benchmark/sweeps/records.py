@@ -181,7 +181,7 @@ class Sweep:
         for estimator in self.estimators:
             count = len(self.problem.mdp_seeds) or 1
             for axis, values in self.grid:
-                if axis != ESTIMATOR_AXIS and (axis in self.problem.family.problem_axes
+                if axis != ESTIMATOR_AXIS and (axis in self.problem.family.grid_problem_axes
                                                or axis in parameters_of[estimator]):
                     count *= len(values)
             total += count
@@ -195,7 +195,7 @@ class Sweep:
         cells: list[Cell] = []
         for estimator in self.estimators:
             axes = [(axis, values) for axis, values in self.grid
-                    if axis != ESTIMATOR_AXIS and (axis in self.problem.family.problem_axes
+                    if axis != ESTIMATOR_AXIS and (axis in self.problem.family.grid_problem_axes
                                                    or axis in parameters_of[estimator])]
             defaults = parameters_of[estimator]
             fixed_here = _as_declared(fixed.get(estimator, {}), defaults)
@@ -225,7 +225,7 @@ class Sweep:
     # ------------------------------------------------------------------ internals
     def _cell(self, index: int, estimator: str, chosen: dict[str, Any], fixed: dict[str, Any],
               mdp_seed: int | None) -> Cell:
-        problem_axes = {axis: value for axis, value in chosen.items() if axis in self.problem.family.problem_axes}
+        problem_axes = {axis: value for axis, value in chosen.items() if axis in self.problem.family.grid_problem_axes}
         parameters = {**fixed, **{axis: value for axis, value in chosen.items() if axis not in problem_axes}}
         key = {"problem": self.problem.label, "target": self.target, "meta_parameter": self.meta_parameter,
                "estimator": estimator, **problem_axes, **parameters, "mdp_seed": mdp_seed}
@@ -268,7 +268,7 @@ class Sweep:
             except ValueError as error:
                 raise SweepError(f"grid.estimator: {str(error).split(': ', 1)[-1]}") from None
         for axis, values in self.grid:
-            if axis == ESTIMATOR_AXIS or axis in self.problem.family.problem_axes:
+            if axis == ESTIMATOR_AXIS or axis in self.problem.family.grid_problem_axes:
                 continue
             takers = [name for name in self.estimators if axis in parameters_of[name]]
             if not takers:
