@@ -293,7 +293,7 @@ def their_metric_table(data: FigureData, preset: str) -> tuple[list[dict], str]:
     text = (f" Their own metric (the squared error of the mean of {THEIR_ESTIMATES_PER_MDP} estimates per MDP, averaged "
             f"over the d = S·A coordinates, their decompose_comp_theory.py) is in expectation (bias² + variance/"
             f"{THEIR_ESTIMATES_PER_MDP})/d, computed here exactly from each cell's unbiased bias² and variance (table "
-            f"below): " + "; ".join(sentences) + ". Where variance/10 dominates, their curve measures the "
+            "below): " + "; ".join(sentences) + ". Where variance/10 dominates, their curve measures the "
             f"estimator's variance, not its bias (variance contamination), so it can neither confirm nor refute a "
             f"bias bound there.")
     if axis == "batch":
@@ -321,7 +321,7 @@ def _compare_compositional(data: FigureData, preset: str) -> Comparison:
     if preset in THEIR_METRIC_PRESETS:
         rows, their_text = their_metric_table(data, preset)
         text += their_text
-        tables = ((f"Liu et al.'s own metric beside mgbench's squared bias (both per coordinate; mean over the MDPs, "
+        tables = (("Liu et al.'s own metric beside mgbench's squared bias (both per coordinate; mean over the MDPs, "
                    f"95% bootstrap interval over them):", rows),)
     return Comparison(verdict, text, [check_row(check, estimator=estimator_label(name))
                                       for name, check in checks.items()], tables)
