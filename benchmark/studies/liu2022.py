@@ -294,8 +294,8 @@ def their_metric_table(data: FigureData, preset: str) -> tuple[list[dict], str]:
             f"over the d = S·A coordinates, their decompose_comp_theory.py) is in expectation (bias² + variance/"
             f"{THEIR_ESTIMATES_PER_MDP})/d, computed here exactly from each cell's unbiased bias² and variance (table "
             "below): " + "; ".join(sentences) + ". Where variance/10 dominates, their curve measures the "
-            f"estimator's variance, not its bias (variance contamination), so it can neither confirm nor refute a "
-            f"bias bound there.")
+            "estimator's variance, not its bias (variance contamination), so it can neither confirm nor refute a "
+            "bias bound there.")
     if axis == "batch":
         text += (" Along |τ| the variance falls as |τ|^-1, which is also the squared bound's rate (|τ|^-1/2 squared), "
                  "so a slope of their metric near -1 agrees with the bound whether or not the bias does.")
