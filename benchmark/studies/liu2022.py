@@ -322,7 +322,7 @@ def _compare_compositional(data: FigureData, preset: str) -> Comparison:
         rows, their_text = their_metric_table(data, preset)
         text += their_text
         tables = (("Liu et al.'s own metric beside mgbench's squared bias (both per coordinate; mean over the MDPs, "
-                   f"95% bootstrap interval over them):", rows),)
+                   "95% bootstrap interval over them):", rows),)
     return Comparison(verdict, text, [check_row(check, estimator=estimator_label(name))
                                       for name, check in checks.items()], tables)
 
