@@ -91,6 +91,22 @@ def test_the_code_hash_covers_the_modules_an_estimate_runs_through():
     assert all(path.is_file() for path in files.values())
 
 
+def test_an_estimators_code_hash_covers_only_its_own_family_and_the_core():
+    """An edit of another family's estimators or problem recomputes nothing: LOLA-DiCE runs through no
+    module of the tabular or bandit estimators, the toy's SF through no module of the IPD, tabular or
+    bandit problems or estimators (the family subpackages of `estimators/`)."""
+    lola = set(get_estimator("lola_dice", "ipd").source_files())
+    assert "estimators.ipd.lola" in lola
+    assert not [name for name in lola if name.startswith(("estimators.tabular", "estimators.bandit"))]
+    toy = set(get_estimator("sf", "gaussian_toy").source_files())
+    assert "estimators.gaussian_toy.gradients" in toy and "mdps.gaussian_toy" in toy
+    foreign = ("estimators.tabular", "estimators.bandit", "estimators.ipd", "mdps.ipd", "mdps.tabular",
+               "mdps.bandits", "mdps.meta", "mdps.sampling", "mdps.ipd_sampling")
+    assert not [name for name in toy if name.startswith(foreign)]
+    truncated = set(get_estimator("truncated", "tabular").source_files())
+    assert not [name for name in truncated if name.startswith(("estimators.bandit", "estimators.ipd"))]
+
+
 def test_editing_a_module_the_plugin_imports_changes_its_hash(tmp_path, monkeypatch, clean_registry):
     """A plug-in package whose estimator calls a helper module: an edit of the helper changes
     the hash (the cells would be computed again), an edit of a module it never imports does not."""
