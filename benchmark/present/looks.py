@@ -46,6 +46,8 @@ ESTIMATOR_NAMES: dict[str, str] = {
     "lola_dice": "LOLA-DiCE",
     "lola_exact": "exact LOLA",
     "lola_off_policy": "off-policy LOLA-DiCE",
+    "pes": "PES",
+    "nres": "NRES",
 }
 
 # Colour-blind-safe colours (seaborn "colorblind" first, then darker extras); one pair each.
@@ -68,6 +70,8 @@ _FIXED: dict[str, tuple[str, str]] = {
     "lola_dice": ("#e15759", "o"),
     "lola_exact": ("#4e79a7", "x"),
     "lola_off_policy": ("#76b7b2", "s"),
+    "pes": ("#8c564b", "8"),
+    "nres": ("#2ca02c", "^"),
 }
 _PLUGIN_COLOURS = ("#1a1a1a", "#7b1fa2", "#c2185b")
 _PLUGIN_MARKERS = ("*", "X", "P", "D", "h", "p")
