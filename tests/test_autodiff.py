@@ -380,9 +380,10 @@ SWEEP_OF_LVC = '''
 
 
 @pytest.mark.slow
-def test_in_a_sweep_a_surrogate_gives_the_built_ins_numbers(tmp_path, write_sweep, scratch_registry):
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_in_a_sweep_a_surrogate_gives_the_built_ins_numbers(framework, tmp_path, write_sweep, scratch_registry):
     """The done-when of the autodiff issue, in a sweep run as a user would: LVC written as a JAX
-    surrogate gives every statistic of the built-in `lvc`'s cells within 1e-9 relative, on the same
+    or PyTorch surrogate gives every statistic of the built-in `lvc`'s cells within 1e-9 relative, on the same
     seed. A cell's random stream is keyed by its key, the estimator's name included, so the
     surrogate stands in under the built-in's name (registered with `replace=True`)."""
     import inspect
@@ -397,9 +398,9 @@ def test_in_a_sweep_a_surrogate_gives_the_built_ins_numbers(tmp_path, write_swee
             ["split", "batch"]).reset_index(drop=True)
 
     built_in = run("built_in")
-    (spec,) = load_estimator(f"{EXAMPLES / 'surrogates_jax.py'}:jax_lvc")
-    register_surrogate("lvc", framework="jax", problem="tabular", replace=True)(inspect.unwrap(spec.function))
-    assert get_estimator("lvc").framework == "jax"
+    (spec,) = load_estimator(f"{EXAMPLES / f'surrogates_{framework}.py'}:{framework}_lvc")
+    register_surrogate("lvc", framework=framework, problem="tabular", replace=True)(inspect.unwrap(spec.function))
+    assert get_estimator("lvc").framework == framework
     surrogate = run("surrogate")
     assert (built_in.status == "ok").all() and (surrogate.status == "ok").all() and len(built_in) == 4
     for column in ("bias2", "bias", "variance", "mse", "corr", "std_sum", "cosine", "bias_lo", "variance_hi"):
