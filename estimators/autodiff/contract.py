@@ -14,6 +14,8 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 FRAMEWORKS: tuple[str, ...] = ("jax", "torch")
 EXTRAS = {"jax": "pip install 'mgbench[jax]'  (jax, jaxlib: CPU build)",
           "torch": "pip install 'mgbench[torch]'  (torch==2.13.0, CPU build)"}
@@ -104,3 +106,37 @@ def describe(value: Any) -> str:
                                                                                    f"{package}.{type(value).__name__}")
     shape = getattr(value, "shape", None)
     return f"{kind} of shape {tuple(shape)}" if shape is not None else kind
+
+
+def check_objective(xp, objective: Callable[..., Any], name: str, framework: str, one: tuple, batched: tuple,
+                    what: str) -> None:
+    """The contract on a test batch, before any cell runs: `objective(*one)` (inside the backend's
+    call scope) is a 0-d float of the framework, `xp.gradient_function(objective)(*batched)` exists
+    and is finite; otherwise one `ValueError("surrogate: <name> ...")` line naming what is wrong.
+
+    Args:
+      xp: the framework backend (`load_backend`).
+      objective: the surrogate wrapped as the driver differentiates it.
+      one, batched: its arguments for one row and for a batch of rows.
+      what: the test batch in words ("a test batch", "a test batch of games").
+    """
+    try:
+        with xp.call_scope():
+            value = objective(*one)
+    except Exception as error:  # noqa: BLE001 - a researcher's function may fail with anything
+        raise ValueError(f"surrogate: {name} failed on {what} ({type(error).__name__}: {_first_line(error)})") from None
+    if not xp.is_scalar(value):
+        raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar, a 0-d float "
+                         f"{xp.ARRAY_NAME} (framework {framework!r})")
+    try:
+        gradients = xp.gradient_function(objective)(*batched)
+    except Exception as error:  # noqa: BLE001
+        raise ValueError(f"surrogate: {name} cannot be differentiated by {framework} ({type(error).__name__}: "
+                         f"{_first_line(error)})") from None
+    if not np.all(np.isfinite(gradients)):
+        raise ValueError(f"surrogate: {name} has a non-finite gradient on {what}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from estimators.autodiff.contract import SurrogateDriver, describe, load_backend
+from estimators.autodiff.contract import SurrogateDriver, check_objective, load_backend
 from estimators.ipd.lola import OTHER, OWN, SPLITS, baseline_table, critic_baselines, draw_batch, player_rows
 from estimators.ipd.problem import LolaProblem
 from estimators.problem import positive_int
@@ -157,23 +157,10 @@ def check_game_surrogate(surrogate: Callable[..., Any], framework: str, options:
     arrays = game_data(xp, game, "exact", None, own, other, 3, OTHER, sample)
     objective = game_objective(surrogate, options, framework, 0.9)
     pair = np.stack([own, other], axis=1)
-    try:
-        with xp.call_scope():
-            value = objective(xp.asarray(pair[0]), xp.asarray(np.zeros((2, 5))),
-                              {key: array[0] for key, array in arrays.items()}, {})
-    except Exception as error:  # noqa: BLE001 - a researcher's function may fail with anything
-        raise ValueError(f"surrogate: {name} failed on a test batch of games ({type(error).__name__}: "
-                         f"{(str(error).strip().splitlines() or ['no message'])[0]})") from None
-    if not xp.is_scalar(value):
-        raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar, a 0-d float "
-                         f"{xp.ARRAY_NAME} (framework {framework!r})")
-    try:
-        gradients = xp.gradient_function(objective)(pair, np.zeros((1, 2, 5)), arrays, {})
-    except Exception as error:  # noqa: BLE001
-        raise ValueError(f"surrogate: {name} cannot be differentiated by {framework} ({type(error).__name__}: "
-                         f"{(str(error).strip().splitlines() or ['no message'])[0]})") from None
-    if not np.all(np.isfinite(gradients)):
-        raise ValueError(f"surrogate: {name} has a non-finite gradient on a test batch of games")
+    check_objective(xp, objective, name, framework,
+                    (xp.asarray(pair[0]), xp.asarray(np.zeros((2, 5))), {key: array[0] for key, array in arrays.items()},
+                     {}),
+                    (pair, np.zeros((1, 2, 5)), arrays, {}), "a test batch of games")
 
 
 def _check_parameters(parameters) -> None:

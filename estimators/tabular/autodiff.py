@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from estimators.autodiff.contract import SurrogateBatch, SurrogateDriver, describe, load_backend
+from estimators.autodiff.contract import SurrogateBatch, SurrogateDriver, check_objective, load_backend
 from estimators.problem import positive_int
 from estimators.tabular.problem import MetaProblem
 from estimators.tabular.surrogates import Batch, draw_batch
@@ -267,28 +267,9 @@ def check_surrogate(surrogate: Callable[..., Any], framework: str, options: tupl
     thetas, etas = np.zeros((1, 3, 2)), np.full((1, 3, 2), 0.1)
     data = batch_data(xp, draw_batch(problem, thetas, 2, np.random.default_rng(0), rewards=problem.inner_mdp.rewards))
     model = model_data(xp, mdp)
-    try:
-        with xp.call_scope():
-            value = objective(xp.asarray(thetas[0]), xp.asarray(etas[0]), {key: array[0] for key, array in data.items()},
-                              model)
-    except Exception as error:  # noqa: BLE001 - a researcher's function may fail with anything
-        raise ValueError(f"surrogate: {name} failed on a test batch ({type(error).__name__}: "
-                         f"{_first_line(error)})") from None
-    if not xp.is_scalar(value):
-        raise ValueError(f"surrogate: {name} returned {describe(value)}; expected a scalar, a 0-d float "
-                         f"{xp.ARRAY_NAME} (framework {framework!r})")
-    try:
-        gradients = xp.gradient_function(objective)(thetas, etas, data, model)
-    except Exception as error:  # noqa: BLE001
-        raise ValueError(f"surrogate: {name} cannot be differentiated by {framework} ({type(error).__name__}: "
-                         f"{_first_line(error)})") from None
-    if not np.all(np.isfinite(gradients)):
-        raise ValueError(f"surrogate: {name} has a non-finite gradient on a test batch")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "no message"
+    check_objective(xp, objective, name, framework,
+                    (xp.asarray(thetas[0]), xp.asarray(etas[0]), {key: array[0] for key, array in data.items()}, model),
+                    (thetas, etas, data, model), "a test batch")
 
 
 def _check_parameters(parameters) -> None:
