@@ -33,8 +33,8 @@ th { background: #f4f4f4; }
 .skipped { color: #d55e00; }
 .banner { background: #fff3cd; border: 2px solid #de8f05; padding: .6em 1em; margin: 1em 0; font-weight: 600; }
 .found { background: #eef6fb; border-left: 4px solid #0173b2; padding: .5em 1em; }
-dl.defs dt { font-weight: 600; float: left; clear: left; width: 8.5em; }
-dl.defs dd { margin-left: 9em; margin-bottom: .2em; font-size: 92%; }
+dl.defs dt { font-weight: 600; float: left; clear: left; width: 10.5em; }
+dl.defs dd { margin-left: 11em; margin-bottom: .2em; font-size: 92%; }
 section { margin-top: 2.2em; }
 details summary { cursor: pointer; color: #0173b2; }
 """
