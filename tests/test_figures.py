@@ -121,6 +121,25 @@ def test_frontier_labels_several_points_of_one_estimator_and_keeps_their_colour_
     assert look("es").colour not in drawn and len(drawn) == 7
 
 
+def test_frontier_draws_a_point_without_upper_limits_with_arrows_instead_of_dropping_it():
+    """A bias not resolved from 0 and without an upper limit ([0, ∞], e.g. DiCE on Vuorio et al.'s
+    bandit, whose estimates have no variance) is a hollow marker at its estimate with arrows both
+    ways; a resolved bias or a variance without upper limit gets an arrow, not a missing whisker."""
+    curve = pd.DataFrame({"variance": [1e-3, 5e-3], "variance_lo": [8e-4, 4e-3], "variance_hi": [1.2e-3, np.inf],
+                          "bias": [0.03, 0.021], "bias_lo": [0.02, 0.016], "bias_hi": [0.04, np.inf],
+                          "lambda_c": [0.0, 1.0], "family": ["mg", "mg"]})
+    dice = pd.DataFrame({"variance": [18.8], "variance_lo": [5.0], "variance_hi": [np.inf], "bias": [0.036],
+                         "bias_lo": [0.0], "bias_hi": [np.inf], "label": ["DiCE"], "look": ["dice"]})
+    figure = plotting.frontier(curve, x="variance", y="bias", hue="family", order="lambda_c", highlight=dice)
+    ax = figure.axes[0]
+    hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"]
+    assert any(list(line.get_xdata()) == [18.8] and np.isclose(line.get_ydata()[0], 0.036) for line in hollow)
+    from matplotlib.markers import CARETDOWNBASE, CARETRIGHTBASE, CARETUPBASE
+    carets = [line.get_marker() for line in ax.get_lines()]
+    # DiCE up and down and to the right; the open-ended point up and to the right
+    assert (carets.count(CARETUPBASE), carets.count(CARETDOWNBASE), carets.count(CARETRIGHTBASE)) == (2, 1, 2)
+
+
 def test_estimator_labels_follow_the_papers():
     assert estimator_label("maml") == "MAML (naive autodiff)"
     assert estimator_label("loaded") == "Loaded DiCE"

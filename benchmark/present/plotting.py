@@ -194,8 +194,8 @@ def metric_vs_axis(df: pd.DataFrame, axis: str, metric: str | Sequence[str], *, 
 def _line_with_band(ax, rows: pd.DataFrame, axis: str, metric: str, colour: str, log_y: bool, *,
                     marker: str, linestyle: Any = "-") -> Any:
     """A curve with its band. Resolved points (lower limit > 0, or no interval) are joined
-    by the line; an unresolved point (its interval reaches 0) is an upper limit: a hollow
-    marker at the interval's upper end with a downward arrow, never joined into the line."""
+    by the line; an unresolved point (its interval reaches 0) is never joined into the line:
+    `_open_ended` draws it (an upper limit, or arrows both ways when it has none)."""
     x = rows[axis].to_numpy(dtype=float)
     y = rows[metric].to_numpy(dtype=float)
     lo = rows[f"{metric}_lo"].to_numpy(dtype=float) if f"{metric}_lo" in rows else None
@@ -207,16 +207,43 @@ def _line_with_band(ax, rows: pd.DataFrame, axis: str, metric: str, colour: str,
         if ok.any():
             ax.fill_between(x[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
     line, = ax.plot(x[shown], y[shown], color=colour, lw=1.6, marker=marker, ms=4.5, ls=linestyle)
-    if hi is not None and unresolved.any():
-        limits = unresolved & np.isfinite(hi) & (hi > 0)
-        if limits.any():
-            ax.errorbar(x[limits], hi[limits], yerr=0.35 * hi[limits] if log_y else 0.1 * np.nanmax(np.abs(hi)),
-                        uplims=True, ls="none", marker=marker, ms=4.5, mfc="white", mec=colour, color=colour,
-                        elinewidth=0.9, capsize=2.5)
+    if hi is not None:
+        _open_ended(ax, x, y, hi, unresolved, np.isfinite(x), colour, marker, 4.5, log_y)
     return line
 
 
-# Metrics whose interval reaching 0 means "not resolved from 0" (drawn as upper limits).
+def _open_ended(ax, x: np.ndarray, y: np.ndarray, hi: np.ndarray, unresolved: np.ndarray, x_ok: np.ndarray,
+                colour: str, marker: str, size: float, log_y: bool, xerr: np.ndarray | None = None,
+                x_hi: np.ndarray | None = None, log_x: bool = True) -> None:
+    """The points whose interval is not a closed bar, drawn with arrows (the one place for them):
+    - unresolved from 0 (lower limit 0), finite upper limit: an upper limit, a hollow marker at
+      `hi` with a downward arrow;
+    - unresolved from 0 and no upper limit (`hi` = +∞: the data bound the value neither way, e.g. a
+      bias whose estimates have no variance): a hollow marker at the point estimate with arrows
+      up and down;
+    - resolved (drawn as a point by the caller) but `hi` = +∞: an upward arrow from the point;
+    - `x_hi` = +∞ (e.g. a variance the data cannot bound): an arrow to the right."""
+    def arrows(chosen, at, mark=True, **limits):      # without a marker, without the x error bar
+        if chosen.any():
+            span = 0.35 * at[chosen] if log_y else np.full(chosen.sum(), 0.1 * np.nanmax(np.abs(at[chosen])))
+            ax.errorbar(x[chosen], at[chosen], xerr=None if xerr is None or not mark else xerr[:, chosen], yerr=span,
+                        ls="none", marker=marker if mark else "none", ms=size,
+                        mfc="white" if unresolved[chosen].all() else colour,
+                        mec=colour, color=colour, elinewidth=0.9, capsize=2.5, mew=1.0, **limits)
+    positive = (lambda v: np.isfinite(v) & (v > 0)) if log_y else np.isfinite
+    arrows(x_ok & unresolved & positive(hi), hi, uplims=True)
+    both = x_ok & unresolved & (hi == np.inf) & positive(y)
+    arrows(both, y, uplims=True)
+    arrows(both, y, mark=False, lolims=True)
+    arrows(x_ok & ~unresolved & (hi == np.inf) & positive(y), y, mark=False, lolims=True)
+    if x_hi is not None:
+        right = x_ok & (x_hi == np.inf) & np.isfinite(y) & ((y > 0) if log_y else True)
+        at = np.where(unresolved & (hi < np.inf), hi, y)
+        if right.any():
+            ax.errorbar(x[right], at[right], xerr=1.5 * x[right] if log_x else 0.1 * np.nanmax(np.abs(x[right])),
+                        xlolims=True, ls="none", marker="none", color=colour, elinewidth=0.9, capsize=2.5)
+
+
 _UPPER_LIMIT_METRICS = {"bias", "rel_bias"}
 
 
@@ -378,9 +405,9 @@ def _points_with_errors(ax, rows: pd.DataFrame, x: str, y: str, colour: str, mar
     """Points (resolved ones connected in row order when `connect`) with error bars from
     `<col>_lo/_hi`.
 
-    A point whose `y` interval reaches zero (a bias not resolved from zero) is an upper
-    limit: a hollow marker at the interval's upper end with a downward arrow, with its x
-    error bar, never joined into the line.
+    A point whose `y` interval reaches zero (a bias not resolved from zero) is never joined
+    into the line: it is drawn by `_open_ended` (an upper limit, or arrows both ways when it has
+    none), with its x error bar.
     """
     xs, ys = rows[x].to_numpy(float), rows[y].to_numpy(float)
     x_ok = np.isfinite(xs) & ((xs > 0) if logx else True)
@@ -394,12 +421,8 @@ def _points_with_errors(ax, rows: pd.DataFrame, x: str, y: str, colour: str, mar
                          yerr=None if yerr is None else yerr[:, shown], color=colour, marker=marker, ms=size,
                          lw=1.3 if connect else 0, elinewidth=0.8, capsize=1.5, ls="-" if connect else "none",
                          mec="black" if size > 8 else colour, mew=0.6)
-    limits = x_ok & unresolved & np.isfinite(hi) & (hi > 0)
-    if limits.any():
-        ax.errorbar(xs[limits], hi[limits], xerr=None if xerr is None else xerr[:, limits],
-                    yerr=0.35 * hi[limits] if logy else 0.1 * np.nanmax(np.abs(hi[limits])), uplims=True,
-                    ls="none", marker=marker, ms=size, mfc="white", mec=colour, color=colour, elinewidth=0.8,
-                    capsize=2.5, mew=1.0)
+    _open_ended(ax, xs, ys, hi, unresolved, x_ok, colour, marker, size, logy, xerr,
+                rows[f"{x}_hi"].to_numpy(float) if f"{x}_hi" in rows else None, logx)
     return handle
 
 
