@@ -202,3 +202,35 @@ def test_bandit_estimators_return_one_estimate_per_repetition_and_reject_bad_par
         get_estimator("es", "bandit")(problem, 2, rng, placement="middle")
     with pytest.raises(ValueError, match="noise"):
         lifetime_target_by_enumeration(problem)
+
+
+def test_per_eta_claims_count_resolved_pairs_and_say_what_would_resolve_the_rest():
+    """`bandit_claims_per_eta`'s pairs η by η: apart as claimed, apart against, and the unresolved ones
+    split by what limits them: the estimates (a budget from the measured variances), the target's
+    error (a target standard error), or a variance without upper limit (no budget can be computed)."""
+    import math
+    import pandas as pd
+    from benchmark.studies.vuorio2022 import _pair_claim, budget_note
+
+    def cells(rows):
+        return pd.DataFrame(rows, columns=["eta0", "eta1", "bias", "bias_lo", "bias_hi", "variance", "variance_hi",
+                                           "target_se"]).set_index(["eta0", "eta1"])
+    high = cells([(0, 0, 0.05, 0.04, 0.06, 1e-3, 2e-3, 1e-4),      # apart, as claimed
+                  (0, 1, 0.01, 0.005, 0.015, 1e-3, 2e-3, 1e-4),    # apart, against
+                  (1, 0, 0.03, 0.01, 0.05, 1e-1, 2e-1, 1e-4),      # overlapping, the estimates limit
+                  (1, 1, 0.021, 0.0, 0.04, 1e-3, 2e-3, 1e-2),      # overlapping, the target limits
+                  (2, 2, 0.03, 0.0, math.inf, 5.0, math.inf, 1e-4)])  # overlapping, variance unbounded
+    low = cells([(0, 0, 0.01, 0.005, 0.015, 1e-3, 2e-3, 1e-4),
+                 (0, 1, 0.05, 0.04, 0.06, 1e-3, 2e-3, 1e-4),
+                 (1, 0, 0.02, 0.0, 0.04, 1e-1, 2e-1, 1e-4),
+                 (1, 1, 0.02, 0.0, 0.04, 1e-3, 2e-3, 1e-2),
+                 (2, 2, 0.02, 0.0, 0.04, 1e-3, 2e-3, 1e-4)])
+    claim = _pair_claim(high, low)
+    assert (claim["count"], claim["agree"], claim["against"], claim["unresolved"]) == (5, 1, 1, 3)
+    assert (claim["unbounded"], claim["target_limited"]) == (1, 1)
+    # the gap 0.01 must exceed 2 (√0.1/√n + √0.1/√n) + 4·1e-4
+    assert claim["needed"] == pytest.approx((4 * math.sqrt(0.1) / (0.01 - 4e-4)) ** 2)
+    assert claim["target_needed"] == pytest.approx(0.001 / 4)
+    note = budget_note(claim)
+    assert "estimates per cell" in note and "target standard error" in note and "no number of estimates" in note
+    assert budget_note({**claim, "unresolved": 0}) == ""

@@ -437,16 +437,20 @@ def _pair_claim(high: pd.DataFrame, low: pd.DataFrame) -> dict:
     joined = high.join(low, lsuffix="_a", rsuffix="_b", how="inner")
     agree = int((joined["bias_lo_a"] > joined["bias_hi_b"]).sum())
     against = int((joined["bias_hi_a"] < joined["bias_lo_b"]).sum())
+    open_rows = [row for _, row in joined.iterrows()
+                 if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])]
+    # a cell whose variance the data cannot bound (upper limit ∞: docs/methods.md, Heavy tails)
+    # has no budget: more estimates do not shrink an interval resting on a variance that may not exist
+    unbounded = [row for row in open_rows if not (row["variance_hi_a"] < math.inf and row["variance_hi_b"] < math.inf)]
     needed = [_estimates_needed(row[[c for c in row.index if c.endswith("_a")]].rename(lambda c: c[:-2]),
                                 row[[c for c in row.index if c.endswith("_b")]].rename(lambda c: c[:-2]))
-              for _, row in joined.iterrows()
-              if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])]
+              for row in open_rows if not any(row is other for other in unbounded)]
     finite = [n for n in needed if math.isfinite(n)]
     gaps = [abs(float(row["bias_a"]) - float(row["bias_b"])) / 4 for _, row in joined.iterrows()
             if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])
             and abs(float(row["bias_a"]) - float(row["bias_b"])) <= 4 * float(row["target_se_a"])]
-    return {"count": len(joined), "agree": agree, "against": against, "unresolved": len(needed),
-            "target_limited": len(needed) - len(finite),
+    return {"count": len(joined), "agree": agree, "against": against, "unresolved": len(open_rows),
+            "unbounded": len(unbounded), "target_limited": len(needed) - len(finite),
             "needed": float(np.median(finite)) if finite else math.nan,
             "target_needed": float(np.median(gaps)) if gaps else math.nan,
             "variance_lower_a": int((joined["variance_a"] < joined["variance_b"]).sum())}
@@ -469,12 +473,13 @@ def bandit_claims_per_eta(cells: pd.DataFrame, *, full: int, short: int) -> dict
     result["correction"] = {key: (sum(c[key] for c in corrections) if key not in medians else
                                   float(np.nanmedian([c[key] for c in corrections]))
                                   if any(math.isfinite(c[key]) for c in corrections) else math.nan)
-                            for key in ("count", "agree", "against", "unresolved", "target_limited", *medians,
+                            for key in ("count", "agree", "against", "unresolved", "unbounded", "target_limited",
+                                        *medians,
                                         "variance_lower_a")}
     dice = cells[cells["estimator"] == "dice"]
     result["DiCE"] = (_pair_claim(dice.set_index(["eta0", "eta1"]), _cells_where(truncated, window=full, lambda_c=0.0))
                       if not dice.empty else {"count": 0, "agree": 0, "against": 0, "unresolved": 0,
-                                               "target_limited": 0, "needed": math.nan, "target_needed": math.nan,
+                                               "unbounded": 0, "target_limited": 0, "needed": math.nan, "target_needed": math.nan,
                                                "variance_lower_a": 0})
     for claim in result.values():
         claim["status"] = ("agrees" if claim["count"] and claim["agree"] > claim["count"] / 2 and not claim["against"]
@@ -490,18 +495,24 @@ def per_eta_sentence(claims: dict[str, dict]) -> str:
         text = (f"{name}: bias as claimed (intervals apart) at {claim['agree']} of {claim['count']} "
                 f"{'(η, window) pairs' if name == 'correction' else 'η'}, against it at {claim['against']}, "
                 f"unresolved at {claim['unresolved']}")
-        if claim["unresolved"]:
-            notes = []
-            if math.isfinite(claim["needed"]):
-                notes.append(f"median budget to resolve those the estimates limit: ~{claim['needed']:.3g} estimates "
-                             f"per cell")
-            if claim["target_limited"]:
-                notes.append(f"{claim['target_limited']} limited by the target's error, resolved (if the biases are "
-                             f"as measured) by a target standard error below ~{claim['target_needed']:.2g} per η "
-                             f"(median)")
-            text += " (" + "; ".join(notes) + ")"
-        parts.append(text)
+        parts.append(text + budget_note(claim))
     return "η by η (each cell against the target of its own η): " + "; ".join(parts) + "."
+
+
+def budget_note(claim: dict) -> str:
+    """What would resolve a claim's unresolved η (`_pair_claim`), in brackets; empty when none is."""
+    if not claim["unresolved"]:
+        return ""
+    notes = []
+    if math.isfinite(claim["needed"]):
+        notes.append(f"median budget to resolve those the estimates limit: ~{claim['needed']:.3g} estimates per cell")
+    if claim["target_limited"]:
+        notes.append(f"{claim['target_limited']} limited by the target's error, resolved (if the biases are as "
+                     f"measured) by a target standard error below ~{claim['target_needed']:.2g} per η (median)")
+    if claim["unbounded"]:
+        notes.append(f"{claim['unbounded']} with a variance the data cannot bound (upper limit ∞), for which no "
+                     f"number of estimates can be computed")
+    return " (" + "; ".join(notes) + ")"
 
 
 def their_metrics_rows(cells: pd.DataFrame, keys: list[str]) -> dict[tuple, dict[str, float]]:
@@ -576,7 +587,8 @@ def compare_frontier_meta_discount(data: FigureData) -> Comparison:
     for window, claim, variance_grows in trades:
         sentences.append(f"L={window}: d {low:g} → {high:g} {'raises' if variance_grows else 'does not raise'} the "
                          f"variance; the bias at d={low:g} is above the bias at d={high:g} (intervals apart) at "
-                         f"{claim['agree']} of {claim['count']} η, below at {claim['against']}.")
+                         f"{claim['agree']} of {claim['count']} η, below at {claim['against']}"
+                         f"{budget_note(claim) if window > 2 else ''}.")
     resolved = [window for window, claim, grows in trades if grows and claim["agree"] > claim["count"] / 2
                 and not claim["against"]]
     # per window L > 2 (at L = 2 the correction is identically zero): the trade resolved η by η at a
