@@ -244,6 +244,14 @@ def _open_ended(ax, x: np.ndarray, y: np.ndarray, hi: np.ndarray, unresolved: np
                         xlolims=True, ls="none", marker="none", color=colour, elinewidth=0.9, capsize=2.5)
 
 
+# What the open intervals' marks mean (`_open_ended`): the one caption sentence for every page.
+OPEN_INTERVALS_NOTE = ("Hollow markers with a downward arrow: upper limits, the bias is not resolved from zero (its "
+                       "interval reaches 0), drawn at the interval's upper end and not joined into a line; hollow "
+                       "markers with arrows up and down: not resolved either way (no upper limit: the estimates' "
+                       "variance is not bounded by the data); an arrow up or to the right from a point: its interval "
+                       "has no upper end.")
+
+# Metrics whose interval reaching 0 means "not resolved from 0" (drawn as upper limits).
 _UPPER_LIMIT_METRICS = {"bias", "rel_bias"}
 
 

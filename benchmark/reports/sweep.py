@@ -155,7 +155,7 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
     """
     from benchmark.analysis.aggregation import seed_summary
     from benchmark.present.looks import look
-    from benchmark.present.plotting import frontier, metric_vs_axis
+    from benchmark.present.plotting import OPEN_INTERVALS_NOTE, frontier, metric_vs_axis
     from benchmark.sweeps.columns import axes
 
     ok = frame[frame["status"] == "ok"]
@@ -211,7 +211,7 @@ def kind_figures(frame: pd.DataFrame, n_instances: int, sweep=None) -> dict[str,
             f"Bias against variance, one curve per setting ({', '.join(curve_keys) or 'estimator'}), its points "
             f"ordered by {order} and labelled with it at each curve's ends; other estimators as single large markers"
             + (f", each labelled with its {' and '.join(labelled)}" if labelled else "") + f". Error bars: {interval}. "
-            f"Hollow markers: bias not resolved from zero (upper limits)."
+            + OPEN_INTERVALS_NOTE
             + (f" Drawn at {', '.join(f'{axis} = {value:g}' for axis, value in held.items())}, the middle of the "
                f"swept values (every setting is in the tables below)." if held else ""))
     return figures
@@ -385,6 +385,7 @@ def header_table(settings: dict[str, Any], frame: pd.DataFrame, results_dir: str
 
 def figure_caption(n_instances: int, sweep) -> str:
     """What the points, bands, hollow markers and dashed lines of a report figure mean."""
+    from benchmark.present.plotting import OPEN_INTERVALS_NOTE
     reps = f"{sweep.repetitions} estimates per cell" if sweep is not None else "the cells' estimates"
     if n_instances >= 3:
         points = (f"Points: the mean over {n_instances} problem instances ({reps}; the bias as the root mean "
@@ -395,8 +396,7 @@ def figure_caption(n_instances: int, sweep) -> str:
                   f"across-instance interval is given: bands are the cells' own 95% bootstrap intervals, pooled.")
     else:
         points = f"Points: one problem instance ({reps}). Bands: the cell's own 95% bootstrap interval."
-    return (f"{points} Hollow markers with a downward arrow: upper limits, the interval reaches 0 (not resolved "
-            f"from zero); drawn at the interval's upper end and not joined into the line. Dashed lines: the "
+    return (f"{points} {OPEN_INTERVALS_NOTE} Dashed lines: the "
             f"applicable bound C·shape with its envelope constant (the smallest C above every resolved cell's "
             f"interval), in the colour of the estimator it bounds. One colour and marker per estimator, the same "
             f"on every mgbench page.")

@@ -96,7 +96,7 @@ FIGURES = [
               "one; which estimators are 'unbiased' depends on that choice.",
         notes="Lines: root mean square relative bias over the MDPs, sqrt(mean of bias2/‖g*‖²) from the unbiased "
               "per-cell squared-bias estimates; bands: 95% bootstrap interval over the MDPs (with fewer than 3, the "
-              "cells' own intervals). Hollow markers with a downward arrow: upper limits, not resolved from zero. Critic 'none': "
+              "cells' own intervals). " + plotting.OPEN_INTERVALS_NOTE + " Critic 'none': "
               "no baseline, no bootstrap (the practical target requires it).",
     ),
 ]

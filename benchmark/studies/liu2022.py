@@ -506,8 +506,7 @@ _LIU = "Liu et al. (2022), arXiv 2112.15400, tabular study: liu2022 MDPs (S = 20
 _COMP_CLAIM = "Compositional bias O(K α^K σ_in |τ|^-1/2) (Liu et al. 2022, their compositional-bias theorem)."
 _COMP_NOTES = ("Dashed: the bound C·K α^K σ_in |τ|^-1/2 with σ_in the measured standard deviation of a one-trajectory "
                "inner gradient and C its envelope per estimator: the smallest constant above every resolved cell's "
-               "interval. " + BIAS_BAND_NOTE + " Hollow markers with a downward arrow: upper limits, the bias is "
-               "not resolved from zero (not joined into the line).")
+               "interval. " + BIAS_BAND_NOTE + " " + plotting.OPEN_INTERVALS_NOTE)
 
 FIGURES = [
     FigureSpec("decompose_corr", "Correlation vs |τ| per estimator and split", ("decompose",),

@@ -271,9 +271,7 @@ FIGURES = [
                    "PW (pathwise), N = 1..1024, exact target −2(θ − c).",
         claim="LSF has bias O(1/N) (slides; O(1/√N) in the abstract) and variance O(1/N); the unbiased SF "
               "meta-gradient has variance Θ(N).",
-        notes="Bands: 95% bootstrap intervals of each cell. Hollow markers with a downward arrow: upper limits, the "
-              "bias is not resolved from zero (its interval reaches 0), drawn at the interval's upper end and not "
-              "joined into a line. Dashed/dotted: the claimed rates as bounds, each with its envelope constant (the "
+        notes="Bands: 95% bootstrap intervals of each cell. " + plotting.OPEN_INTERVALS_NOTE + " Dashed/dotted: the claimed rates as bounds, each with its envelope constant (the "
               "smallest constant above every resolved cell's interval; SF's Θ(N) on "
               f"N ≥ {SF_THETA_N_REGIME}, where N dominates; below it Var[SF] first falls).",
     ),

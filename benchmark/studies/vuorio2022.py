@@ -195,8 +195,7 @@ def compare_frontier_exact(data: FigureData) -> Comparison:
 
 _NOTES = ("Each curve is one truncation window L, its points λ_c = 0, 0.25, ..., 1 (written next to them); left "
           "panel: naive autodiff Jacobian, right: DiCE's (its L=K, λ_c=0 point is DiCE). Error bars: 95% "
-          "bootstrap intervals of the cell. Hollow markers: bias not resolved from zero (the interval "
-          "reaches 0; only its upper whisker is drawn); hollow down-triangles: points whose estimated bias is 0, drawn at their upper limit. Bias is ‖E ĝ − g*‖ (not "
+          "bootstrap intervals of the cell. " + plotting.OPEN_INTERVALS_NOTE + " Bias is ‖E ĝ − g*‖ (not "
           "squared as in the paper); variance the trace of the covariance. The naive L=K, λ_c=1 point is the "
           "unbiased score-function estimator (`sf`).")
 _CLAIM = ("Hessian estimation à la DiCE always adds bias and can add variance; truncation and the sampling "
@@ -358,7 +357,7 @@ _BANDIT_NOTES = ("Their setting and grid (docs/figures.md): their 25 initial η 
                  "are not resolved against this target. The claims are also read η by η (each cell against its own "
                  "η's target), with the estimates per cell that would resolve what is not; the table gives Vuorio et "
                  "al.'s own metrics beside mgbench's (their bias: the mean over the two coordinates of the squared "
-                 "error, raw; their variance var₀ + var₁ is mgbench's).")
+                 "error, raw; their variance var₀ + var₁ is mgbench's). " + plotting.OPEN_INTERVALS_NOTE)
 
 FIGURES = [
     FigureSpec(
