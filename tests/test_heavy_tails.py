@@ -353,8 +353,10 @@ def test_a_user_sweep_of_a_heavy_tailed_estimate_covers_its_variance(tmp_path):
     Student-t estimate with kurtosis ~1,500 (ν = 4.004), 1,000 estimates per cell, known
     variance 1 (docs/examples/heavy-tailed.toml): [variance_lo, variance_hi] contains 1 in at
     least 90 % of the cells (less 3 binomial SE at 90 %: 0.836 with 200 cells would be the
-    band; 0.90 itself is asserted, measured 0.955), and the upper limit is finite in at least
-    90 % of them; the tail diagnostics are columns of results.csv."""
+    band; 0.90 itself is asserted, measured 0.975), and the upper limit is finite in at least
+    90 % of them (measured 0.945 with the tail-index test: ν = 4.004 is a tail index ~2 of
+    ‖g − m‖², which Hill's test at R = 1000 fails to separate from 1 in ~2-5 % of cells); the tail
+    diagnostics are columns of results.csv."""
     process = subprocess.run(
         [sys.executable, "-m", "benchmark", "sweep", str(REPOSITORY / "docs/examples/heavy-tailed.toml"),
          "--plugin", str(REPOSITORY / "docs/examples/heavy_tailed_estimator.py"), "--quiet", "--no-report",
