@@ -355,7 +355,7 @@ def test_a_user_sweep_of_a_heavy_tailed_estimate_covers_its_variance(tmp_path):
     least 90 % of the cells (less 3 binomial SE at 90 %: 0.836 with 200 cells would be the
     band; 0.90 itself is asserted, measured 0.975), and the upper limit is finite in at least
     90 % of them (measured 0.945 with the tail-index test: ν = 4.004 is a tail index ~2 of
-    ‖g − m‖², which Hill's test at R = 1000 fails to separate from 1 in ~2-5 % of cells); the tail
+    ‖g − m‖², which Hill's test at R = 1000 fails to separate from 1 in ~5 % of cells); the tail
     diagnostics are columns of results.csv."""
     process = subprocess.run(
         [sys.executable, "-m", "benchmark", "sweep", str(REPOSITORY / "docs/examples/heavy-tailed.toml"),
