@@ -38,11 +38,16 @@ Tail diagnostics (docs/methods.md, "Heavy tails"), streamed with memory independ
                     from its h = `hill_count(R)` ≈ sqrt(R) largest values: below 1 the variance
                     may not exist, below 2 the variance's own sampling variance may not
   trimmed_variance  v without those k estimates: (Σ_r ‖g_r - m‖² − top k) / (R − k − 1)
-When the largest single term carries at least `TAIL_SHARE_LIMIT` (1/2) of Σ_r ‖g_r - m‖², or
-the Hill estimate is below `TAIL_INDEX_LIMIT` (1) both from the h and from the ⌈h/4⌉ largest
-values (a tail too heavy for the variance to exist, not one rare component), the data cannot
-bound the variance: the upper ends of the variance, std_sum, mse and bias intervals are +∞
-(not resolved).
+The data cannot bound the variance, and the upper ends of the variance, std_sum, mse and bias
+intervals are +∞ (not resolved), unless they show it is finite: unless the largest single term
+carries less than `TAIL_SHARE_LIMIT` (1/2) of Σ_r ‖g_r - m‖² AND Hill's estimate rejects a tail
+index α ≤ `TAIL_INDEX_LIMIT` (1; a law of ‖g - m‖² without a mean, estimates without a variance)
+at one-sided level 1 − c (c the intervals' confidence: 5 %), from the k = `tail_test_depths(R)[0]`
+= 2⌊√R⌋ (at most 64) or from the ⌈k/4⌉ largest values, each depth at (1 − c)/2 (Bonferroni).
+The test is exact for a Pareto tail: k/α̂ ~ α⁻¹ Gamma(k, 1), i.e. 2kα/α̂ ~ χ²_{2k}, so α̂ rejects
+α ≤ 1 when α̂ > 2k / χ²_{2k}((1 − c)/2) (`tail_index_critical`). The burden of proof is on a
+finite limit: when the variance does not exist, at most 1 − c of the cells get one, so the
+intervals cover as often as their level says (docs/methods.md, "Heavy tails").
 """
 from __future__ import annotations
 
@@ -51,9 +56,10 @@ from scipy import stats
 
 __all__ = ["CellStatistics", "bias_variance", "percentile_interval", "studentized_interval", "expanded_confidence",
            "pearson_with_target", "mean_of_n_squared_error", "SUMMARY_KEYS", "with_target_error", "TARGET_ERROR_MULTIPLE", "ROUNDING_FLOOR",
-           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "TAIL_INDEX_LIMIT", "SUBSAMPLE_DIVISOR",
-           "KURTOSIS_NOTE", "TAIL_SHARE_NOTE", "TAIL_INDEX_NOTE", "tail_count", "hill_count", "subsample_size",
-           "heavy_tailed"]
+           "TAIL_FRACTION", "TAIL_CAPACITY", "TAIL_SHARE_LIMIT", "TAIL_INDEX_LIMIT", "TAIL_TEST_DEPTH_FACTOR",
+           "TAIL_TEST_SHALLOW_DIVISOR", "SUBSAMPLE_DIVISOR", "KURTOSIS_NOTE", "TAIL_SHARE_NOTE", "TAIL_INDEX_NOTE",
+           "tail_count", "hill_count", "tail_test_depths", "tail_index_critical", "variance_unbounded",
+           "subsample_size", "heavy_tailed"]
 
 # An estimate whose centred norm ‖g_r − ḡ_r 1‖ is at most this fraction of ‖g*‖ is zero up to
 # rounding: float64 arithmetic on terms of the size of g* leaves residues of ~1e-15 ‖g*‖
@@ -77,10 +83,18 @@ SUMMARY_KEYS: tuple[str, ...] = (
 TAIL_FRACTION = 0.001
 TAIL_CAPACITY = 128
 # Upper limits are +∞ when one estimate carries TAIL_SHARE_LIMIT of Σ‖g_r − m‖² (the variance is
-# mostly one draw of a scale seen once), or when the tail index is below TAIL_INDEX_LIMIT at
-# two depths (the variance may not exist): `CellStatistics.summary`.
+# mostly one draw of a scale seen once), or unless Hill's estimate rejects a tail index
+# α ≤ TAIL_INDEX_LIMIT (a variance that does not exist) at one-sided level 1 − confidence, at
+# depth k = TAIL_TEST_DEPTH_FACTOR·⌊√R⌋ (at most TAIL_CAPACITY // 2) or ⌈k/TAIL_TEST_SHALLOW_DIVISOR⌉
+# (Bonferroni: each at half the level): `variance_unbounded`. The depths are measured
+# (docs/methods.md, "Heavy tails"): 2⌊√R⌋ rather than ⌊√R⌋ divides Hill's standard error
+# α/√k by √2 without flagging light tails at R ≥ 1000 (Gaussian cells: none flagged), which cuts the
+# cells of Student-t ν = 4 flagged at R = 1000 from 13 % to 4 %; the shallow depth keeps a
+# scale mixture whose rare component sits inside the top k from reading as a power law.
 TAIL_SHARE_LIMIT = 0.5
 TAIL_INDEX_LIMIT = 1.0
+TAIL_TEST_DEPTH_FACTOR = 2
+TAIL_TEST_SHALLOW_DIVISOR = 4
 # The studentized intervals are the union of the full-size bootstrap-t and one resampling m = U/4
 # of the U units (m-out-of-n): with an infinite or nearly infinite fourth moment the full-size
 # bootstrap of a variance is inconsistent (Athreya 1987) and, measured, misses a Student-t
@@ -177,6 +191,44 @@ def hill_count(repetitions: int) -> int:
     """h, the number of largest values of ‖g_r − m‖² in `tail_index`: ⌊sqrt(R)⌋, at least 2 and
     at most TAIL_CAPACITY // 2 (the stored estimates must hold the h + 1 largest)."""
     return int(min(max(2, int(np.sqrt(repetitions))), TAIL_CAPACITY // 2))
+
+
+def tail_test_depths(repetitions: int) -> tuple[int, int]:
+    """(k, s), the depths of the test whether the data bound the variance (`variance_unbounded`):
+    k = `TAIL_TEST_DEPTH_FACTOR`·⌊√R⌋, at most TAIL_CAPACITY // 2 and R − 1; s = ⌈k /
+    `TAIL_TEST_SHALLOW_DIVISOR`⌉, at least 2 and at most k."""
+    deep = int(min(TAIL_TEST_DEPTH_FACTOR * int(np.sqrt(repetitions)), TAIL_CAPACITY // 2, repetitions - 1))
+    shallow = int(min(deep, max(2, -(-deep // TAIL_TEST_SHALLOW_DIVISOR))))
+    return deep, shallow
+
+
+def tail_index_critical(depth: int, level: float) -> float:
+    """The least Hill estimate from `depth` largest values that rejects a tail index
+    α ≤ `TAIL_INDEX_LIMIT` at one-sided level `level`: under a Pareto tail of index α,
+    2·depth·α/α̂ ~ χ²_{2·depth} (the log-spacings are iid exponential, Rényi), so at α = α₀ the
+    estimate exceeds 2·depth·α₀ / χ²_{2·depth}(level) with probability `level`, and less often at
+    α < α₀. At level 0.025: 1.30 at depth 62 or 64, 1.47 at 31, 1.75 at 16, 3.08 at 5."""
+    return float(2 * depth * TAIL_INDEX_LIMIT / stats.chi2.ppf(level, 2 * depth))
+
+
+def variance_unbounded(ranked: np.ndarray, repetitions: int, level: float) -> bool:
+    """Whether the data fail to show that the variance exists: Hill's estimate of the tail index of
+    the values `ranked` (the largest ‖g_r − m‖², in decreasing order, at least the k + 1 largest)
+    rejects α ≤ `TAIL_INDEX_LIMIT` neither from the k nor from the s largest, (k, s) =
+    `tail_test_depths(R)`, each at one-sided level `level`/2 (so at most `level` in all; 4.6 %
+    at 5 % under a Pareto law, where the two are correlated). A Hill estimate that is undefined
+    (the k + 1 largest equal, or x_(k+1) = 0: no tail to estimate) rejects; with R < 3 there is no
+    test (False). Why two depths: a power-law tail gives the same estimate at both, while a scale
+    mixture whose few rare estimates lie within the top k gives a small estimate at depth k (the
+    gap to the bulk reads as a heavy tail) but a large one at depth s (inside the rare component)."""
+    deep, shallow = tail_test_depths(repetitions)
+    if deep < 2 or ranked.size <= deep:
+        return False
+    for depth in (deep, shallow):
+        estimate = _hill(ranked, depth)
+        if not estimate <= tail_index_critical(depth, level / 2):      # nan (no tail) rejects too
+            return False
+    return True
 
 
 def subsample_size(n_units: int) -> int:
@@ -451,17 +503,10 @@ class CellStatistics:
             return 0.0
         return float(np.max(np.sum((self._tail_rows - mean) ** 2, axis=1)) / squares)
 
-    def _infinite_variance_tail(self, mean: np.ndarray, tail_index: float) -> bool:
-        """Whether Hill's estimate of the tail index of ‖g_r − m‖² is below `TAIL_INDEX_LIMIT`
-        both from the h = `hill_count(R)` and from the ⌈h/4⌉ largest values: the largest √R
-        estimates decay like a law whose mean (the variance of g) does not exist, at both
-        depths (a separate rare component, e.g. a scale mixture with fewer than h rare
-        estimates, gives a small estimate at depth h but not at h/4)."""
-        if not tail_index < TAIL_INDEX_LIMIT:
-            return False
+    def _infinite_variance_tail(self, mean: np.ndarray, level: float) -> bool:
+        """`variance_unbounded` of the stored most outlying estimates' ‖g_r − m‖², at `level`."""
         ranked = np.sort(np.sum((self._tail_rows - mean) ** 2, axis=1))[::-1]
-        shallow = max(2, -(-hill_count(self._count) // 4))
-        return ranked.size > shallow and bool(_hill(ranked, shallow) < TAIL_INDEX_LIMIT)
+        return variance_unbounded(ranked, self._count, level)
 
     def _tail_diagnostics(self, n, means, m2, mean, m2_total) -> dict[str, float]:
         """kurtosis, tail_share and trimmed_variance (module docstring) of the pooled sample."""
@@ -509,9 +554,12 @@ class CellStatistics:
           (docs/methods.md, Heavy tails: ~0.89 at kurtosis 10³, R = 1000, and 0.69 when a few
           rare estimates carry it).
         - upper ends of variance, std_sum, mse and bias are +∞ when the single largest term
-          carries at least `TAIL_SHARE_LIMIT` = 1/2 of Σ_r ‖g_r − m‖², or when the tail index
-          is below 1 at two depths (`_infinite_variance_tail`): the data cannot bound the
-          variance, nor the error of m that the bias interval rests on.
+          carries at least `TAIL_SHARE_LIMIT` = 1/2 of Σ_r ‖g_r − m‖², or unless Hill's
+          estimate rejects a tail index ≤ 1 (a variance that does not exist) at one-sided level
+          1 − `confidence`, at depth 2⌊√R⌋ or a quarter of it (`variance_unbounded`): the data
+          do not bound the variance, nor the error of m that the bias interval rests on. The
+          burden of proof is on the finite limit, so where the variance does not exist at most
+          1 − `confidence` of the cells get one.
         - bias: percentile interval (full-size resamples) of the recentred replicates bias2* - v/R, mapped
           through sqrt(max(·, 0)). Recentring is needed because bias2* is unbiased for the
           squared bias of the resampled (empirical) population, ‖m - g*‖² = bias2 + v/R,
@@ -571,7 +619,7 @@ class CellStatistics:
         subsamples = _bootstrap_replicates(pooled, rng, n_bootstrap, size=subsample_size(len(n)))
         level = expanded_confidence(confidence, len(n))
         unresolved = (self._largest_share(mean, m2_total) >= TAIL_SHARE_LIMIT
-                      or self._infinite_variance_tail(mean, out["tail_index"]))
+                      or self._infinite_variance_tail(mean, 1.0 - confidence))
         for key in ("variance", "std_sum", "mse"):
             error = float(sample[f"{key}_se"][0])
             full = studentized_interval(out[key], error, boot[key], boot[f"{key}_se"], level)

@@ -184,8 +184,9 @@ def tail_section(heavy, total: int, keys: Sequence[str], *, kurtosis_note: float
             f"the largest √R) below 2 means the variance's own uncertainty may be unbounded, below 1 that the "
             f"variance itself may not exist. Intervals of variance, std_sum and mse are "
             f"studentized (bootstrap-t); an upper limit ∞ ({unresolved} of these cells) means one estimate carries "
-            f"half of Σ‖g − m‖², or the tail index is below 1 from both the √R and the √R/4 largest values: the "
-            f"data cannot bound the variance, the mse or the bias (docs/methods.md, Heavy tails).")
+            f"half of Σ‖g − m‖², or Hill's estimates from the 2√R and the √R/2 largest values do not reject a tail "
+            f"index ≤ 1 (at one-sided level 1 − the intervals' confidence): the data do not show that the variance "
+            f"exists, so they cannot bound it, the mse or the bias (docs/methods.md, Heavy tails).")
     return f"<p class='notes'>{html.escape(text)}</p>" + tail_table(heavy, keys)
 
 
