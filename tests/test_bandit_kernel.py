@@ -103,3 +103,33 @@ def test_passes_the_kernel_does_not_compute_run_on_the_numpy_path():
 def test_the_kernel_field_is_checked():
     with pytest.raises(ValueError, match="kernel"):
         BanditLifetimeProblem(kernel="gpu")
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_the_kernels_draws_are_numpys_bit_for_bit(noise):
+    """`draw_block` (numba's Generator) gives numpy's numbers in the numpy path's order (per step
+    the uniforms (R, N), then the normals (G, N)) and leaves the generator in numpy's state."""
+    from estimators.bandit.kernels import draw_block
+
+    steps, rows, groups, batch = 5, 7, 7, 3
+    compiled_rng, numpy_rng = np.random.default_rng(2024), np.random.default_rng(2024)
+    uniforms, normals = np.empty((steps, rows, batch)), np.empty((steps, groups, batch) if noise else (0, 0, 0))
+    draw_block(compiled_rng, uniforms, normals)
+    for step in range(steps):
+        np.testing.assert_array_equal(uniforms[step], numpy_rng.random((rows, batch)))
+        if noise:
+            np.testing.assert_array_equal(normals[step], numpy_rng.standard_normal((groups, batch)))
+    assert compiled_rng.bit_generator.state == numpy_rng.bit_generator.state
+    np.testing.assert_array_equal(compiled_rng.random(4), numpy_rng.random(4))     # and they continue alike
+
+
+def test_both_paths_leave_the_generator_in_the_same_state():
+    problem = BanditLifetimeProblem(lifetime=30)
+    states = []
+    for kernel in ("numpy", "compiled"):
+        rng = np.random.default_rng(5)
+        means = problem.draw_tasks(rng, 40)
+        sampled_lifetimes(dataclasses.replace(problem, kernel=kernel), means, np.tile(problem.eta, (40, 1)), rng,
+                          LifetimePass(window=7))
+        states.append(rng.bit_generator.state)
+    assert states[0] == states[1]

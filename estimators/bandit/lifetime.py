@@ -308,7 +308,7 @@ def sampled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: n
 
 # ----------------------------------------------------------------------------- the compiled path
 
-DRAWS_PER_CALL = 1 << 22        # random numbers drawn ahead of one kernel call (32 MB of float64)
+DRAWS_PER_CALL = 1 << 17        # random numbers drawn ahead of one kernel call (1 MB of float64, reused: stays in cache)
 
 
 def compiled_supports(settings: LifetimePass, lifetime: int) -> bool:
@@ -325,10 +325,12 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
                        differentiate: bool = True) -> LifetimeOutcome:
     """`run_lifetimes` with `sampled_draw`'s pulls, in the kernel `estimators.bandit.kernels.advance`.
 
-    The random numbers are drawn here, step by step in the numpy path's order (per step the
+    The random numbers are drawn step by step in the numpy path's order (per step the
     uniforms `(R, N)`, or the Gumbel noise `(G, N, K_arms)` when `shared` > 1, then the reward
-    noise `(G, N)`), a block of steps at a time, and the kernel rolls the lifetimes through
-    each block. A lifetime's steps after its window are skipped (they change neither the
+    noise `(G, N)`), a block of steps at a time into buffers reused from block to block (1 MB:
+    they stay in cache), and the kernel rolls the lifetimes through each block. The uniforms and
+    normals are drawn by `kernels.draw_block` (numba's Generator: numpy's numbers bit for bit,
+    the generator left in numpy's state), the Gumbel noise by numpy. A lifetime's steps after its window are skipped (they change neither the
     estimate nor the fitness): its `final_theta` and `log_probability` are then NaN.
     """
     from estimators.bandit import kernels as bandit_kernels     # imports numba (once per process)
@@ -348,18 +350,22 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
     block = max(1, DRAWS_PER_CALL // max(per_step, 1))
     stop = bool(starts.size) and bool((starts + length < lifetime).any())
     empty3, empty4 = np.zeros((0, 0, 0)), np.zeros((0, 0, 0, 0))
+    block = min(block, lifetime)
+    all_uniforms = np.empty((block, n_rows, batch)) if shared == 1 else empty3     # reused by every block:
+    all_gumbels = np.empty((block, groups, batch, n_arms)) if shared > 1 else empty4   # in cache, no page faults
+    all_normals = np.empty((block, groups, batch)) if noise else empty3
     for first in range(0, lifetime, block):
         count = min(block, lifetime - first)
-        uniforms = np.empty((count, n_rows, batch)) if shared == 1 else empty3
-        gumbels = np.empty((count, groups, batch, n_arms)) if shared > 1 else empty4
-        normals = np.empty((count, groups, batch)) if noise else empty3
-        for step in range(count):
-            if shared == 1:
-                rng.random(out=uniforms[step])
-            else:
+        uniforms = all_uniforms[:count] if shared == 1 else empty3
+        gumbels = all_gumbels[:count] if shared > 1 else empty4
+        normals = all_normals[:count] if noise else empty3
+        if shared == 1:
+            bandit_kernels.draw_block(rng, uniforms, normals)      # numpy's numbers and order, in numba
+        else:
+            for step in range(count):
                 gumbels[step] = rng.gumbel(size=(groups, batch, n_arms))
-            if noise:
-                rng.standard_normal(out=normals[step])
+                if noise:
+                    rng.standard_normal(out=normals[step])
         bandit_kernels.advance(first, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared,
                                noise, differentiate, settings.jacobian == "dice", float(settings.correction),
                                float(settings.meta_discount), settings.outer == "exact", settings.baseline == "future",
