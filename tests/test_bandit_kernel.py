@@ -133,3 +133,16 @@ def test_both_paths_leave_the_generator_in_the_same_state():
                           LifetimePass(window=7))
         states.append(rng.bit_generator.state)
     assert states[0] == states[1]
+
+
+def test_the_step_schedule_of_constant_etas_is_the_elementwise_one():
+    """`step_schedule` evaluates softplus and sigmoid on the (R, 2) etas and spreads them over the
+    steps: the same numbers as evaluating them at every step."""
+    from estimators.bandit.lifetime import step_schedule
+    from mdps import schedule_phases, sigmoid, softplus
+
+    phases = schedule_phases(80, 8)
+    etas = 3.0 * np.random.default_rng(0).standard_normal((257, 2))
+    rates, slopes = step_schedule(etas, phases)
+    np.testing.assert_array_equal(rates, softplus(etas[:, phases]))
+    np.testing.assert_array_equal(slopes, sigmoid(etas[:, phases]))

@@ -123,8 +123,9 @@ def step_schedule(etas: np.ndarray, phases: np.ndarray) -> tuple[np.ndarray, np.
     """`(R, K)` step sizes α_i = softplus(η_{i, phase(i)}) and their slopes sigmoid(η_{i, phase(i)}),
     for etas `(R, 2)` (the same η at every step) or `(R, K, 2)`."""
     etas = np.asarray(etas, dtype=float)
-    steps = np.arange(len(phases))
-    chosen = etas[:, phases] if etas.ndim == 2 else etas[:, steps, phases]
+    if etas.ndim == 2:      # elementwise functions of the (R, 2) etas, then spread over the steps: the same values
+        return softplus(etas)[:, phases], sigmoid(etas)[:, phases]
+    chosen = etas[:, np.arange(len(phases)), phases]
     return softplus(chosen), sigmoid(chosen)
 
 
