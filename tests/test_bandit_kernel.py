@@ -146,3 +146,25 @@ def test_the_step_schedule_of_constant_etas_is_the_elementwise_one():
     rates, slopes = step_schedule(etas, phases)
     np.testing.assert_array_equal(rates, softplus(etas[:, phases]))
     np.testing.assert_array_equal(slopes, sigmoid(etas[:, phases]))
+
+
+def test_the_binary_search_gives_the_linear_counts_actions_ties_included():
+    """`_count_at_most_32` (the inverse-CDF draw) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
+    u on every boundary, just beside it, at 0, at the total, and for CDFs with flat runs
+    (zero-probability arms) and fewer arms than 32 (padded with +inf)."""
+    from estimators.bandit.kernels import _count_at_most_32
+
+    rng = np.random.default_rng(3)
+    for arms in (1, 2, 5, 17, 30, 32):
+        for _ in range(20):
+            policy = rng.dirichlet(np.full(arms, 0.3))
+            policy[rng.random(arms) < 0.2] = 0.0                  # flat runs: equal neighbouring entries
+            cdf = np.full(32, np.inf)
+            cdf[:arms] = np.cumsum(policy)
+            boundaries = cdf[:arms]
+            uniforms = np.concatenate([boundaries, np.nextafter(boundaries, -1.0), np.nextafter(boundaries, 2.0),
+                                       [0.0, 1.0 - 2**-53], rng.random(50)])
+            for u in uniforms:
+                count = int((cdf[:arms] <= u).sum())
+                assert _count_at_most_32(cdf, u) == min(count, 31)          # the action: min(count, arms − 1)
+                assert min(_count_at_most_32(cdf, u), arms - 1) == min(count, arms - 1)
