@@ -168,3 +168,13 @@ def test_the_binary_search_gives_the_linear_counts_actions_ties_included():
                 count = int((cdf[:arms] <= u).sum())
                 assert _count_at_most_32(cdf, u) == min(count, 31)          # the action: min(count, arms − 1)
                 assert min(_count_at_most_32(cdf, u), arms - 1) == min(count, arms - 1)
+
+
+def test_the_kernels_exp_is_within_two_ulp_of_numpys():
+    from estimators.bandit.kernels import _exp_shifted
+
+    x = np.concatenate([np.random.default_rng(4).uniform(-700.0, 0.0, 20000),
+                        np.random.default_rng(5).uniform(-3.0, 0.0, 20000), [0.0, -1e-300]])
+    out, bits = np.empty_like(x), np.empty(len(x), np.int64)
+    _exp_shifted(x, 0.0, out, bits)
+    np.testing.assert_allclose(out, np.exp(x), rtol=5e-16, atol=0)
