@@ -171,7 +171,6 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
     actions = np.empty(batch, np.int64)
     rewards = np.empty(batch)
     scores = np.empty((batch, 2))
-    product = np.empty((n_arms, 2))
     current = np.empty(n_arms)
     continuation = np.empty(n_arms)
     bits = np.empty(n_arms, np.int64)
@@ -267,26 +266,26 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                             estimate[row, 1] -= correction * baseline * batch_score1
                         cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
                         cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
-                        for a in range(n_arms):
-                            product[a, 0] = -mean_reward * policy[a] * (tangent[row, 0, a] - policy_tangent0)
-                            product[a, 1] = -mean_reward * policy[a] * (tangent[row, 1, a] - policy_tangent1)
-                        if dice:    # (1/N) Σ_j r_j z_j q_jᵀ
-                            weighted0, weighted1 = 0.0, 0.0
+                        # T ← T + α Ĵ T + ĝ (dα/dη)ᵀ in one pass over the arms, then (DiCE) the pulls' terms
+                        weighted0, weighted1 = 0.0, 0.0
+                        if dice:    # (1/N) Σ_j r_j z_j q_jᵀ = Σ_j w_j e_{a_j} − π Σ_j w_j, w_j = r_j q_j / N
                             for j in range(batch):
-                                w0 = rewards[j] * scores[j, 0] / batch
-                                w1 = rewards[j] * scores[j, 1] / batch
-                                product[actions[j], 0] += w0
-                                product[actions[j], 1] += w1
-                                weighted0 += w0
-                                weighted1 += w1
-                            for a in range(n_arms):
-                                product[a, 0] -= policy[a] * weighted0
-                                product[a, 1] -= policy[a] * weighted1
+                                scores[j, 0] = rewards[j] * scores[j, 0] / batch
+                                scores[j, 1] = rewards[j] * scores[j, 1] / batch
+                                weighted0 += scores[j, 0]
+                                weighted1 += scores[j, 1]
                         slope0 = slopes[row, step] if phase == 0 else 0.0
                         slope1 = slopes[row, step] if phase == 1 else 0.0
                         for a in range(n_arms):
-                            tangent[row, 0, a] = tangent[row, 0, a] + rate * product[a, 0] + gradient[a] * slope0
-                            tangent[row, 1, a] = tangent[row, 1, a] + rate * product[a, 1] + gradient[a] * slope1
+                            tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]
+                            tangent[row, 0, a] = (tangent0 + rate * (-mean_reward * policy[a] * (tangent0 - policy_tangent0)
+                                                                     - policy[a] * weighted0) + gradient[a] * slope0)
+                            tangent[row, 1, a] = (tangent1 + rate * (-mean_reward * policy[a] * (tangent1 - policy_tangent1)
+                                                                     - policy[a] * weighted1) + gradient[a] * slope1)
+                        if dice:
+                            for j in range(batch):
+                                tangent[row, 0, actions[j]] += rate * scores[j, 0]
+                                tangent[row, 1, actions[j]] += rate * scores[j, 1]
                     else:
                         for a in range(n_arms):
                             tangent[row, 0, a] = 0.0
