@@ -176,5 +176,25 @@ def test_the_kernels_exp_is_within_two_ulp_of_numpys():
     x = np.concatenate([np.random.default_rng(4).uniform(-700.0, 0.0, 20000),
                         np.random.default_rng(5).uniform(-3.0, 0.0, 20000), [0.0, -1e-300]])
     out, bits = np.empty_like(x), np.empty(len(x), np.int64)
-    _exp_shifted(x, 0.0, out, bits)
+    _exp_shifted(x, 0.0, out, bits, len(x))
     np.testing.assert_allclose(out, np.exp(x), rtol=5e-16, atol=0)
+
+
+@pytest.mark.parametrize("arms", [5, 8, 40])
+def test_other_numbers_of_arms_padding_and_the_linear_count(arms):
+    """Arms padded to a multiple of 8 (5 → 8), not padded (8), and beyond the binary search's 32
+    (40: the linear count): the numpy path's numbers."""
+    tasks = dataclasses.replace(mdps.VUORIO2022_BANDITS, n_arms=arms)
+    problem = BanditLifetimeProblem(tasks=tasks, lifetime=30)
+    settings = LifetimePass("dice", 1.0, 1.0, 12, "last")
+
+    def call(problem, rng):
+        means = problem.draw_tasks(rng, 24)
+        return sampled_lifetimes(problem, means, np.tile(problem.eta, (24, 1)), rng, settings)
+
+    reference, compiled = both(problem, call)
+    assert close(reference.estimate, compiled.estimate) and close(reference.fitness, compiled.fitness)
+    whole = ~np.isnan(compiled.log_probability)
+    assert compiled.final_theta.shape == (24, arms)
+    assert close(reference.final_theta[whole], compiled.final_theta[whole])
+    assert close(reference.log_probability[whole], compiled.log_probability[whole])

@@ -30,7 +30,8 @@ FAST = {"reassoc", "contract", "arcp", "nsz"}   # reorder sums (vectorized), FMA
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def _future_value(theta, start_policy, means, rates, phases, step, remaining, discount, stride, current, policy, bits):
+def _future_value(theta, start_policy, means, rates, phases, step, remaining, discount, stride, current, policy, bits,
+                  arms):
     """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps from θ (policy `start_policy`; m =
     `remaining`), `stride` steps per gradient, as `lifetime._future_values` for one row (its horizon = m)."""
     n_arms = theta.shape[0]
@@ -51,7 +52,7 @@ def _future_value(theta, start_policy, means, rates, phases, step, remaining, di
             rate_sum += rates[step + offset]
         for a in range(n_arms):
             current[a] = current[a] + rate_sum * policy[a] * (means[a] - value)
-        _softmax(current, policy, bits)
+        _softmax(current, policy, bits, arms)
         value = 0.0
         for a in range(n_arms):
             value += policy[a] * means[a]
@@ -82,11 +83,19 @@ def draw_block(rng, uniforms, normals):
                     normals[s, g, j] = rng.standard_normal()
 
 
+def padded_arms(arms):
+    """The arms rounded up to a multiple of 8 (whole SIMD vectors of float64; `advance`)."""
+    return -(-arms // 8) * 8
+
+
+PADDING_LOGIT = -1e300      # the padding's logits: never the largest, probability exactly 0 (`_exp_shifted`)
+
+
 LOG2E, LN2_HI, LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10
 
 
 @njit(cache=True, nogil=True, fastmath=FAST - {"reassoc"})     # keeps the two-constant reduction and Estrin as written
-def _exp_shifted(logits, shift, out, bits):
+def _exp_shifted(logits, shift, out, bits, arms):
     """out ← exp(logits − shift) (≤ 0 arguments), in a loop the compiler vectorizes: 2^k e^r with
     k = round(x / ln 2), |r| ≤ ln 2 / 2, e^r by its Taylor polynomial of degree 13 evaluated by
     Estrin's scheme (truncation < 1e-17 relative), and exactly 0 below −708 (numpy: subnormal or 0
@@ -107,20 +116,22 @@ def _exp_shifted(logits, shift, out, bits):
                 + (1.0 / 479001600.0 + r * (1.0 / 6227020800.0)) * r4)
         out[a] = low + (middle + high * r4) * r4
         bits[a] = (np.int64(k) + 1023) << 52          # 2^k, k ≥ −1022
+    for a in range(arms, n):
+        bits[a] = 0                                    # the padding (`advance`): exactly 0
     powers = bits.view(np.float64)
     for a in range(n):
         out[a] = out[a] * powers[a]
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def _softmax(logits, policy, bits):
+def _softmax(logits, policy, bits, arms):
     """policy ← softmax(logits); returns log Σ exp(logits − max)."""
     n_arms = logits.shape[0]
     largest = logits[0]
     for a in range(1, n_arms):
         if logits[a] > largest:
             largest = logits[a]
-    _exp_shifted(logits, largest, policy, bits)
+    _exp_shifted(logits, largest, policy, bits, arms)
     normaliser = 0.0
     for a in range(n_arms):
         normaliser += policy[a]
@@ -147,7 +158,7 @@ def _count_at_most_32(cdf, u):
 @njit(cache=True, nogil=True, fastmath=FAST)
 def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared, noise,
             differentiate, dice, correction, discount, exact_outer, future, stride, stop_after_window,
-            theta, tangent, cumulative, estimate, fitness, log_probability):
+            theta, tangent, cumulative, estimate, fitness, log_probability, arms):
     """Advance R lifetimes through steps `first_step`, …, `first_step + S − 1`, in place.
 
     Shapes: phases `(K,)` int (0/1); rates, slopes `(R, K)` α_i = softplus(η_{phase(i)}) and
@@ -161,6 +172,12 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
     `(R,)`. Flags: `differentiate`, `dice` (Jacobian), `exact_outer`, `future` (baseline, with its
     `stride`), `stop_after_window` (skip a lifetime's steps after its window: they change
     neither the estimate nor the fitness, only θ_K and the log-probability).
+
+    Padding: means, theta and tangent may be padded from `arms` (the real K_arms) to a multiple of
+    8 arms (`padded_arms`) with means 0, logits `PADDING_LOGIT` and tangents 0: the padding gets
+    probability exactly 0, so it keeps its values and changes no sum, and the loops over the arms
+    run whole SIMD vectors (on 30 arms the compiler's vector loops, 32 wide, otherwise ran in
+    their scalar remainder). The Gumbel noise is not padded.
     """
     n_rows, n_arms = theta.shape
     n_steps = uniforms.shape[0] if shared == 1 else gumbels.shape[0]
@@ -182,7 +199,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                 start = starts[row]
                 if stop_after_window and step >= start + length:
                     continue
-                log_normaliser = _softmax(theta[row], policy, bits)
+                log_normaliser = _softmax(theta[row], policy, bits, arms)
                 if shared == 1:
                     total = 0.0
                     for a in range(n_arms):
@@ -190,7 +207,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         cdf[a] = total
                     if n_arms <= 32:
                         for j in range(batch):
-                            actions[j] = min(_count_at_most_32(cdf, uniforms[s, row, j]), n_arms - 1)
+                            actions[j] = min(_count_at_most_32(cdf, uniforms[s, row, j]), arms - 1)
                     else:
                         for j in range(batch):
                             u = uniforms[s, row, j]
@@ -198,11 +215,11 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                             for a in range(n_arms):
                                 if cdf[a] <= u:
                                     count += 1
-                            actions[j] = min(count, n_arms - 1)
+                            actions[j] = min(count, arms - 1)
                 else:
                     for j in range(batch):
                         best, best_value = 0, theta[row, 0] + gumbels[s, group, j, 0]
-                        for a in range(1, n_arms):
+                        for a in range(1, arms):
                             candidate = theta[row, a] + gumbels[s, group, j, a]
                             if candidate > best_value:
                                 best, best_value = a, candidate
@@ -261,7 +278,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
                         if future:
                             baseline = _future_value(theta[row], policy, means[row], rates[row], phases, step,
-                                                     start + length - step, discount, stride, current, continuation, bits)
+                                                     start + length - step, discount, stride, current, continuation, bits,
+                                                     arms)
                             estimate[row, 0] -= correction * baseline * batch_score0
                             estimate[row, 1] -= correction * baseline * batch_score1
                         cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount

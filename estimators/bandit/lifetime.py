@@ -337,14 +337,16 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
     from estimators.bandit import kernels as bandit_kernels     # imports numba (once per process)
 
     etas = np.asarray(etas, dtype=float)
-    means = np.ascontiguousarray(means, dtype=float)
     n_rows, n_arms, lifetime, batch = len(etas), problem.n_arms, problem.lifetime, problem.batch
+    width = bandit_kernels.padded_arms(n_arms)        # arms padded to whole SIMD vectors (`kernels.advance`)
+    means = np.pad(np.asarray(means, dtype=float), ((0, 0), (0, width - n_arms)))
     noise, groups = float(problem.tasks.noise), n_rows // shared
     length = settings.length(lifetime)
     phases = np.asarray(schedule_phases(lifetime, problem.phase_cutoff), dtype=np.int64)
     rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
     starts = np.ascontiguousarray(starts, dtype=np.int64)
-    theta, tangent = np.zeros((n_rows, n_arms)), np.zeros((n_rows, 2, n_arms))
+    theta, tangent = np.zeros((n_rows, width)), np.zeros((n_rows, 2, width))
+    theta[:, n_arms:] = bandit_kernels.PADDING_LOGIT
     cumulative, estimate = np.zeros((n_rows, 2)), np.zeros((n_rows, 2))
     fitness, log_probability = np.zeros(n_rows), np.zeros(n_rows)
     per_step = batch * (n_rows if shared == 1 else groups * n_arms) + (groups * batch if noise else 0)
@@ -370,7 +372,8 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
         bandit_kernels.advance(first, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared,
                                noise, differentiate, settings.jacobian == "dice", float(settings.correction),
                                float(settings.meta_discount), settings.outer == "exact", settings.baseline == "future",
-                               FUTURE_STRIDE, stop, theta, tangent, cumulative, estimate, fitness, log_probability)
+                               FUTURE_STRIDE, stop, theta, tangent, cumulative, estimate, fitness, log_probability, n_arms)
+    theta = np.ascontiguousarray(theta[:, :n_arms])
     if stop:
         ended = starts + length < lifetime
         theta[ended], log_probability[ended] = np.nan, np.nan
