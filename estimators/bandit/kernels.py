@@ -239,11 +239,9 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                 if inside:
                     fitness[row] += mean_reward
                 for a in range(n_arms):
-                    gradient[a] = 0.0
+                    gradient[a] = -mean_reward * policy[a]
                 for j in range(batch):
                     gradient[actions[j]] += rewards[j] / batch
-                for a in range(n_arms):
-                    gradient[a] = gradient[a] - mean_reward * policy[a]
                 phase = phases[step]
                 rate = rates[row, step]
                 if differentiate:
