@@ -42,11 +42,11 @@ def _future_value(theta, start_policy, means, rates, phases, step, remaining, di
     power = 1.0
     horizon = remaining
     block = 0
-    while block < horizon - 1:
+    value = 0.0
+    for a in range(n_arms):
+        value += policy[a] * means[a]
+    while block < horizon - 1:              # `value`: V at the block's start (the previous block's end)
         end = min(block + stride, horizon - 1)
-        value = 0.0
-        for a in range(n_arms):
-            value += policy[a] * means[a]
         rate_sum = 0.0
         for offset in range(block, end):
             rate_sum += rates[step + offset]
@@ -125,7 +125,7 @@ def _exp_shifted(logits, shift, out, bits, arms):
 
 @njit(cache=True, nogil=True, fastmath=FAST)
 def _softmax(logits, policy, bits, arms):
-    """policy ← softmax(logits); returns log Σ exp(logits − max)."""
+    """policy ← softmax(logits); returns (max, Σ exp(logits − max)), whose log + max is the log-normaliser."""
     n_arms = logits.shape[0]
     largest = logits[0]
     for a in range(1, n_arms):
@@ -137,7 +137,7 @@ def _softmax(logits, policy, bits, arms):
         normaliser += policy[a]
     for a in range(n_arms):
         policy[a] = policy[a] / normaliser
-    return largest + math.log(normaliser)
+    return largest, normaliser
 
 
 @njit(cache=True, nogil=True)
@@ -199,7 +199,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                 start = starts[row]
                 if stop_after_window and step >= start + length:
                     continue
-                log_normaliser = _softmax(theta[row], policy, bits, arms)
+                largest, normaliser = _softmax(theta[row], policy, bits, arms)
+                log_normaliser = largest + math.log(normaliser)
                 if shared == 1:
                     total = 0.0
                     for a in range(n_arms):
