@@ -293,7 +293,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                                 weighted1 += scores[j, 1]
                         slope0 = slopes[row, step] if phase == 0 else 0.0
                         slope1 = slopes[row, step] if phase == 1 else 0.0
-                        for a in range(n_arms):
+                        for a in range(n_arms):        # and θ ← θ + α ĝ
+                            theta[row, a] = theta[row, a] + rate * gradient[a]
                             tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]
                             tangent[row, 0, a] = (tangent0 + rate * (-mean_reward * policy[a] * (tangent0 - policy_tangent0)
                                                                      - policy[a] * weighted0) + gradient[a] * slope0)
@@ -309,5 +310,6 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                             tangent[row, 1, a] = 0.0
                         cumulative[row, 0] = 0.0
                         cumulative[row, 1] = 0.0
-                for a in range(n_arms):
-                    theta[row, a] = theta[row, a] + rate * gradient[a]
+                if not (differentiate and inside):
+                    for a in range(n_arms):
+                        theta[row, a] = theta[row, a] + rate * gradient[a]
