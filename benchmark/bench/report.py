@@ -218,5 +218,5 @@ def bandit_target_lines(results: list[BenchResult]) -> list[str]:
             status = "measured, not targeted"
         else:
             status = "met" if rate >= TARGET_BANDIT_PULLS_PER_SECOND else "not met"
-        lines.append(f"    {name}: {_si(rate, 'pulls/s') if rate else '-'} -> {status}")
+        lines.append(f"    {name}: {_si(rate) + ' pulls/s' if rate else '-'} -> {status}")
     return lines

@@ -195,7 +195,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
         for s in range(n_steps):
             for row in range(tile, min(tile + TILE, n_rows)):
                 step = first_step + s
-                group = row // shared
+                group = row if shared == 1 else row // shared
                 start = starts[row]
                 if stop_after_window and step >= start + length:
                     continue
@@ -251,12 +251,22 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         for a in range(n_arms):
                             policy_tangent0 += policy[a] * tangent[row, 0, a]
                             policy_tangent1 += policy[a] * tangent[row, 1, a]
+                        # one pass over the pulls: q_j, S = Σ_j q_j, Σ_j r_j q_j and (DiCE) w_j = r_j q_j / N
                         batch_score0, batch_score1 = 0.0, 0.0
+                        pathwise0, pathwise1 = 0.0, 0.0
+                        weighted0, weighted1 = 0.0, 0.0
                         for j in range(batch):
-                            scores[j, 0] = tangent[row, 0, actions[j]] - policy_tangent0
-                            scores[j, 1] = tangent[row, 1, actions[j]] - policy_tangent1
-                            batch_score0 += scores[j, 0]
-                            batch_score1 += scores[j, 1]
+                            score0 = tangent[row, 0, actions[j]] - policy_tangent0
+                            score1 = tangent[row, 1, actions[j]] - policy_tangent1
+                            batch_score0 += score0
+                            batch_score1 += score1
+                            pathwise0 += rewards[j] * score0
+                            pathwise1 += rewards[j] * score1
+                            if dice:
+                                scores[j, 0] = rewards[j] * score0 / batch
+                                scores[j, 1] = rewards[j] * score1 / batch
+                                weighted0 += scores[j, 0]
+                                weighted1 += scores[j, 1]
                         if exact_outer:
                             value = 0.0
                             for a in range(n_arms):
@@ -268,10 +278,6 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                                 pathwise1 += weight * tangent[row, 1, a]
                         else:
                             value = mean_reward
-                            pathwise0, pathwise1 = 0.0, 0.0
-                            for j in range(batch):
-                                pathwise0 += rewards[j] * scores[j, 0]
-                                pathwise1 += rewards[j] * scores[j, 1]
                             pathwise0, pathwise1 = pathwise0 / batch, pathwise1 / batch
                         estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
                         estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
@@ -284,13 +290,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
                         cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
                         # T ← T + α Ĵ T + ĝ (dα/dη)ᵀ in one pass over the arms, then (DiCE) the pulls' terms
-                        weighted0, weighted1 = 0.0, 0.0
-                        if dice:    # (1/N) Σ_j r_j z_j q_jᵀ = Σ_j w_j e_{a_j} − π Σ_j w_j, w_j = r_j q_j / N
-                            for j in range(batch):
-                                scores[j, 0] = rewards[j] * scores[j, 0] / batch
-                                scores[j, 1] = rewards[j] * scores[j, 1] / batch
-                                weighted0 += scores[j, 0]
-                                weighted1 += scores[j, 1]
+                        # DiCE: (1/N) Σ_j r_j z_j q_jᵀ = Σ_j w_j e_{a_j} − π Σ_j w_j (weighted0, 1 are 0 without)
                         slope0 = slopes[row, step] if phase == 0 else 0.0
                         slope1 = slopes[row, step] if phase == 1 else 0.0
                         for a in range(n_arms):        # and θ ← θ + α ĝ
