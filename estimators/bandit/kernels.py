@@ -10,11 +10,15 @@ lifetimes sharing their random numbers) and then the reward noise `(G, N)`. What
 the numpy path's `run_lifetimes` term by term (its docstring): the softmax policy, the pulls,
 the inner update with the learned learning-rate schedule, and inside the window the forward-mode
 tangents (naive or DiCE Jacobian), the sampling correction with the meta-discount, the exact
-outer terms and the future-value baseline of the reference estimator. Sums run sequentially
-(numpy sums pairwise) and `exp` is libm's (numpy's is its own SIMD code), so the numbers agree
-with the numpy path to rounding, not bit for bit (`tests/test_bandit_kernel.py` states and tests
-the bound); the pulls are the same except where a uniform falls within rounding of a boundary
-of the policy's CDF.
+outer terms and the future-value baseline of the reference estimator. Sums run in another
+order than numpy's (sequential or reassociated; numpy's are pairwise) and `exp` is a polynomial
+(`_exp_shifted`, within 2 ulp of numpy's SIMD exp), so the numbers agree with the numpy path to
+rounding, not bit for bit (`tests/test_bandit_kernel.py` states and tests the bound); the pulls
+are the same except where a uniform falls within rounding of a boundary of the policy's CDF.
+The inverse-CDF draw counts the CDF entries ≤ u by a binary search (`_count_at_most_32`: the
+same count as the numpy path's comparison with every entry, ties included). The arms may be
+padded to a multiple of 8 (`padded_arms`, probability exactly 0 on the padding) so that every
+loop over them runs whole SIMD vectors.
 
 Every function is `@njit(cache=True)`: compiled once per machine, then loaded from disk.
 """
