@@ -72,7 +72,7 @@ def test_the_kernel_gives_the_numpy_paths_numbers_on_the_same_stream(name, noise
         assert np.abs(reference.estimate).max() > 0.01       # the comparison is not of zeros
 
 
-@pytest.mark.parametrize("name", ["truncated", "dice", "sf", "es", "fd"])
+@pytest.mark.parametrize("name", ["truncated", "dice", "sf", "es", "fd", "pes", "nres"])
 def test_registered_estimators_agree_across_kernels(name):
     estimator = get_estimator(name, "bandit")
     parameters = {"truncated": dict(window=41, lambda_c=0.5), "es": dict(window=21)}.get(name, {})

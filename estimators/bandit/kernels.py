@@ -34,7 +34,7 @@ FAST = {"reassoc", "contract", "arcp", "nsz"}   # reorder sums (vectorized), FMA
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def _future_value(theta, start_policy, means, rates, phases, step, remaining, discount, stride, current, policy, bits,
+def _future_value(theta, start_policy, means, rates, columns, step, remaining, discount, stride, current, policy, bits,
                   arms):
     """β = Σ_{l=1}^{m−1} d^l V(θ̄_l) along exact inner steps from θ (policy `start_policy`; m =
     `remaining`), `stride` steps per gradient, as `lifetime._future_values` for one row (its horizon = m)."""
@@ -53,7 +53,7 @@ def _future_value(theta, start_policy, means, rates, phases, step, remaining, di
         end = min(block + stride, horizon - 1)
         rate_sum = 0.0
         for offset in range(block, end):
-            rate_sum += rates[step + offset]
+            rate_sum += rates[columns[step + offset]]
         for a in range(n_arms):
             current[a] = current[a] + rate_sum * policy[a] * (means[a] - value)
         _softmax(current, policy, bits, arms)
@@ -160,13 +160,14 @@ def _count_at_most_32(cdf, u):
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared, noise,
+def advance(first_step, phases, rates, slopes, columns, means, starts, length, uniforms, gumbels, normals, shared, noise,
             differentiate, dice, correction, discount, exact_outer, future, stride, stop_after_window,
             theta, tangent, cumulative, estimate, fitness, log_probability, arms):
     """Advance R lifetimes through steps `first_step`, …, `first_step + S − 1`, in place.
 
-    Shapes: phases `(K,)` int (0/1); rates, slopes `(R, K)` α_i = softplus(η_{phase(i)}) and
-    sigmoid(η_{phase(i)}) (`lifetime.step_schedule`); means
+    Shapes: phases `(K,)` int (0/1); rates, slopes `(R, C)` α_i = softplus(η_{phase(i)}) and
+    sigmoid(η_{phase(i)}) at column `columns[i]` (`columns (K,)` int: the phases, with one column
+    per phase, when η is the same at every step; else 0, …, K − 1, `lifetime.step_schedule`); means
     `(R, K_arms)`; starts `(R,)` window starts w (window [w, w + length)); uniforms `(S, R, N)`
     (`shared` = 1) or empty; gumbels `(S, G, N, K_arms)` (`shared` > 1: rows r share group
     r // shared, actions argmax(θ + G)) or empty; normals `(S, G, N)` (G = R / shared; empty when
@@ -248,7 +249,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                 for j in range(batch):
                     gradient[actions[j]] += rewards[j] / batch
                 phase = phases[step]
-                rate = rates[row, step]
+                column = columns[step]
+                rate = rates[row, column]
                 if differentiate:
                     if inside:
                         policy_tangent0, policy_tangent1 = 0.0, 0.0
@@ -286,7 +288,7 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         estimate[row, 0] += pathwise0 + correction * value * cumulative[row, 0]
                         estimate[row, 1] += pathwise1 + correction * value * cumulative[row, 1]
                         if future:
-                            baseline = _future_value(theta[row], policy, means[row], rates[row], phases, step,
+                            baseline = _future_value(theta[row], policy, means[row], rates[row], columns, step,
                                                      start + length - step, discount, stride, current, continuation, bits,
                                                      arms)
                             estimate[row, 0] -= correction * baseline * batch_score0
@@ -295,8 +297,8 @@ def advance(first_step, phases, rates, slopes, means, starts, length, uniforms, 
                         cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
                         # T ← T + α Ĵ T + ĝ (dα/dη)ᵀ in one pass over the arms, then (DiCE) the pulls' terms
                         # DiCE: (1/N) Σ_j r_j z_j q_jᵀ = Σ_j w_j e_{a_j} − π Σ_j w_j (weighted0, 1 are 0 without)
-                        slope0 = slopes[row, step] if phase == 0 else 0.0
-                        slope1 = slopes[row, step] if phase == 1 else 0.0
+                        slope0 = slopes[row, column] if phase == 0 else 0.0
+                        slope1 = slopes[row, column] if phase == 1 else 0.0
                         for a in range(n_arms):        # and θ ← θ + α ĝ
                             theta[row, a] = theta[row, a] + rate * gradient[a]
                             tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]

@@ -343,7 +343,11 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
     noise, groups = float(problem.tasks.noise), n_rows // shared
     length = settings.length(lifetime)
     phases = np.asarray(schedule_phases(lifetime, problem.phase_cutoff), dtype=np.int64)
-    rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
+    if etas.ndim == 2:      # one column per phase, `columns` = the phases (`step_schedule`'s values, not spread)
+        rates, slopes, columns = np.ascontiguousarray(softplus(etas)), np.ascontiguousarray(sigmoid(etas)), phases
+    else:
+        rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
+        columns = np.arange(lifetime, dtype=np.int64)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     theta, tangent = np.zeros((n_rows, width)), np.zeros((n_rows, 2, width))
     theta[:, n_arms:] = bandit_kernels.PADDING_LOGIT
@@ -369,7 +373,7 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
                 gumbels[step] = rng.gumbel(size=(groups, batch, n_arms))
                 if noise:
                     rng.standard_normal(out=normals[step])
-        bandit_kernels.advance(first, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared,
+        bandit_kernels.advance(first, phases, rates, slopes, columns, means, starts, length, uniforms, gumbels, normals, shared,
                                noise, differentiate, settings.jacobian == "dice", float(settings.correction),
                                float(settings.meta_discount), settings.outer == "exact", settings.baseline == "future",
                                FUTURE_STRIDE, stop, theta, tangent, cumulative, estimate, fitness, log_probability, n_arms)
