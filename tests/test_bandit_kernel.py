@@ -72,7 +72,7 @@ def test_the_kernel_gives_the_numpy_paths_numbers_on_the_same_stream(name, noise
         assert np.abs(reference.estimate).max() > 0.01       # the comparison is not of zeros
 
 
-@pytest.mark.parametrize("name", ["truncated", "dice", "sf", "es", "fd"])
+@pytest.mark.parametrize("name", ["truncated", "dice", "sf", "es", "fd", "pes", "nres"])
 def test_registered_estimators_agree_across_kernels(name):
     estimator = get_estimator(name, "bandit")
     parameters = {"truncated": dict(window=41, lambda_c=0.5), "es": dict(window=21)}.get(name, {})
@@ -103,3 +103,98 @@ def test_passes_the_kernel_does_not_compute_run_on_the_numpy_path():
 def test_the_kernel_field_is_checked():
     with pytest.raises(ValueError, match="kernel"):
         BanditLifetimeProblem(kernel="gpu")
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_the_kernels_draws_are_numpys_bit_for_bit(noise):
+    """`draw_block` (numba's Generator) gives numpy's numbers in the numpy path's order (per step
+    the uniforms (R, N), then the normals (G, N)) and leaves the generator in numpy's state."""
+    from estimators.bandit.kernels import draw_block
+
+    steps, rows, groups, batch = 5, 7, 7, 3
+    compiled_rng, numpy_rng = np.random.default_rng(2024), np.random.default_rng(2024)
+    uniforms, normals = np.empty((steps, rows, batch)), np.empty((steps, groups, batch) if noise else (0, 0, 0))
+    draw_block(compiled_rng, uniforms, normals)
+    for step in range(steps):
+        np.testing.assert_array_equal(uniforms[step], numpy_rng.random((rows, batch)))
+        if noise:
+            np.testing.assert_array_equal(normals[step], numpy_rng.standard_normal((groups, batch)))
+    assert compiled_rng.bit_generator.state == numpy_rng.bit_generator.state
+    np.testing.assert_array_equal(compiled_rng.random(4), numpy_rng.random(4))     # and they continue alike
+
+
+def test_both_paths_leave_the_generator_in_the_same_state():
+    problem = BanditLifetimeProblem(lifetime=30)
+    states = []
+    for kernel in ("numpy", "compiled"):
+        rng = np.random.default_rng(5)
+        means = problem.draw_tasks(rng, 40)
+        sampled_lifetimes(dataclasses.replace(problem, kernel=kernel), means, np.tile(problem.eta, (40, 1)), rng,
+                          LifetimePass(window=7))
+        states.append(rng.bit_generator.state)
+    assert states[0] == states[1]
+
+
+def test_the_step_schedule_of_constant_etas_is_the_elementwise_one():
+    """`step_schedule` evaluates softplus and sigmoid on the (R, 2) etas and spreads them over the
+    steps: the same numbers as evaluating them at every step."""
+    from estimators.bandit.lifetime import step_schedule
+    from mdps import schedule_phases, sigmoid, softplus
+
+    phases = schedule_phases(80, 8)
+    etas = 3.0 * np.random.default_rng(0).standard_normal((257, 2))
+    rates, slopes = step_schedule(etas, phases)
+    np.testing.assert_array_equal(rates, softplus(etas[:, phases]))
+    np.testing.assert_array_equal(slopes, sigmoid(etas[:, phases]))
+
+
+def test_the_binary_search_gives_the_linear_counts_actions_ties_included():
+    """`_count_at_most_32` (the inverse-CDF draw) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
+    u on every boundary, just beside it, at 0, at the total, and for CDFs with flat runs
+    (zero-probability arms) and fewer arms than 32 (padded with +inf)."""
+    from estimators.bandit.kernels import _count_at_most_32
+
+    rng = np.random.default_rng(3)
+    for arms in (1, 2, 5, 17, 30, 32):
+        for _ in range(20):
+            policy = rng.dirichlet(np.full(arms, 0.3))
+            policy[rng.random(arms) < 0.2] = 0.0                  # flat runs: equal neighbouring entries
+            cdf = np.full(32, np.inf)
+            cdf[:arms] = np.cumsum(policy)
+            boundaries = cdf[:arms]
+            uniforms = np.concatenate([boundaries, np.nextafter(boundaries, -1.0), np.nextafter(boundaries, 2.0),
+                                       [0.0, 1.0 - 2**-53], rng.random(50)])
+            for u in uniforms:
+                count = int((cdf[:arms] <= u).sum())
+                assert _count_at_most_32(cdf, u) == min(count, 31)          # the action: min(count, arms − 1)
+                assert min(_count_at_most_32(cdf, u), arms - 1) == min(count, arms - 1)
+
+
+def test_the_kernels_exp_is_within_two_ulp_of_numpys():
+    from estimators.bandit.kernels import _exp_shifted
+
+    x = np.concatenate([np.random.default_rng(4).uniform(-700.0, 0.0, 20000),
+                        np.random.default_rng(5).uniform(-3.0, 0.0, 20000), [0.0, -1e-300]])
+    out, bits = np.empty_like(x), np.empty(len(x), np.int64)
+    _exp_shifted(x, 0.0, out, bits, len(x))
+    np.testing.assert_allclose(out, np.exp(x), rtol=5e-16, atol=0)
+
+
+@pytest.mark.parametrize("arms", [5, 8, 40])
+def test_other_numbers_of_arms_padding_and_the_linear_count(arms):
+    """Arms padded to a multiple of 8 (5 → 8), not padded (8), and beyond the binary search's 32
+    (40: the linear count): the numpy path's numbers."""
+    tasks = dataclasses.replace(mdps.VUORIO2022_BANDITS, n_arms=arms)
+    problem = BanditLifetimeProblem(tasks=tasks, lifetime=30)
+    settings = LifetimePass("dice", 1.0, 1.0, 12, "last")
+
+    def call(problem, rng):
+        means = problem.draw_tasks(rng, 24)
+        return sampled_lifetimes(problem, means, np.tile(problem.eta, (24, 1)), rng, settings)
+
+    reference, compiled = both(problem, call)
+    assert close(reference.estimate, compiled.estimate) and close(reference.fitness, compiled.fitness)
+    whole = ~np.isnan(compiled.log_probability)
+    assert compiled.final_theta.shape == (24, arms)
+    assert close(reference.final_theta[whole], compiled.final_theta[whole])
+    assert close(reference.log_probability[whole], compiled.log_probability[whole])

@@ -182,3 +182,18 @@ def test_report_of_a_failed_cell_names_it():
 def test_a_cell_that_cannot_run_is_reported_not_raised():
     (result,) = run_bench(True, cells=[BenchCell("unknown estimator", "estimator", "no_such_estimator")])
     assert result.error is not None and "no_such_estimator" in result.error
+
+
+def test_the_bandit_target_is_judged_per_cell_from_the_measurement():
+    from benchmark.bench.cells import bandit_cells
+    from benchmark.bench.report import TARGET_BANDIT_PULLS_PER_SECOND, bandit_target_lines
+
+    cells = [cell for cell in bandit_cells() if cell.kernel == "compiled"]
+    rates = [2 * TARGET_BANDIT_PULLS_PER_SECOND, 0.5 * TARGET_BANDIT_PULLS_PER_SECOND] + [1.1 * TARGET_BANDIT_PULLS_PER_SECOND] * (len(cells) - 2)
+    lines = bandit_target_lines([BenchResult(cell, transitions_per_second=rate) for cell, rate in zip(cells, rates)])
+    assert "not met in 1 of 5" in lines[0]
+    assert lines[1].endswith("-> met") and lines[2].endswith("-> not met")
+    assert lines[-1].endswith("measured, not targeted")          # the reference target's estimator
+    everything = bandit_target_lines([BenchResult(cell, transitions_per_second=3.5e7) for cell in cells])
+    assert "met in every cell" in everything[0] and sum(line.endswith("-> met") for line in everything) == 5
+    assert bandit_target_lines([BenchResult(cells[0], error="boom")])[1].endswith("not measured (boom)")

@@ -123,8 +123,9 @@ def step_schedule(etas: np.ndarray, phases: np.ndarray) -> tuple[np.ndarray, np.
     """`(R, K)` step sizes α_i = softplus(η_{i, phase(i)}) and their slopes sigmoid(η_{i, phase(i)}),
     for etas `(R, 2)` (the same η at every step) or `(R, K, 2)`."""
     etas = np.asarray(etas, dtype=float)
-    steps = np.arange(len(phases))
-    chosen = etas[:, phases] if etas.ndim == 2 else etas[:, steps, phases]
+    if etas.ndim == 2:      # elementwise functions of the (R, 2) etas, then spread over the steps: the same values
+        return softplus(etas)[:, phases], sigmoid(etas)[:, phases]
+    chosen = etas[:, np.arange(len(phases)), phases]
     return softplus(chosen), sigmoid(chosen)
 
 
@@ -308,7 +309,7 @@ def sampled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: n
 
 # ----------------------------------------------------------------------------- the compiled path
 
-DRAWS_PER_CALL = 1 << 22        # random numbers drawn ahead of one kernel call (32 MB of float64)
+DRAWS_PER_CALL = 1 << 17        # random numbers drawn ahead of one kernel call (1 MB of float64, reused: stays in cache)
 
 
 def compiled_supports(settings: LifetimePass, lifetime: int) -> bool:
@@ -325,45 +326,58 @@ def compiled_lifetimes(problem: BanditLifetimeProblem, means: np.ndarray, etas: 
                        differentiate: bool = True) -> LifetimeOutcome:
     """`run_lifetimes` with `sampled_draw`'s pulls, in the kernel `estimators.bandit.kernels.advance`.
 
-    The random numbers are drawn here, step by step in the numpy path's order (per step the
+    The random numbers are drawn step by step in the numpy path's order (per step the
     uniforms `(R, N)`, or the Gumbel noise `(G, N, K_arms)` when `shared` > 1, then the reward
-    noise `(G, N)`), a block of steps at a time, and the kernel rolls the lifetimes through
-    each block. A lifetime's steps after its window are skipped (they change neither the
+    noise `(G, N)`), a block of steps at a time into buffers reused from block to block (1 MB:
+    they stay in cache), and the kernel rolls the lifetimes through each block. The uniforms and
+    normals are drawn by `kernels.draw_block` (numba's Generator: numpy's numbers bit for bit,
+    the generator left in numpy's state), the Gumbel noise by numpy. A lifetime's steps after its window are skipped (they change neither the
     estimate nor the fitness): its `final_theta` and `log_probability` are then NaN.
     """
     from estimators.bandit import kernels as bandit_kernels     # imports numba (once per process)
 
     etas = np.asarray(etas, dtype=float)
-    means = np.ascontiguousarray(means, dtype=float)
     n_rows, n_arms, lifetime, batch = len(etas), problem.n_arms, problem.lifetime, problem.batch
+    width = bandit_kernels.padded_arms(n_arms)        # arms padded to whole SIMD vectors (`kernels.advance`)
+    means = np.pad(np.asarray(means, dtype=float), ((0, 0), (0, width - n_arms)))
     noise, groups = float(problem.tasks.noise), n_rows // shared
     length = settings.length(lifetime)
     phases = np.asarray(schedule_phases(lifetime, problem.phase_cutoff), dtype=np.int64)
-    rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
+    if etas.ndim == 2:      # one column per phase, `columns` = the phases (`step_schedule`'s values, not spread)
+        rates, slopes, columns = np.ascontiguousarray(softplus(etas)), np.ascontiguousarray(sigmoid(etas)), phases
+    else:
+        rates, slopes = (np.ascontiguousarray(table) for table in step_schedule(etas, phases))
+        columns = np.arange(lifetime, dtype=np.int64)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
-    theta, tangent = np.zeros((n_rows, n_arms)), np.zeros((n_rows, 2, n_arms))
+    theta, tangent = np.zeros((n_rows, width)), np.zeros((n_rows, 2, width))
+    theta[:, n_arms:] = bandit_kernels.PADDING_LOGIT
     cumulative, estimate = np.zeros((n_rows, 2)), np.zeros((n_rows, 2))
     fitness, log_probability = np.zeros(n_rows), np.zeros(n_rows)
     per_step = batch * (n_rows if shared == 1 else groups * n_arms) + (groups * batch if noise else 0)
     block = max(1, DRAWS_PER_CALL // max(per_step, 1))
     stop = bool(starts.size) and bool((starts + length < lifetime).any())
     empty3, empty4 = np.zeros((0, 0, 0)), np.zeros((0, 0, 0, 0))
+    block = min(block, lifetime)
+    all_uniforms = np.empty((block, n_rows, batch)) if shared == 1 else empty3     # reused by every block:
+    all_gumbels = np.empty((block, groups, batch, n_arms)) if shared > 1 else empty4   # in cache, no page faults
+    all_normals = np.empty((block, groups, batch)) if noise else empty3
     for first in range(0, lifetime, block):
         count = min(block, lifetime - first)
-        uniforms = np.empty((count, n_rows, batch)) if shared == 1 else empty3
-        gumbels = np.empty((count, groups, batch, n_arms)) if shared > 1 else empty4
-        normals = np.empty((count, groups, batch)) if noise else empty3
-        for step in range(count):
-            if shared == 1:
-                rng.random(out=uniforms[step])
-            else:
+        uniforms = all_uniforms[:count] if shared == 1 else empty3
+        gumbels = all_gumbels[:count] if shared > 1 else empty4
+        normals = all_normals[:count] if noise else empty3
+        if shared == 1:
+            bandit_kernels.draw_block(rng, uniforms, normals)      # numpy's numbers and order, in numba
+        else:
+            for step in range(count):
                 gumbels[step] = rng.gumbel(size=(groups, batch, n_arms))
-            if noise:
-                rng.standard_normal(out=normals[step])
-        bandit_kernels.advance(first, phases, rates, slopes, means, starts, length, uniforms, gumbels, normals, shared,
+                if noise:
+                    rng.standard_normal(out=normals[step])
+        bandit_kernels.advance(first, phases, rates, slopes, columns, means, starts, length, uniforms, gumbels, normals, shared,
                                noise, differentiate, settings.jacobian == "dice", float(settings.correction),
                                float(settings.meta_discount), settings.outer == "exact", settings.baseline == "future",
-                               FUTURE_STRIDE, stop, theta, tangent, cumulative, estimate, fitness, log_probability)
+                               FUTURE_STRIDE, stop, theta, tangent, cumulative, estimate, fitness, log_probability, n_arms)
+    theta = np.ascontiguousarray(theta[:, :n_arms])
     if stop:
         ended = starts + length < lifetime
         theta[ended], log_probability[ended] = np.nan, np.nan
