@@ -192,7 +192,6 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
     gradient = np.empty(n_arms)
     actions = np.empty(batch, np.int64)
     rewards = np.empty(batch)
-    scores = np.empty((batch, 2))
     current = np.empty(n_arms)
     continuation = np.empty(n_arms)
     bits = np.empty(n_arms, np.int64)
@@ -257,10 +256,9 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
                         for a in range(n_arms):
                             policy_tangent0 += policy[a] * tangent[row, 0, a]
                             policy_tangent1 += policy[a] * tangent[row, 1, a]
-                        # one pass over the pulls: q_j, S = Σ_j q_j, Σ_j r_j q_j and (DiCE) w_j = r_j q_j / N
+                        # one pass over the pulls: q_j = T[a_j] − πᵀT, S = Σ_j q_j and Σ_j r_j q_j
                         batch_score0, batch_score1 = 0.0, 0.0
                         pathwise0, pathwise1 = 0.0, 0.0
-                        weighted0, weighted1 = 0.0, 0.0
                         for j in range(batch):
                             score0 = tangent[row, 0, actions[j]] - policy_tangent0
                             score1 = tangent[row, 1, actions[j]] - policy_tangent1
@@ -268,11 +266,7 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
                             batch_score1 += score1
                             pathwise0 += rewards[j] * score0
                             pathwise1 += rewards[j] * score1
-                            if dice:
-                                scores[j, 0] = rewards[j] * score0 / batch
-                                scores[j, 1] = rewards[j] * score1 / batch
-                                weighted0 += scores[j, 0]
-                                weighted1 += scores[j, 1]
+                        weighted0, weighted1 = pathwise0 / batch, pathwise1 / batch     # (1/N) Σ_j r_j q_j
                         if exact_outer:
                             value = 0.0
                             for a in range(n_arms):
@@ -295,21 +289,30 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
                             estimate[row, 1] -= correction * baseline * batch_score1
                         cumulative[row, 0] = (cumulative[row, 0] + batch_score0) * discount
                         cumulative[row, 1] = (cumulative[row, 1] + batch_score1) * discount
-                        # T ← T + α Ĵ T + ĝ (dα/dη)ᵀ in one pass over the arms, then (DiCE) the pulls' terms
-                        # DiCE: (1/N) Σ_j r_j z_j q_jᵀ = Σ_j w_j e_{a_j} − π Σ_j w_j (weighted0, 1 are 0 without)
+                        # T ← T + α Ĵ T + ĝ (dα/dη)ᵀ in one pass over the arms (and θ ← θ + α ĝ)
                         slope0 = slopes[row, column] if phase == 0 else 0.0
                         slope1 = slopes[row, column] if phase == 1 else 0.0
-                        for a in range(n_arms):        # and θ ← θ + α ĝ
-                            theta[row, a] = theta[row, a] + rate * gradient[a]
-                            tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]
-                            tangent[row, 0, a] = (tangent0 + rate * (-mean_reward * policy[a] * (tangent0 - policy_tangent0)
-                                                                     - policy[a] * weighted0) + gradient[a] * slope0)
-                            tangent[row, 1, a] = (tangent1 + rate * (-mean_reward * policy[a] * (tangent1 - policy_tangent1)
-                                                                     - policy[a] * weighted1) + gradient[a] * slope1)
                         if dice:
-                            for j in range(batch):
-                                tangent[row, 0, actions[j]] += rate * scores[j, 0]
-                                tangent[row, 1, actions[j]] += rate * scores[j, 1]
+                            # naive: Ĵ T = −r̄ π ⊙ (T − πᵀT); DiCE adds (1/N) Σ_j r_j z_j q_jᵀ with z_j = e_{a_j} − π,
+                            # q_j = T[a_j] − πᵀT, i.e. per arm h_a (T_a − πᵀT) − π_a (1/N) Σ_j r_j q_j where
+                            # h_a = (1/N) Σ_{j: a_j = a} r_j. As ĝ_a = h_a − r̄ π_a, the two together are
+                            # ĝ_a (T_a − πᵀT) − π_a · weighted: the pulls' terms folded into the one pass
+                            # (no per-pull scatter; `tests/test_bandit_kernel.py` checks it against the sum over the pulls)
+                            for a in range(n_arms):
+                                theta[row, a] = theta[row, a] + rate * gradient[a]
+                                tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]
+                                tangent[row, 0, a] = (tangent0 + rate * (gradient[a] * (tangent0 - policy_tangent0)
+                                                                         - policy[a] * weighted0) + gradient[a] * slope0)
+                                tangent[row, 1, a] = (tangent1 + rate * (gradient[a] * (tangent1 - policy_tangent1)
+                                                                         - policy[a] * weighted1) + gradient[a] * slope1)
+                        else:
+                            for a in range(n_arms):
+                                theta[row, a] = theta[row, a] + rate * gradient[a]
+                                tangent0, tangent1 = tangent[row, 0, a], tangent[row, 1, a]
+                                tangent[row, 0, a] = (tangent0 + rate * (-mean_reward * policy[a] * (tangent0 - policy_tangent0))
+                                                      + gradient[a] * slope0)
+                                tangent[row, 1, a] = (tangent1 + rate * (-mean_reward * policy[a] * (tangent1 - policy_tangent1))
+                                                      + gradient[a] * slope1)
                     else:
                         for a in range(n_arms):
                             tangent[row, 0, a] = 0.0
