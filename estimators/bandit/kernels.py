@@ -147,14 +147,16 @@ def _softmax(logits, policy, bits, arms):
 @njit(cache=True, nogil=True)
 def _count_at_most_32(cdf, u):
     """min(#{a : cdf[a] ≤ u}, 31) for a non-decreasing `cdf` of 32 entries (padded with +inf), by
-    a branchless binary search of 5 fixed steps: the linear count for every u (ties included), so
-    the action min(count, K_arms − 1) is the numpy path's (`tests/test_bandit_kernel.py`). Measured:
-    8 % less time per pull than the linear count on 30 arms (a loop of 5 steps over a run-time
-    bound, or with branches, was 20 % slower than the linear count)."""
-    count = 16 * np.int64(cdf[15] <= u)
-    count += 8 * np.int64(cdf[count + 7] <= u)
-    count += 4 * np.int64(cdf[count + 3] <= u)
-    count += 2 * np.int64(cdf[count + 1] <= u)
+    a branchless search of 3 dependent levels: the bucket of 8 from cdf[7], cdf[15], cdf[23]
+    (compared at once), the pair within it from its entries 1, 3, 5, then the entry — the linear
+    count for every u (ties included: the entries ≤ u are a prefix, so each level's sum of
+    comparisons is the number of its probes ≤ u), so the action min(count, K_arms − 1) is the
+    numpy path's (`tests/test_bandit_kernel.py`). Measured: 8 % less time per pull than the
+    linear count on 30 arms with the binary search of 5 levels (a loop of 5 steps over a run-time
+    bound, or with branches, was 20 % slower than the linear count); these 3 levels (7 probes
+    instead of 5, a shorter chain) 2–4 % less than the 5."""
+    count = 8 * (np.int64(cdf[7] <= u) + np.int64(cdf[15] <= u) + np.int64(cdf[23] <= u))
+    count += 2 * (np.int64(cdf[count + 1] <= u) + np.int64(cdf[count + 3] <= u) + np.int64(cdf[count + 5] <= u))
     count += np.int64(cdf[count] <= u)
     return count
 
@@ -190,6 +192,7 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
     policy = np.empty(n_arms)
     cdf = np.full(max(n_arms, 32), np.inf)        # padded with +inf to 32 for `_count_at_most_32`
     gradient = np.empty(n_arms)
+    pulled = np.zeros(n_arms)
     actions = np.empty(batch, np.int64)
     rewards = np.empty(batch)
     current = np.empty(n_arms)
@@ -236,6 +239,7 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
                     if noise != 0.0:
                         reward = reward + noise * normals[s, group, j]
                     rewards[j] = reward
+                    pulled[actions[j]] += reward / batch
                     mean_reward += reward
                     log_likelihood += theta[row, actions[j]] - log_normaliser
                 log_probability[row] += log_likelihood          # as numpy: the step's sum, then added
@@ -243,10 +247,9 @@ def advance(first_step, phases, rates, slopes, columns, means, starts, length, u
                 inside = start <= step < start + length
                 if inside:
                     fitness[row] += mean_reward
-                for a in range(n_arms):
-                    gradient[a] = -mean_reward * policy[a]
-                for j in range(batch):
-                    gradient[actions[j]] += rewards[j] / batch
+                for a in range(n_arms):      # ĝ = h − r̄ π, h_a = (1/N) Σ_{j: a_j = a} r_j (then h ← 0 for the next step)
+                    gradient[a] = pulled[a] - mean_reward * policy[a]
+                    pulled[a] = 0.0
                 phase = phases[step]
                 column = columns[step]
                 rate = rates[row, column]
