@@ -15,7 +15,7 @@ order than numpy's (sequential or reassociated; numpy's are pairwise) and `exp` 
 (`_exp_shifted`, within 2 ulp of numpy's SIMD exp), so the numbers agree with the numpy path to
 rounding, not bit for bit (`tests/test_bandit_kernel.py` states and tests the bound); the pulls
 are the same except where a uniform falls within rounding of a boundary of the policy's CDF.
-The inverse-CDF draw counts the CDF entries ≤ u by a binary search (`_count_at_most_32`: the
+The inverse-CDF draw counts the CDF entries ≤ u by a branchless search of 3 levels (`_count_at_most_32`: the
 same count as the numpy path's comparison with every entry, ties included). The arms may be
 padded to a multiple of 8 (`padded_arms`, probability exactly 0 on the padding) so that every
 loop over them runs whole SIMD vectors.
