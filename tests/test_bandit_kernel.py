@@ -149,13 +149,13 @@ def test_the_step_schedule_of_constant_etas_is_the_elementwise_one():
 
 
 def test_the_binary_search_gives_the_linear_counts_actions_ties_included():
-    """`_count_at_most_32` (the inverse-CDF draw) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
+    """`_count_at_most_32` (the inverse-CDF draw, a search of 3 levels) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
     u on every boundary, just beside it, at 0, at the total, and for CDFs with flat runs
     (zero-probability arms) and fewer arms than 32 (padded with +inf)."""
     from estimators.bandit.kernels import _count_at_most_32
 
     rng = np.random.default_rng(3)
-    for arms in (1, 2, 5, 17, 30, 32):
+    for arms in (1, 2, 5, 8, 9, 16, 17, 24, 25, 30, 32):      # and on the 3-level search's bucket edges
         for _ in range(20):
             policy = rng.dirichlet(np.full(arms, 0.3))
             policy[rng.random(arms) < 0.2] = 0.0                  # flat runs: equal neighbouring entries
