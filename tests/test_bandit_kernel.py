@@ -149,13 +149,13 @@ def test_the_step_schedule_of_constant_etas_is_the_elementwise_one():
 
 
 def test_the_binary_search_gives_the_linear_counts_actions_ties_included():
-    """`_count_at_most_32` (the inverse-CDF draw) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
+    """`_count_at_most_32` (the inverse-CDF draw, a search of 3 levels) = #{a : cdf[a] ≤ u} (capped at 31), the numpy path's count, for
     u on every boundary, just beside it, at 0, at the total, and for CDFs with flat runs
     (zero-probability arms) and fewer arms than 32 (padded with +inf)."""
     from estimators.bandit.kernels import _count_at_most_32
 
     rng = np.random.default_rng(3)
-    for arms in (1, 2, 5, 17, 30, 32):
+    for arms in (1, 2, 5, 8, 9, 16, 17, 24, 25, 30, 32):      # and on the 3-level search's bucket edges
         for _ in range(20):
             policy = rng.dirichlet(np.full(arms, 0.3))
             policy[rng.random(arms) < 0.2] = 0.0                  # flat runs: equal neighbouring entries
@@ -198,3 +198,54 @@ def test_other_numbers_of_arms_padding_and_the_linear_count(arms):
     assert compiled.final_theta.shape == (24, arms)
     assert close(reference.final_theta[whole], compiled.final_theta[whole])
     assert close(reference.log_probability[whole], compiled.log_probability[whole])
+
+
+@pytest.mark.parametrize("phase", [0, 1])
+def test_one_dice_step_is_the_sum_over_the_pulls(phase):
+    """One inner step of `advance` with the DiCE Jacobian (its pulls' terms folded into the pass over
+    the arms: ĝ_a (T_a − πᵀT) − π_a (1/N) Σ_j r_j q_j) against the update written out over the pulls,
+    T + α (−r̄ π ⊙ (T − πᵀT) + (1/N) Σ_j r_j z_j q_jᵀ) + ĝ (dα/dη)ᵀ, z_j = e_{a_j} − π,
+    q_j = T[a_j] − πᵀT, with arms pulled several times (10 pulls, 5 arms padded to 8), from a
+    non-zero tangent."""
+    from estimators.bandit import kernels
+
+    arms, batch, rows = 5, 10, 3
+    width = kernels.padded_arms(arms)
+    rng = np.random.default_rng(7)
+    means = np.zeros((rows, width))
+    means[:, :arms] = rng.standard_normal((rows, arms))
+    theta = np.full((rows, width), kernels.PADDING_LOGIT)
+    theta[:, :arms] = rng.standard_normal((rows, arms))
+    tangent = np.zeros((rows, 2, width))
+    tangent[:, :, :arms] = rng.standard_normal((rows, 2, arms))
+    uniforms = rng.random((1, rows, batch))
+    normals = rng.standard_normal((1, rows, batch))
+    rates, slopes = np.array([[0.7, 0.9]] * rows), np.array([[0.3, 0.6]] * rows)
+    phases = columns = np.array([phase], np.int64)
+    theta0, tangent0 = theta.copy(), tangent.copy()
+    cumulative, estimate = np.zeros((rows, 2)), np.zeros((rows, 2))
+    fitness, log_probability = np.zeros(rows), np.zeros(rows)
+    kernels.advance(0, phases, rates, slopes, columns, means, np.zeros(rows, np.int64), 1, uniforms,
+                    np.zeros((0, 0, 0, 0)), normals, 1, 2.0, True, True, 1.0, 1.0, False, False, 16, False,
+                    theta, tangent, cumulative, estimate, fitness, log_probability, arms)
+    for row in range(rows):
+        logits, old = theta0[row, :arms], tangent0[row, :, :arms].T                   # (K, 2)
+        policy = np.exp(logits - logits.max())
+        policy /= policy.sum()
+        actions = np.minimum((np.cumsum(policy)[None, :] <= uniforms[0, row, :, None]).sum(axis=1), arms - 1)
+        assert len(set(actions)) < batch                                              # some arm pulled twice
+        rewards = means[row, actions] + 2.0 * normals[0, row]
+        mean_reward = rewards.mean()
+        gradient = -mean_reward * policy + np.bincount(actions, rewards / batch, arms)
+        policy_tangent = policy @ old
+        product = -mean_reward * policy[:, None] * (old - policy_tangent)
+        for j in range(batch):
+            z = -policy.copy()
+            z[actions[j]] += 1.0
+            product += rewards[j] * np.outer(z, old[actions[j]] - policy_tangent) / batch
+        slope = np.zeros(2)
+        slope[phase] = slopes[row, phase]
+        expected = old + rates[row, phase] * product + np.outer(gradient, slope)
+        np.testing.assert_allclose(tangent[row, :, :arms].T, expected, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(theta[row, :arms], logits + rates[row, phase] * gradient, rtol=0, atol=1e-13)
+        assert np.all(tangent[row, :, arms:] == 0.0)                                 # the padding keeps its zeros
