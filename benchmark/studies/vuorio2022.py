@@ -440,16 +440,17 @@ def _pair_claim(high: pd.DataFrame, low: pd.DataFrame) -> dict:
                  if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])]
     # a cell whose variance the data cannot bound (upper limit ∞: docs/methods.md, Heavy tails)
     # has no budget: more estimates do not shrink an interval resting on a variance that may not exist
-    unbounded = [row for row in open_rows if not (row["variance_hi_a"] < math.inf and row["variance_hi_b"] < math.inf)]
+    bounded = [row for row in open_rows if row["variance_hi_a"] < math.inf and row["variance_hi_b"] < math.inf]
+    unbounded = len(open_rows) - len(bounded)
     needed = [_estimates_needed(row[[c for c in row.index if c.endswith("_a")]].rename(lambda c: c[:-2]),
                                 row[[c for c in row.index if c.endswith("_b")]].rename(lambda c: c[:-2]))
-              for row in open_rows if not any(row is other for other in unbounded)]
+              for row in bounded]
     finite = [n for n in needed if math.isfinite(n)]
-    gaps = [abs(float(row["bias_a"]) - float(row["bias_b"])) / 4 for _, row in joined.iterrows()
-            if not (row["bias_lo_a"] > row["bias_hi_b"] or row["bias_hi_a"] < row["bias_lo_b"])
-            and abs(float(row["bias_a"]) - float(row["bias_b"])) <= 4 * float(row["target_se_a"])]
+    # the target-limited rows (`_estimates_needed` = ∞): the target standard error that would part them
+    gaps = [abs(float(row["bias_a"]) - float(row["bias_b"])) / 4 for row, n in zip(bounded, needed)
+            if not math.isfinite(n)]
     return {"count": len(joined), "agree": agree, "against": against, "unresolved": len(open_rows),
-            "unbounded": len(unbounded), "target_limited": len(needed) - len(finite),
+            "unbounded": unbounded, "target_limited": len(needed) - len(finite),
             "needed": float(np.median(finite)) if finite else math.nan,
             "target_needed": float(np.median(gaps)) if gaps else math.nan,
             "variance_lower_a": int((joined["variance_a"] < joined["variance_b"]).sum())}
